@@ -1,0 +1,641 @@
+//! The authentication decision, in the order of SPEC section 3, in one place.
+//!
+//! [`decide`] reads through a [`Directory`] and verifies through a [`Verifier`], and writes
+//! nothing: it returns the result, the audit events the settings ask for, and the [`Effect`]s
+//! (last-used, failed-login counter) for the caller to apply, synchronously or in batches.
+
+use std::net::IpAddr;
+
+use crate::audit::{ANONYMOUS, AuditAction, AuditEvent};
+use crate::clock::Millis;
+use crate::credentials::{CredentialError, Credentials, SessionPrincipal};
+use crate::ip::{ClientAddr, resolve_client};
+use crate::scope::Scope;
+use crate::secret_hash::{HashParams, SecretHash};
+use crate::settings::Policy;
+use crate::store::StoreError;
+use crate::token::TokenRecord;
+use crate::token_format::{self, ParsedToken, TokenId};
+use crate::user::{User, user_key};
+
+/// What the decision needs to read.
+pub trait Directory {
+    fn user(&self, key: &str) -> Result<Option<User>, StoreError>;
+    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+}
+
+/// The seam where hashes are checked, so the server can put its cache of verified secrets here.
+pub trait Verifier {
+    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool;
+    /// `None` when the user does not exist: a real implementation still spends the time of one
+    /// verification, so response times do not tell which user names exist.
+    fn verify_password(&self, user: Option<&User>, password: &str) -> bool;
+}
+
+/// Plain argon2id verification of every presented secret.
+#[derive(Debug)]
+pub struct Argon2Verifier {
+    dummy: Option<SecretHash>,
+}
+
+impl Argon2Verifier {
+    pub fn new(params: HashParams) -> Self {
+        Self {
+            dummy: SecretHash::new(b"timing equaliser", params).ok(),
+        }
+    }
+}
+
+impl Verifier for Argon2Verifier {
+    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
+        record.hash.verify(secret.as_bytes())
+    }
+    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
+        match user.and_then(|u| u.password.as_ref()) {
+            Some(hash) => hash.verify(password.as_bytes()),
+            None => {
+                if let Some(d) = &self.dummy {
+                    let _ = d.verify(password.as_bytes());
+                }
+                false
+            }
+        }
+    }
+}
+
+pub struct AuthRequest<'a> {
+    pub peer: IpAddr,
+    /// All `X-Forwarded-For` headers joined with `,`.
+    pub forwarded_for: Option<&'a str>,
+    /// The parsed `Authorization` header, or the session the cookie names.
+    pub credentials: Result<Credentials, CredentialError>,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Token,
+    Password,
+    Session,
+}
+
+impl AuthType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Token => "token",
+            AuthType::Password => "password",
+            AuthType::Session => "session",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUse {
+    pub id: TokenId,
+    pub scope: Scope,
+    pub description: String,
+}
+
+/// An authenticated request: who, how, from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user: User,
+    pub auth: AuthType,
+    pub token: Option<TokenUse>,
+    pub client: ClientAddr,
+}
+
+/// Why a request is refused, as `X-Authentication-Denied-Reason` names it on a 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    IpNotAllowed,
+    MissingCredentials,
+    MalformedCredentials,
+    Failed,
+    PasswordAuthDisabled,
+    CaptchaChallenge,
+    ReadOnlyToken,
+    TokenUseNotPermitted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub kind: DenialKind,
+    /// 401 or 403.
+    pub status: u16,
+    pub message: &'static str,
+}
+
+impl Denial {
+    fn new(kind: DenialKind) -> Self {
+        let (status, message) = match kind {
+            DenialKind::IpNotAllowed => (403, "IP address not allowed"),
+            DenialKind::MissingCredentials => (401, "Authentication required"),
+            DenialKind::MalformedCredentials => (401, "Malformed Authorization header"),
+            DenialKind::Failed => (
+                401,
+                "Authentication failed: the user name or the secret is not valid",
+            ),
+            DenialKind::PasswordAuthDisabled => (
+                403,
+                "Authentication failed: Basic authentication with passwords is disabled; \
+                 use a valid API token",
+            ),
+            DenialKind::CaptchaChallenge => (
+                403,
+                "Too many failed login attempts: an administrator must reset the count",
+            ),
+            DenialKind::ReadOnlyToken => (
+                403,
+                "Permission denied: a Read Only token allows only GET, HEAD and OPTIONS",
+            ),
+            DenialKind::TokenUseNotPermitted => (
+                403,
+                "Permission denied: you are not permitted to use API tokens",
+            ),
+        };
+        Self {
+            kind,
+            status,
+            message,
+        }
+    }
+
+    /// `X-Seraph-LoginReason`, as Jira sends it.
+    pub fn login_reason(&self) -> &'static str {
+        if self.status == 401 {
+            "AUTHENTICATED_FAILED"
+        } else {
+            "AUTHENTICATION_DENIED"
+        }
+    }
+
+    /// `X-Authentication-Denied-Reason` on a 403.
+    pub fn denied_reason(&self) -> Option<&'static str> {
+        match self.kind {
+            DenialKind::IpNotAllowed => Some("IP_NOT_ALLOWED"),
+            DenialKind::PasswordAuthDisabled => Some("PASSWORD_AUTH_DISABLED"),
+            DenialKind::CaptchaChallenge => Some("CAPTCHA_CHALLENGE"),
+            DenialKind::ReadOnlyToken => Some("READ_ONLY_TOKEN"),
+            DenialKind::TokenUseNotPermitted => Some("TOKEN_USE_NOT_PERMITTED"),
+            DenialKind::MissingCredentials
+            | DenialKind::MalformedCredentials
+            | DenialKind::Failed => None,
+        }
+    }
+
+    /// Whether the answer carries `WWW-Authenticate: Basic realm="tokenauth"`.
+    pub fn challenges(&self) -> bool {
+        self.status == 401
+    }
+}
+
+/// Writes the decision asks for; applying them is the caller's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    TokenUsed { id: TokenId, at: Millis, ip: String },
+    FailedLogin { user_key: String },
+    ResetFailedLogins { user_key: String },
+}
+
+#[derive(Debug)]
+pub struct AuthOutcome {
+    pub result: Result<Principal, Denial>,
+    pub events: Vec<AuditEvent>,
+    pub effects: Vec<Effect>,
+}
+
+/// Context shared by the events of one request.
+struct Ctx<'a> {
+    req: &'a AuthRequest<'a>,
+    client: ClientAddr,
+    policy: &'a Policy,
+    events: Vec<AuditEvent>,
+    effects: Vec<Effect>,
+}
+
+impl Ctx<'_> {
+    fn event(&self, action: AuditAction, author: &str, affected: Option<&str>) -> AuditEvent {
+        let mut e = AuditEvent::new(self.req.now, action, author);
+        e.affected_user = affected.map(str::to_owned);
+        e.method = Some(self.req.method.to_owned());
+        e.path = Some(self.req.path.to_owned());
+        e.client_ip = Some(self.client.client.to_string());
+        e.proxy_ip = self.client.proxy.map(|p| p.to_string());
+        e
+    }
+
+    fn audit_failure(
+        &mut self,
+        action: AuditAction,
+        claimed_user: Option<&str>,
+        token: Option<(&str, Option<&TokenRecord>)>,
+        token_expected: bool,
+        reason: &str,
+    ) {
+        let a = &self.policy.settings.audit;
+        let wanted = a.all_failed_attempts || (token_expected && a.failed_token_attempts);
+        if !wanted {
+            return;
+        }
+        let mut e = self.event(action, ANONYMOUS, claimed_user);
+        if let Some((id, record)) = token {
+            e.token_id = Some(id.to_owned());
+            if let Some(r) = record {
+                e.token_description = Some(r.description.clone());
+                e.scope = Some(r.scope);
+            }
+        }
+        e.reason = Some(reason.to_owned());
+        self.events.push(e);
+    }
+
+    fn audit_permission_denied(&mut self, user: &User, record: &TokenRecord, reason: &str) {
+        if !self.policy.settings.audit.permission_denied {
+            return;
+        }
+        let mut e = self.event(AuditAction::PermissionDenied, &user.name, Some(&user.name));
+        e.token_id = Some(record.id.clone());
+        e.token_description = Some(record.description.clone());
+        e.scope = Some(record.scope);
+        e.reason = Some(reason.to_owned());
+        self.events.push(e);
+    }
+
+    fn finish(self, result: Result<Principal, Denial>) -> AuthOutcome {
+        AuthOutcome {
+            result,
+            events: self.events,
+            effects: self.effects,
+        }
+    }
+}
+
+/// The outcome of checking a well-formed token.
+enum TokenCheck {
+    Valid(User, TokenRecord),
+    Invalid {
+        record: Option<TokenRecord>,
+        reason: &'static str,
+    },
+    NotPermitted(User, TokenRecord),
+}
+
+pub fn decide(
+    policy: &Policy,
+    dir: &dyn Directory,
+    verifier: &dyn Verifier,
+    req: &AuthRequest<'_>,
+) -> Result<AuthOutcome, StoreError> {
+    let client = resolve_client(req.peer, req.forwarded_for, &policy.trusted_proxies);
+    let mut ctx = Ctx {
+        req,
+        client,
+        policy,
+        events: Vec::new(),
+        effects: Vec::new(),
+    };
+
+    // 1. The client address against the allow-list (an unknown client never passes a list).
+    if !policy.allow_list.is_empty()
+        && (client.forwarded_for_malformed || !policy.allow_list.contains(client.client))
+    {
+        let claimed = match &req.credentials {
+            Ok(Credentials::Basic { user, .. }) => Some(user.as_str()),
+            Ok(Credentials::Session(p)) => Some(p.user.as_str()),
+            _ => None,
+        };
+        let reason = if client.forwarded_for_malformed {
+            "malformed X-Forwarded-For from a trusted proxy"
+        } else {
+            "client address not in the allow-list"
+        };
+        ctx.audit_failure(AuditAction::IpNotAllowed, claimed, None, true, reason);
+        return Ok(ctx.finish(Err(Denial::new(DenialKind::IpNotAllowed))));
+    }
+
+    // 2. Credentials.
+    let creds = match &req.credentials {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = e.to_string();
+            ctx.audit_failure(
+                AuditAction::FailedAuthentication,
+                None,
+                None,
+                false,
+                &reason,
+            );
+            return Ok(ctx.finish(Err(Denial::new(DenialKind::MalformedCredentials))));
+        }
+    };
+    let result = match creds {
+        Credentials::None => Err(Denial::new(DenialKind::MissingCredentials)),
+        Credentials::Session(p) => session(&mut ctx, dir, p)?,
+        Credentials::Bearer { token } => match token_format::parse(token) {
+            Ok(parsed) => token_path(&mut ctx, dir, verifier, None, &parsed, token, true)?,
+            Err(_) => {
+                ctx.audit_failure(
+                    AuditAction::FailedAuthentication,
+                    None,
+                    None,
+                    true,
+                    "Bearer value is not a well-formed token",
+                );
+                Err(Denial::new(DenialKind::Failed))
+            }
+        },
+        Credentials::Basic { user, secret } => match token_format::parse(secret) {
+            // 3. A well-formed token.
+            Ok(parsed) => {
+                let tokens_only = !policy.settings.password_auth_enabled;
+                token_path(
+                    &mut ctx,
+                    dir,
+                    verifier,
+                    Some(user),
+                    &parsed,
+                    secret,
+                    tokens_only,
+                )?
+            }
+            // 4. Otherwise a password.
+            Err(_) => password_path(&mut ctx, dir, verifier, user, secret, None)?,
+        },
+    };
+    Ok(ctx.finish(result))
+}
+
+fn check_token(
+    ctx: &Ctx<'_>,
+    dir: &dyn Directory,
+    verifier: &dyn Verifier,
+    claimed_user: Option<&str>,
+    parsed: &ParsedToken<'_>,
+) -> Result<TokenCheck, StoreError> {
+    let Some(record) = dir.token(&parsed.id)? else {
+        return Ok(TokenCheck::Invalid {
+            record: None,
+            reason: "unknown or revoked token",
+        });
+    };
+    if let Some(u) = claimed_user
+        && user_key(u) != user_key(&record.owner)
+    {
+        // No hash is computed for a token presented under another user's name.
+        return Ok(TokenCheck::Invalid {
+            record: Some(record),
+            reason: "token presented with another user's name",
+        });
+    }
+    if !verifier.verify_token(&record, parsed.secret) {
+        return Ok(TokenCheck::Invalid {
+            record: Some(record),
+            reason: "wrong secret for this token id",
+        });
+    }
+    // Only after the secret proved right do we distinguish expired and inactive.
+    if record.is_expired(ctx.req.now) {
+        return Ok(TokenCheck::Invalid {
+            record: Some(record),
+            reason: "token expired",
+        });
+    }
+    let owner = match dir.user(&user_key(&record.owner))? {
+        Some(u) if u.active => u,
+        Some(_) => {
+            return Ok(TokenCheck::Invalid {
+                record: Some(record),
+                reason: "user deactivated",
+            });
+        }
+        None => {
+            return Ok(TokenCheck::Invalid {
+                record: Some(record),
+                reason: "owner no longer exists",
+            });
+        }
+    };
+    if !ctx.policy.settings.permissions.use_tokens.allows(&owner) {
+        return Ok(TokenCheck::NotPermitted(owner, record));
+    }
+    Ok(TokenCheck::Valid(owner, record))
+}
+
+fn token_path(
+    ctx: &mut Ctx<'_>,
+    dir: &dyn Directory,
+    verifier: &dyn Verifier,
+    claimed_user: Option<&str>,
+    parsed: &ParsedToken<'_>,
+    whole_secret: &str,
+    token_expected: bool,
+) -> Result<Result<Principal, Denial>, StoreError> {
+    match check_token(ctx, dir, verifier, claimed_user, parsed)? {
+        TokenCheck::Valid(user, record) => Ok(token_success(ctx, user, record, true)),
+        TokenCheck::NotPermitted(user, record) => {
+            ctx.audit_permission_denied(&user, &record, "not permitted to use API tokens");
+            Ok(Err(Denial::new(DenialKind::TokenUseNotPermitted)))
+        }
+        TokenCheck::Invalid { record, reason } => match claimed_user {
+            // With passwords enabled the secret could have been a password: it goes the password
+            // way, so it counts against the failed-login limit and is reported as a plain failure.
+            Some(user) if !token_expected => {
+                password_path(ctx, dir, verifier, user, whole_secret, Some(reason))
+            }
+            _ => {
+                let owner = record.as_ref().map(|r| r.owner.clone());
+                let shown_user = claimed_user.map(str::to_owned).or(owner);
+                ctx.audit_failure(
+                    AuditAction::FailedAuthentication,
+                    shown_user.as_deref(),
+                    Some((parsed.id.as_str(), record.as_ref())),
+                    true,
+                    reason,
+                );
+                let kind = if claimed_user.is_some() {
+                    DenialKind::PasswordAuthDisabled
+                } else {
+                    DenialKind::Failed
+                };
+                Ok(Err(Denial::new(kind)))
+            }
+        },
+    }
+}
+
+fn token_success(
+    ctx: &mut Ctx<'_>,
+    user: User,
+    record: TokenRecord,
+    audit_success: bool,
+) -> Result<Principal, Denial> {
+    // 5. The scope rule.
+    if !record.scope.allows(ctx.req.method, ctx.req.path) {
+        ctx.audit_permission_denied(&user, &record, "Read Only token used for a write");
+        return Err(Denial::new(DenialKind::ReadOnlyToken));
+    }
+    // 6. Success.
+    let Some(id) = record.token_id() else {
+        return Err(Denial::new(DenialKind::Failed));
+    };
+    if audit_success && ctx.policy.settings.audit.successful_authentication {
+        let mut e = ctx.event(
+            AuditAction::AuthenticatedWithToken,
+            &user.name,
+            Some(&user.name),
+        );
+        e.token_id = Some(record.id.clone());
+        e.token_description = Some(record.description.clone());
+        e.scope = Some(record.scope);
+        ctx.events.push(e);
+    }
+    ctx.effects.push(Effect::TokenUsed {
+        id: id.clone(),
+        at: ctx.req.now,
+        ip: ctx.client.client.to_string(),
+    });
+    Ok(Principal {
+        user,
+        auth: AuthType::Token,
+        token: Some(TokenUse {
+            id,
+            scope: record.scope,
+            description: record.description,
+        }),
+        client: ctx.client,
+    })
+}
+
+fn password_path(
+    ctx: &mut Ctx<'_>,
+    dir: &dyn Directory,
+    verifier: &dyn Verifier,
+    claimed_user: &str,
+    secret: &str,
+    failed_token: Option<&'static str>,
+) -> Result<Result<Principal, Denial>, StoreError> {
+    let settings = &ctx.policy.settings;
+    if !settings.password_auth_enabled {
+        ctx.audit_failure(
+            AuditAction::FailedAuthentication,
+            Some(claimed_user),
+            None,
+            true,
+            "not a valid API token, and passwords are disabled",
+        );
+        return Ok(Err(Denial::new(DenialKind::PasswordAuthDisabled)));
+    }
+    let user = dir.user(&user_key(claimed_user))?;
+    let max = settings.max_failed_logins;
+    if let Some(u) = &user
+        && max > 0
+        && u.failed_logins >= max
+    {
+        ctx.audit_failure(
+            AuditAction::FailedAuthentication,
+            Some(claimed_user),
+            None,
+            false,
+            "failed-login limit reached (CAPTCHA challenge)",
+        );
+        return Ok(Err(Denial::new(DenialKind::CaptchaChallenge)));
+    }
+    // A well-formed token that failed is not hashed again as a password.
+    let verified = failed_token.is_none() && verifier.verify_password(user.as_ref(), secret);
+    match user {
+        Some(u) if verified && u.active => {
+            if u.failed_logins > 0 {
+                ctx.effects
+                    .push(Effect::ResetFailedLogins { user_key: u.key() });
+            }
+            if settings.audit.successful_authentication {
+                let e = ctx.event(
+                    AuditAction::AuthenticatedWithPassword,
+                    &u.name,
+                    Some(&u.name),
+                );
+                ctx.events.push(e);
+            }
+            Ok(Ok(Principal {
+                user: u,
+                auth: AuthType::Password,
+                token: None,
+                client: ctx.client,
+            }))
+        }
+        user => {
+            if let Some(u) = &user {
+                ctx.effects.push(Effect::FailedLogin { user_key: u.key() });
+            }
+            let reason = match (&user, failed_token) {
+                (_, Some(r)) => r,
+                (None, None) => "unknown user",
+                (Some(u), None) if verified && !u.active => "user deactivated",
+                (Some(_), None) => "wrong password",
+            };
+            ctx.audit_failure(
+                AuditAction::FailedAuthentication,
+                Some(claimed_user),
+                None,
+                false,
+                reason,
+            );
+            Ok(Err(Denial::new(DenialKind::Failed)))
+        }
+    }
+}
+
+fn session(
+    ctx: &mut Ctx<'_>,
+    dir: &dyn Directory,
+    p: &SessionPrincipal,
+) -> Result<Result<Principal, Denial>, StoreError> {
+    let user = match dir.user(&user_key(&p.user))? {
+        Some(u) if u.active => u,
+        _ => {
+            ctx.audit_failure(
+                AuditAction::FailedAuthentication,
+                Some(&p.user),
+                None,
+                false,
+                "session of a missing or deactivated user",
+            );
+            return Ok(Err(Denial::new(DenialKind::Failed)));
+        }
+    };
+    let Some((id, _)) = &p.token else {
+        return Ok(Ok(Principal {
+            user,
+            auth: AuthType::Session,
+            token: None,
+            client: ctx.client,
+        }));
+    };
+    // A session opened with a token lives only as long as the token and keeps its scope.
+    let record = match dir.token(id)? {
+        Some(r) if !r.is_expired(ctx.req.now) && user_key(&r.owner) == user.key() => r,
+        other => {
+            ctx.audit_failure(
+                AuditAction::FailedAuthentication,
+                Some(&p.user),
+                Some((id.as_str(), other.as_ref())),
+                true,
+                "session of a revoked or expired token",
+            );
+            return Ok(Err(Denial::new(DenialKind::Failed)));
+        }
+    };
+    if !ctx.policy.settings.permissions.use_tokens.allows(&user) {
+        ctx.audit_permission_denied(&user, &record, "not permitted to use API tokens");
+        return Ok(Err(Denial::new(DenialKind::TokenUseNotPermitted)));
+    }
+    // A session request is not a new authentication: no success event per request.
+    let result = token_success(ctx, user, record, false).map(|mut principal| {
+        principal.auth = AuthType::Session;
+        principal
+    });
+    Ok(result)
+}

@@ -1,0 +1,190 @@
+//! The credentials a request presents: `Authorization: Basic`, `Authorization: Bearer`, a
+//! session, or none. Parsing never fails with anything but a [`CredentialError`].
+
+use std::fmt;
+
+use base64::Engine as _;
+
+use crate::scope::Scope;
+use crate::token_format::TokenId;
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Basic {
+        user: String,
+        secret: String,
+    },
+    Bearer {
+        token: String,
+    },
+    /// A session opened by the session endpoint; the server resolves the cookie to this.
+    Session(SessionPrincipal),
+}
+
+/// Who a session belongs to and how it was opened: a session opened with a token keeps that
+/// token's scope, so a Read Only token cannot write through a cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPrincipal {
+    pub user: String,
+    pub token: Option<(TokenId, Scope)>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}, <secret>)"),
+            Credentials::Bearer { .. } => f.write_str("Bearer(<token>)"),
+            Credentials::Session(p) => write!(f, "Session({})", p.user),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the Authorization header is not valid text")]
+    NotText,
+    #[error("unsupported authorization scheme (use Basic or Bearer)")]
+    Scheme,
+    #[error("the Basic credentials are not valid base64")]
+    Base64,
+    #[error("the Basic credentials are not UTF-8")]
+    Utf8,
+    #[error("the Basic credentials lack the ':' between user and secret")]
+    NoColon,
+    #[error("the Basic credentials have an empty user name")]
+    EmptyUser,
+    #[error("the Bearer token is empty or contains invalid characters")]
+    Bearer,
+}
+
+/// Longest header we even try to decode; anything longer is malformed by definition.
+const MAX_HEADER_LEN: usize = 8 * 1024;
+
+pub fn parse_authorization(header: Option<&[u8]>) -> Result<Credentials, CredentialError> {
+    let Some(raw) = header else {
+        return Ok(Credentials::None);
+    };
+    if raw.len() > MAX_HEADER_LEN {
+        return Err(CredentialError::NotText);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| CredentialError::NotText)?;
+    let text = text.trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(rest))
+            .map_err(|_| CredentialError::Base64)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| CredentialError::Utf8)?;
+        let (user, secret) = decoded.split_once(':').ok_or(CredentialError::NoColon)?;
+        if user.is_empty() {
+            return Err(CredentialError::EmptyUser);
+        }
+        Ok(Credentials::Basic {
+            user: user.to_owned(),
+            secret: secret.to_owned(),
+        })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CredentialError::Bearer);
+        }
+        Ok(Credentials::Bearer {
+            token: rest.to_owned(),
+        })
+    } else {
+        Err(CredentialError::Scheme)
+    }
+}
+
+/// The header value a client sends for Basic auth; used by tests, the CLI and the desktop app.
+pub fn basic_header(user: &str, secret: &str) -> String {
+    let raw = format!("{user}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn no_header_is_no_credentials() {
+        assert_eq!(parse_authorization(None).unwrap(), Credentials::None);
+    }
+
+    #[test]
+    fn basic_splits_at_the_first_colon() {
+        let h = basic_header("alice", "pa:ss");
+        assert_eq!(
+            parse_authorization(Some(h.as_bytes())).unwrap(),
+            Credentials::Basic {
+                user: "alice".into(),
+                secret: "pa:ss".into()
+            }
+        );
+    }
+
+    #[test]
+    fn scheme_names_ignore_case_and_padding_is_optional() {
+        assert!(matches!(
+            parse_authorization(Some(b"basic YWxpY2U6eA")),
+            Ok(Credentials::Basic { .. })
+        ));
+        assert!(matches!(
+            parse_authorization(Some(b"BEARER abc")),
+            Ok(Credentials::Bearer { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_headers_are_errors_not_panics() {
+        let cases: [(&[u8], CredentialError); 8] = [
+            (b"Basic !!!", CredentialError::Base64),
+            (b"Basic", CredentialError::NoColon),
+            (b"Basic bm9jb2xvbg==", CredentialError::NoColon),
+            (b"Basic OnNlY3JldA==", CredentialError::EmptyUser),
+            (b"Basic /w==", CredentialError::Utf8),
+            (b"Digest x", CredentialError::Scheme),
+            (b"Bearer ", CredentialError::Bearer),
+            (b"\xff\xfe", CredentialError::NotText),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_authorization(Some(raw)).unwrap_err(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = Credentials::Basic {
+            user: "alice".into(),
+            secret: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let b = Credentials::Bearer {
+            token: "tka_x".into(),
+        };
+        assert!(!format!("{b:?}").contains("tka_x"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_authorization(Some(&raw));
+        }
+
+        #[test]
+        fn basic_round_trips(user in "[a-z]{1,12}", secret in "[ -~]{0,40}") {
+            let h = basic_header(&user, &secret);
+            prop_assert_eq!(
+                parse_authorization(Some(h.as_bytes())).unwrap(),
+                Credentials::Basic { user, secret }
+            );
+        }
+    }
+}

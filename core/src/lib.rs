@@ -1,0 +1,22 @@
+//! tokenauth-core: every rule of tokenauth — token format and hashing, scopes, IP allow-list and
+//! proxies, settings, permissions, the authentication decision and the audit log — and the
+//! sled persistence behind the [`store::Store`] interface. No HTTP, no GUI.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod credentials;
+pub mod error;
+pub mod ip;
+pub mod permission;
+pub mod scope;
+pub mod secret_hash;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod token;
+pub mod token_format;
+pub mod user;
+pub mod validation;
+
+pub use error::CoreError;

@@ -1,0 +1,113 @@
+//! Token scopes and the method rule, with its two exceptions.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Scope {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ReadOnly => "READ_ONLY",
+            Scope::ReadWrite => "READ_WRITE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "READ_ONLY" => Some(Scope::ReadOnly),
+            "READ_WRITE" => Some(Scope::ReadWrite),
+            _ => None,
+        }
+    }
+
+    /// Whether a request with `method` to `path` may proceed under this scope.
+    pub fn allows(self, method: &str, path: &str) -> bool {
+        match self {
+            Scope::ReadWrite => true,
+            Scope::ReadOnly => is_read_method(method) || is_scope_exempt(method, path),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// GET, HEAD and OPTIONS. Methods are case-sensitive in HTTP, so `get` is not a read.
+pub fn is_read_method(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// Endpoints that take a POST from a Read Only token all the same: the session login, and the
+/// creation of one's own token (governed by the permissions, not by the scope). Creating a token
+/// on someone else's behalf is not exempt: an admin's Read Only token stays read only there.
+pub const SCOPE_EXEMPT_POST_PATHS: [&str; 3] = [
+    "/rest/auth/1/session",
+    "/rest/tokenauth/1/tokens",
+    "/rest/de.resolution.apitokenauth/latest/user/token",
+];
+
+pub fn is_scope_exempt(method: &str, path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    method == "POST" && SCOPE_EXEMPT_POST_PATHS.contains(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_allows_get_head_options_only() {
+        for m in ["GET", "HEAD", "OPTIONS"] {
+            assert!(Scope::ReadOnly.allows(m, "/rest/api/2/issue"), "{m}");
+        }
+        for m in ["POST", "PUT", "DELETE", "PATCH", "get", "TRACE"] {
+            assert!(!Scope::ReadOnly.allows(m, "/rest/api/2/issue"), "{m}");
+        }
+    }
+
+    #[test]
+    fn read_write_allows_every_method() {
+        for m in ["GET", "POST", "PUT", "DELETE", "PATCH", "CUSTOM"] {
+            assert!(Scope::ReadWrite.allows(m, "/rest/api/2/issue"));
+        }
+    }
+
+    #[test]
+    fn read_only_may_post_to_the_session_login_and_token_creation() {
+        assert!(Scope::ReadOnly.allows("POST", "/rest/auth/1/session"));
+        assert!(Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens"));
+        assert!(Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens/"));
+        assert!(
+            Scope::ReadOnly.allows("POST", "/rest/de.resolution.apitokenauth/latest/user/token")
+        );
+    }
+
+    #[test]
+    fn the_exceptions_cover_only_post_on_exactly_those_paths() {
+        assert!(!Scope::ReadOnly.allows("DELETE", "/rest/auth/1/session"));
+        assert!(!Scope::ReadOnly.allows("PUT", "/rest/tokenauth/1/tokens"));
+        assert!(!Scope::ReadOnly.allows("DELETE", "/rest/tokenauth/1/tokens/AAAAAAAAAAAA"));
+        assert!(!Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/admin/users/bob/tokens"));
+        assert!(!Scope::ReadOnly.allows("POST", "/rest/auth/1/session/extra"));
+    }
+
+    #[test]
+    fn scopes_serialize_as_the_api_names_them() {
+        assert_eq!(
+            serde_json::to_string(&Scope::ReadOnly).unwrap(),
+            "\"READ_ONLY\""
+        );
+        assert_eq!(Scope::parse("READ_WRITE"), Some(Scope::ReadWrite));
+        assert_eq!(Scope::parse("read_write"), None);
+    }
+}

@@ -1,0 +1,735 @@
+//! Operations with their rules: who may create, change and revoke tokens, users and settings,
+//! and which audit events each writes. The server and CLI translate to and from these calls.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, ChangedValue, LOG_TARGET};
+use crate::auth::{AuthOutcome, AuthRequest, AuthType, Effect, Verifier, decide};
+use crate::clock::{Clock, MILLIS_PER_DAY, Millis};
+use crate::error::CoreError;
+use crate::ip::ClientAddr;
+use crate::scope::Scope;
+use crate::secret_hash::{HashParams, SecretHash};
+use crate::settings::{Policy, Settings};
+use crate::store::Store;
+use crate::token::{Expiry, TokenRecord, TokenView, resolve_expiry, validate_description};
+use crate::token_format::{self, TokenId};
+use crate::user::{User, user_key, validate_group, validate_name};
+use crate::validation::ValidationError;
+
+/// Who performs an operation, and from where (for the audit event and the anti-lockout rule).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: User,
+    /// The command line working on a stopped server's data: every permission, no lockout rule.
+    pub system: bool,
+    pub auth: Option<AuthType>,
+    pub client: Option<ClientAddr>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+}
+
+impl Actor {
+    pub fn user(user: User) -> Self {
+        Self {
+            user,
+            system: false,
+            auth: None,
+            client: None,
+            method: None,
+            path: None,
+        }
+    }
+
+    /// The command line; its events name it as author.
+    pub fn cli() -> Self {
+        Self {
+            user: User {
+                name: "tokenauth-cli".into(),
+                display_name: "tokenauth command line".into(),
+                email: String::new(),
+                active: true,
+                groups: Vec::new(),
+                password: None,
+                failed_logins: 0,
+            },
+            system: true,
+            auth: None,
+            client: None,
+            method: None,
+            path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTokenRequest {
+    pub description: String,
+    /// `None`: Read Only (least privilege).
+    pub scope: Option<Scope>,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub password: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub password: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// Admin listing filters for tokens of all users.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub user: Option<String>,
+    /// Matched, ignoring case, against description, owner and id.
+    pub q: Option<String>,
+    pub expired: Option<bool>,
+    pub scope: Option<Scope>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub struct TokenPage {
+    pub tokens: Vec<TokenView>,
+    pub total: usize,
+}
+
+pub struct TokenAuth {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policy: RwLock<Arc<Policy>>,
+    hash_params: HashParams,
+    /// Bumped by every change that can invalidate an earlier authentication (a token revoked, a
+    /// user changed, the settings changed); caches of verified secrets compare it.
+    epoch: AtomicU64,
+}
+
+impl TokenAuth {
+    /// Loads the stored settings (or the defaults on a new database).
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hash_params: HashParams,
+    ) -> Result<Self, CoreError> {
+        let settings = store.settings()?.unwrap_or_default();
+        // Stored settings were valid when written; groups may have emptied since, so they are
+        // not held against them here.
+        let mut groups = known_groups(&store.users()?);
+        for rule in [
+            &settings.permissions.use_tokens,
+            &settings.permissions.create_own_tokens,
+            &settings.permissions.create_tokens_for_others,
+        ] {
+            groups.extend(rule.groups.iter().map(|g| g.to_lowercase()));
+        }
+        let policy = settings.validate(&groups)?;
+        Ok(Self {
+            store,
+            clock,
+            policy: RwLock::new(Arc::new(policy)),
+            hash_params,
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn hash_params(&self) -> HashParams {
+        self.hash_params
+    }
+
+    pub fn is_admin(&self, user: &User) -> bool {
+        self.policy().settings.is_admin(user)
+    }
+
+    fn is_admin_actor(&self, actor: &Actor) -> bool {
+        actor.system || self.is_admin(&actor.user)
+    }
+
+    // ---------------------------------------------------------------- authentication
+
+    /// The decision alone; nothing is written.
+    pub fn authenticate(
+        &self,
+        verifier: &dyn Verifier,
+        req: &AuthRequest<'_>,
+    ) -> Result<AuthOutcome, CoreError> {
+        Ok(decide(&self.policy(), self.store.as_ref(), verifier, req)?)
+    }
+
+    /// Applies the decision's effects at once (the server batches them instead).
+    pub fn apply_effects(&self, effects: &[Effect]) -> Result<(), CoreError> {
+        let mut uses = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::TokenUsed { id, at, ip } => uses.push((id.clone(), *at, ip.clone())),
+                Effect::FailedLogin { user_key } => {
+                    self.store.update_failed_logins(user_key, false)?;
+                }
+                Effect::ResetFailedLogins { user_key } => {
+                    self.store.update_failed_logins(user_key, true)?;
+                }
+            }
+        }
+        self.store.record_token_uses(&uses)?;
+        Ok(())
+    }
+
+    /// Writes events to the audit log and each as one line to the `tokenauth` log target.
+    pub fn record_events(&self, events: &mut [AuditEvent]) -> Result<(), CoreError> {
+        self.store.append_events(events)?;
+        for e in events.iter() {
+            log_event(e);
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    fn event(&self, actor: &Actor, action: AuditAction, affected: Option<&str>) -> AuditEvent {
+        let mut e = AuditEvent::new(self.now(), action, actor.user.name.clone());
+        e.affected_user = affected.map(str::to_owned);
+        e.method.clone_from(&actor.method);
+        e.path.clone_from(&actor.path);
+        if let Some(c) = actor.client {
+            e.client_ip = Some(c.client.to_string());
+            e.proxy_ip = c.proxy.map(|p| p.to_string());
+        }
+        e
+    }
+
+    fn existing_user(&self, name: &str) -> Result<User, CoreError> {
+        self.store
+            .user(&user_key(name))?
+            .ok_or_else(|| CoreError::NotFound(format!("user '{name}'")))
+    }
+
+    /// Creates a token for `owner`; the answer carries the secret, this once.
+    pub fn create_token(
+        &self,
+        actor: &Actor,
+        owner: &str,
+        req: NewTokenRequest,
+    ) -> Result<TokenView, CoreError> {
+        let policy = self.policy();
+        let settings = &policy.settings;
+        let owner = self.existing_user(owner)?;
+        let own = owner.key() == actor.user.key();
+        let perms = &settings.permissions;
+        let scope = req.scope.unwrap_or(Scope::ReadOnly);
+        if !actor.system {
+            if own {
+                if !perms.create_own_tokens.allows(&actor.user) {
+                    return Err(CoreError::Forbidden(
+                        "you are not permitted to create API tokens".into(),
+                    ));
+                }
+                if perms.force_read_only_own_tokens && scope != Scope::ReadOnly {
+                    return Err(CoreError::Forbidden(
+                        "self-made tokens are always Read Only on this server".into(),
+                    ));
+                }
+            } else if !perms.create_tokens_for_others.allows(&actor.user) {
+                return Err(CoreError::Forbidden(
+                    "you are not permitted to create API tokens for other users".into(),
+                ));
+            }
+        }
+        if !owner.active {
+            return Err(ValidationError::new("user", "the user is deactivated").into());
+        }
+        let description = validate_description("description", &req.description)?;
+        let now = self.now();
+        let expires_at = resolve_expiry(req.expiry, settings, now)?;
+        let new = token_format::generate()?;
+        let secret = token_format::parse(&new.text)
+            .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
+            .secret;
+        let record = TokenRecord {
+            id: new.id.as_str().to_owned(),
+            owner: owner.name.clone(),
+            description,
+            scope,
+            created_at: now,
+            created_by: actor.user.name.clone(),
+            expires_at,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
+        };
+        let mut event = self.event(actor, AuditAction::TokenCreated, Some(&owner.name));
+        token_fields(&mut event, &record);
+        self.store.insert_token(&record, event.clone())?;
+        log_event(&event);
+        let mut view = record.view();
+        view.token = Some(new.text);
+        Ok(view)
+    }
+
+    /// A token the actor may see: their own, or any for an admin. Others are "not found", so
+    /// ids of other users' tokens cannot be probed.
+    fn visible_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        as_admin: bool,
+    ) -> Result<TokenRecord, CoreError> {
+        let not_found = || CoreError::NotFound(format!("token '{id}'"));
+        let id = TokenId::parse(id).ok_or_else(not_found)?;
+        let record = self.store.token(&id)?.ok_or_else(not_found)?;
+        let allowed = if as_admin {
+            self.is_admin_actor(actor)
+        } else {
+            user_key(&record.owner) == actor.user.key()
+        };
+        if allowed {
+            Ok(record)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    pub fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        as_admin: bool,
+    ) -> Result<TokenView, CoreError> {
+        let record = self.visible_token(actor, id, as_admin)?;
+        let mut event = self.event(actor, AuditAction::TokenDeleted, Some(&record.owner));
+        token_fields(&mut event, &record);
+        let token_id = record
+            .token_id()
+            .ok_or_else(|| CoreError::NotFound(format!("token '{id}'")))?;
+        if !self.store.delete_token(&token_id, event.clone())? {
+            return Err(CoreError::NotFound(format!("token '{id}'")));
+        }
+        self.bump_epoch();
+        log_event(&event);
+        Ok(record.view())
+    }
+
+    /// Revokes every token of a user (admins only), with one audit event.
+    pub fn revoke_all(&self, actor: &Actor, owner: &str) -> Result<Vec<TokenView>, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let owner = self.existing_user(owner)?;
+        let mut event = self.event(actor, AuditAction::AllTokensDeleted, Some(&owner.name));
+        let count = self.store.tokens_of(&owner.key())?.len();
+        event.changed_values.push(ChangedValue {
+            key: "tokens".into(),
+            from: count.to_string(),
+            to: "0".into(),
+        });
+        let removed = self.store.delete_tokens_of(&owner.key(), event.clone())?;
+        self.bump_epoch();
+        log_event(&event);
+        Ok(removed.iter().map(TokenRecord::view).collect())
+    }
+
+    /// Changes a token's description, the only thing that changes after creation.
+    pub fn rename_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        description: &str,
+        as_admin: bool,
+    ) -> Result<TokenView, CoreError> {
+        let mut record = self.visible_token(actor, id, as_admin)?;
+        let description = validate_description("description", description)?;
+        let mut event = self.event(actor, AuditAction::TokenChanged, Some(&record.owner));
+        event.changed_values.push(ChangedValue {
+            key: "description".into(),
+            from: record.description.clone(),
+            to: description.clone(),
+        });
+        record.description = description;
+        token_fields(&mut event, &record);
+        if !self.store.update_token(&record, event.clone())? {
+            return Err(CoreError::NotFound(format!("token '{id}'")));
+        }
+        self.bump_epoch();
+        log_event(&event);
+        Ok(record.view())
+    }
+
+    pub fn own_tokens(&self, actor: &Actor) -> Result<Vec<TokenView>, CoreError> {
+        let mut tokens = self.store.tokens_of(&actor.user.key())?;
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        Ok(tokens.iter().map(TokenRecord::view).collect())
+    }
+
+    pub fn list_tokens(&self, actor: &Actor, f: &TokenFilter) -> Result<TokenPage, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let now = self.now();
+        let mut tokens = match &f.user {
+            Some(u) => self.store.tokens_of(u)?,
+            None => self.store.all_tokens()?,
+        };
+        let q = f.q.as_deref().map(str::to_lowercase);
+        tokens.retain(|t| {
+            f.expired.is_none_or(|e| t.is_expired(now) == e)
+                && f.scope.is_none_or(|s| t.scope == s)
+                && q.as_deref().is_none_or(|q| {
+                    t.description.to_lowercase().contains(q)
+                        || t.owner.to_lowercase().contains(q)
+                        || t.id.to_lowercase().contains(q)
+                })
+        });
+        tokens.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        let total = tokens.len();
+        let limit = if f.limit == 0 { 50 } else { f.limit.min(1000) };
+        let tokens = tokens
+            .iter()
+            .skip(f.offset)
+            .take(limit)
+            .map(TokenRecord::view)
+            .collect();
+        Ok(TokenPage { tokens, total })
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    pub fn settings(&self) -> Settings {
+        self.policy().settings.clone()
+    }
+
+    /// Applies a (partial) settings document. Refused with the field named when invalid, and as
+    /// a conflict when it would lock out the admin sending it, unless `force`.
+    pub fn update_settings(
+        &self,
+        actor: &Actor,
+        patch: &serde_json::Value,
+        force: bool,
+    ) -> Result<Settings, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let current = self.settings();
+        let next = current.patched(patch)?;
+        let policy = next.validate(&known_groups(&self.store.users()?))?;
+        if !force && !actor.system {
+            self.check_lockout(actor, &current, &policy)?;
+        }
+        let mut event = self.event(actor, AuditAction::SettingsChanged, None);
+        event.changed_values = diff_settings(&current, &next);
+        if event.changed_values.is_empty() {
+            return Ok(current);
+        }
+        self.store.put_settings(&next, Some(event.clone()))?;
+        if let Ok(mut slot) = self.policy.write() {
+            *slot = Arc::new(policy);
+        }
+        self.bump_epoch();
+        log_event(&event);
+        Ok(next)
+    }
+
+    fn check_lockout(
+        &self,
+        actor: &Actor,
+        current: &Settings,
+        next: &Policy,
+    ) -> Result<(), CoreError> {
+        if let Some(client) = actor.client
+            && !next.allow_list.is_empty()
+            && !next.allow_list.contains(client.client)
+        {
+            return Err(CoreError::Conflict(format!(
+                "the IP allow-list would exclude your own address {}; send with ?force=true to apply anyway",
+                client.client
+            )));
+        }
+        let s = &next.settings;
+        if current.password_auth_enabled
+            && !s.password_auth_enabled
+            && matches!(actor.auth, Some(AuthType::Password))
+        {
+            let now = self.now();
+            let holds_token = self
+                .store
+                .tokens_of(&actor.user.key())?
+                .iter()
+                .any(|t| !t.is_expired(now));
+            if !holds_token {
+                return Err(CoreError::Conflict(
+                    "disabling passwords would lock you out: you signed in with a password and hold \
+                     no API token; create one first or send with ?force=true"
+                        .into(),
+                ));
+            }
+        }
+        if !s.is_admin(&actor.user) {
+            return Err(CoreError::Conflict(format!(
+                "you are not in the new admin group '{}' and would lose admin rights; send with ?force=true to apply anyway",
+                s.admin_group
+            )));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- users
+
+    pub fn users(&self) -> Result<Vec<User>, CoreError> {
+        let mut users = self.store.users()?;
+        users.sort_by_key(User::key);
+        Ok(users)
+    }
+
+    pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        validate_name("name", &new.name)?;
+        for (i, g) in new.groups.iter().enumerate() {
+            validate_group(&format!("groups[{i}]"), g)?;
+        }
+        if self.store.user(&user_key(&new.name))?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "user '{}' already exists",
+                new.name
+            )));
+        }
+        let password = new
+            .password
+            .as_deref()
+            .map(|p| self.hash_password(p))
+            .transpose()?;
+        let user = User {
+            display_name: new.display_name.unwrap_or_else(|| new.name.clone()),
+            email: new.email.unwrap_or_default(),
+            active: new.active.unwrap_or(true),
+            groups: new.groups,
+            password,
+            failed_logins: 0,
+            name: new.name,
+        };
+        let event = self.event(actor, AuditAction::UserCreated, Some(&user.name));
+        self.store.put_user(&user, Some(event.clone()))?;
+        log_event(&event);
+        Ok(user)
+    }
+
+    fn hash_password(&self, password: &str) -> Result<SecretHash, CoreError> {
+        if password.is_empty() || password.len() > 1024 {
+            return Err(ValidationError::new("password", "must be 1 to 1024 bytes").into());
+        }
+        SecretHash::new(password.as_bytes(), self.hash_params)
+    }
+
+    pub fn update_user(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: UserPatch,
+    ) -> Result<User, CoreError> {
+        let own = user_key(name) == actor.user.key();
+        let admin = self.is_admin_actor(actor);
+        // A user may change their own display name, e-mail and password; the rest is for admins.
+        let self_service = own && patch.groups.is_none() && patch.active.is_none();
+        if !(admin || self_service) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let mut user = self.existing_user(name)?;
+        let mut changes = Vec::new();
+        let mut change = |key: &str, from: String, to: String| {
+            if from != to {
+                changes.push(ChangedValue {
+                    key: key.into(),
+                    from,
+                    to,
+                });
+            }
+        };
+        if let Some(d) = patch.display_name {
+            change("displayName", user.display_name.clone(), d.clone());
+            user.display_name = d;
+        }
+        if let Some(e) = patch.email {
+            change("emailAddress", user.email.clone(), e.clone());
+            user.email = e;
+        }
+        if let Some(groups) = patch.groups {
+            for (i, g) in groups.iter().enumerate() {
+                validate_group(&format!("groups[{i}]"), g)?;
+            }
+            change("groups", user.groups.join(","), groups.join(","));
+            user.groups = groups;
+        }
+        if let Some(a) = patch.active {
+            change("active", user.active.to_string(), a.to_string());
+            user.active = a;
+        }
+        if let Some(p) = patch.password {
+            user.password = Some(self.hash_password(&p)?);
+            // The password itself never goes into the audit log.
+            change("password", "(set)".into(), "(changed)".into());
+        }
+        let mut event = self.event(actor, AuditAction::UserChanged, Some(&user.name));
+        event.changed_values = changes;
+        self.store.put_user(&user, Some(event.clone()))?;
+        self.bump_epoch();
+        log_event(&event);
+        Ok(user)
+    }
+
+    pub fn delete_user(&self, actor: &Actor, name: &str) -> Result<(), CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        if user_key(name) == actor.user.key() {
+            return Err(CoreError::Conflict("you cannot delete yourself".into()));
+        }
+        let event = self.event(actor, AuditAction::UserDeleted, Some(name));
+        match self.store.delete_user(&user_key(name), event.clone())? {
+            Some(_) => {
+                self.bump_epoch();
+                log_event(&event);
+                Ok(())
+            }
+            None => Err(CoreError::NotFound(format!("user '{name}'"))),
+        }
+    }
+
+    pub fn reset_failed_logins(&self, actor: &Actor, name: &str) -> Result<User, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let mut user = self.existing_user(name)?;
+        let mut event = self.event(actor, AuditAction::FailedLoginCountReset, Some(&user.name));
+        event.changed_values.push(ChangedValue {
+            key: "failedLogins".into(),
+            from: user.failed_logins.to_string(),
+            to: "0".into(),
+        });
+        user.failed_logins = 0;
+        self.store.put_user(&user, Some(event.clone()))?;
+        log_event(&event);
+        Ok(user)
+    }
+
+    /// Creates the given users when the database has none (a new installation).
+    pub fn seed_users(&self, users: Vec<NewUser>) -> Result<bool, CoreError> {
+        if !self.store.users()?.is_empty() {
+            return Ok(false);
+        }
+        let actor = Actor::cli();
+        for u in users {
+            self.create_user(&actor, u)?;
+        }
+        Ok(true)
+    }
+
+    // ---------------------------------------------------------------- audit
+
+    pub fn query_events(&self, actor: &Actor, q: &AuditQuery) -> Result<AuditPage, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        Ok(self.store.query_events(q)?)
+    }
+
+    /// Applies the retention settings once; returns how many events went.
+    pub fn prune_audit(&self) -> Result<u64, CoreError> {
+        let a = self.policy().settings.audit.clone();
+        let cutoff = self
+            .now()
+            .saturating_sub(i64::from(a.retention_days) * MILLIS_PER_DAY);
+        Ok(self.store.prune_events(cutoff, a.max_events)?)
+    }
+}
+
+fn token_fields(event: &mut AuditEvent, record: &TokenRecord) {
+    event.token_id = Some(record.id.clone());
+    event.token_description = Some(record.description.clone());
+    event.scope = Some(record.scope);
+}
+
+/// The one place every audit event is also logged, under target `tokenauth` at INFO.
+pub fn log_event(event: &AuditEvent) {
+    tracing::info!(target: LOG_TARGET, "{}", event.log_line());
+}
+
+fn known_groups(users: &[User]) -> BTreeSet<String> {
+    users
+        .iter()
+        .flat_map(|u| u.groups.iter().map(|g| g.to_lowercase()))
+        .collect()
+}
+
+/// Field-by-field differences of two settings documents, keyed by JSON path.
+fn diff_settings(a: &Settings, b: &Settings) -> Vec<ChangedValue> {
+    let (Ok(a), Ok(b)) = (serde_json::to_value(a), serde_json::to_value(b)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    diff_values("", &a, &b, &mut out);
+    out
+}
+
+fn diff_values(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    out: &mut Vec<ChangedValue>,
+) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            for (k, va) in x {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match y.get(k) {
+                    Some(vb) => diff_values(&p, va, vb, out),
+                    None => diff_values(&p, va, &serde_json::Value::Null, out),
+                }
+            }
+        }
+        _ if a != b => out.push(ChangedValue {
+            key: path.to_owned(),
+            from: a.to_string(),
+            to: b.to_string(),
+        }),
+        _ => {}
+    }
+}

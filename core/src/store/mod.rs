@@ -1,0 +1,91 @@
+//! The narrow interface between the rules and persistence. The rules only see [`Store`]; the
+//! one implementation is [`SledStore`].
+//!
+//! Durability: every change of a user, token or the settings is flushed to disk (fsync) before
+//! the call returns. Audit events and last-used times are written at once but made durable by
+//! sled's background flush, every [`sled_store::FLUSH_EVERY_MS`] ms: a killed process loses at
+//! most that window of them, and nothing else.
+
+pub mod sled_store;
+
+use std::path::PathBuf;
+
+use crate::audit::{AuditEvent, AuditPage, AuditQuery};
+use crate::auth::Directory;
+use crate::clock::Millis;
+use crate::settings::Settings;
+use crate::token::TokenRecord;
+use crate::token_format::TokenId;
+use crate::user::User;
+
+pub use sled_store::SledStore;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database at {path} is in use by another process (is a tokenauth-stub server running on it?)"
+    )]
+    Locked { path: PathBuf },
+    #[error("the database at {path} is damaged and cannot be opened: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the database at {path} has schema version {found}, this build reads version {expected}"
+    )]
+    SchemaVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("a stored record could not be decoded: {0}")]
+    Decode(String),
+}
+
+pub trait Store: Directory + Send + Sync {
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// Inserts or replaces a user, with its audit event in the same transaction.
+    fn put_user(&self, user: &User, event: Option<AuditEvent>) -> Result<(), StoreError>;
+    /// Removes a user and all their tokens atomically; `None` when there was no such user.
+    fn delete_user(
+        &self,
+        key: &str,
+        event: AuditEvent,
+    ) -> Result<Option<(User, Vec<TokenRecord>)>, StoreError>;
+    /// Adds `delta` (saturating) to the user's failed-login count, or sets it to 0 when `reset`.
+    fn update_failed_logins(&self, key: &str, reset: bool) -> Result<(), StoreError>;
+
+    fn tokens_of(&self, owner_key: &str) -> Result<Vec<TokenRecord>, StoreError>;
+    fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    fn insert_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError>;
+    /// Replaces an existing token; false (and no event) when it is gone.
+    fn update_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<bool, StoreError>;
+    /// Deletes one token with its event; false (and no event) when it was already gone.
+    fn delete_token(&self, id: &TokenId, event: AuditEvent) -> Result<bool, StoreError>;
+    /// Deletes every token of a user and writes the event, atomically.
+    fn delete_tokens_of(
+        &self,
+        owner_key: &str,
+        event: AuditEvent,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Records last-used times; never brings back a deleted token or moves a time backwards.
+    fn record_token_uses(&self, uses: &[(TokenId, Millis, String)]) -> Result<(), StoreError>;
+
+    fn settings(&self) -> Result<Option<Settings>, StoreError>;
+    fn put_settings(
+        &self,
+        settings: &Settings,
+        event: Option<AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// Appends events, assigning their ids; one atomic batch.
+    fn append_events(&self, events: &mut [AuditEvent]) -> Result<(), StoreError>;
+    fn query_events(&self, query: &AuditQuery) -> Result<AuditPage, StoreError>;
+    /// Removes events older than `older_than` and then the oldest beyond `max_events`.
+    fn prune_events(&self, older_than: Millis, max_events: u64) -> Result<u64, StoreError>;
+    fn event_count(&self) -> u64;
+
+    fn flush(&self) -> Result<(), StoreError>;
+}

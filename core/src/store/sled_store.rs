@@ -1,0 +1,627 @@
+//! [`Store`] on sled.
+//!
+//! Trees: `meta` (schema version, settings as JSON), `users` (key: lower-cased name),
+//! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id) and `audit`, which
+//! holds events and their indexes under prefixes so that one batch writes both atomically:
+//! - `e` + time + id → event (postcard), so a page is a reverse range scan;
+//! - `u` + user key + 0 + time + id → (empty), for the user filter;
+//! - `a` + action + time + id → (empty), for the action filter.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::{Batch, Db, IVec, Tree};
+
+use super::{SCHEMA_VERSION, Store, StoreError};
+use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
+use crate::auth::Directory;
+use crate::clock::Millis;
+use crate::settings::Settings;
+use crate::token::TokenRecord;
+use crate::token_format::TokenId;
+use crate::user::{User, user_key};
+
+/// How often sled makes writes durable in the background (audit events, last-used times).
+pub const FLUSH_EVERY_MS: u64 = 500;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const SETTINGS_KEY: &[u8] = b"settings";
+
+pub struct SledStore {
+    path: PathBuf,
+    db: Db,
+    meta: Tree,
+    users: Tree,
+    tokens: Tree,
+    by_owner: Tree,
+    audit: Tree,
+    event_count: AtomicU64,
+    /// Serialises multi-key token changes (read the owner's index, then delete in a transaction).
+    token_writes: Mutex<()>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let config = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(FLUSH_EVERY_MS));
+        // sled 0.34 panics on some damaged files instead of returning an error; a damaged
+        // database must be a clear message, never a crash.
+        let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(open_error(dir, e)),
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "sled panicked while reading it".to_owned());
+                return Err(StoreError::Corrupt {
+                    path: dir.to_owned(),
+                    detail,
+                });
+            }
+        };
+        let tree = |name: &str| db.open_tree(name).map_err(io);
+        let store = Self {
+            path: dir.to_owned(),
+            meta: tree("meta")?,
+            users: tree("users")?,
+            tokens: tree("tokens")?,
+            by_owner: tree("tokens_by_owner")?,
+            audit: tree("audit")?,
+            db,
+            event_count: AtomicU64::new(0),
+            token_writes: Mutex::new(()),
+        };
+        store.check_schema()?;
+        let count = store.audit.scan_prefix(b"e").keys().count();
+        store.event_count.store(count as u64, Ordering::Relaxed);
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.meta.get(SCHEMA_KEY).map_err(io)? {
+            None => {
+                self.meta
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(io)?;
+                self.db.flush().map_err(io)?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        detail: "unreadable schema version".into(),
+                    })?;
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::SchemaVersion {
+                        path: self.path.clone(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    })
+                }
+            }
+        }
+    }
+
+    fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.token_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts an event (with fresh id) and its index entries into a batch.
+    fn event_batch(&self, batch: &mut Batch, event: &mut AuditEvent) -> Result<(), StoreError> {
+        event.id = self.db.generate_id().map_err(io)?;
+        let time = time_key(event.timestamp, event.id);
+        batch.insert(event_key(&time), encode(event)?);
+        for key in index_keys(event, &time) {
+            batch.insert(key, IVec::default());
+        }
+        Ok(())
+    }
+
+    fn event_at(&self, time: &[u8]) -> Result<Option<AuditEvent>, StoreError> {
+        self.audit
+            .get(event_key(time))
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(ref ioe)
+            if ioe.kind() == std::io::ErrorKind::WouldBlock || ioe.to_string().contains("lock") =>
+        {
+            StoreError::Locked {
+                path: dir.to_owned(),
+            }
+        }
+        sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Corrupt {
+            path: dir.to_owned(),
+            detail: e.to_string(),
+        },
+        other => StoreError::Io(format!("{}: {other}", dir.display())),
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn tx_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => io(e),
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Big-endian time with the sign bit flipped (so earlier sorts first, even before 1970), then the id.
+fn time_key(ts: Millis, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&((ts as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn time_prefix(ts: Millis) -> [u8; 8] {
+    ((ts as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn event_key(time: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(b'e');
+    k.extend_from_slice(time);
+    k
+}
+
+fn user_prefix(user: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(user.len() + 18);
+    k.push(b'u');
+    k.extend_from_slice(user_key(user).as_bytes());
+    k.push(0);
+    k
+}
+
+fn action_code(a: AuditAction) -> u8 {
+    AuditAction::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
+}
+
+fn action_prefix(a: AuditAction) -> Vec<u8> {
+    vec![b'a', action_code(a)]
+}
+
+fn index_keys(event: &AuditEvent, time: &[u8; 16]) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = event
+        .users()
+        .map(|u| {
+            let mut k = user_prefix(u);
+            k.extend_from_slice(time);
+            k
+        })
+        .collect();
+    let mut a = action_prefix(event.action);
+    a.extend_from_slice(time);
+    keys.push(a);
+    keys
+}
+
+fn owner_key(owner: &str, id: &str) -> Vec<u8> {
+    let mut k = user_key(owner).into_bytes();
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl Directory for SledStore {
+    fn user(&self, key: &str) -> Result<Option<User>, StoreError> {
+        self.users
+            .get(user_key(key))
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+        self.tokens
+            .get(id.as_str())
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+}
+
+impl Store for SledStore {
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.users
+            .iter()
+            .values()
+            .map(|v| decode(&v.map_err(io)?))
+            .collect()
+    }
+
+    fn put_user(&self, user: &User, event: Option<AuditEvent>) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        if let Some(mut e) = event {
+            self.event_batch(&mut batch, &mut e)?;
+            self.event_count.fetch_add(1, Ordering::Relaxed);
+        }
+        let value = encode(user)?;
+        (&self.users, &self.audit)
+            .transaction(|(users, audit)| {
+                users.insert(user.key().as_bytes(), value.as_slice())?;
+                audit.apply_batch(&batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.durable()
+    }
+
+    fn delete_user(
+        &self,
+        key: &str,
+        mut event: AuditEvent,
+    ) -> Result<Option<(User, Vec<TokenRecord>)>, StoreError> {
+        let _guard = self.lock();
+        let Some(user) = self.user(key)? else {
+            return Ok(None);
+        };
+        let tokens = self.tokens_of(key)?;
+        let mut batch = Batch::default();
+        self.event_batch(&mut batch, &mut event)?;
+        (&self.users, &self.tokens, &self.by_owner, &self.audit)
+            .transaction(|(users, toks, owners, audit)| {
+                users.remove(user.key().as_bytes())?;
+                for t in &tokens {
+                    toks.remove(t.id.as_bytes())?;
+                    owners.remove(owner_key(&t.owner, &t.id))?;
+                }
+                audit.apply_batch(&batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.event_count.fetch_add(1, Ordering::Relaxed);
+        self.durable()?;
+        Ok(Some((user, tokens)))
+    }
+
+    fn update_failed_logins(&self, key: &str, reset: bool) -> Result<(), StoreError> {
+        let mut failure = None;
+        self.users
+            .update_and_fetch(user_key(key), |old| {
+                let old = old?;
+                let mut u: User = match decode(old) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Some(old.to_vec());
+                    }
+                };
+                u.failed_logins = if reset {
+                    0
+                } else {
+                    u.failed_logins.saturating_add(1)
+                };
+                encode(&u).ok().or_else(|| Some(old.to_vec()))
+            })
+            .map_err(io)?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn tokens_of(&self, owner_key_text: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut prefix = user_key(owner_key_text).into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for key in self.by_owner.scan_prefix(&prefix).keys() {
+            let key = key.map_err(io)?;
+            let id = &key[prefix.len()..];
+            if let Some(v) = self.tokens.get(id).map_err(io)? {
+                out.push(decode(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.tokens
+            .iter()
+            .values()
+            .map(|v| decode(&v.map_err(io)?))
+            .collect()
+    }
+
+    fn insert_token(&self, token: &TokenRecord, mut event: AuditEvent) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        self.event_batch(&mut batch, &mut event)?;
+        let value = encode(token)?;
+        (&self.tokens, &self.by_owner, &self.audit)
+            .transaction(|(toks, owners, audit)| {
+                if toks.get(token.id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Io(format!(
+                        "token id {} already exists",
+                        token.id
+                    ))));
+                }
+                toks.insert(token.id.as_bytes(), value.as_slice())?;
+                owners.insert(owner_key(&token.owner, &token.id), IVec::default())?;
+                audit.apply_batch(&batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.event_count.fetch_add(1, Ordering::Relaxed);
+        // A token whose creation was acknowledged survives a kill -9.
+        self.durable()
+    }
+
+    fn update_token(&self, token: &TokenRecord, mut event: AuditEvent) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        self.event_batch(&mut batch, &mut event)?;
+        let value = encode(token)?;
+        let updated = (&self.tokens, &self.audit)
+            .transaction(|(toks, audit)| {
+                if toks.get(token.id.as_bytes())?.is_none() {
+                    return Ok(false);
+                }
+                toks.insert(token.id.as_bytes(), value.as_slice())?;
+                audit.apply_batch(&batch)?;
+                Ok(true)
+            })
+            .map_err(tx_error)?;
+        if updated {
+            self.event_count.fetch_add(1, Ordering::Relaxed);
+            self.durable()?;
+        }
+        Ok(updated)
+    }
+
+    fn delete_token(&self, id: &TokenId, mut event: AuditEvent) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        self.event_batch(&mut batch, &mut event)?;
+        let deleted = (&self.tokens, &self.by_owner, &self.audit)
+            .transaction(|(toks, owners, audit)| {
+                let Some(old) = toks.remove(id.as_str().as_bytes())? else {
+                    return Ok(false);
+                };
+                let record: TokenRecord = decode(&old).map_err(abort)?;
+                owners.remove(owner_key(&record.owner, &record.id))?;
+                audit.apply_batch(&batch)?;
+                Ok(true)
+            })
+            .map_err(tx_error)?;
+        if deleted {
+            self.event_count.fetch_add(1, Ordering::Relaxed);
+            self.durable()?;
+        }
+        Ok(deleted)
+    }
+
+    fn delete_tokens_of(
+        &self,
+        owner: &str,
+        mut event: AuditEvent,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let _guard = self.lock();
+        let tokens = self.tokens_of(owner)?;
+        let mut batch = Batch::default();
+        self.event_batch(&mut batch, &mut event)?;
+        (&self.tokens, &self.by_owner, &self.audit)
+            .transaction(|(toks, owners, audit)| {
+                for t in &tokens {
+                    toks.remove(t.id.as_bytes())?;
+                    owners.remove(owner_key(&t.owner, &t.id))?;
+                }
+                audit.apply_batch(&batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.event_count.fetch_add(1, Ordering::Relaxed);
+        self.durable()?;
+        Ok(tokens)
+    }
+
+    fn record_token_uses(&self, uses: &[(TokenId, Millis, String)]) -> Result<(), StoreError> {
+        for (id, at, ip) in uses {
+            self.tokens
+                .update_and_fetch(id.as_str(), |old| {
+                    let old = old?;
+                    let Ok(mut t) = decode::<TokenRecord>(old) else {
+                        return Some(old.to_vec());
+                    };
+                    if t.last_used_at.is_some_and(|prev| prev > *at) {
+                        return Some(old.to_vec());
+                    }
+                    t.last_used_at = Some(*at);
+                    t.last_used_ip = Some(ip.clone());
+                    encode(&t).ok().or_else(|| Some(old.to_vec()))
+                })
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn settings(&self) -> Result<Option<Settings>, StoreError> {
+        self.meta
+            .get(SETTINGS_KEY)
+            .map_err(io)?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Decode(e.to_string())))
+            .transpose()
+    }
+
+    fn put_settings(
+        &self,
+        settings: &Settings,
+        event: Option<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(settings).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let mut batch = Batch::default();
+        let has_event = event.is_some();
+        if let Some(mut e) = event {
+            self.event_batch(&mut batch, &mut e)?;
+        }
+        (&self.meta, &self.audit)
+            .transaction(|(meta, audit)| {
+                meta.insert(SETTINGS_KEY, value.as_slice())?;
+                audit.apply_batch(&batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        if has_event {
+            self.event_count.fetch_add(1, Ordering::Relaxed);
+        }
+        self.durable()
+    }
+
+    fn append_events(&self, events: &mut [AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        for e in events.iter_mut() {
+            self.event_batch(&mut batch, e)?;
+        }
+        self.audit.apply_batch(batch).map_err(io)?;
+        self.event_count
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn query_events(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        // Scan the narrowest index, newest first, within the time range.
+        let prefix = match (&q.user, q.action) {
+            (Some(u), _) => user_prefix(u),
+            (None, Some(a)) => action_prefix(a),
+            (None, None) => vec![b'e'],
+        };
+        let mut start = prefix.clone();
+        start.extend_from_slice(&time_prefix(q.from.unwrap_or(i64::MIN)));
+        let mut end = prefix.clone();
+        match q.to {
+            Some(to) => end.extend_from_slice(&time_prefix(to.saturating_add(1))),
+            None => end.push(0xff),
+        }
+        let mut events = Vec::with_capacity(limit);
+        let mut skipped = 0usize;
+        let mut is_last_page = true;
+        for key in self.audit.range(start..end).keys().rev() {
+            let key = key.map_err(io)?;
+            let time = &key[prefix.len()..];
+            let event = if prefix == b"e" {
+                match self.audit.get(&key).map_err(io)? {
+                    Some(v) => decode(&v)?,
+                    None => continue,
+                }
+            } else {
+                // An index entry whose event was pruned in between is skipped.
+                match self.event_at(time)? {
+                    Some(e) => e,
+                    None => continue,
+                }
+            };
+            if !q.matches(&event) {
+                continue;
+            }
+            if skipped < q.offset {
+                skipped += 1;
+                continue;
+            }
+            if events.len() == limit {
+                is_last_page = false;
+                break;
+            }
+            events.push(event);
+        }
+        Ok(AuditPage {
+            events,
+            is_last_page,
+        })
+    }
+
+    fn prune_events(&self, older_than: Millis, max_events: u64) -> Result<u64, StoreError> {
+        const CHUNK: usize = 5_000;
+        let mut removed = 0u64;
+        loop {
+            let count = self.event_count.load(Ordering::Relaxed);
+            let excess = count.saturating_sub(max_events);
+            let cutoff = event_key(&time_prefix(older_than));
+            // Small chunks, so authentication never waits behind one huge batch.
+            let mut batch = Batch::default();
+            let mut n = 0usize;
+            for item in self.audit.scan_prefix(b"e") {
+                let (key, value) = item.map_err(io)?;
+                let too_old = key.as_ref() < cutoff.as_slice();
+                if n >= CHUNK || !(too_old || (n as u64) < excess) {
+                    break;
+                }
+                let event: AuditEvent = decode(&value)?;
+                let time: [u8; 16] = key[1..]
+                    .try_into()
+                    .map_err(|_| StoreError::Decode("audit key of unexpected length".into()))?;
+                batch.remove(key);
+                for k in index_keys(&event, &time) {
+                    batch.remove(k);
+                }
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(removed);
+            }
+            self.audit.apply_batch(batch).map_err(io)?;
+            self.event_count.fetch_sub(n as u64, Ordering::Relaxed);
+            removed += n as u64;
+        }
+    }
+
+    fn event_count(&self) -> u64 {
+        self.event_count.load(Ordering::Relaxed)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.durable()
+    }
+}

@@ -1,0 +1,296 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken expectations
+//! The sled store on disk: durability across reopen, atomic multi-key changes, the audit log's
+//! paging, filters and retention, and clear errors for a locked, foreign or damaged database.
+
+mod common;
+
+use common::World;
+use serde_json::json;
+use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery};
+use tokenauth_core::scope::Scope;
+use tokenauth_core::service::Actor;
+use tokenauth_core::store::{SledStore, Store, StoreError};
+use tokenauth_core::token_format;
+
+fn events(n: usize, start: i64, user: &str) -> Vec<AuditEvent> {
+    (0..n)
+        .map(|i| {
+            let mut e =
+                AuditEvent::new(start + i as i64, AuditAction::AuthenticatedWithToken, user);
+            e.affected_user = Some(user.into());
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn closing_and_reopening_loses_nothing() {
+    let w = World::new();
+    let t = w.token("alice", Scope::ReadWrite);
+    w.settings(json!({"ipAllowList": ["127.0.0.1"], "audit": {"successfulAuthentication": true}}));
+    assert!(
+        w.request(Some(&common::bearer(&t)), "GET", "/rest/api/2/myself")
+            .result
+            .is_ok()
+    );
+    let count = w.auth.store().event_count();
+    let w = w.reopen();
+    assert_eq!(
+        w.auth.settings().ip_allow_list,
+        vec!["127.0.0.1".to_string()]
+    );
+    assert_eq!(w.auth.store().event_count(), count);
+    assert_eq!(
+        w.auth.users().unwrap().len(),
+        3,
+        "demo users are not seeded twice"
+    );
+    let o = w.request(Some(&common::bearer(&t)), "GET", "/rest/api/2/myself");
+    assert!(
+        o.result.is_ok(),
+        "the token still authenticates after reopening"
+    );
+    let id = token_format::parse(&t).unwrap().id;
+    assert!(
+        w.auth
+            .store()
+            .token(&id)
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+}
+
+#[test]
+fn a_database_held_by_another_opener_is_a_clear_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = SledStore::open(dir.path()).unwrap();
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+}
+
+#[test]
+fn a_database_of_another_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaVersion {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_damaged_database_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        let mut ev = events(100, 1, "alice");
+        s.append_events(&mut ev).unwrap();
+        s.flush().unwrap();
+    }
+    // Overwrite the middle of every file with garbage.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            let mut bytes = std::fs::read(&p).unwrap();
+            let len = bytes.len();
+            for b in bytes.iter_mut().skip(len / 4).take(len / 2) {
+                *b = 0xA5;
+            }
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    // Either a clear error, or (if sled can recover a prefix) an open store; never a panic.
+    if let Err(e) = SledStore::open(dir.path()) {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn deleting_all_of_a_users_tokens_is_atomic_with_its_event() {
+    let w = World::new();
+    let ids: Vec<_> = (0..5)
+        .map(|_| {
+            token_format::parse(&w.token("bob", Scope::ReadOnly))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let before = w.auth.store().event_count();
+    w.auth.revoke_all(&Actor::cli(), "bob").unwrap();
+    let w = w.reopen();
+    for id in &ids {
+        assert!(w.auth.store().token(id).unwrap().is_none());
+    }
+    assert!(w.auth.store().tokens_of("bob").unwrap().is_empty());
+    assert_eq!(w.auth.store().event_count(), before + 1);
+    let page = w
+        .auth
+        .store()
+        .query_events(&AuditQuery {
+            action: Some(AuditAction::AllTokensDeleted),
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+}
+
+#[test]
+fn audit_pages_come_newest_first_with_offset_and_last_page_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut ev = events(25, 1_000, "alice");
+    s.append_events(&mut ev).unwrap();
+    let q = |offset, limit| AuditQuery {
+        offset,
+        limit,
+        ..AuditQuery::default()
+    };
+    let p1 = s.query_events(&q(0, 10)).unwrap();
+    assert_eq!(
+        p1.events.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+        (1_015..1_025).rev().collect::<Vec<_>>()
+    );
+    assert!(!p1.is_last_page);
+    let p3 = s.query_events(&q(20, 10)).unwrap();
+    assert_eq!(p3.events.len(), 5);
+    assert!(p3.is_last_page);
+    assert!(p1.events.iter().all(|e| e.id > 0), "ids are assigned");
+}
+
+#[test]
+fn audit_filters_by_time_user_and_action_through_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut a = events(50, 0, "alice");
+    let mut b = events(50, 0, "bob");
+    let mut c = vec![AuditEvent::new(25, AuditAction::TokenCreated, "admin")];
+    c[0].affected_user = Some("Bob".into());
+    s.append_events(&mut a).unwrap();
+    s.append_events(&mut b).unwrap();
+    s.append_events(&mut c).unwrap();
+    let run = |q: AuditQuery| s.query_events(&q).unwrap().events;
+    let bob = run(AuditQuery {
+        user: Some("BOB".into()),
+        limit: 1000,
+        ..AuditQuery::default()
+    });
+    assert_eq!(bob.len(), 51);
+    assert!(
+        bob.iter()
+            .all(|e| e.users().any(|u| u.eq_ignore_ascii_case("bob")))
+    );
+    let window = run(AuditQuery {
+        from: Some(10),
+        to: Some(19),
+        user: Some("alice".into()),
+        ..AuditQuery::default()
+    });
+    assert_eq!(
+        window.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+        (10..20).rev().collect::<Vec<_>>()
+    );
+    let created = run(AuditQuery {
+        action: Some(AuditAction::TokenCreated),
+        ..AuditQuery::default()
+    });
+    assert_eq!(created.len(), 1);
+    let both = run(AuditQuery {
+        user: Some("alice".into()),
+        action: Some(AuditAction::TokenCreated),
+        ..AuditQuery::default()
+    });
+    assert!(both.is_empty());
+}
+
+#[test]
+fn pruning_removes_by_age_then_by_count_and_keeps_indexes_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut ev = events(12_000, 0, "alice");
+    s.append_events(&mut ev).unwrap();
+    assert_eq!(s.prune_events(2_000, u64::MAX).unwrap(), 2_000);
+    assert_eq!(s.event_count(), 10_000);
+    assert_eq!(s.prune_events(0, 7_000).unwrap(), 3_000);
+    assert_eq!(s.event_count(), 7_000);
+    let oldest = s
+        .query_events(&AuditQuery {
+            offset: 6_999,
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(oldest.events[0].timestamp, 5_000);
+    // The user index holds no entries of pruned events: a filtered query sees the same count.
+    let mut seen = 0;
+    let mut offset = 0;
+    loop {
+        let p = s
+            .query_events(&AuditQuery {
+                user: Some("alice".into()),
+                offset,
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        seen += p.events.len();
+        offset += 1000;
+        if p.is_last_page {
+            break;
+        }
+    }
+    assert_eq!(seen, 7_000);
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.event_count(), 7_000, "the count is rebuilt on open");
+}
+
+#[test]
+fn retention_settings_drive_the_service_prune() {
+    let w = World::new();
+    w.settings(json!({"audit": {"retentionDays": 1, "maxEvents": 1000000}}));
+    let mut old = events(10, common::T0 - 2 * 86_400_000, "alice");
+    w.auth.store().append_events(&mut old).unwrap();
+    let before = w.auth.store().event_count();
+    assert_eq!(w.auth.prune_audit().unwrap(), 10);
+    assert_eq!(w.auth.store().event_count(), before - 10);
+}
+
+#[test]
+fn last_used_never_resurrects_a_deleted_token_nor_goes_backwards() {
+    let w = World::new();
+    let t = w.token("alice", Scope::ReadOnly);
+    let id = token_format::parse(&t).unwrap().id;
+    let s = w.auth.store();
+    s.record_token_uses(&[(id.clone(), 500, "a".into())])
+        .unwrap();
+    s.record_token_uses(&[(id.clone(), 400, "b".into())])
+        .unwrap();
+    assert_eq!(
+        s.token(&id).unwrap().unwrap().last_used_ip.as_deref(),
+        Some("a")
+    );
+    w.auth
+        .revoke_token(&Actor::cli(), id.as_str(), true)
+        .unwrap();
+    s.record_token_uses(&[(id.clone(), 600, "c".into())])
+        .unwrap();
+    assert!(s.token(&id).unwrap().is_none());
+}
