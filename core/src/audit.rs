@@ -206,6 +206,9 @@ pub struct AuditQuery {
     /// Matches the author or the affected user, ignoring case.
     pub user: Option<String>,
     pub action: Option<AuditAction>,
+    /// Keyset cursor: only events strictly older than this `(timestamp, id)`. Paging through a
+    /// large log with it costs one range scan per page, where a growing offset would rescan.
+    pub before: Option<(Millis, u64)>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -219,6 +222,7 @@ impl Default for AuditQuery {
             to: None,
             user: None,
             action: None,
+            before: None,
             offset: 0,
             limit: 200,
         }
@@ -230,6 +234,7 @@ impl AuditQuery {
         self.from.is_none_or(|f| e.timestamp >= f)
             && self.to.is_none_or(|t| e.timestamp <= t)
             && self.action.is_none_or(|a| e.action == a)
+            && self.before.is_none_or(|b| (e.timestamp, e.id) < b)
             && self
                 .user
                 .as_deref()

@@ -176,6 +176,35 @@ fn audit_pages_come_newest_first_with_offset_and_last_page_flag() {
 }
 
 #[test]
+fn a_keyset_cursor_pages_through_equal_timestamps_without_gaps_or_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut ev = events(30, 7, "alice");
+    for e in &mut ev {
+        e.timestamp = 7; // all in the same millisecond
+    }
+    s.append_events(&mut ev).unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let q = AuditQuery {
+            before,
+            limit: 7,
+            ..AuditQuery::default()
+        };
+        let page = s.query_events(&q).unwrap();
+        seen.extend(page.events.iter().map(|e| e.id));
+        match page.events.last() {
+            Some(last) if !page.is_last_page => before = Some((last.timestamp, last.id)),
+            _ => break,
+        }
+    }
+    let mut expected: Vec<u64> = ev.iter().map(|e| e.id).collect();
+    expected.reverse();
+    assert_eq!(seen, expected);
+}
+
+#[test]
 fn audit_filters_by_time_user_and_action_through_the_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(dir.path()).unwrap();

@@ -1,1 +1,385 @@
-fn main() {}
+//! `tokenauth-stub`: run the server (the default), or work on a stopped server's data.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokenauth_core::scope::Scope;
+use tokenauth_core::service::{NewUser, TokenAuth};
+use tokenauth_stub::commands::{self, ExportFilter};
+use tokenauth_stub::config::{DEFAULT_BIND, ServerConfig, default_data_dir};
+use tokenauth_stub::server;
+use tokenauth_stub::users_file;
+
+#[derive(Parser)]
+#[command(
+    name = "tokenauth-stub",
+    version,
+    about = "Jira/Confluence-style REST authentication with API tokens, for testing scripts"
+)]
+struct Cli {
+    /// Where the sled database lives [default: the platform data directory]
+    #[arg(long, env = "TOKENAUTH_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; anything but loopback is refused while a demo password is unchanged
+    #[arg(long, env = "TOKENAUTH_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// Users a new database starts with (TOML) instead of the demo users
+    #[arg(long, env = "TOKENAUTH_USERS")]
+    users: Option<PathBuf>,
+    /// Log format
+    #[arg(long, env = "TOKENAUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// How many verified secrets to remember (about 150 bytes each)
+    #[arg(long, env = "TOKENAUTH_CACHE_CAPACITY", default_value_t = 10_000)]
+    cache_capacity: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (what no sub-command does too)
+    Serve,
+    /// Users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show or change the settings
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// The audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input unless --password is given
+    Create {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List users as JSON
+    List,
+    /// Set a user's password, read from standard input
+    Passwd { name: String },
+    /// Clear a user's failed-login counter (lifts the CAPTCHA challenge)
+    ResetFailedLogins { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for USER and print its secret (shown this once)
+    Create {
+        user: String,
+        #[arg(long, short)]
+        description: String,
+        #[arg(long, value_enum, default_value_t = ScopeArg::ReadOnly)]
+        scope: ScopeArg,
+        /// Days until it expires [default: the maximum validity]
+        #[arg(long)]
+        days: Option<u32>,
+        /// Never expires (only if the settings allow it)
+        #[arg(long)]
+        never: bool,
+    },
+    /// List tokens (all users, or one) as JSON
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke one token by id
+    Revoke { id: String },
+    /// Revoke every token of a user
+    RevokeAll { user: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    ReadOnly,
+    ReadWrite,
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Print the settings document
+    Show,
+    /// Apply a (partial) settings document: JSON text, or @FILE
+    Set { json: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Export events, newest first
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Write here instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENAUTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn seed_users(path: Option<&PathBuf>) -> anyhow::Result<Vec<NewUser>> {
+    Ok(match path {
+        Some(p) => users_file::load(p)?,
+        None => users_file::demo_users(),
+    })
+}
+
+fn open(
+    config: &ServerConfig,
+    users: Option<&PathBuf>,
+) -> anyhow::Result<(std::sync::Arc<TokenAuth>, bool)> {
+    let (auth, seeded) = server::open(config, seed_users(users)?).with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    Ok((auth, seeded))
+}
+
+fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_owned();
+    if s.is_empty() {
+        bail!("no {what} on standard input");
+    }
+    Ok(s)
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain in words; no backtrace for an expected failure.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let mut config = ServerConfig::new(cli.serve.bind, data_dir);
+    config.cache_capacity = cli.serve.cache_capacity;
+    init_logging(cli.serve.log_format);
+    let users = cli.serve.users.as_ref();
+    match cli.command {
+        None | Some(Command::Serve) => run_server(config, users),
+        Some(Command::User(c)) => {
+            let (auth, _) = open(&config, users)?;
+            match c {
+                UserCommand::Create {
+                    name,
+                    password,
+                    groups,
+                    display_name,
+                    email,
+                } => {
+                    let password = match password {
+                        Some(p) => p,
+                        None => read_stdin_secret("password")?,
+                    };
+                    let user = NewUser {
+                        name: name.clone(),
+                        display_name,
+                        email,
+                        groups,
+                        password: Some(password),
+                        active: Some(true),
+                    };
+                    commands::create_user(&auth, user)?;
+                    eprintln!("created user {name}");
+                }
+                UserCommand::List => {
+                    let users: Vec<_> = auth
+                        .users()?
+                        .iter()
+                        .map(tokenauth_stub::routes::user_json)
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&users)?);
+                }
+                UserCommand::Passwd { name } => {
+                    commands::set_password(&auth, &name, read_stdin_secret("password")?)?;
+                    eprintln!("changed the password of {name}");
+                }
+                UserCommand::ResetFailedLogins { name } => {
+                    commands::reset_failed_logins(&auth, &name)?;
+                    eprintln!("reset the failed-login count of {name}");
+                }
+            }
+            Ok(())
+        }
+        Some(Command::Token(c)) => {
+            let (auth, _) = open(&config, users)?;
+            match c {
+                TokenCommand::Create {
+                    user,
+                    description,
+                    scope,
+                    days,
+                    never,
+                } => {
+                    let scope = match scope {
+                        ScopeArg::ReadOnly => Scope::ReadOnly,
+                        ScopeArg::ReadWrite => Scope::ReadWrite,
+                    };
+                    let view =
+                        commands::create_token(&auth, &user, description, scope, days, never)?;
+                    eprintln!(
+                        "created token {} for {} ({}, expires {})",
+                        view.id,
+                        view.user,
+                        view.scope,
+                        view.expires_at.as_deref().unwrap_or("never")
+                    );
+                    // Only the secret on standard output, so scripts can capture it.
+                    println!("{}", view.token.unwrap_or_default());
+                }
+                TokenCommand::List { user } => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&commands::list_tokens(&auth, user)?)?
+                    );
+                }
+                TokenCommand::Revoke { id } => {
+                    let v = commands::revoke_token(&auth, &id)?;
+                    eprintln!("revoked token {} of {}", v.id, v.user);
+                }
+                TokenCommand::RevokeAll { user } => {
+                    let n = commands::revoke_all(&auth, &user)?;
+                    eprintln!("revoked {n} tokens of {user}");
+                }
+            }
+            Ok(())
+        }
+        Some(Command::Settings(c)) => {
+            let (auth, _) = open(&config, users)?;
+            match c {
+                SettingsCommand::Show => println!("{}", commands::show_settings(&auth)?),
+                SettingsCommand::Set { json } => {
+                    let text = match json.strip_prefix('@') {
+                        Some(file) => std::fs::read_to_string(file)
+                            .with_context(|| format!("reading {file}"))?,
+                        None => json,
+                    };
+                    println!("{}", commands::set_settings(&auth, &text)?);
+                }
+            }
+            Ok(())
+        }
+        Some(Command::Audit(AuditCommand::Export {
+            format,
+            output,
+            user,
+            action,
+            from,
+            to,
+        })) => {
+            let (auth, _) = open(&config, users)?;
+            let filter = ExportFilter {
+                user,
+                action,
+                from,
+                to,
+            };
+            let csv = format == ExportFormat::Csv;
+            let n = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    commands::export_audit(&auth, csv, filter, &mut w)?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    commands::export_audit(&auth, csv, filter, &mut w)?
+                }
+            };
+            eprintln!("exported {n} events");
+            Ok(())
+        }
+    }
+}
+
+fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<()> {
+    let (auth, seeded) = open(&config, users)?;
+    let data_dir = config.data_dir.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(server::serve(
+        config,
+        auth,
+        |addr| {
+            // The first line on standard output: scripts and tests read the address from it.
+            println!("tokenauth-stub listening on http://{addr}");
+            eprintln!("data directory: {}", data_dir.display());
+            if seeded && users.is_none() {
+                eprintln!("created the demo users admin/admin (administrator), alice/alice and bob/bob");
+            }
+            eprintln!("try: curl -u admin:admin http://{addr}/rest/api/2/myself");
+            eprintln!("create a token: curl -u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' http://{addr}/rest/tokenauth/1/tokens");
+        },
+        server::shutdown_signal(),
+    ))?;
+    Ok(())
+}

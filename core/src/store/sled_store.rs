@@ -541,9 +541,12 @@ impl Store for SledStore {
         let mut start = prefix.clone();
         start.extend_from_slice(&time_prefix(q.from.unwrap_or(i64::MIN)));
         let mut end = prefix.clone();
-        match q.to {
-            Some(to) => end.extend_from_slice(&time_prefix(to.saturating_add(1))),
-            None => end.push(0xff),
+        match (q.to, q.before) {
+            (_, Some((ts, id))) if q.to.is_none_or(|to| ts <= to) => {
+                end.extend_from_slice(&time_key(ts, id));
+            }
+            (Some(to), _) => end.extend_from_slice(&time_prefix(to.saturating_add(1))),
+            (None, _) => end.push(0xff),
         }
         let mut events = Vec::with_capacity(limit);
         let mut skipped = 0usize;

@@ -1,0 +1,337 @@
+//! The fast path of verification: a bounded cache of verified secrets keyed by an HMAC (with a
+//! per-process key) of the presented secret, a bounded memory of recent wrong secrets, and a
+//! per-token failure budget so a flood of wrong secrets cannot make the server hash without limit.
+//!
+//! A hit is only trusted while the stored hash it was verified against is unchanged, and the
+//! decision still reads the token and its owner from the store on every request: a revoked or
+//! expired token, a deactivated owner or a lost permission fail at once whatever is cached.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokenauth_core::auth::Verifier;
+use tokenauth_core::secret_hash::{HashParams, SecretHash, random_bytes};
+use tokenauth_core::token::TokenRecord;
+use tokenauth_core::user::User;
+
+type Key = [u8; 32];
+
+#[derive(Clone)]
+struct Entry {
+    /// The stored argon2 output the secret was checked against.
+    fingerprint: [u8; 32],
+    /// Token id or user key, so entries can be dropped by subject.
+    subject: String,
+    valid: bool,
+}
+
+struct Budget {
+    window_start: Instant,
+    failures: u32,
+}
+
+struct Inner {
+    map: HashMap<Key, Entry>,
+    order: VecDeque<Key>,
+    budgets: HashMap<String, Budget>,
+}
+
+pub struct VerifiedCache {
+    hmac_key: [u8; 32],
+    capacity: usize,
+    failures_per_minute: u32,
+    dummy: Option<SecretHash>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub budgets: usize,
+}
+
+impl VerifiedCache {
+    pub fn new(capacity: usize, failures_per_minute: u32, params: HashParams) -> Self {
+        Self {
+            // A fresh key per process: cache keys reveal nothing about secrets, and a restart
+            // forgets everything.
+            hmac_key: random_bytes().unwrap_or([7; 32]),
+            capacity: capacity.max(1),
+            failures_per_minute,
+            dummy: SecretHash::new(b"timing equaliser", params).ok(),
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                budgets: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(&self, kind: u8, subject: &str, secret: &str) -> Key {
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.hmac_key) else {
+            return [0; 32];
+        };
+        mac.update(&[kind]);
+        mac.update(subject.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn lookup(&self, key: &Key, fingerprint: &[u8; 32]) -> Option<bool> {
+        let inner = self.lock();
+        inner
+            .map
+            .get(key)
+            .filter(|e| &e.fingerprint == fingerprint)
+            .map(|e| e.valid)
+    }
+
+    fn insert(&self, key: Key, entry: Entry) {
+        let mut inner = self.lock();
+        if inner.map.insert(key, entry).is_none() {
+            inner.order.push_back(key);
+        }
+        while inner.map.len() > self.capacity {
+            match inner.order.pop_front() {
+                Some(old) => {
+                    inner.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Whether the subject still has failures left in this minute.
+    fn budget_left(&self, subject: &str) -> bool {
+        let inner = self.lock();
+        inner.budgets.get(subject).is_none_or(|b| {
+            b.window_start.elapsed() >= Duration::from_secs(60)
+                || b.failures < self.failures_per_minute
+        })
+    }
+
+    fn spend_failure(&self, subject: &str) {
+        let mut inner = self.lock();
+        if inner.budgets.len() > self.capacity {
+            inner
+                .budgets
+                .retain(|_, b| b.window_start.elapsed() < Duration::from_secs(60));
+        }
+        let b = inner.budgets.entry(subject.to_owned()).or_insert(Budget {
+            window_start: Instant::now(),
+            failures: 0,
+        });
+        if b.window_start.elapsed() >= Duration::from_secs(60) {
+            b.window_start = Instant::now();
+            b.failures = 0;
+        }
+        b.failures = b.failures.saturating_add(1);
+    }
+
+    /// Drops what is remembered about one token (after it is revoked or changed).
+    pub fn forget_subject(&self, subject: &str) {
+        let mut inner = self.lock();
+        inner.map.retain(|_, e| e.subject != subject);
+        let Inner { map, order, .. } = &mut *inner;
+        order.retain(|k| map.contains_key(k));
+    }
+
+    /// Drops everything (after a settings change).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.order.clear();
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let inner = self.lock();
+        CacheStats {
+            entries: inner.map.len(),
+            budgets: inner.budgets.len(),
+        }
+    }
+}
+
+/// How a [`CachingVerifier`] treats a secret it has not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer from the cache only and note the miss; used inline on the async runtime.
+    CacheOnly,
+    /// Hash on a miss; used on the blocking pool, behind the hashing semaphore.
+    Full,
+}
+
+pub struct CachingVerifier<'a> {
+    cache: &'a VerifiedCache,
+    mode: Mode,
+    missed: Cell<bool>,
+}
+
+impl<'a> CachingVerifier<'a> {
+    pub fn new(cache: &'a VerifiedCache, mode: Mode) -> Self {
+        Self {
+            cache,
+            mode,
+            missed: Cell::new(false),
+        }
+    }
+
+    /// True when a secret could not be answered from the cache and needs hashing.
+    pub fn missed(&self) -> bool {
+        self.missed.get()
+    }
+
+    fn check(&self, kind: u8, subject: &str, secret: &str, hash: Option<&SecretHash>) -> bool {
+        let fingerprint = hash.map_or([0; 32], |h| h.hash);
+        let key = self.cache.key(kind, subject, secret);
+        if let Some(answer) = self.cache.lookup(&key, &fingerprint) {
+            return answer;
+        }
+        if !self.cache.budget_left(subject) {
+            // Out of budget: refuse without hashing; a cached right secret still works.
+            return false;
+        }
+        if self.mode == Mode::CacheOnly {
+            self.missed.set(true);
+            return false;
+        }
+        let valid = match hash {
+            Some(h) => h.verify(secret.as_bytes()),
+            None => {
+                if let Some(d) = &self.cache.dummy {
+                    let _ = d.verify(secret.as_bytes());
+                }
+                false
+            }
+        };
+        if !valid {
+            self.cache.spend_failure(subject);
+        }
+        self.cache.insert(
+            key,
+            Entry {
+                fingerprint,
+                subject: subject.to_owned(),
+                valid,
+            },
+        );
+        valid
+    }
+}
+
+impl Verifier for CachingVerifier<'_> {
+    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
+        self.check(b't', &record.id, secret, Some(&record.hash))
+    }
+
+    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
+        let subject = user.map_or_else(|| "?unknown".to_owned(), |u| format!("user:{}", u.key()));
+        self.check(
+            b'p',
+            &subject,
+            password,
+            user.and_then(|u| u.password.as_ref()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenauth_core::scope::Scope;
+
+    const CHEAP: HashParams = HashParams {
+        memory_kib: 64,
+        iterations: 1,
+        lanes: 1,
+    };
+
+    fn record(secret: &str) -> TokenRecord {
+        TokenRecord {
+            id: "AAAAAAAAAAAA".into(),
+            owner: "alice".into(),
+            description: "d".into(),
+            scope: Scope::ReadOnly,
+            created_at: 0,
+            created_by: "alice".into(),
+            expires_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash::new(secret.as_bytes(), CHEAP).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_verified_secret_is_answered_from_the_cache_afterwards() {
+        let cache = VerifiedCache::new(10, 10, CHEAP);
+        let r = record("s3cret");
+        let inline = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(!inline.verify_token(&r, "s3cret"));
+        assert!(inline.missed());
+        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "s3cret"));
+        let again = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(again.verify_token(&r, "s3cret"));
+        assert!(!again.missed());
+    }
+
+    #[test]
+    fn a_cached_answer_is_void_once_the_stored_hash_changes() {
+        let cache = VerifiedCache::new(10, 10, CHEAP);
+        let r = record("s3cret");
+        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "s3cret"));
+        let mut replaced = record("other");
+        replaced.id = r.id.clone();
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(!v.verify_token(&replaced, "s3cret"));
+        assert!(v.missed());
+    }
+
+    #[test]
+    fn wrong_secrets_beyond_the_budget_are_refused_without_hashing() {
+        let cache = VerifiedCache::new(100, 3, CHEAP);
+        let r = record("right");
+        // Verify the right secret first: it stays usable through the flood.
+        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "right"));
+        for i in 0..3 {
+            let v = CachingVerifier::new(&cache, Mode::Full);
+            assert!(!v.verify_token(&r, &format!("wrong{i}")));
+        }
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(!v.verify_token(&r, "wrong-new"));
+        assert!(!v.missed(), "out of budget: no hashing is asked for");
+        assert!(CachingVerifier::new(&cache, Mode::CacheOnly).verify_token(&r, "right"));
+    }
+
+    #[test]
+    fn a_repeated_wrong_secret_is_answered_from_memory() {
+        let cache = VerifiedCache::new(100, 100, CHEAP);
+        let r = record("right");
+        assert!(!CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "wrong"));
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(!v.verify_token(&r, "wrong"));
+        assert!(!v.missed());
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        let cache = VerifiedCache::new(5, 1000, CHEAP);
+        let r = record("right");
+        for i in 0..20 {
+            CachingVerifier::new(&cache, Mode::Full).verify_token(&r, &format!("w{i}"));
+        }
+        assert_eq!(cache.stats().entries, 5);
+        cache.forget_subject(&r.id);
+        assert_eq!(cache.stats().entries, 0);
+    }
+}

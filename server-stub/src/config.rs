@@ -1,0 +1,49 @@
+//! Server configuration: where to listen, where the data lives, and the limits of the fast path.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokenauth_core::secret_hash::HashParams;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:2990";
+/// Bodies over this get 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// How many verified secrets are remembered (each entry is about 150 bytes).
+    pub cache_capacity: usize,
+    /// How many argon2 verifications may run at once; the rest wait, so a flood of wrong
+    /// secrets takes at most this many cores.
+    pub hash_concurrency: usize,
+    /// Uncached failed verifications allowed per token id (or user) per minute before further
+    /// uncached attempts on it are refused without hashing.
+    pub failures_per_minute: u32,
+    pub request_timeout: Duration,
+    pub hash_params: HashParams,
+}
+
+impl ServerConfig {
+    pub fn new(bind: SocketAddr, data_dir: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            bind,
+            data_dir,
+            cache_capacity: 10_000,
+            hash_concurrency: (cores / 2).max(1),
+            failures_per_minute: 10,
+            request_timeout: Duration::from_secs(30),
+            hash_params: HashParams::DEFAULT,
+        }
+    }
+}
+
+/// The platform data directory (e.g. `~/.local/share/tokenauth` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "tokenauth")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("tokenauth-data"))
+}

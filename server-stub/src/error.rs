@@ -1,0 +1,151 @@
+//! Errors in Jira's shape: `{"errorMessages": [...], "errors": {field: message}}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokenauth_core::CoreError;
+use tokenauth_core::auth::Denial;
+use tokenauth_core::validation::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    #[error("rate limit exceeded")]
+    TooManyRequests { retry_after: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(v: ValidationError) -> Self {
+        Self::BadRequest {
+            field: (!v.field.is_empty()).then(|| v.field.clone()),
+            message: v.to_string(),
+        }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid(v) => v.into(),
+            CoreError::Forbidden(m) => Self::Forbidden(m),
+            CoreError::NotFound(m) => Self::NotFound(format!("Not found: {m}")),
+            CoreError::Conflict(m) => Self::Conflict(m),
+            CoreError::Store(s) => Self::Unavailable(format!("storage error: {s}")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+pub fn jira_body(message: &str, field: Option<&str>) -> serde_json::Value {
+    let errors = match field {
+        Some(f) => json!({ f: message }),
+        None => json!({}),
+    };
+    json!({"errorMessages": [message], "errors": errors})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, field) = match &self {
+            ApiError::BadRequest { field, .. } => (StatusCode::BAD_REQUEST, field.clone()),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, None),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, None),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        };
+        if let ApiError::Internal(detail) | ApiError::Unavailable(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let mut resp =
+            (status, Json(jira_body(&self.to_string(), field.as_deref()))).into_response();
+        match self {
+            ApiError::TooManyRequests { retry_after } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Unavailable(_) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// A refused authentication, with the headers Jira sends.
+pub fn denial_response(d: &Denial) -> Response {
+    let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut resp = (status, Json(jira_body(d.message, None))).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "X-Seraph-LoginReason",
+        HeaderValue::from_static(d.login_reason()),
+    );
+    if let Some(reason) = d.denied_reason() {
+        h.insert(
+            "X-Authentication-Denied-Reason",
+            HeaderValue::from_static(reason),
+        );
+    }
+    if d.challenges() {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"tokenauth\""),
+        );
+    }
+    resp
+}
+
+/// A JSON body: read within the size limit (413 beyond it), then parsed whatever the
+/// content type says (400 with serde's message when it is not the expected JSON).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::bad_request(format!("could not read the body: {r}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}

@@ -1,0 +1,18 @@
+//! tokenauth-stub: an HTTP server (axum) that emulates Jira/Confluence REST authentication with
+//! tokenauth's API tokens. Every rule lives in `tokenauth-core`; this crate translates HTTP to
+//! core and back, and adds what only a server needs: the cache of verified secrets, the
+//! background writer, sessions and the rate limit.
+
+pub mod cache;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+pub mod server;
+pub mod sessions;
+pub mod state;
+pub mod users_file;
+pub mod writer;

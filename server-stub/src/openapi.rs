@@ -1,0 +1,160 @@
+//! `GET /rest/tokenauth/1/openapi.json`: the OpenAPI 3.0 document of the whole HTTP surface.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn err(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok(desc: &str, schema: Value) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": schema}}})
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn path_param(name: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+fn query(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema})
+}
+
+/// The responses every authenticated operation may give.
+fn secured(mut responses: Value) -> Value {
+    if let Some(o) = responses.as_object_mut() {
+        o.insert("401".into(), err("Missing, malformed or wrong credentials"));
+        o.insert(
+            "403".into(),
+            err("IP not allowed, passwords disabled, Read Only token on a write, or not permitted"),
+        );
+        o.insert(
+            "429".into(),
+            err("Per-user rate limit exceeded (Retry-After)"),
+        );
+    }
+    responses
+}
+
+fn admin(mut responses: Value) -> Value {
+    responses = secured(responses);
+    responses
+}
+
+pub fn spec() -> Value {
+    let echo = json!({
+        "summary": "Authenticated echo of any other /rest/ path",
+        "responses": secured(json!({"200": ok("Who the request authenticated as", r("Echo"))}))
+    });
+    let token_list = json!({"type": "array", "items": r("Token")});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "tokenauth-stub",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Jira/Confluence-style REST authentication with API tokens. Authenticate with HTTP Basic (user + token or password), Bearer token, or the JSESSIONID cookie of /rest/auth/1/session."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"basic": []}, {"bearer": []}, {"session": []}],
+        "paths": {
+            "/rest/api/2/serverInfo": {"get": {"summary": "Server information (anonymous)", "security": [], "responses": {"200": ok("Server information", r("ServerInfo"))}}},
+            "/rest/api/latest/serverInfo": {"get": {"summary": "Server information (anonymous)", "security": [], "responses": {"200": ok("Server information", r("ServerInfo"))}}},
+            "/rest/api/2/myself": {"get": {"summary": "The authenticated user", "responses": secured(json!({"200": ok("User", r("User"))}))}},
+            "/rest/api/latest/myself": {"get": {"summary": "The authenticated user", "responses": secured(json!({"200": ok("User", r("User"))}))}},
+            "/rest/api/user/current": {"get": {"summary": "The authenticated user (Confluence)", "responses": secured(json!({"200": ok("User", r("User"))}))}},
+            "/rest/api/2/issue": {"get": echo.clone(), "post": {"summary": "Authenticated echo (201 for POST)", "responses": secured(json!({"201": ok("Echo", r("Echo"))}))}},
+            "/rest/auth/1/session": {
+                "post": {"summary": "Open a cookie session (password may be a token)", "security": [],
+                    "requestBody": body(json!({"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}}})),
+                    "responses": {"200": ok("Session (Set-Cookie: JSESSIONID)", json!({"type": "object"})), "400": err("Bad JSON"), "401": err("Wrong credentials"), "403": err("Refused"), "413": err("Body over 1 MiB"), "503": err("Busy")}},
+                "get": {"summary": "The current session", "responses": secured(json!({"200": ok("Session", json!({"type": "object"}))}))},
+                "delete": {"summary": "Log out", "responses": secured(json!({"204": {"description": "Logged out"}, "404": err("No session")}))}
+            },
+            "/rest/tokenauth/1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI", json!({"type": "object"}))}}},
+            "/rest/tokenauth/1/tokens": {
+                "get": {"summary": "Own tokens", "responses": secured(json!({"200": ok("Tokens", token_list.clone())}))},
+                "post": {"summary": "Create an own token (allowed for a Read Only token)", "requestBody": body(r("CreateToken")),
+                    "responses": secured(json!({"201": ok("The token, with its secret this once", r("Token")), "400": err("Invalid"), "413": err("Body over 1 MiB")}))}
+            },
+            "/rest/tokenauth/1/tokens/{id}": {
+                "parameters": [path_param("id")],
+                "patch": {"summary": "Change an own token's description", "requestBody": body(json!({"type": "object", "required": ["description"], "properties": {"description": {"type": "string"}}})),
+                    "responses": secured(json!({"200": ok("Token", r("Token")), "400": err("Invalid"), "404": err("No such token of yours")}))},
+                "delete": {"summary": "Revoke an own token", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token of yours")}))}
+            },
+            "/rest/tokenauth/1/admin/tokens": {"get": {"summary": "All users' tokens (admin)",
+                "parameters": [query("user", json!({"type": "string"})), query("q", json!({"type": "string"})), query("expired", json!({"type": "boolean"})), query("scope", json!({"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]})), query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
+                "responses": admin(json!({"200": ok("A page of tokens", json!({"type": "object", "properties": {"offset": {"type": "integer"}, "limit": {"type": "integer"}, "total": {"type": "integer"}, "tokens": token_list.clone()}})), "400": err("Bad parameter")}))}},
+            "/rest/tokenauth/1/admin/tokens/{id}": {"parameters": [path_param("id")], "delete": {"summary": "Revoke any token (admin)", "responses": admin(json!({"204": {"description": "Revoked"}, "404": err("No such token")}))}},
+            "/rest/tokenauth/1/admin/users": {
+                "get": {"summary": "Users (admin)", "responses": admin(json!({"200": ok("Users", json!({"type": "array", "items": r("User")}))}))},
+                "post": {"summary": "Create a user (admin)", "requestBody": body(r("UserInput")), "responses": admin(json!({"201": ok("User", r("User")), "400": err("Invalid"), "409": err("Exists")}))}
+            },
+            "/rest/tokenauth/1/admin/users/{user}": {
+                "parameters": [path_param("user")],
+                "put": {"summary": "Change a user (admin)", "requestBody": body(r("UserInput")), "responses": admin(json!({"200": ok("User", r("User")), "400": err("Invalid"), "404": err("No such user")}))},
+                "delete": {"summary": "Delete a user and their tokens (admin)", "responses": admin(json!({"204": {"description": "Deleted"}, "404": err("No such user"), "409": err("Cannot delete yourself")}))}
+            },
+            "/rest/tokenauth/1/admin/users/{user}/tokens": {
+                "parameters": [path_param("user")],
+                "post": {"summary": "Create a token on a user's behalf (admin)", "requestBody": body(r("CreateToken")), "responses": admin(json!({"201": ok("Token with secret", r("Token")), "400": err("Invalid"), "404": err("No such user")}))},
+                "delete": {"summary": "Revoke all of a user's tokens (admin)", "responses": admin(json!({"200": ok("Revoked", json!({"type": "object"})), "404": err("No such user")}))}
+            },
+            "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins": {"parameters": [path_param("user")], "post": {"summary": "Clear the failed-login counter (admin)", "responses": admin(json!({"200": ok("User", r("User")), "404": err("No such user")}))}},
+            "/rest/tokenauth/1/admin/settings": {
+                "get": {"summary": "Settings (admin)", "responses": admin(json!({"200": ok("Settings", r("Settings"))}))},
+                "put": {"summary": "Change settings; a partial document changes only what it names (admin)",
+                    "parameters": [query("force", json!({"type": "boolean"}))], "requestBody": body(json!({"type": "object"})),
+                    "responses": admin(json!({"200": ok("Settings", r("Settings")), "400": err("Invalid, with the field named in errors"), "409": err("Would lock you out (use force=true)")}))}
+            },
+            "/rest/auditing/1.0/events": {"get": {"summary": "Audit events, newest first (admin)",
+                "parameters": [query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"}))],
+                "responses": admin(json!({"200": ok("A page of events", r("AuditPage")), "400": err("Bad parameter")}))}},
+            "/rest/tokenauth/1/admin/audit/export": {"get": {"summary": "Export audit events (admin)",
+                "parameters": [query("format", json!({"type": "string", "enum": ["csv", "json"]})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"}))],
+                "responses": admin(json!({"200": {"description": "CSV or a JSON array of entities", "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array", "items": r("AuditEntity")}}}}, "400": err("Bad parameter")}))}},
+            "/rest/de.resolution.apitokenauth/latest/user/token": {
+                "get": {"summary": "Own tokens (original product's API)", "responses": secured(json!({"200": ok("Tokens", json!({"type": "array", "items": r("CompatToken")}))}))},
+                "post": {"summary": "Create a token (original product's API)", "requestBody": body(json!({"type": "object", "required": ["tokenDescription"], "properties": {"tokenDescription": {"type": "string"}, "tokenValidityTimeInMonths": {"type": "integer", "minimum": 1}, "tokenExpirationDateTime": {"type": "string"}}})),
+                    "responses": secured(json!({"201": ok("Token with plainTextToken", r("CompatToken")), "400": err("Invalid")}))}
+            },
+            "/rest/de.resolution.apitokenauth/latest/user/token/{id}": {
+                "parameters": [path_param("id")],
+                "patch": {"summary": "Change description (original product's API)", "requestBody": body(json!({"type": "object", "required": ["tokenDescription"], "properties": {"tokenDescription": {"type": "string"}}})), "responses": secured(json!({"200": ok("Token", r("CompatToken")), "400": err("Invalid"), "404": err("No such token")}))},
+                "delete": {"summary": "Revoke (original product's API)", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token")}))}
+            },
+            "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}": {"parameters": [path_param("userKey")], "delete": {"summary": "Revoke all of a user's tokens (admins)", "responses": secured(json!({"200": ok("Revoked", json!({"type": "object"})), "404": err("No such user")}))}}
+        },
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "JSESSIONID"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["errorMessages", "errors"], "properties": {"errorMessages": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "ServerInfo": {"type": "object", "required": ["baseUrl", "version", "versionNumbers", "deploymentType", "buildNumber", "serverTime", "serverTitle"], "properties": {"baseUrl": {"type": "string"}, "version": {"type": "string"}, "versionNumbers": {"type": "array", "items": {"type": "integer"}}, "deploymentType": {"type": "string"}, "buildNumber": {"type": "integer"}, "serverTime": {"type": "string"}, "serverTitle": {"type": "string"}}},
+                "User": {"type": "object", "required": ["name", "key", "displayName", "emailAddress", "active", "groups"], "properties": {"name": {"type": "string"}, "key": {"type": "string"}, "displayName": {"type": "string"}, "emailAddress": {"type": "string"}, "active": {"type": "boolean"}, "groups": {"type": "array", "items": {"type": "string"}}, "failedLoginCount": {"type": "integer"}}},
+                "UserInput": {"type": "object", "properties": {"name": {"type": "string"}, "displayName": {"type": "string"}, "emailAddress": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}, "password": {"type": "string"}, "active": {"type": "boolean"}}},
+                "Echo": {"type": "object", "required": ["user", "method", "path", "authType"], "properties": {"user": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"}, "authType": {"type": "string", "enum": ["token", "password", "session"]}, "tokenId": {"type": "string"}, "scope": {"type": "string"}}},
+                "CreateToken": {"type": "object", "required": ["description"], "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 255}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}},
+                "Token": {"type": "object", "required": ["id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt", "lastUsedAt", "lastUsedIp"], "properties": {"id": {"type": "string"}, "user": {"type": "string"}, "description": {"type": "string"}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "createdAt": {"type": "string"}, "createdBy": {"type": "string"}, "expiresAt": {"type": "string", "nullable": true}, "lastUsedAt": {"type": "string", "nullable": true}, "lastUsedIp": {"type": "string", "nullable": true}, "token": {"type": "string"}}},
+                "CompatToken": {"type": "object", "required": ["id", "description", "created"], "properties": {"id": {"type": "string"}, "description": {"type": "string"}, "created": {"type": "integer", "nullable": true}, "lastAccessed": {"type": "integer", "nullable": true}, "expires": {"type": "integer", "nullable": true}, "scope": {"type": "string"}, "plainTextToken": {"type": "string"}}},
+                "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}}},
+                "AuditEntity": {"type": "object", "required": ["id", "timestamp", "author", "type", "affectedObjects", "changedValues"], "properties": {"id": {"type": "integer"}, "timestamp": {"type": "string"}, "author": {"type": "object"}, "type": {"type": "object"}, "affectedObjects": {"type": "array", "items": {"type": "object"}}, "changedValues": {"type": "array", "items": {"type": "object"}}, "source": {"type": "string", "nullable": true}, "proxyIp": {"type": "string", "nullable": true}, "tokenId": {"type": "string", "nullable": true}, "tokenDescription": {"type": "string", "nullable": true}, "scope": {"type": "string", "nullable": true}, "method": {"type": "string", "nullable": true}, "path": {"type": "string", "nullable": true}, "reason": {"type": "string", "nullable": true}, "affectedUser": {"type": "string", "nullable": true}}},
+                "AuditPage": {"type": "object", "required": ["entities", "pagingInfo"], "properties": {"entities": {"type": "array", "items": r("AuditEntity")}, "pagingInfo": {"type": "object"}}}
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

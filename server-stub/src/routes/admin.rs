@@ -1,0 +1,204 @@
+//! Admin endpoints: every user's tokens, users, settings.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenauth_core::scope::Scope;
+use tokenauth_core::service::{NewUser, TokenFilter, UserPatch};
+use tokenauth_core::settings::Settings;
+use tokenauth_core::user::user_key;
+
+use super::tokens::blocking;
+use super::{Admin, CreateTokenBody, user_json};
+use crate::error::{ApiError, JsonBody};
+use crate::state::Shared;
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    user: Option<String>,
+    q: Option<String>,
+    expired: Option<bool>,
+    scope: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+pub async fn list_tokens(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Query(q): Query<TokenQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| {
+            Scope::parse(s)
+                .ok_or_else(|| ApiError::bad_request("scope: must be READ_ONLY or READ_WRITE"))
+        })
+        .transpose()?;
+    let filter = TokenFilter {
+        user: q.user,
+        q: q.q,
+        expired: q.expired,
+        scope,
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(50),
+    };
+    let page = state.auth.list_tokens(&a.actor, &filter)?;
+    Ok(Json(json!({
+        "offset": filter.offset,
+        "limit": filter.limit.clamp(1, 1000),
+        "total": page.total,
+        "tokens": page.tokens,
+    })))
+}
+
+pub async fn revoke_token(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let view = state.auth.revoke_token(&a.actor, &id, true)?;
+    state.cache.forget_subject(&view.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_for_user(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody<CreateTokenBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = body.into_request()?;
+    let view = blocking(&state, move |s| s.auth.create_token(&a.actor, &user, req)).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub async fn revoke_all(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let removed = state.auth.revoke_all(&a.actor, &user)?;
+    for t in &removed {
+        state.cache.forget_subject(&t.id);
+    }
+    Ok(Json(json!({"deleted": removed.len(), "tokens": removed})))
+}
+
+pub async fn list_users(
+    State(state): State<Shared>,
+    Admin(_): Admin,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserBody {
+    name: Option<String>,
+    display_name: Option<String>,
+    email_address: Option<String>,
+    groups: Option<Vec<String>>,
+    password: Option<String>,
+    active: Option<bool>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+pub async fn create_user(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    JsonBody(body): JsonBody<UserBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body.name.ok_or_else(|| ApiError::BadRequest {
+        message: "name: is required".into(),
+        field: Some("name".into()),
+    })?;
+    let new = NewUser {
+        name,
+        display_name: body.display_name,
+        email: body.email_address,
+        groups: body.groups.unwrap_or_default(),
+        password: body.password,
+        active: body.active,
+    };
+    let user = blocking(&state, move |s| s.auth.create_user(&a.actor, new)).await?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))))
+}
+
+pub async fn update_user(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<UserBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body
+        .name
+        .as_deref()
+        .is_some_and(|n| user_key(n) != user_key(&name))
+        || body.key.is_some()
+    {
+        return Err(ApiError::bad_request(
+            "a user's name and key cannot be changed",
+        ));
+    }
+    let patch = UserPatch {
+        display_name: body.display_name,
+        email: body.email_address,
+        groups: body.groups,
+        password: body.password,
+        active: body.active,
+    };
+    let target = name.clone();
+    let user = blocking(&state, move |s| {
+        s.auth.update_user(&a.actor, &target, patch)
+    })
+    .await?;
+    // A deactivated user or changed groups: drop what the cache remembers of them.
+    state.cache.clear();
+    Ok(Json(user_json(&user)))
+}
+
+pub async fn delete_user(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.delete_user(&a.actor, &name)?;
+    state.cache.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn reset_failed_logins(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = state.auth.reset_failed_logins(&a.actor, &name)?;
+    Ok(Json(user_json(&user)))
+}
+
+pub async fn get_settings(State(state): State<Shared>, Admin(_): Admin) -> Json<Settings> {
+    Json(state.auth.settings())
+}
+
+#[derive(Deserialize)]
+pub struct Force {
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn put_settings(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    Query(f): Query<Force>,
+    JsonBody(patch): JsonBody<Value>,
+) -> Result<Json<Settings>, ApiError> {
+    let settings = state.auth.update_settings(&a.actor, &patch, f.force)?;
+    state.cache.clear();
+    Ok(Json(settings))
+}

@@ -1,0 +1,168 @@
+//! The original product's REST API (`de.resolution.apitokenauth`), so its users' scripts run
+//! unchanged. Times are epoch milliseconds there.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenauth_core::clock::{MILLIS_PER_DAY, Millis, parse_rfc3339};
+use tokenauth_core::scope::Scope;
+use tokenauth_core::service::NewTokenRequest;
+use tokenauth_core::token::{Expiry, TokenView};
+
+use super::Authed;
+use super::tokens::blocking;
+use crate::error::{ApiError, JsonBody};
+use crate::state::Shared;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    token_description: String,
+    token_validity_time_in_months: Option<u32>,
+    token_expiration_date_time: Option<String>,
+}
+
+fn millis(rfc3339: Option<&str>) -> Option<Millis> {
+    rfc3339.and_then(parse_rfc3339)
+}
+
+fn compat_json(v: &TokenView) -> Value {
+    json!({
+        "id": v.id,
+        "description": v.description,
+        "created": millis(Some(&v.created_at)),
+        "lastAccessed": millis(v.last_used_at.as_deref()),
+        "expires": millis(v.expires_at.as_deref()),
+        "scope": v.scope.as_str(),
+    })
+}
+
+/// Creates a token. Its tokens predate scopes and acted with the user's full rights, so the
+/// scope is Read & Write unless the settings force Read Only for self-made tokens.
+pub async fn create(
+    State(state): State<Shared>,
+    authed: Authed,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let policy = state.auth.policy();
+    let now = state.auth.now();
+    let max_days = i64::from(policy.settings.max_token_validity_days);
+    let expiry = match (
+        body.token_validity_time_in_months,
+        body.token_expiration_date_time,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give tokenValidityTimeInMonths or tokenExpirationDateTime, not both",
+            ));
+        }
+        (Some(0), None) => {
+            return Err(ApiError::bad_request(
+                "tokenValidityTimeInMonths: must be at least 1",
+            ));
+        }
+        (Some(months), None) => {
+            // Calendar months are 28–31 days: a year of 12 months may be 366 days, which the
+            // default 365-day maximum would refuse, so land on the maximum at most.
+            // 30.436875 days is the mean Gregorian month.
+            let span = i128::from(months) * i128::from(MILLIS_PER_DAY) * 30_436_875 / 1_000_000;
+            let cap = max_days * MILLIS_PER_DAY;
+            let span = i64::try_from(span).unwrap_or(i64::MAX);
+            // A month count far beyond the maximum is still refused by the validity rule.
+            let within = if span <= cap + MILLIS_PER_DAY {
+                span.min(cap)
+            } else {
+                span
+            };
+            Expiry::At(now.saturating_add(within))
+        }
+        (None, Some(text)) => Expiry::At(parse_rfc3339(&text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "tokenExpirationDateTime: '{text}' is not an ISO 8601 date-time"
+            ))
+        })?),
+        (None, None) => Expiry::Default,
+    };
+    let scope = if policy.settings.permissions.force_read_only_own_tokens {
+        Scope::ReadOnly
+    } else {
+        Scope::ReadWrite
+    };
+    let req = NewTokenRequest {
+        description: body.token_description,
+        scope: Some(scope),
+        expiry,
+    };
+    let owner = authed.actor.user.name.clone();
+    let view = blocking(&state, move |s| {
+        s.auth.create_token(&authed.actor, &owner, req)
+    })
+    .await?;
+    let mut out = compat_json(&view);
+    if let Some(o) = out.as_object_mut() {
+        o.insert("plainTextToken".into(), json!(view.token));
+    }
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    Ok(Json(
+        state
+            .auth
+            .own_tokens(&authed.actor)?
+            .iter()
+            .map(compat_json)
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenameBody {
+    token_description: String,
+}
+
+pub async fn rename(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RenameBody>,
+) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .auth
+        .rename_token(&authed.actor, &id, &body.token_description, false)?;
+    Ok(Json(compat_json(&view)))
+}
+
+pub async fn revoke(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let view = state.auth.revoke_token(&authed.actor, &id, false)?;
+    state.cache.forget_subject(&view.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_all_for(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(user_key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.auth.is_admin(&authed.principal.user) {
+        return Err(ApiError::Forbidden(
+            "Administrator rights are required".into(),
+        ));
+    }
+    let removed = state.auth.revoke_all(&authed.actor, &user_key)?;
+    for t in &removed {
+        state.cache.forget_subject(&t.id);
+    }
+    Ok(Json(json!({"deleted": removed.len()})))
+}

@@ -1,0 +1,92 @@
+//! Jira/Confluence emulation: serverInfo, myself, user/current and the authenticated echo.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokenauth_core::auth::Principal;
+use tokenauth_core::clock::to_rfc3339;
+
+use super::{Authed, user_json};
+use crate::config::BODY_LIMIT;
+use crate::error::ApiError;
+use crate::state::Shared;
+
+pub const VERSION: &str = "9.12.0";
+
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:2990");
+    format!("http://{host}")
+}
+
+pub async fn server_info(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    Json(json!({
+        "baseUrl": base_url(&headers),
+        "version": VERSION,
+        "versionNumbers": [9, 12, 0],
+        "deploymentType": "Server",
+        "buildNumber": 912_000,
+        "buildDate": "2026-01-01T00:00:00.000+0000",
+        "serverTime": to_rfc3339(state.auth.now()),
+        "scmInfo": "tokenauth-stub",
+        "serverTitle": "tokenauth stub",
+    }))
+}
+
+pub async fn myself(authed: Authed) -> Json<serde_json::Value> {
+    Json(user_json(&authed.principal.user))
+}
+
+/// Confluence's shape, with Jira's fields too so either kind of client finds what it reads.
+pub async fn current_user(authed: Authed) -> Json<serde_json::Value> {
+    let u = &authed.principal.user;
+    let mut v = user_json(u);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), json!("known"));
+        o.insert("username".into(), json!(u.name));
+        o.insert("userKey".into(), json!(u.key()));
+    }
+    Json(v)
+}
+
+/// Any other `/rest/` path: who the request authenticated as, so a developer can check that a
+/// script's writes are refused with a Read Only token. Elsewhere: 404.
+pub async fn echo_or_not_found(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return ApiError::NotFound(format!("No resource at {path}")).into_response();
+    };
+    // Read (and bound) the body, so an oversized chunked upload gets its 413.
+    if axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT)
+        .await
+        .is_err()
+    {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    let mut body = json!({
+        "user": principal.user.name,
+        "method": method.as_str(),
+        "path": path,
+        "authType": principal.auth.as_str(),
+    });
+    if let (Some(t), Some(o)) = (&principal.token, body.as_object_mut()) {
+        o.insert("tokenId".into(), json!(t.id.as_str()));
+        o.insert("scope".into(), json!(t.scope.as_str()));
+    }
+    let status = if method == Method::POST {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}

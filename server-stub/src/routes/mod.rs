@@ -1,0 +1,221 @@
+//! The HTTP surface of SPEC section 5.
+
+pub mod admin;
+pub mod audit;
+pub mod compat;
+pub mod jira;
+pub mod session;
+pub mod tokens;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, patch, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenauth_core::auth::Principal;
+use tokenauth_core::clock::parse_rfc3339;
+use tokenauth_core::scope::Scope;
+use tokenauth_core::service::{Actor, NewTokenRequest};
+use tokenauth_core::token::Expiry;
+use tokenauth_core::user::User;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::BODY_LIMIT;
+use crate::error::ApiError;
+use crate::state::Shared;
+
+pub fn router(state: Shared) -> Router {
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/rest/api/2/serverInfo", get(jira::server_info))
+        .route("/rest/api/latest/serverInfo", get(jira::server_info))
+        .route("/rest/api/2/myself", get(jira::myself))
+        .route("/rest/api/latest/myself", get(jira::myself))
+        .route("/rest/api/user/current", get(jira::current_user))
+        .route(
+            "/rest/auth/1/session",
+            post(session::login)
+                .get(session::current)
+                .delete(session::logout),
+        )
+        .route(
+            "/rest/tokenauth/1/openapi.json",
+            get(crate::openapi::document),
+        )
+        .route(
+            "/rest/tokenauth/1/tokens",
+            get(tokens::list_own).post(tokens::create_own),
+        )
+        .route(
+            "/rest/tokenauth/1/tokens/{id}",
+            patch(tokens::rename_own).delete(tokens::revoke_own),
+        )
+        .route("/rest/tokenauth/1/admin/tokens", get(admin::list_tokens))
+        .route(
+            "/rest/tokenauth/1/admin/tokens/{id}",
+            delete(admin::revoke_token),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/users/{user}",
+            put(admin::update_user).delete(admin::delete_user),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/users/{user}/tokens",
+            post(admin::create_for_user).delete(admin::revoke_all),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
+            post(admin::reset_failed_logins),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .route("/rest/tokenauth/1/admin/audit/export", get(audit::export))
+        .route("/rest/auditing/1.0/events", get(audit::events))
+        .route(
+            "/rest/de.resolution.apitokenauth/latest/user/token",
+            get(compat::list).post(compat::create),
+        )
+        .route(
+            "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{user_key}",
+            delete(compat::delete_all_for),
+        )
+        .route(
+            "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
+            patch(compat::rename).delete(compat::revoke),
+        )
+        .fallback(jira::echo_or_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// The authenticated caller of a handler, as core's [`Actor`].
+pub struct Authed {
+    pub principal: Principal,
+    pub actor: Actor,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("route reached without authentication".into()))?;
+        let actor = Actor {
+            user: principal.user.clone(),
+            system: false,
+            auth: Some(principal.auth),
+            client: Some(principal.client),
+            method: Some(parts.method.to_string()),
+            path: Some(parts.uri.path().to_owned()),
+        };
+        Ok(Self { principal, actor })
+    }
+}
+
+/// An authenticated admin; others get 403.
+pub struct Admin(pub Authed);
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        if !state.auth.is_admin(&authed.principal.user) {
+            return Err(ApiError::Forbidden(
+                "Administrator rights are required for this resource".into(),
+            ));
+        }
+        Ok(Self(authed))
+    }
+}
+
+/// A user as JSON; never the password.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "name": u.name,
+        "key": u.key(),
+        "displayName": u.display_name,
+        "emailAddress": u.email,
+        "active": u.active,
+        "groups": u.groups,
+        "failedLoginCount": u.failed_logins,
+    })
+}
+
+/// The body of `POST /tokens` and `POST /admin/users/{user}/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTokenBody {
+    pub description: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub validity_days: Option<u32>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub never_expires: bool,
+}
+
+impl CreateTokenBody {
+    pub fn into_request(self) -> Result<NewTokenRequest, ApiError> {
+        let scope = self
+            .scope
+            .as_deref()
+            .map(|s| {
+                Scope::parse(s).ok_or_else(|| ApiError::BadRequest {
+                    message: format!("scope: must be READ_ONLY or READ_WRITE, not '{s}'"),
+                    field: Some("scope".into()),
+                })
+            })
+            .transpose()?;
+        let given = [
+            self.validity_days.is_some(),
+            self.expires_at.is_some(),
+            self.never_expires,
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(ApiError::bad_request(
+                "give at most one of validityDays, expiresAt and neverExpires",
+            ));
+        }
+        let expiry = match (self.validity_days, self.expires_at) {
+            (Some(d), _) => Expiry::Days(d),
+            (_, Some(at)) => {
+                Expiry::At(parse_rfc3339(&at).ok_or_else(|| ApiError::BadRequest {
+                    message: format!("expiresAt: '{at}' is not an RFC 3339 date-time"),
+                    field: Some("expiresAt".into()),
+                })?)
+            }
+            _ if self.never_expires => Expiry::Never,
+            _ => Expiry::Default,
+        };
+        Ok(NewTokenRequest {
+            description: self.description,
+            scope,
+            expiry,
+        })
+    }
+}

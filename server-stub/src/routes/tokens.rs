@@ -1,0 +1,74 @@
+//! A user's own tokens.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use tokenauth_core::token::TokenView;
+
+use super::{Authed, CreateTokenBody};
+use crate::error::{ApiError, JsonBody};
+use crate::state::Shared;
+
+pub async fn list_own(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    Ok(Json(state.auth.own_tokens(&authed.actor)?))
+}
+
+pub async fn create_own(
+    State(state): State<Shared>,
+    authed: Authed,
+    JsonBody(body): JsonBody<CreateTokenBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = body.into_request()?;
+    let owner = authed.actor.user.name.clone();
+    let view = blocking(&state, move |s| {
+        s.auth.create_token(&authed.actor, &owner, req)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub description: String,
+}
+
+pub async fn rename_own(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Rename>,
+) -> Result<Json<TokenView>, ApiError> {
+    let view = state
+        .auth
+        .rename_token(&authed.actor, &id, &body.description, false)?;
+    state.cache.forget_subject(&view.id);
+    Ok(Json(view))
+}
+
+pub async fn revoke_own(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let view = state.auth.revoke_token(&authed.actor, &id, false)?;
+    state.cache.forget_subject(&view.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs an operation that hashes (token creation) off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Shared) -> Result<T, tokenauth_core::CoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = std::sync::Arc::clone(state);
+    tokio::task::spawn_blocking(move || f(&st))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,161 @@
+//! Starting and stopping the server: open the store, seed users, bind, serve, and on shutdown
+//! drain the background writer and flush the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenauth_core::CoreError;
+use tokenauth_core::clock::SystemClock;
+use tokenauth_core::service::{NewUser, TokenAuth};
+use tokenauth_core::store::{SledStore, StoreError};
+use tokio::sync::Semaphore;
+
+use crate::cache::VerifiedCache;
+use crate::config::ServerConfig;
+use crate::rate_limit::RateLimiter;
+use crate::sessions::Sessions;
+use crate::state::AppState;
+use crate::users_file::DEMO_NAMES;
+use crate::writer::Writer;
+
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing to listen on the non-loopback address {0} while the demo user '{1}' still has its demo password; change it first (tokenauth-stub user passwd {1}) or bind 127.0.0.1"
+    )]
+    DemoPassword(SocketAddr, String),
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the database and the rules on it, creating `seed` users on a new database.
+/// Returns whether the users were created now.
+pub fn open(
+    config: &ServerConfig,
+    seed: Vec<NewUser>,
+) -> Result<(Arc<TokenAuth>, bool), ServerError> {
+    let store = SledStore::open(&config.data_dir)?;
+    let auth = TokenAuth::new(Arc::new(store), Arc::new(SystemClock), config.hash_params)?;
+    let seeded = auth.seed_users(seed)?;
+    Ok((Arc::new(auth), seeded))
+}
+
+/// The first demo user that still has its demo password (its name), if any.
+pub fn unchanged_demo_password(auth: &TokenAuth) -> Result<Option<String>, ServerError> {
+    for name in DEMO_NAMES {
+        if let Some(u) = auth.store().user(name).map_err(CoreError::from)?
+            && u.password
+                .as_ref()
+                .is_some_and(|h| h.verify(name.as_bytes()))
+        {
+            return Ok(Some(name.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Serves until `shutdown` resolves; `ready` learns the bound address (port 0 becomes real).
+pub async fn serve(
+    config: ServerConfig,
+    auth: Arc<TokenAuth>,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if !config.bind.ip().is_loopback() {
+        let a = Arc::clone(&auth);
+        let demo = tokio::task::spawn_blocking(move || unchanged_demo_password(&a))
+            .await
+            .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
+        if let Some(name) = demo {
+            return Err(ServerError::DemoPassword(config.bind, name));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let (writer, writer_task) = Writer::spawn(Arc::clone(&auth));
+    let state = Arc::new(AppState {
+        cache: VerifiedCache::new(
+            config.cache_capacity,
+            config.failures_per_minute,
+            config.hash_params,
+        ),
+        hashing: Semaphore::new(config.hash_concurrency.max(1)),
+        writer: writer.clone(),
+        sessions: Sessions::default(),
+        rate_limit: RateLimiter::default(),
+        auth: Arc::clone(&auth),
+        config,
+    });
+    let pruner = tokio::spawn(prune_forever(Arc::clone(&auth)));
+    let app = crate::routes::router(Arc::clone(&state));
+    ready(addr);
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    pruner.abort();
+    // Everything queued before shutdown reaches the disk.
+    writer.flush().await;
+    drop(state);
+    drop(writer);
+    let _ = writer_task.await;
+    auth.store().flush().map_err(CoreError::from)?;
+    tracing::info!("stopped; all audit events and last-used times are on disk");
+    served.map_err(ServerError::Serve)
+}
+
+async fn prune_forever(auth: Arc<TokenAuth>) {
+    loop {
+        let a = Arc::clone(&auth);
+        match tokio::task::spawn_blocking(move || a.prune_audit()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "pruned audit events past retention"),
+            Ok(Err(e)) => tracing::error!(error = %e, "audit pruning failed"),
+            Err(e) => tracing::error!(error = %e, "audit pruning failed"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests and flushing");
+}
