@@ -50,15 +50,19 @@ pub fn is_read_method(method: &str) -> bool {
 /// Endpoints that take a POST from a Read Only token all the same: the session login, and the
 /// creation of one's own token (governed by the permissions, not by the scope). Creating a token
 /// on someone else's behalf is not exempt: an admin's Read Only token stays read only there.
+/// Logging out (`DELETE` of the session) is allowed too: ending one's own session writes nothing.
 pub const SCOPE_EXEMPT_POST_PATHS: [&str; 3] = [
     "/rest/auth/1/session",
     "/rest/tokenauth/1/tokens",
     "/rest/de.resolution.apitokenauth/latest/user/token",
 ];
 
+pub const SESSION_PATH: &str = "/rest/auth/1/session";
+
 pub fn is_scope_exempt(method: &str, path: &str) -> bool {
     let path = path.strip_suffix('/').unwrap_or(path);
-    method == "POST" && SCOPE_EXEMPT_POST_PATHS.contains(&path)
+    (method == "POST" && SCOPE_EXEMPT_POST_PATHS.contains(&path))
+        || (method == "DELETE" && path == SESSION_PATH)
 }
 
 #[cfg(test)]
@@ -94,11 +98,16 @@ mod tests {
 
     #[test]
     fn the_exceptions_cover_only_post_on_exactly_those_paths() {
-        assert!(!Scope::ReadOnly.allows("DELETE", "/rest/auth/1/session"));
+        assert!(!Scope::ReadOnly.allows("PUT", "/rest/auth/1/session"));
         assert!(!Scope::ReadOnly.allows("PUT", "/rest/tokenauth/1/tokens"));
         assert!(!Scope::ReadOnly.allows("DELETE", "/rest/tokenauth/1/tokens/AAAAAAAAAAAA"));
         assert!(!Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/admin/users/bob/tokens"));
         assert!(!Scope::ReadOnly.allows("POST", "/rest/auth/1/session/extra"));
+    }
+
+    #[test]
+    fn read_only_may_log_out_of_its_session() {
+        assert!(Scope::ReadOnly.allows("DELETE", "/rest/auth/1/session"));
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl IntoResponse for ApiError {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
+            ApiError::PayloadTooLarge => {
+                // The unread body is still on the wire: this connection cannot carry another request.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             ApiError::Unavailable(_) => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
