@@ -516,3 +516,57 @@ async fn the_cli_refuses_a_database_held_by_the_running_server() {
     assert!(err.contains(&s.data.display().to_string()), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[tokio::test]
+async fn a_users_file_replaces_the_demo_users_on_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    std::fs::write(
+        &file,
+        "[[users]]\nname = \"carol\"\npassword = \"c-pass\"\ngroups = [\"jira-administrators\"]\n",
+    )
+    .unwrap();
+    let s = Server::start_on(
+        &dir.path().join("data"),
+        &["--users", file.to_str().unwrap()],
+    );
+    assert_eq!(
+        s.get_as("/rest/api/2/myself", "carol", "c-pass")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.get_as("/rest/api/2/myself", "admin", "admin")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_token_event_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_on(&dir.path().join("data"), &["--log-format", "json"]);
+    s.token("alice", "READ_ONLY").await;
+    s.stop();
+    let line = s
+        .log()
+        .lines()
+        .find(|l| l.contains("API token created"))
+        .map(str::to_owned)
+        .expect("a token event line");
+    let v: Value = serde_json::from_str(&line).expect("one JSON object per line");
+    assert_eq!(v["target"], "tokenauth");
+    assert_eq!(v["level"], "INFO");
+    assert!(
+        v["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("token_description=\"alice script\"")
+    );
+}
