@@ -111,7 +111,7 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
     }
     for effect in outcome.effects.drain(..) {
         if let Effect::TokenUsed { id, at, ip } = effect {
-            state.writer.token_used(id, at, ip).await;
+            state.writer.token_used(id, at, ip);
         }
     }
     state

@@ -1,8 +1,12 @@
 //! The background writer: last-used times and audit events leave the request path and are
 //! written in batches; a clean shutdown drains and flushes them.
+//!
+//! Last-used times are coalesced in memory (one entry per token, the latest use wins) and written
+//! once a second: a busy token costs a map update per request, not a queued write.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokenauth_core::audit::AuditEvent;
 use tokenauth_core::clock::Millis;
@@ -12,9 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 4_096;
+const LAST_USED_EVERY: Duration = Duration::from_secs(1);
+
+type Uses = HashMap<TokenId, (Millis, String)>;
 
 enum Job {
-    TokenUsed(TokenId, Millis, String),
     Events(Vec<AuditEvent>),
     Flush(oneshot::Sender<()>),
 }
@@ -22,20 +28,35 @@ enum Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    uses: Arc<Mutex<Uses>>,
 }
 
 impl Writer {
     pub fn spawn(auth: Arc<TokenAuth>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(run(auth, rx));
-        (Self { tx }, handle)
+        let uses = Arc::new(Mutex::new(HashMap::new()));
+        let handle = tokio::spawn(run(auth, rx, Arc::clone(&uses)));
+        (Self { tx, uses }, handle)
     }
 
-    /// Queues work; waits (never drops) when the queue is full.
-    pub async fn token_used(&self, id: TokenId, at: Millis, ip: String) {
-        let _ = self.tx.send(Job::TokenUsed(id, at, ip)).await;
+    /// Remembers a token's use; written within a second.
+    pub fn token_used(&self, id: TokenId, at: Millis, ip: String) {
+        let mut uses = lock(&self.uses);
+        match uses.get_mut(&id) {
+            Some(slot) if slot.0 > at => {}
+            Some(slot) => {
+                slot.0 = at;
+                if slot.1 != ip {
+                    slot.1 = ip;
+                }
+            }
+            None => {
+                uses.insert(id, (at, ip));
+            }
+        }
     }
 
+    /// Queues audit events; waits (never drops) when the queue is full.
     pub async fn events(&self, events: Vec<AuditEvent>) {
         if !events.is_empty() {
             let _ = self.tx.send(Job::Events(events)).await;
@@ -51,21 +72,28 @@ impl Writer {
     }
 }
 
-async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut uses: HashMap<TokenId, (Millis, String)> = HashMap::new();
+fn lock(uses: &Mutex<Uses>) -> std::sync::MutexGuard<'_, Uses> {
+    uses.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mutex<Uses>>) {
+    let mut tick = tokio::time::interval(LAST_USED_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (first, closing) = tokio::select! {
+            job = rx.recv() => {
+                let closing = job.is_none();
+                (job, closing)
+            }
+            _ = tick.tick() => (None, false),
+        };
         let mut events = Vec::new();
         let mut flushes = Vec::new();
-        let mut job = Some(first);
+        let mut job = first;
         let mut taken = 0;
         while let Some(j) = job.take() {
             match j {
-                Job::TokenUsed(id, at, ip) => {
-                    let slot = uses.entry(id).or_insert((at, ip.clone()));
-                    if at >= slot.0 {
-                        *slot = (at, ip);
-                    }
-                }
                 Job::Events(mut e) => events.append(&mut e),
                 Job::Flush(done) => flushes.push(done),
             }
@@ -73,6 +101,14 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>) {
             if taken < MAX_BATCH {
                 job = rx.try_recv().ok();
             }
+        }
+        // Taken after the queue, so a flush also covers every use recorded before it.
+        let uses = std::mem::take(&mut *lock(&pending));
+        if uses.is_empty() && events.is_empty() && flushes.is_empty() {
+            if closing {
+                break;
+            }
+            continue;
         }
         let auth = Arc::clone(&auth);
         let must_flush = !flushes.is_empty();
@@ -97,6 +133,9 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>) {
         }
         for done in flushes {
             let _ = done.send(());
+        }
+        if closing {
+            break;
         }
     }
 }
