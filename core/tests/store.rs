@@ -287,19 +287,87 @@ fn pruning_removes_by_age_then_by_count_and_keeps_indexes_consistent() {
     }
     assert_eq!(seen, 7_000);
     drop(s);
-    let s = SledStore::open(dir.path()).unwrap();
+    let s = common::open_when_released(dir.path());
     assert_eq!(s.event_count(), 7_000, "the count is rebuilt on open");
 }
 
 #[test]
 fn retention_settings_drive_the_service_prune() {
     let w = World::new();
+    // The three demo users were created at T0; two days later they are past a 1-day retention.
+    w.clock.advance(2 * 86_400_000);
     w.settings(json!({"audit": {"retentionDays": 1, "maxEvents": 1000000}}));
-    let mut old = events(10, common::T0 - 2 * 86_400_000, "alice");
-    w.auth.store().append_events(&mut old).unwrap();
     let before = w.auth.store().event_count();
-    assert_eq!(w.auth.prune_audit().unwrap(), 10);
-    assert_eq!(w.auth.store().event_count(), before - 10);
+    assert_eq!(w.auth.prune_audit().unwrap(), 3);
+    assert_eq!(w.auth.store().event_count(), before - 3);
+    let left = w
+        .auth
+        .store()
+        .query_events(&AuditQuery::default())
+        .unwrap()
+        .events;
+    assert_eq!(
+        left.iter().map(|e| e.action).collect::<Vec<_>>(),
+        vec![AuditAction::SettingsChanged]
+    );
+}
+
+#[test]
+fn timestamps_never_go_backwards_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut late = events(1, 5_000, "alice");
+    let mut early = events(1, 4_990, "alice");
+    s.append_events(&mut late).unwrap();
+    s.append_events(&mut early).unwrap();
+    // Reaching the log 10 ms behind a later event, it takes that later time.
+    assert_eq!(early[0].timestamp, 5_000);
+    let page = s
+        .query_events(&AuditQuery {
+            from: Some(5_000),
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.events.len(), 2);
+}
+
+#[test]
+fn a_batch_larger_than_a_block_spans_several_blocks_and_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let n = tokenauth_core::store::BLOCK_EVENTS * 2 + 17;
+    let mut ev = events(n, 0, "alice");
+    s.append_events(&mut ev).unwrap();
+    drop(s);
+    let s = common::open_when_released(dir.path());
+    assert_eq!(s.event_count(), n as u64);
+    let mut seen = 0;
+    let mut before = None;
+    loop {
+        let page = s
+            .query_events(&AuditQuery {
+                before,
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        seen += page.events.len();
+        match page.events.last() {
+            Some(last) if !page.is_last_page => before = Some((last.timestamp, last.id)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, n);
+    // Pruning into the middle of a block keeps the block's newer events.
+    assert_eq!(s.prune_events(0, (n - 1000) as u64).unwrap(), 1000);
+    let oldest = s
+        .query_events(&AuditQuery {
+            offset: n - 1001,
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(oldest.events[0].timestamp, 1000);
 }
 
 #[test]

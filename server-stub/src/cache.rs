@@ -41,7 +41,8 @@ struct Inner {
 }
 
 pub struct VerifiedCache {
-    hmac_key: [u8; 32],
+    /// Keyed once per process; cloning the keyed state is cheaper than re-keying per request.
+    hmac: Option<Hmac<Sha256>>,
     capacity: usize,
     failures_per_minute: u32,
     dummy: Option<SecretHash>,
@@ -59,7 +60,9 @@ impl VerifiedCache {
         Self {
             // A fresh key per process: cache keys reveal nothing about secrets, and a restart
             // forgets everything.
-            hmac_key: random_bytes().unwrap_or([7; 32]),
+            hmac: random_bytes::<32>()
+                .ok()
+                .and_then(|k| <Hmac<Sha256> as KeyInit>::new_from_slice(&k).ok()),
             capacity: capacity.max(1),
             failures_per_minute,
             dummy: SecretHash::new(b"timing equaliser", params).ok(),
@@ -78,7 +81,8 @@ impl VerifiedCache {
     }
 
     fn key(&self, kind: u8, subject: &str, secret: &str) -> Key {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.hmac_key) else {
+        // Without a random key (the OS generator failed) nothing is ever cached.
+        let Some(mut mac) = self.hmac.clone() else {
             return [0; 32];
         };
         mac.update(&[kind]);
@@ -195,7 +199,8 @@ impl<'a> CachingVerifier<'a> {
     fn check(&self, kind: u8, subject: &str, secret: &str, hash: Option<&SecretHash>) -> bool {
         let fingerprint = hash.map_or([0; 32], |h| h.hash);
         let key = self.cache.key(kind, subject, secret);
-        if let Some(answer) = self.cache.lookup(&key, &fingerprint) {
+        let cacheable = self.cache.hmac.is_some();
+        if cacheable && let Some(answer) = self.cache.lookup(&key, &fingerprint) {
             return answer;
         }
         if !self.cache.budget_left(subject) {
@@ -217,6 +222,9 @@ impl<'a> CachingVerifier<'a> {
         };
         if !valid {
             self.cache.spend_failure(subject);
+        }
+        if !cacheable {
+            return valid;
         }
         self.cache.insert(
             key,

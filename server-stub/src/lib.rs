@@ -7,6 +7,7 @@ pub mod cache;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;

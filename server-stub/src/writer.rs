@@ -16,6 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 4_096;
+/// After the first queued job, how long to gather more: fewer, larger writes cost the store far
+/// less than one write per request (well within the one-second loss window of a kill -9).
+const GATHER: Duration = Duration::from_millis(20);
 const LAST_USED_EVERY: Duration = Duration::from_secs(1);
 
 type Uses = HashMap<TokenId, (Millis, String)>;
@@ -88,6 +91,9 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mut
             }
             _ = tick.tick() => (None, false),
         };
+        if first.is_some() && !closing {
+            tokio::time::sleep(GATHER).await;
+        }
         let mut events = Vec::new();
         let mut flushes = Vec::new();
         let mut job = first;

@@ -6,7 +6,10 @@
 //! sled's background flush, every [`sled_store::FLUSH_EVERY_MS`] ms: a killed process loses at
 //! most that window of them, and nothing else.
 
+mod audit_log;
 pub mod sled_store;
+
+pub use audit_log::BLOCK_EVENTS;
 
 use std::path::PathBuf;
 
@@ -54,7 +57,7 @@ pub trait Store: Directory + Send + Sync {
         key: &str,
         event: AuditEvent,
     ) -> Result<Option<(User, Vec<TokenRecord>)>, StoreError>;
-    /// Adds `delta` (saturating) to the user's failed-login count, or sets it to 0 when `reset`.
+    /// Adds one (saturating) to the user's failed-login count, or sets it to 0 when `reset`.
     fn update_failed_logins(&self, key: &str, reset: bool) -> Result<(), StoreError>;
 
     fn tokens_of(&self, owner_key: &str) -> Result<Vec<TokenRecord>, StoreError>;
@@ -80,7 +83,7 @@ pub trait Store: Directory + Send + Sync {
         event: Option<AuditEvent>,
     ) -> Result<(), StoreError>;
 
-    /// Appends events, assigning their ids; one atomic batch.
+    /// Appends events, assigning their ids (and log-order timestamps); one atomic batch.
     fn append_events(&self, events: &mut [AuditEvent]) -> Result<(), StoreError>;
     fn query_events(&self, query: &AuditQuery) -> Result<AuditPage, StoreError>;
     /// Removes events older than `older_than` and then the oldest beyond `max_events`.

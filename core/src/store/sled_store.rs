@@ -1,22 +1,19 @@
 //! [`Store`] on sled.
 //!
 //! Trees: `meta` (schema version, settings as JSON), `users` (key: lower-cased name),
-//! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id) and `audit`, which
-//! holds events and their indexes under prefixes so that one batch writes both atomically:
-//! - `e` + time + id → event (postcard), so a page is a reverse range scan;
-//! - `u` + user key + 0 + time + id → (empty), for the user filter;
-//! - `a` + action + time + id → (empty), for the action filter.
+//! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id) and `audit`, the
+//! block-structured audit log of [`super::audit_log`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-use sled::{Batch, Db, IVec, Tree};
+use sled::{Db, IVec, Tree};
 
+use super::audit_log::AuditLog;
 use super::{SCHEMA_VERSION, Store, StoreError};
-use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
+use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::auth::Directory;
 use crate::clock::Millis;
 use crate::settings::Settings;
@@ -37,8 +34,7 @@ pub struct SledStore {
     users: Tree,
     tokens: Tree,
     by_owner: Tree,
-    audit: Tree,
-    event_count: AtomicU64,
+    audit: AuditLog,
     /// Serialises multi-key token changes (read the owner's index, then delete in a transaction).
     token_writes: Mutex<()>,
 }
@@ -84,14 +80,11 @@ impl SledStore {
             users: tree("users")?,
             tokens: tree("tokens")?,
             by_owner: tree("tokens_by_owner")?,
-            audit: tree("audit")?,
+            audit: AuditLog::open(db.clone(), tree("audit")?)?,
             db,
-            event_count: AtomicU64::new(0),
             token_writes: Mutex::new(()),
         };
         store.check_schema()?;
-        let count = store.audit.scan_prefix(b"e").keys().count();
-        store.event_count.store(count as u64, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -137,25 +130,6 @@ impl SledStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    /// Puts an event (with fresh id) and its index entries into a batch.
-    fn event_batch(&self, batch: &mut Batch, event: &mut AuditEvent) -> Result<(), StoreError> {
-        event.id = self.db.generate_id().map_err(io)?;
-        let time = time_key(event.timestamp, event.id);
-        batch.insert(event_key(&time), encode(event)?);
-        for key in index_keys(event, &time) {
-            batch.insert(key, IVec::default());
-        }
-        Ok(())
-    }
-
-    fn event_at(&self, time: &[u8]) -> Result<Option<AuditEvent>, StoreError> {
-        self.audit
-            .get(event_key(time))
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
-    }
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> StoreError {
@@ -192,56 +166,6 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Decode(e.to_string()))
-}
-
-/// Big-endian time with the sign bit flipped (so earlier sorts first, even before 1970), then the id.
-fn time_key(ts: Millis, id: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&((ts as u64) ^ (1 << 63)).to_be_bytes());
-    k[8..].copy_from_slice(&id.to_be_bytes());
-    k
-}
-
-fn time_prefix(ts: Millis) -> [u8; 8] {
-    ((ts as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-fn event_key(time: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(17);
-    k.push(b'e');
-    k.extend_from_slice(time);
-    k
-}
-
-fn user_prefix(user: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(user.len() + 18);
-    k.push(b'u');
-    k.extend_from_slice(user_key(user).as_bytes());
-    k.push(0);
-    k
-}
-
-fn action_code(a: AuditAction) -> u8 {
-    AuditAction::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
-}
-
-fn action_prefix(a: AuditAction) -> Vec<u8> {
-    vec![b'a', action_code(a)]
-}
-
-fn index_keys(event: &AuditEvent, time: &[u8; 16]) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = event
-        .users()
-        .map(|u| {
-            let mut k = user_prefix(u);
-            k.extend_from_slice(time);
-            k
-        })
-        .collect();
-    let mut a = action_prefix(event.action);
-    a.extend_from_slice(time);
-    keys.push(a);
-    keys
 }
 
 fn owner_key(owner: &str, id: &str) -> Vec<u8> {
@@ -283,19 +207,17 @@ impl Store for SledStore {
     }
 
     fn put_user(&self, user: &User, event: Option<AuditEvent>) -> Result<(), StoreError> {
-        let mut batch = Batch::default();
-        if let Some(mut e) = event {
-            self.event_batch(&mut batch, &mut e)?;
-            self.event_count.fetch_add(1, Ordering::Relaxed);
-        }
+        let mut events: Vec<AuditEvent> = event.into_iter().collect();
+        let prepared = self.audit.prepare(&mut events)?;
         let value = encode(user)?;
-        (&self.users, &self.audit)
+        (&self.users, self.audit.tree())
             .transaction(|(users, audit)| {
                 users.insert(user.key().as_bytes(), value.as_slice())?;
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
             .map_err(tx_error)?;
+        prepared.commit.done();
         self.durable()
     }
 
@@ -309,20 +231,19 @@ impl Store for SledStore {
             return Ok(None);
         };
         let tokens = self.tokens_of(key)?;
-        let mut batch = Batch::default();
-        self.event_batch(&mut batch, &mut event)?;
-        (&self.users, &self.tokens, &self.by_owner, &self.audit)
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        (&self.users, &self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(users, toks, owners, audit)| {
                 users.remove(user.key().as_bytes())?;
                 for t in &tokens {
                     toks.remove(t.id.as_bytes())?;
                     owners.remove(owner_key(&t.owner, &t.id))?;
                 }
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
             .map_err(tx_error)?;
-        self.event_count.fetch_add(1, Ordering::Relaxed);
+        prepared.commit.done();
         self.durable()?;
         Ok(Some((user, tokens)))
     }
@@ -374,10 +295,9 @@ impl Store for SledStore {
 
     fn insert_token(&self, token: &TokenRecord, mut event: AuditEvent) -> Result<(), StoreError> {
         let _guard = self.lock();
-        let mut batch = Batch::default();
-        self.event_batch(&mut batch, &mut event)?;
         let value = encode(token)?;
-        (&self.tokens, &self.by_owner, &self.audit)
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        (&self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(toks, owners, audit)| {
                 if toks.get(token.id.as_bytes())?.is_some() {
                     return Err(abort(StoreError::Io(format!(
@@ -387,32 +307,31 @@ impl Store for SledStore {
                 }
                 toks.insert(token.id.as_bytes(), value.as_slice())?;
                 owners.insert(owner_key(&token.owner, &token.id), IVec::default())?;
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
             .map_err(tx_error)?;
-        self.event_count.fetch_add(1, Ordering::Relaxed);
+        prepared.commit.done();
         // A token whose creation was acknowledged survives a kill -9.
         self.durable()
     }
 
     fn update_token(&self, token: &TokenRecord, mut event: AuditEvent) -> Result<bool, StoreError> {
         let _guard = self.lock();
-        let mut batch = Batch::default();
-        self.event_batch(&mut batch, &mut event)?;
         let value = encode(token)?;
-        let updated = (&self.tokens, &self.audit)
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        let updated = (&self.tokens, self.audit.tree())
             .transaction(|(toks, audit)| {
                 if toks.get(token.id.as_bytes())?.is_none() {
                     return Ok(false);
                 }
                 toks.insert(token.id.as_bytes(), value.as_slice())?;
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(true)
             })
             .map_err(tx_error)?;
         if updated {
-            self.event_count.fetch_add(1, Ordering::Relaxed);
+            prepared.commit.done();
             self.durable()?;
         }
         Ok(updated)
@@ -420,21 +339,20 @@ impl Store for SledStore {
 
     fn delete_token(&self, id: &TokenId, mut event: AuditEvent) -> Result<bool, StoreError> {
         let _guard = self.lock();
-        let mut batch = Batch::default();
-        self.event_batch(&mut batch, &mut event)?;
-        let deleted = (&self.tokens, &self.by_owner, &self.audit)
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        let deleted = (&self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(toks, owners, audit)| {
                 let Some(old) = toks.remove(id.as_str().as_bytes())? else {
                     return Ok(false);
                 };
                 let record: TokenRecord = decode(&old).map_err(abort)?;
                 owners.remove(owner_key(&record.owner, &record.id))?;
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(true)
             })
             .map_err(tx_error)?;
         if deleted {
-            self.event_count.fetch_add(1, Ordering::Relaxed);
+            prepared.commit.done();
             self.durable()?;
         }
         Ok(deleted)
@@ -447,19 +365,18 @@ impl Store for SledStore {
     ) -> Result<Vec<TokenRecord>, StoreError> {
         let _guard = self.lock();
         let tokens = self.tokens_of(owner)?;
-        let mut batch = Batch::default();
-        self.event_batch(&mut batch, &mut event)?;
-        (&self.tokens, &self.by_owner, &self.audit)
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        (&self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(toks, owners, audit)| {
                 for t in &tokens {
                     toks.remove(t.id.as_bytes())?;
                     owners.remove(owner_key(&t.owner, &t.id))?;
                 }
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
             .map_err(tx_error)?;
-        self.event_count.fetch_add(1, Ordering::Relaxed);
+        prepared.commit.done();
         self.durable()?;
         Ok(tokens)
     }
@@ -498,130 +415,33 @@ impl Store for SledStore {
         event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let value = serde_json::to_vec(settings).map_err(|e| StoreError::Decode(e.to_string()))?;
-        let mut batch = Batch::default();
-        let has_event = event.is_some();
-        if let Some(mut e) = event {
-            self.event_batch(&mut batch, &mut e)?;
-        }
-        (&self.meta, &self.audit)
+        let mut events: Vec<AuditEvent> = event.into_iter().collect();
+        let prepared = self.audit.prepare(&mut events)?;
+        (&self.meta, self.audit.tree())
             .transaction(|(meta, audit)| {
                 meta.insert(SETTINGS_KEY, value.as_slice())?;
-                audit.apply_batch(&batch)?;
+                audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
             .map_err(tx_error)?;
-        if has_event {
-            self.event_count.fetch_add(1, Ordering::Relaxed);
-        }
+        prepared.commit.done();
         self.durable()
     }
 
     fn append_events(&self, events: &mut [AuditEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut batch = Batch::default();
-        for e in events.iter_mut() {
-            self.event_batch(&mut batch, e)?;
-        }
-        self.audit.apply_batch(batch).map_err(io)?;
-        self.event_count
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        Ok(())
+        self.audit.append(events)
     }
 
     fn query_events(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        // Scan the narrowest index, newest first, within the time range.
-        let prefix = match (&q.user, q.action) {
-            (Some(u), _) => user_prefix(u),
-            (None, Some(a)) => action_prefix(a),
-            (None, None) => vec![b'e'],
-        };
-        let mut start = prefix.clone();
-        start.extend_from_slice(&time_prefix(q.from.unwrap_or(i64::MIN)));
-        let mut end = prefix.clone();
-        match (q.to, q.before) {
-            (_, Some((ts, id))) if q.to.is_none_or(|to| ts <= to) => {
-                end.extend_from_slice(&time_key(ts, id));
-            }
-            (Some(to), _) => end.extend_from_slice(&time_prefix(to.saturating_add(1))),
-            (None, _) => end.push(0xff),
-        }
-        let mut events = Vec::with_capacity(limit);
-        let mut skipped = 0usize;
-        let mut is_last_page = true;
-        for key in self.audit.range(start..end).keys().rev() {
-            let key = key.map_err(io)?;
-            let time = &key[prefix.len()..];
-            let event = if prefix == b"e" {
-                match self.audit.get(&key).map_err(io)? {
-                    Some(v) => decode(&v)?,
-                    None => continue,
-                }
-            } else {
-                // An index entry whose event was pruned in between is skipped.
-                match self.event_at(time)? {
-                    Some(e) => e,
-                    None => continue,
-                }
-            };
-            if !q.matches(&event) {
-                continue;
-            }
-            if skipped < q.offset {
-                skipped += 1;
-                continue;
-            }
-            if events.len() == limit {
-                is_last_page = false;
-                break;
-            }
-            events.push(event);
-        }
-        Ok(AuditPage {
-            events,
-            is_last_page,
-        })
+        self.audit.query(q)
     }
 
     fn prune_events(&self, older_than: Millis, max_events: u64) -> Result<u64, StoreError> {
-        const CHUNK: usize = 5_000;
-        let mut removed = 0u64;
-        loop {
-            let count = self.event_count.load(Ordering::Relaxed);
-            let excess = count.saturating_sub(max_events);
-            let cutoff = event_key(&time_prefix(older_than));
-            // Small chunks, so authentication never waits behind one huge batch.
-            let mut batch = Batch::default();
-            let mut n = 0usize;
-            for item in self.audit.scan_prefix(b"e") {
-                let (key, value) = item.map_err(io)?;
-                let too_old = key.as_ref() < cutoff.as_slice();
-                if n >= CHUNK || !(too_old || (n as u64) < excess) {
-                    break;
-                }
-                let event: AuditEvent = decode(&value)?;
-                let time: [u8; 16] = key[1..]
-                    .try_into()
-                    .map_err(|_| StoreError::Decode("audit key of unexpected length".into()))?;
-                batch.remove(key);
-                for k in index_keys(&event, &time) {
-                    batch.remove(k);
-                }
-                n += 1;
-            }
-            if n == 0 {
-                return Ok(removed);
-            }
-            self.audit.apply_batch(batch).map_err(io)?;
-            self.event_count.fetch_sub(n as u64, Ordering::Relaxed);
-            removed += n as u64;
-        }
+        self.audit.prune(older_than, max_events)
     }
 
     fn event_count(&self) -> u64 {
-        self.event_count.load(Ordering::Relaxed)
+        self.audit.count()
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -47,7 +47,7 @@ impl World {
 
     pub fn open_in(dir: tempfile::TempDir) -> Self {
         let clock = ManualClock::new(T0);
-        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let store = Arc::new(open_when_released(dir.path()));
         let auth = TokenAuth::new(store, Arc::new(clock.clone()), TEST_PARAMS).unwrap();
         auth.seed_users(vec![
             user("admin", &["jira-administrators", "jira-users"]),
@@ -137,6 +137,22 @@ impl World {
 
     pub fn clock_now(&self) -> i64 {
         self.auth.now()
+    }
+}
+
+/// Opens the store, waiting while a handle dropped a moment ago still finishes: sled completes its
+/// last segment writes on its own threads, which hold the file lock until done.
+pub fn open_when_released(path: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(path) {
+            Err(tokenauth_core::store::StoreError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
     }
 }
 

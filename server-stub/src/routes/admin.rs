@@ -47,7 +47,7 @@ pub async fn list_tokens(
         offset: q.offset.unwrap_or(0),
         limit: q.limit.unwrap_or(50),
     };
-    let page = state.auth.list_tokens(&a.actor, &filter)?;
+    let page = state.auth.list_tokens(&a.actor(), &filter)?;
     Ok(Json(json!({
         "offset": filter.offset,
         "limit": filter.limit.clamp(1, 1000),
@@ -61,7 +61,7 @@ pub async fn revoke_token(
     Admin(a): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let view = state.auth.revoke_token(&a.actor, &id, true)?;
+    let view = state.auth.revoke_token(&a.actor(), &id, true)?;
     state.cache.forget_subject(&view.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -73,7 +73,7 @@ pub async fn create_for_user(
     JsonBody(body): JsonBody<CreateTokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
-    let view = blocking(&state, move |s| s.auth.create_token(&a.actor, &user, req)).await?;
+    let view = blocking(&state, move |s| s.auth.create_token(&a.actor(), &user, req)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -82,7 +82,7 @@ pub async fn revoke_all(
     Admin(a): Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let removed = state.auth.revoke_all(&a.actor, &user)?;
+    let removed = state.auth.revoke_all(&a.actor(), &user)?;
     for t in &removed {
         state.cache.forget_subject(&t.id);
     }
@@ -126,7 +126,7 @@ pub async fn create_user(
         password: body.password,
         active: body.active,
     };
-    let user = blocking(&state, move |s| s.auth.create_user(&a.actor, new)).await?;
+    let user = blocking(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -155,7 +155,7 @@ pub async fn update_user(
     };
     let target = name.clone();
     let user = blocking(&state, move |s| {
-        s.auth.update_user(&a.actor, &target, patch)
+        s.auth.update_user(&a.actor(), &target, patch)
     })
     .await?;
     // A deactivated user or changed groups: drop what the cache remembers of them.
@@ -168,7 +168,7 @@ pub async fn delete_user(
     Admin(a): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.delete_user(&a.actor, &name)?;
+    state.auth.delete_user(&a.actor(), &name)?;
     state.cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -178,7 +178,7 @@ pub async fn reset_failed_logins(
     Admin(a): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = state.auth.reset_failed_logins(&a.actor, &name)?;
+    let user = state.auth.reset_failed_logins(&a.actor(), &name)?;
     Ok(Json(user_json(&user)))
 }
 
@@ -198,7 +198,7 @@ pub async fn put_settings(
     Query(f): Query<Force>,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Json<Settings>, ApiError> {
-    let settings = state.auth.update_settings(&a.actor, &patch, f.force)?;
+    let settings = state.auth.update_settings(&a.actor(), &patch, f.force)?;
     state.cache.clear();
     Ok(Json(settings))
 }

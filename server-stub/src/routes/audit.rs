@@ -106,7 +106,7 @@ pub async fn events(
     let q = p.query()?;
     let st = Arc::clone(&state);
     let page = tokio::task::spawn_blocking(move || {
-        st.auth.query_events(&a.actor, &q).map(|page| (page, q))
+        st.auth.query_events(&a.actor(), &q).map(|page| (page, q))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -196,6 +196,7 @@ pub async fn export(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
     let st = Arc::clone(&state);
     tokio::task::spawn_blocking(move || {
+        let actor = a.actor();
         let head = if csv { CSV_HEADER } else { "[" };
         if tx
             .blocking_send(Ok(Bytes::from_static(head.as_bytes())))
@@ -205,7 +206,7 @@ pub async fn export(
         }
         let mut first = true;
         loop {
-            let page = match st.auth.query_events(&a.actor, &q) {
+            let page = match st.auth.query_events(&actor, &q) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "audit export stopped");

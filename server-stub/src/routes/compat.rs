@@ -96,9 +96,9 @@ pub async fn create(
         scope: Some(scope),
         expiry,
     };
-    let owner = authed.actor.user.name.clone();
+    let owner = authed.actor().user.name.clone();
     let view = blocking(&state, move |s| {
-        s.auth.create_token(&authed.actor, &owner, req)
+        s.auth.create_token(&authed.actor(), &owner, req)
     })
     .await?;
     let mut out = compat_json(&view);
@@ -115,7 +115,7 @@ pub async fn list(
     Ok(Json(
         state
             .auth
-            .own_tokens(&authed.actor)?
+            .own_tokens(&authed.actor())?
             .iter()
             .map(compat_json)
             .collect(),
@@ -136,7 +136,7 @@ pub async fn rename(
 ) -> Result<Json<Value>, ApiError> {
     let view = state
         .auth
-        .rename_token(&authed.actor, &id, &body.token_description, false)?;
+        .rename_token(&authed.actor(), &id, &body.token_description, false)?;
     Ok(Json(compat_json(&view)))
 }
 
@@ -145,7 +145,7 @@ pub async fn revoke(
     authed: Authed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let view = state.auth.revoke_token(&authed.actor, &id, false)?;
+    let view = state.auth.revoke_token(&authed.actor(), &id, false)?;
     state.cache.forget_subject(&view.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -160,7 +160,7 @@ pub async fn delete_all_for(
             "Administrator rights are required".into(),
         ));
     }
-    let removed = state.auth.revoke_all(&authed.actor, &user_key)?;
+    let removed = state.auth.revoke_all(&authed.actor(), &user_key)?;
     for t in &removed {
         state.cache.forget_subject(&t.id);
     }

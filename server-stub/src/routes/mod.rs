@@ -104,30 +104,41 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The authenticated caller of a handler, as core's [`Actor`].
+/// The authenticated caller of a handler.
 pub struct Authed {
     pub principal: Principal,
-    pub actor: Actor,
+    method: String,
+    path: String,
+}
+
+impl Authed {
+    /// The caller as core's [`Actor`], for operations that audit who did what from where.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.principal.user.clone(),
+            system: false,
+            auth: Some(self.principal.auth),
+            client: Some(self.principal.client),
+            method: Some(self.method.clone()),
+            path: Some(self.path.clone()),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Taken, not cloned: each request has one handler.
         let principal = parts
             .extensions
-            .get::<Principal>()
-            .cloned()
+            .remove::<Principal>()
             .ok_or_else(|| ApiError::Internal("route reached without authentication".into()))?;
-        let actor = Actor {
-            user: principal.user.clone(),
-            system: false,
-            auth: Some(principal.auth),
-            client: Some(principal.client),
-            method: Some(parts.method.to_string()),
-            path: Some(parts.uri.path().to_owned()),
-        };
-        Ok(Self { principal, actor })
+        Ok(Self {
+            principal,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+        })
     }
 }
 

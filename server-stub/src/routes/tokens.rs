@@ -15,7 +15,7 @@ pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(state.auth.own_tokens(&authed.actor)?))
+    Ok(Json(state.auth.own_tokens(&authed.actor())?))
 }
 
 pub async fn create_own(
@@ -24,9 +24,9 @@ pub async fn create_own(
     JsonBody(body): JsonBody<CreateTokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
-    let owner = authed.actor.user.name.clone();
+    let owner = authed.actor().user.name.clone();
     let view = blocking(&state, move |s| {
-        s.auth.create_token(&authed.actor, &owner, req)
+        s.auth.create_token(&authed.actor(), &owner, req)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -46,7 +46,7 @@ pub async fn rename_own(
 ) -> Result<Json<TokenView>, ApiError> {
     let view = state
         .auth
-        .rename_token(&authed.actor, &id, &body.description, false)?;
+        .rename_token(&authed.actor(), &id, &body.description, false)?;
     state.cache.forget_subject(&view.id);
     Ok(Json(view))
 }
@@ -56,7 +56,7 @@ pub async fn revoke_own(
     authed: Authed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let view = state.auth.revoke_token(&authed.actor, &id, false)?;
+    let view = state.auth.revoke_token(&authed.actor(), &id, false)?;
     state.cache.forget_subject(&view.id);
     Ok(StatusCode::NO_CONTENT)
 }
