@@ -68,6 +68,10 @@ fn canonical_net(net: IpNet) -> IpNet {
     net
 }
 
+/// `::ffff:0.0.0.0` and `::ffff:255.255.255.255`, the IPv4-mapped block.
+const MAPPED_START: u128 = 0xffff_u128 << 32;
+const MAPPED_END: u128 = MAPPED_START | 0xffff_ffff;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpSet {
     v4: Vec<(u32, u32)>,
@@ -81,7 +85,17 @@ impl IpSet {
         for net in nets {
             match canonical_net(*net) {
                 IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
-                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
+                IpNet::V6(n) => {
+                    let (start, end) = (u128::from(n.network()), u128::from(n.broadcast()));
+                    v6.push((start, end));
+                    // Lookups see a mapped address as IPv4, so the part of a wider IPv6 range
+                    // that covers ::ffff:0:0/96 also counts as the IPv4 addresses it carries.
+                    let lo = start.max(MAPPED_START);
+                    let hi = end.min(MAPPED_END);
+                    if lo <= hi {
+                        v4.push(((lo - MAPPED_START) as u32, (hi - MAPPED_START) as u32));
+                    }
+                }
             }
         }
         Self {
@@ -256,6 +270,22 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_ipv6_range_covers_the_mapped_ipv4_addresses_inside_it() {
+        // Found by the ip_entry fuzz target: ::/80 contains ::ffff:0:0/96.
+        let s = set(&["::/80"]);
+        assert!(s.contains(ip("::ffff:255.255.255.255")));
+        assert!(s.contains(ip("255.255.255.255")));
+        assert!(s.contains(ip("::1")));
+        assert!(!s.contains(ip("::1:0:0:0")));
+        let all = set(&["::/0"]);
+        assert!(
+            all.contains(ip("192.0.2.1")),
+            "::/0 holds every mapped IPv4 address"
+        );
+        assert!(!set(&["2001:db8::/32"]).contains(ip("192.0.2.1")));
+    }
+
+    #[test]
     fn bad_entries_are_refused_with_a_reason() {
         assert!(parse_entry("10.0.0.0/33").is_err());
         assert!(parse_entry("300.1.1.1").is_err());
@@ -365,7 +395,10 @@ mod tests {
         #[test]
         fn v6_lookup_agrees_with_a_linear_scan(
             nets in proptest::collection::vec((any::<u128>(), 0u8..=128), 0..20),
-            probes in proptest::collection::vec(any::<u128>(), 1..20),
+            probes in proptest::collection::vec(
+                prop_oneof![any::<u128>(), any::<u32>().prop_map(|v| MAPPED_START | u128::from(v))],
+                1..20,
+            ),
         ) {
             let nets: Vec<IpNet> = nets
                 .into_iter()
@@ -374,8 +407,8 @@ mod tests {
             let s = IpSet::new(&nets);
             for p in probes {
                 let addr = IpAddr::V6(Ipv6Addr::from(p));
-                // Mapped addresses are looked up as IPv4; compare on the same footing.
-                let expect = nets.iter().any(|n| canonical_net(*n).contains(&canonical(addr)));
+                // A mapped address is the same as its IPv4 form: it matches a net holding either.
+                let expect = nets.iter().any(|n| n.contains(&addr) || canonical_net(*n).contains(&canonical(addr)));
                 prop_assert_eq!(s.contains(addr), expect);
             }
         }

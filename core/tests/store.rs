@@ -124,6 +124,30 @@ fn a_damaged_database_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_database_whose_log_was_truncated_is_refused_not_started_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let w = World::open_in(tempfile::TempDir::new_in(dir.path()).unwrap());
+        w.token("alice", Scope::ReadOnly);
+        let path = w.dir.path().to_path_buf();
+        drop(w.auth);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let db = path.join("db");
+        let bytes = std::fs::read(&db).unwrap();
+        std::fs::write(&db, &bytes[..bytes.len() / 3]).unwrap();
+        let err = match SledStore::open(&path) {
+            Err(e) => e,
+            Ok(_) => panic!("a truncated database opened as if new"),
+        };
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("restore it from a backup"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn deleting_all_of_a_users_tokens_is_atomic_with_its_event() {
     let w = World::new();
     let ids: Vec<_> = (0..5)

@@ -8,7 +8,9 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -47,12 +49,18 @@ pub struct VerifiedCache {
     failures_per_minute: u32,
     dummy: Option<SecretHash>,
     inner: Mutex<Inner>,
+    hashed: AtomicU64,
+    hits: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
     pub entries: usize,
     pub budgets: usize,
+    /// argon2 verifications run since start.
+    pub hashed: u64,
+    /// Secrets answered from memory since start.
+    pub hits: u64,
 }
 
 impl VerifiedCache {
@@ -71,6 +79,8 @@ impl VerifiedCache {
                 order: VecDeque::new(),
                 budgets: HashMap::new(),
             }),
+            hashed: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
         }
     }
 
@@ -163,6 +173,8 @@ impl VerifiedCache {
         CacheStats {
             entries: inner.map.len(),
             budgets: inner.budgets.len(),
+            hashed: self.hashed.load(Ordering::Relaxed),
+            hits: self.hits.load(Ordering::Relaxed),
         }
     }
 }
@@ -180,14 +192,18 @@ pub struct CachingVerifier<'a> {
     cache: &'a VerifiedCache,
     mode: Mode,
     missed: Cell<bool>,
+    /// The connection's address: failure budgets are kept per token (or user) *and* address, so
+    /// a flood from one place does not lock the owner out from another.
+    peer: IpAddr,
 }
 
 impl<'a> CachingVerifier<'a> {
-    pub fn new(cache: &'a VerifiedCache, mode: Mode) -> Self {
+    pub fn new(cache: &'a VerifiedCache, mode: Mode, peer: IpAddr) -> Self {
         Self {
             cache,
             mode,
             missed: Cell::new(false),
+            peer,
         }
     }
 
@@ -201,9 +217,11 @@ impl<'a> CachingVerifier<'a> {
         let key = self.cache.key(kind, subject, secret);
         let cacheable = self.cache.hmac.is_some();
         if cacheable && let Some(answer) = self.cache.lookup(&key, &fingerprint) {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
             return answer;
         }
-        if !self.cache.budget_left(subject) {
+        let budget = format!("{subject}@{}", self.peer);
+        if !self.cache.budget_left(&budget) {
             // Out of budget: refuse without hashing; a cached right secret still works.
             return false;
         }
@@ -211,6 +229,7 @@ impl<'a> CachingVerifier<'a> {
             self.missed.set(true);
             return false;
         }
+        self.cache.hashed.fetch_add(1, Ordering::Relaxed);
         let valid = match hash {
             Some(h) => h.verify(secret.as_bytes()),
             None => {
@@ -221,7 +240,7 @@ impl<'a> CachingVerifier<'a> {
             }
         };
         if !valid {
-            self.cache.spend_failure(subject);
+            self.cache.spend_failure(&budget);
         }
         if !cacheable {
             return valid;
@@ -264,6 +283,8 @@ mod tests {
         iterations: 1,
         lanes: 1,
     };
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const THERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
     fn record(secret: &str) -> TokenRecord {
         TokenRecord {
@@ -284,11 +305,11 @@ mod tests {
     fn a_verified_secret_is_answered_from_the_cache_afterwards() {
         let cache = VerifiedCache::new(10, 10, CHEAP);
         let r = record("s3cret");
-        let inline = CachingVerifier::new(&cache, Mode::CacheOnly);
+        let inline = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
         assert!(!inline.verify_token(&r, "s3cret"));
         assert!(inline.missed());
-        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "s3cret"));
-        let again = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "s3cret"));
+        let again = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
         assert!(again.verify_token(&r, "s3cret"));
         assert!(!again.missed());
     }
@@ -297,10 +318,10 @@ mod tests {
     fn a_cached_answer_is_void_once_the_stored_hash_changes() {
         let cache = VerifiedCache::new(10, 10, CHEAP);
         let r = record("s3cret");
-        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "s3cret"));
+        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "s3cret"));
         let mut replaced = record("other");
         replaced.id = r.id.clone();
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
         assert!(!v.verify_token(&replaced, "s3cret"));
         assert!(v.missed());
     }
@@ -310,23 +331,38 @@ mod tests {
         let cache = VerifiedCache::new(100, 3, CHEAP);
         let r = record("right");
         // Verify the right secret first: it stays usable through the flood.
-        assert!(CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "right"));
+        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "right"));
         for i in 0..3 {
-            let v = CachingVerifier::new(&cache, Mode::Full);
+            let v = CachingVerifier::new(&cache, Mode::Full, HERE);
             assert!(!v.verify_token(&r, &format!("wrong{i}")));
         }
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
         assert!(!v.verify_token(&r, "wrong-new"));
         assert!(!v.missed(), "out of budget: no hashing is asked for");
-        assert!(CachingVerifier::new(&cache, Mode::CacheOnly).verify_token(&r, "right"));
+        assert!(CachingVerifier::new(&cache, Mode::CacheOnly, HERE).verify_token(&r, "right"));
+    }
+
+    #[test]
+    fn a_flood_from_one_address_does_not_lock_the_owner_out_elsewhere() {
+        let cache = VerifiedCache::new(100, 3, CHEAP);
+        let r = record("right");
+        for i in 0..5 {
+            CachingVerifier::new(&cache, Mode::Full, THERE).verify_token(&r, &format!("wrong{i}"));
+        }
+        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "right"));
+        assert_eq!(
+            cache.stats().hashed,
+            4,
+            "3 failures from THERE, then refused unhashed; 1 from HERE"
+        );
     }
 
     #[test]
     fn a_repeated_wrong_secret_is_answered_from_memory() {
         let cache = VerifiedCache::new(100, 100, CHEAP);
         let r = record("right");
-        assert!(!CachingVerifier::new(&cache, Mode::Full).verify_token(&r, "wrong"));
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly);
+        assert!(!CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "wrong"));
+        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
         assert!(!v.verify_token(&r, "wrong"));
         assert!(!v.missed());
     }
@@ -336,7 +372,7 @@ mod tests {
         let cache = VerifiedCache::new(5, 1000, CHEAP);
         let r = record("right");
         for i in 0..20 {
-            CachingVerifier::new(&cache, Mode::Full).verify_token(&r, &format!("w{i}"));
+            CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, &format!("w{i}"));
         }
         assert_eq!(cache.stats().entries, 5);
         cache.forget_subject(&r.id);

@@ -56,7 +56,7 @@ pub async fn decide(
 ) -> Result<AuthOutcome, ApiError> {
     let now = state.auth.now();
     {
-        let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly);
+        let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly, peer.ip());
         let req = AuthRequest {
             peer: peer.ip(),
             forwarded_for: forwarded.as_deref(),
@@ -77,7 +77,7 @@ pub async fn decide(
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let st = Arc::clone(state);
     let outcome = tokio::task::spawn_blocking(move || {
-        let verifier = CachingVerifier::new(&st.cache, Mode::Full);
+        let verifier = CachingVerifier::new(&st.cache, Mode::Full, peer.ip());
         let req = AuthRequest {
             peer: peer.ip(),
             forwarded_for: forwarded.as_deref(),

@@ -91,6 +91,7 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     let (writer, writer_task) = Writer::spawn(Arc::clone(&auth));
+    let prune_now = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,
@@ -103,8 +104,9 @@ pub async fn serve(
         rate_limit: RateLimiter::default(),
         auth: Arc::clone(&auth),
         config,
+        prune_now: Arc::clone(&prune_now),
     });
-    let pruner = tokio::spawn(prune_forever(Arc::clone(&auth)));
+    let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
     let app = crate::routes::router(Arc::clone(&state));
     ready(addr);
     let served = axum::serve(
@@ -114,6 +116,12 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     pruner.abort();
+    let stats = state.cache.stats();
+    tracing::info!(
+        argon2_verifications = stats.hashed,
+        answered_from_memory = stats.hits,
+        "secret verification since start"
+    );
     // Everything queued before shutdown reaches the disk.
     writer.flush().await;
     drop(state);
@@ -124,7 +132,7 @@ pub async fn serve(
     served.map_err(ServerError::Serve)
 }
 
-async fn prune_forever(auth: Arc<TokenAuth>) {
+async fn prune_forever(auth: Arc<TokenAuth>, now: Arc<tokio::sync::Notify>) {
     loop {
         let a = Arc::clone(&auth);
         match tokio::task::spawn_blocking(move || a.prune_audit()).await {
@@ -133,7 +141,10 @@ async fn prune_forever(auth: Arc<TokenAuth>) {
             Ok(Err(e)) => tracing::error!(error = %e, "audit pruning failed"),
             Err(e) => tracing::error!(error = %e, "audit pruning failed"),
         }
-        tokio::time::sleep(PRUNE_EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            () = now.notified() => {}
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub rate_limit: RateLimiter,
     pub config: ServerConfig,
+    /// Wakes the pruner at once (after a settings change) instead of at its next round.
+    pub prune_now: Arc<tokio::sync::Notify>,
 }
 
 pub type Shared = Arc<AppState>;

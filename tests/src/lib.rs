@@ -126,6 +126,22 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same data directory (after [`Server::stop`] or [`Server::kill9`]).
+    pub fn start_again(mut self) -> Self {
+        let dir = self._dir.take();
+        let mut s = Self::start_on(&self.data, &[]);
+        s._dir = dir;
+        s
+    }
+
     /// Stops cleanly and starts again on the same data directory.
     pub fn restart(mut self) -> Self {
         self.stop();

@@ -348,3 +348,29 @@ async fn every_event_is_also_one_log_line_under_target_tokenauth() {
         "the secret is never logged"
     );
 }
+
+#[tokio::test]
+async fn lowering_the_retention_prunes_at_once() {
+    let s = Server::start();
+    for _ in 0..4 {
+        s.token("alice", "READ_ONLY").await;
+    }
+    s.settle().await;
+    assert!(s.events("", 0).await.len() > 5);
+    s.settings(json!({"audit": {"maxEvents": 2}})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = s.events("", 0).await;
+        if left.len() <= 2 {
+            // The newest survive: the settings change is among them.
+            assert!(actions(&left).contains(&"Settings changed".to_string()));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} events",
+            left.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -23,8 +23,16 @@ use crate::user::{User, user_key};
 
 /// How often sled makes writes durable in the background (audit events, last-used times).
 pub const FLUSH_EVERY_MS: u64 = 500;
+/// sled's page cache (its default is 1 GiB): the largest part of the server's memory, so bounded.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+const COMMIT_KEY: &[u8] = b"commit";
+/// Written beside sled's files: the number of the last durable change (user, token, settings).
+/// sled opens a damaged or truncated log as whatever prefix of it still reads, even empty; a
+/// database behind its marker has lost acknowledged changes and is refused, instead of silently
+/// carrying on without them (or starting over with no users and no tokens).
+pub const MARKER_FILE: &str = "tokenauth-store";
 const SETTINGS_KEY: &[u8] = b"settings";
 
 pub struct SledStore {
@@ -37,6 +45,8 @@ pub struct SledStore {
     audit: AuditLog,
     /// Serialises multi-key token changes (read the owner's index, then delete in a transaction).
     token_writes: Mutex<()>,
+    /// The number of the last durable change, mirrored in the marker file after each flush.
+    commit: Mutex<u64>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -54,7 +64,8 @@ impl SledStore {
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let config = sled::Config::new()
             .path(dir)
-            .flush_every_ms(Some(FLUSH_EVERY_MS));
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .cache_capacity(CACHE_BYTES);
         // sled 0.34 panics on some damaged files instead of returning an error; a damaged
         // database must be a clear message, never a crash.
         let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
@@ -83,6 +94,7 @@ impl SledStore {
             audit: AuditLog::open(db.clone(), tree("audit")?)?,
             db,
             token_writes: Mutex::new(()),
+            commit: Mutex::new(0),
         };
         store.check_schema()?;
         Ok(store)
@@ -93,36 +105,71 @@ impl SledStore {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        match self.meta.get(SCHEMA_KEY).map_err(io)? {
+        let marker = self.path.join(MARKER_FILE);
+        let marked = read_marker(&marker)?;
+        let schema = self.meta.get(SCHEMA_KEY).map_err(io)?;
+        let commit = match self.meta.get(COMMIT_KEY).map_err(io)? {
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("unreadable commit number"))?,
+            None => 0,
+        };
+        if let Some(marked) = marked
+            && (schema.is_none() || commit < marked)
+        {
+            return Err(self.corrupt(&format!(
+                "it held a tokenauth database with {marked} acknowledged changes, but only {commit} \
+                 can still be read (damaged or truncated files); restore it from a backup, or move \
+                 the directory away to start anew"
+            )));
+        }
+        match schema {
             None => {
                 self.meta
                     .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
                     .map_err(io)?;
-                self.db.flush().map_err(io)?;
-                Ok(())
             }
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        path: self.path.clone(),
-                        detail: "unreadable schema version".into(),
-                    })?;
-                if found == SCHEMA_VERSION {
-                    Ok(())
-                } else {
-                    Err(StoreError::SchemaVersion {
+                    .map_err(|_| self.corrupt("unreadable schema version"))?;
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::SchemaVersion {
                         path: self.path.clone(),
                         found,
                         expected: SCHEMA_VERSION,
-                    })
+                    });
                 }
             }
         }
+        *self
+            .commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = commit;
+        self.durable()
     }
 
+    fn corrupt(&self, detail: &str) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// Makes every write so far durable, then records it in the marker file.
     fn durable(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        let mut commit = self
+            .commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = *commit + 1;
+        self.meta
+            .insert(COMMIT_KEY, &next.to_be_bytes())
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        *commit = next;
+        // Only after sled has it on disk: a crash leaves sled at or ahead of the marker.
+        write_marker(&self.path.join(MARKER_FILE), next)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -130,6 +177,35 @@ impl SledStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Writes the marker durably: a temporary file, fsync, then rename over the final name.
+fn write_marker(path: &Path, commit: u64) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(format!("tokenauth store\nschema {SCHEMA_VERSION}\ncommit {commit}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// The commit number in the marker file; `None` when there is no marker (a new directory).
+fn read_marker(path: &Path) -> Result<Option<u64>, StoreError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Io(format!("{}: {e}", path.display()))),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("commit "))
+        .and_then(|n| n.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the marker file is unreadable".into(),
+        })
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> StoreError {

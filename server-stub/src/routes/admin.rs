@@ -200,5 +200,7 @@ pub async fn put_settings(
 ) -> Result<Json<Settings>, ApiError> {
     let settings = state.auth.update_settings(&a.actor(), &patch, f.force)?;
     state.cache.clear();
+    // New retention limits apply now, not at the pruner's next round.
+    state.prune_now.notify_one();
     Ok(Json(settings))
 }

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Load benchmark of tokenauth-stub (release build, loopback, wrk with 64 connections).
+# Prints every figure of BENCHMARKS.md, each ratio measured within the same run.
+#
+#   scripts/bench-load.sh            # all scenarios, 10 s per wrk run
+#   DUR=5 scripts/bench-load.sh      # shorter runs
+#
+# Needs: wrk (Debian package `wrk`), curl, python3, taskset (util-linux). On a machine with two or
+# more cores the server runs on CPU 1 and wrk on CPU 0, so they do not fight over one core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${DUR:-10}
+CONNS=64
+PORT=${PORT:-29900}
+BASE="http://127.0.0.1:$PORT"
+WORK=$(mktemp -d)
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+for tool in wrk curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench-load: $tool is required (apt-get install wrk curl python3)"; exit 1; }
+done
+
+cargo build --release --quiet -p tokenauth-stub --bin tokenauth-stub -p tokenauth-e2e --bin tokenauth-seed
+BIN=target/release/tokenauth-stub
+SEED=target/release/tokenauth-seed
+
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_PIN=(taskset -c 1); CLIENT_PIN=(taskset -c 0)
+else
+  SERVER_PIN=(); CLIENT_PIN=()
+fi
+
+PID=""
+start_server() { # data-dir [extra args]
+  local data=$1; shift
+  "${SERVER_PIN[@]}" "$BIN" --data-dir "$data" --bind "127.0.0.1:$PORT" "$@" >"$WORK/out" 2>"$WORK/server.log" &
+  PID=$!
+  for _ in $(seq 100); do
+    grep -q "listening" "$WORK/out" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop_server() {
+  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi
+}
+cli() { "$BIN" --data-dir "$@" 2>/dev/null; }
+
+# wrk [args...] -> "rps p50 p99 requests"
+load() {
+  "${CLIENT_PIN[@]}" wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" 2>/dev/null | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+    /requests in/ {n=$1}
+    END {print rps, p50, p99, n}'
+}
+ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
+cpu_seconds() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
+
+echo "# tokenauth-stub load benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DUR}s per run, $CONNS connections"
+
+# ---------------------------------------------------------------- 1. cached token vs anonymous
+D1="$WORK/d1"
+TOKEN=$(cli "$D1" token create alice --description bench)
+start_server "$D1"
+read -r a_rps a_p50 a_p99 _ < <(load "$BASE/rest/api/2/serverInfo")
+read -r t_rps t_p50 t_p99 _ < <(load -H "Authorization: Bearer $TOKEN" "$BASE/rest/api/2/myself")
+stop_server
+echo
+echo "## 1. authenticated GET /rest/api/2/myself (token, cache warm) vs anonymous serverInfo"
+echo "anonymous:      $a_rps req/s  p50 $a_p50  p99 $a_p99"
+echo "token (cached): $t_rps req/s  p50 $t_p50  p99 $t_p99"
+echo "ratio: $(ratio "$t_rps" "$a_rps")   (target >= 0.85)"
+
+# ---------------------------------------------------------------- 2. with audit option (1)
+cli "$D1" settings set '{"audit": {"successfulAuthentication": true}}' >/dev/null
+before=$(cli "$D1" audit export --format csv --action "Authenticated with API token" | tail -n +2 | wc -l)
+start_server "$D1"
+read -r a2_rps _ _ _ < <(load "$BASE/rest/api/2/serverInfo")
+read -r u_rps u_p50 u_p99 u_n < <(load -H "Authorization: Bearer $TOKEN" "$BASE/rest/api/2/myself")
+stop_server
+after=$(cli "$D1" audit export --format csv --action "Authenticated with API token" | tail -n +2 | wc -l)
+events=$((after - before))
+echo
+echo "## 2. the same with audit option (1): every success audited"
+echo "anonymous:      $a2_rps req/s"
+echo "token, audited: $u_rps req/s  p50 $u_p50  p99 $u_p99"
+echo "ratio: $(ratio "$u_rps" "$a2_rps")   (target >= 0.75)"
+echo "requests counted by wrk: $u_n; events stored: $events; lost: $(( u_n > events ? u_n - events : 0 ))"
+echo "(wrk does not count requests still in flight when it stops, so events may exceed requests)"
+
+# ---------------------------------------------------------------- 3. a flood of wrong secrets
+D3="$WORK/d3"
+GOOD=$(cli "$D3" token create alice --description victim)
+OTHER=$(cli "$D3" token create bob --description bystander)
+python3 - "$GOOD" "$WORK/forged.txt" <<'PY'
+import secrets, sys, zlib
+alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+token, out = sys.argv[1], sys.argv[2]
+token_id = token[4:16]
+with open(out, "w") as f:
+    for _ in range(50000):
+        body = f"tka_{token_id}_" + "".join(secrets.choice(alphabet) for _ in range(32))
+        n, sum_ = zlib.crc32(body.encode()), ""
+        for _ in range(6):
+            sum_ = alphabet[n % 62] + sum_
+            n //= 62
+        f.write(f"alice:{body}{sum_}\n")
+PY
+# wrk's Lua has no base64: pre-encode the headers instead.
+python3 - "$WORK/forged.txt" "$WORK/forged.hdr" <<'PY'
+import base64, sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
+    for line in f:
+        out.write(base64.b64encode(line.strip().encode()).decode() + "\n")
+PY
+cat >"$WORK/flood.lua" <<'LUA'
+local creds, i = {}, 0
+init = function(args)
+  for line in io.lines(os.getenv("FLOOD_FILE")) do creds[#creds + 1] = line end
+end
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/rest/api/2/myself", {["Authorization"] = "Basic " .. creds[(i % #creds) + 1]})
+end
+LUA
+start_server "$D3"
+CONNS=32
+read -r n_rps _ n_p99 _ < <(load -H "Authorization: Bearer $OTHER" "$BASE/rest/api/2/myself")
+cpu0=$(cpu_seconds "$PID")
+FLOOD_FILE="$WORK/forged.hdr" "${CLIENT_PIN[@]}" wrk -t1 -c32 -d"${DUR}s" -s "$WORK/flood.lua" "$BASE/rest/api/2/myself" >"$WORK/flood.out" 2>&1 &
+FLOOD=$!
+sleep 0.5
+read -r f_rps _ f_p99 _ < <(load -H "Authorization: Bearer $OTHER" "$BASE/rest/api/2/myself")
+wait "$FLOOD"
+cpu1=$(cpu_seconds "$PID")
+flood_rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/flood.out")
+good_status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GOOD" "$BASE/rest/api/2/myself")
+good_elsewhere=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 -H "Authorization: Bearer $GOOD" "$BASE/rest/api/2/myself" || echo "n/a")
+stop_server
+hashed=$(grep -o 'argon2_verifications=[0-9]*' "$WORK/server.log" | tail -1 | cut -d= -f2)
+CONNS=64
+echo
+echo "## 3. a flood of wrong secrets (valid checksum) for a real token id, 32 + 32 connections"
+echo "other clients alone:       $n_rps req/s  p99 $n_p99"
+echo "other clients under flood: $f_rps req/s  p99 $f_p99"
+echo "ratio: $(ratio "$f_rps" "$n_rps")   (target >= 0.5)"
+echo "flood answered at $flood_rps req/s (all 401); server CPU during the flood run: $(python3 -c "print(f'{($cpu1-$cpu0):.1f}')") s over ~${DUR}s"
+echo "argon2 verifications by the server in all of this scenario: $hashed"
+echo "the attacked token's owner, right secret never used before, right after the flood:"
+echo "  from the flood's address: HTTP $good_status (its failure budget is spent); from 127.0.0.2: HTTP $good_elsewhere"
+
+# ---------------------------------------------------------------- 4. memory after 100,000 distinct tokens
+D4="$WORK/d4"
+"$SEED" --data-dir "$D4" --tokens 100000 --tokens-out "$WORK/tokens.txt" 2>/dev/null
+python3 - "$WORK/tokens.txt" "$WORK/tokens.hdr" <<'PY'
+import sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
+    for line in f:
+        out.write("Bearer " + line.strip() + "\n")
+PY
+cat >"$WORK/distinct.lua" <<'LUA'
+local tokens, i = {}, 0
+init = function(args)
+  for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+end
+request = function()
+  i = i + 1
+  if i > #tokens then i = 1 end
+  return wrk.format("GET", "/rest/api/2/myself", {["Authorization"] = tokens[i]})
+end
+response = function(status, headers, body)
+  if i >= #tokens then wrk.thread:stop() end
+end
+LUA
+start_server "$D4"
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+# One connection walks the list in order and stops after the 100,000th token.
+TOKENS_FILE="$WORK/tokens.hdr" "${CLIENT_PIN[@]}" wrk -t1 -c1 -d120s -s "$WORK/distinct.lua" "$BASE/rest/api/2/myself" >"$WORK/distinct.out" 2>&1 || true
+distinct_n=$(awk '/requests in/ {print $1}' "$WORK/distinct.out")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+rss1=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+stop_server
+echo
+echo "## 4. memory after 100,000 distinct tokens were used (each verified once, cache capacity 10,000)"
+echo "requests made: $distinct_n (one connection cycling through the 100,000 tokens)"
+echo "RSS at start: $((rss0 / 1024)) MiB; after: $((rss1 / 1024)) MiB; peak (VmHWM): $((hwm / 1024)) MiB"
+
+# ---------------------------------------------------------------- 5. audit at scale
+D5="$WORK/d5"
+"$SEED" --data-dir "$D5" --events 1000000 2>/dev/null
+disk=$(du -sm "$D5" | cut -f1)
+TOKEN5=$(cli "$D5" token create alice --description scale)
+start_server "$D5"
+first_page() { # query -> median ms of 5
+  for _ in 1 2 3 4 5; do
+    curl -s -o /dev/null -w '%{time_total}\n' -u admin:admin "$BASE/rest/auditing/1.0/events?limit=50&$1"
+  done | sort -n | sed -n 3p | awk '{printf "%.1f", $1 * 1000}'
+}
+p_all=$(first_page "")
+p_user=$(first_page "user=alice")
+p_bot=$(first_page "user=ci-bot-7")
+p_action=$(first_page "action=API%20token%20created")
+read -r b_rps _ b_p99 _ < <(load -H "Authorization: Bearer $TOKEN5" "$BASE/rest/api/2/myself")
+curl -s -o /dev/null -u admin:admin -X PUT -H 'Content-Type: application/json' \
+  -d '{"audit": {"maxEvents": 500000}}' "$BASE/rest/tokenauth/1/admin/settings"
+read -r pr_rps _ pr_p99 _ < <(load -H "Authorization: Bearer $TOKEN5" "$BASE/rest/api/2/myself")
+stop_server
+pruned=$(grep -o 'removed=[0-9]*' "$WORK/server.log" | tail -1 | cut -d= -f2)
+echo
+echo "## 5. audit at scale: 1,000,000 events in the store"
+echo "disk: $disk MiB for 1,000,000 events (plus 3 users)"
+echo "first page (50) of GET /rest/auditing/1.0/events, median of 5, curl total:"
+echo "  no filter: $p_all ms; user=alice (1 in 1,000 events): $p_user ms; user=ci-bot-7 (1 in 20): $p_bot ms; rare action: $p_action ms   (target <= 50 ms)"
+echo "authentication while idle:   $b_rps req/s  p99 $b_p99"
+echo "authentication while pruning ${pruned:-?} events (maxEvents 1,000,000 -> 500,000): $pr_rps req/s  p99 $pr_p99"
