@@ -154,3 +154,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 }
+
+/// Query parameters, with a malformed query answered in Jira's JSON shape (400) like every
+/// other bad input, instead of the framework's plain-text rejection.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| QueryParams(q.0))
+            .map_err(|r| {
+                ApiError::bad_request(format!("invalid query parameters: {}", r.body_text()))
+            })
+    }
+}

@@ -1,7 +1,7 @@
 //! Admin endpoints: every user's tokens, users, settings.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use tokenauth_core::user::user_key;
 
 use super::tokens::blocking;
 use super::{Admin, CreateTokenBody, user_json};
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -29,7 +29,7 @@ pub struct TokenQuery {
 pub async fn list_tokens(
     State(state): State<Shared>,
     Admin(a): Admin,
-    Query(q): Query<TokenQuery>,
+    QueryParams(q): QueryParams<TokenQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = q
         .scope
@@ -195,7 +195,7 @@ pub struct Force {
 pub async fn put_settings(
     State(state): State<Shared>,
     Admin(a): Admin,
-    Query(f): Query<Force>,
+    QueryParams(f): QueryParams<Force>,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Json<Settings>, ApiError> {
     let settings = state.auth.update_settings(&a.actor(), &patch, f.force)?;

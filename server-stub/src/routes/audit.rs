@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, QueryParams};
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -101,7 +101,7 @@ pub fn entity(e: &AuditEvent) -> Value {
 pub async fn events(
     State(state): State<Shared>,
     Admin(a): Admin,
-    Query(p): Query<EventParams>,
+    QueryParams(p): QueryParams<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
     let q = p.query()?;
     let st = Arc::clone(&state);
@@ -178,7 +178,7 @@ pub fn csv_row(e: &AuditEvent) -> String {
 pub async fn export(
     State(state): State<Shared>,
     Admin(a): Admin,
-    Query(p): Query<EventParams>,
+    QueryParams(p): QueryParams<EventParams>,
 ) -> Result<Response, ApiError> {
     let csv = match p.format.as_deref().unwrap_or("json") {
         "csv" => true,
