@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +40,8 @@ struct Budget {
 struct Inner {
     map: HashMap<Key, Entry>,
     order: VecDeque<Key>,
-    budgets: HashMap<String, Budget>,
+    /// Keyed by a per-process keyed hash of (subject, client address): no allocation per attempt.
+    budgets: HashMap<u64, Budget>,
 }
 
 pub struct VerifiedCache {
@@ -51,6 +53,7 @@ pub struct VerifiedCache {
     inner: Mutex<Inner>,
     hashed: AtomicU64,
     hits: AtomicU64,
+    budget_keys: RandomState,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,7 @@ impl VerifiedCache {
             }),
             hashed: AtomicU64::new(0),
             hits: AtomicU64::new(0),
+            budget_keys: RandomState::new(),
         }
     }
 
@@ -126,23 +130,27 @@ impl VerifiedCache {
         }
     }
 
+    fn budget_key(&self, subject: &str, peer: IpAddr) -> u64 {
+        self.budget_keys.hash_one((subject, peer))
+    }
+
     /// Whether the subject still has failures left in this minute.
-    fn budget_left(&self, subject: &str) -> bool {
+    fn budget_left(&self, budget: u64) -> bool {
         let inner = self.lock();
-        inner.budgets.get(subject).is_none_or(|b| {
+        inner.budgets.get(&budget).is_none_or(|b| {
             b.window_start.elapsed() >= Duration::from_secs(60)
                 || b.failures < self.failures_per_minute
         })
     }
 
-    fn spend_failure(&self, subject: &str) {
+    fn spend_failure(&self, budget: u64) {
         let mut inner = self.lock();
         if inner.budgets.len() > self.capacity {
             inner
                 .budgets
                 .retain(|_, b| b.window_start.elapsed() < Duration::from_secs(60));
         }
-        let b = inner.budgets.entry(subject.to_owned()).or_insert(Budget {
+        let b = inner.budgets.entry(budget).or_insert(Budget {
             window_start: Instant::now(),
             failures: 0,
         });
@@ -220,8 +228,8 @@ impl<'a> CachingVerifier<'a> {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
             return answer;
         }
-        let budget = format!("{subject}@{}", self.peer);
-        if !self.cache.budget_left(&budget) {
+        let budget = self.cache.budget_key(subject, self.peer);
+        if !self.cache.budget_left(budget) {
             // Out of budget: refuse without hashing; a cached right secret still works.
             return false;
         }
@@ -240,7 +248,7 @@ impl<'a> CachingVerifier<'a> {
             }
         };
         if !valid {
-            self.cache.spend_failure(&budget);
+            self.cache.spend_failure(budget);
         }
         if !cacheable {
             return valid;

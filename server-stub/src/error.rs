@@ -110,10 +110,35 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The Jira body of a denial, serialised once per message: refusals (a flood of wrong secrets)
+/// must cost less than the requests they compete with.
+fn denial_body(message: &'static str) -> Bytes {
+    static BODIES: std::sync::OnceLock<std::sync::Mutex<Vec<(&'static str, Bytes)>>> =
+        std::sync::OnceLock::new();
+    let bodies = BODIES.get_or_init(Default::default);
+    let mut bodies = bodies
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, b)) = bodies.iter().find(|(m, _)| std::ptr::eq(*m, message)) {
+        return b.clone();
+    }
+    let body = Bytes::from(jira_body(message, None).to_string());
+    bodies.push((message, body.clone()));
+    body
+}
+
 /// A refused authentication, with the headers Jira sends.
 pub fn denial_response(d: &Denial) -> Response {
     let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::UNAUTHORIZED);
-    let mut resp = (status, Json(jira_body(d.message, None))).into_response();
+    let mut resp = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        denial_body(d.message),
+    )
+        .into_response();
     let h = resp.headers_mut();
     h.insert(
         "X-Seraph-LoginReason",

@@ -7,6 +7,7 @@
 //! most that window of them, and nothing else.
 
 mod audit_log;
+mod records;
 pub mod sled_store;
 
 pub use audit_log::BLOCK_EVENTS;

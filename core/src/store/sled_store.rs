@@ -12,6 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, IVec, Tree};
 
 use super::audit_log::AuditLog;
+use super::records::Records;
 use super::{SCHEMA_VERSION, Store, StoreError};
 use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::auth::Directory;
@@ -47,6 +48,8 @@ pub struct SledStore {
     token_writes: Mutex<()>,
     /// The number of the last durable change, mirrored in the marker file after each flush.
     commit: Mutex<u64>,
+    user_records: Records<User>,
+    token_records: Records<TokenRecord>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -95,6 +98,8 @@ impl SledStore {
             db,
             token_writes: Mutex::new(()),
             commit: Mutex::new(0),
+            user_records: Records::new(),
+            token_records: Records::new(),
         };
         store.check_schema()?;
         Ok(store)
@@ -257,19 +262,24 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 
 impl Directory for SledStore {
     fn user(&self, key: &str) -> Result<Option<User>, StoreError> {
-        self.users
-            .get(user_key(key))
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        let key = user_key(key);
+        self.user_records.get(&key, || {
+            self.users
+                .get(&key)
+                .map_err(io)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
     }
 
     fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        self.tokens
-            .get(id.as_str())
-            .map_err(io)?
-            .map(|v| decode(&v))
-            .transpose()
+        self.token_records.get(id.as_str(), || {
+            self.tokens
+                .get(id.as_str())
+                .map_err(io)?
+                .map(|v| decode(&v))
+                .transpose()
+        })
     }
 }
 
@@ -294,6 +304,7 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         prepared.commit.done();
+        self.user_records.forget([user.key().as_str()]);
         self.durable()
     }
 
@@ -320,6 +331,9 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         prepared.commit.done();
+        self.user_records.forget([user.key().as_str()]);
+        self.token_records
+            .forget(tokens.iter().map(|t| t.id.as_str()));
         self.durable()?;
         Ok(Some((user, tokens)))
     }
@@ -344,6 +358,7 @@ impl Store for SledStore {
                 encode(&u).ok().or_else(|| Some(old.to_vec()))
             })
             .map_err(io)?;
+        self.user_records.forget([user_key(key).as_str()]);
         failure.map_or(Ok(()), Err)
     }
 
@@ -408,6 +423,7 @@ impl Store for SledStore {
             .map_err(tx_error)?;
         if updated {
             prepared.commit.done();
+            self.token_records.forget([token.id.as_str()]);
             self.durable()?;
         }
         Ok(updated)
@@ -429,6 +445,7 @@ impl Store for SledStore {
             .map_err(tx_error)?;
         if deleted {
             prepared.commit.done();
+            self.token_records.forget([id.as_str()]);
             self.durable()?;
         }
         Ok(deleted)
@@ -453,6 +470,8 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         prepared.commit.done();
+        self.token_records
+            .forget(tokens.iter().map(|t| t.id.as_str()));
         self.durable()?;
         Ok(tokens)
     }
@@ -474,6 +493,8 @@ impl Store for SledStore {
                 })
                 .map_err(io)?;
         }
+        self.token_records
+            .forget(uses.iter().map(|(id, _, _)| id.as_str()));
         Ok(())
     }
 
