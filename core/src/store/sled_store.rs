@@ -256,6 +256,19 @@ fn owner_key(owner: &str, id: &str) -> Vec<u8> {
     k
 }
 
+/// Removes tokens and their owner-index entries inside a transaction.
+fn remove_tokens(
+    toks: &sled::transaction::TransactionalTree,
+    owners: &sled::transaction::TransactionalTree,
+    tokens: &[TokenRecord],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    for t in tokens {
+        toks.remove(t.id.as_bytes())?;
+        owners.remove(owner_key(&t.owner, &t.id))?;
+    }
+    Ok(())
+}
+
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
@@ -322,10 +335,7 @@ impl Store for SledStore {
         (&self.users, &self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(users, toks, owners, audit)| {
                 users.remove(user.key().as_bytes())?;
-                for t in &tokens {
-                    toks.remove(t.id.as_bytes())?;
-                    owners.remove(owner_key(&t.owner, &t.id))?;
-                }
+                remove_tokens(toks, owners, &tokens)?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
@@ -461,10 +471,7 @@ impl Store for SledStore {
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
         (&self.tokens, &self.by_owner, self.audit.tree())
             .transaction(|(toks, owners, audit)| {
-                for t in &tokens {
-                    toks.remove(t.id.as_bytes())?;
-                    owners.remove(owner_key(&t.owner, &t.id))?;
-                }
+                remove_tokens(toks, owners, &tokens)?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })

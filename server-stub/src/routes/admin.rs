@@ -12,7 +12,7 @@ use tokenauth_core::settings::Settings;
 use tokenauth_core::user::user_key;
 
 use super::tokens::blocking;
-use super::{Admin, CreateTokenBody, user_json};
+use super::{Admin, CreateTokenBody, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::state::Shared;
 
@@ -62,7 +62,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let view = state.auth.revoke_token(&a.actor(), &id, true)?;
-    state.cache.forget_subject(&view.id);
+    forget_tokens(&state, [view.id.as_str()]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -83,9 +83,7 @@ pub async fn revoke_all(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let removed = state.auth.revoke_all(&a.actor(), &user)?;
-    for t in &removed {
-        state.cache.forget_subject(&t.id);
-    }
+    forget_tokens(&state, removed.iter().map(|t| t.id.as_str()));
     Ok(Json(json!({"deleted": removed.len(), "tokens": removed})))
 }
 

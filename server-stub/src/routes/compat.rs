@@ -12,8 +12,8 @@ use tokenauth_core::scope::Scope;
 use tokenauth_core::service::NewTokenRequest;
 use tokenauth_core::token::{Expiry, TokenView};
 
-use super::Authed;
 use super::tokens::blocking;
+use super::{Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::state::Shared;
 
@@ -146,7 +146,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let view = state.auth.revoke_token(&authed.actor(), &id, false)?;
-    state.cache.forget_subject(&view.id);
+    forget_tokens(&state, [view.id.as_str()]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,8 +161,6 @@ pub async fn delete_all_for(
         ));
     }
     let removed = state.auth.revoke_all(&authed.actor(), &user_key)?;
-    for t in &removed {
-        state.cache.forget_subject(&t.id);
-    }
+    forget_tokens(&state, removed.iter().map(|t| t.id.as_str()));
     Ok(Json(json!({"deleted": removed.len()})))
 }

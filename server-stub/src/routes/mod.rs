@@ -162,6 +162,13 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
+/// Drops what the cache of verified secrets remembers of revoked tokens.
+pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str>) {
+    for id in ids {
+        state.cache.forget_subject(id);
+    }
+}
+
 /// A user as JSON; never the password.
 pub fn user_json(u: &User) -> Value {
     json!({

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokenauth_core::token::TokenView;
 
-use super::{Authed, CreateTokenBody};
+use super::{Authed, CreateTokenBody, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::state::Shared;
 
@@ -47,7 +47,6 @@ pub async fn rename_own(
     let view = state
         .auth
         .rename_token(&authed.actor(), &id, &body.description, false)?;
-    state.cache.forget_subject(&view.id);
     Ok(Json(view))
 }
 
@@ -57,7 +56,7 @@ pub async fn revoke_own(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let view = state.auth.revoke_token(&authed.actor(), &id, false)?;
-    state.cache.forget_subject(&view.id);
+    forget_tokens(&state, [view.id.as_str()]);
     Ok(StatusCode::NO_CONTENT)
 }
 
