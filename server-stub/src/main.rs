@@ -164,16 +164,17 @@ enum ExportFormat {
 fn init_logging(format: LogFormat) -> BufferedStderr {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENAUTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal; files and pipes get plain lines.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let out = BufferedStderr::default();
     out.spawn_flusher();
+    // Plain lines (no colours): they are read from files and pipes as often as on a terminal.
     let builder = tracing_subscriber::fmt()
-        .with_ansi(ansi)
+        .with_ansi(false)
         .with_env_filter(filter)
         .with_writer(out.clone());
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder
+            .event_format(tokenauth_stub::logging::LeanText)
+            .init(),
         LogFormat::Json => builder.json().init(),
     }
     out
