@@ -2,7 +2,6 @@
 //! and which audit events each writes. The server and CLI translate to and from these calls.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, ChangedValue, LOG_TARGET};
@@ -113,9 +112,6 @@ pub struct TokenAuth {
     clock: Arc<dyn Clock>,
     policy: RwLock<Arc<Policy>>,
     hash_params: HashParams,
-    /// Bumped by every change that can invalidate an earlier authentication (a token revoked, a
-    /// user changed, the settings changed); caches of verified secrets compare it.
-    epoch: AtomicU64,
 }
 
 impl TokenAuth {
@@ -142,7 +138,6 @@ impl TokenAuth {
             clock,
             policy: RwLock::new(Arc::new(policy)),
             hash_params,
-            epoch: AtomicU64::new(0),
         })
     }
 
@@ -159,14 +154,6 @@ impl TokenAuth {
             Ok(p) => Arc::clone(&p),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
-    }
-
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    fn bump_epoch(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn hash_params(&self) -> HashParams {
@@ -339,7 +326,6 @@ impl TokenAuth {
         if !self.store.delete_token(&token_id, event.clone())? {
             return Err(CoreError::NotFound(format!("token '{id}'")));
         }
-        self.bump_epoch();
         log_event(&event);
         Ok(record.view())
     }
@@ -358,7 +344,6 @@ impl TokenAuth {
             to: "0".into(),
         });
         let removed = self.store.delete_tokens_of(&owner.key(), event.clone())?;
-        self.bump_epoch();
         log_event(&event);
         Ok(removed.iter().map(TokenRecord::view).collect())
     }
@@ -384,7 +369,6 @@ impl TokenAuth {
         if !self.store.update_token(&record, event.clone())? {
             return Err(CoreError::NotFound(format!("token '{id}'")));
         }
-        self.bump_epoch();
         log_event(&event);
         Ok(record.view())
     }
@@ -458,7 +442,6 @@ impl TokenAuth {
         if let Ok(mut slot) = self.policy.write() {
             *slot = Arc::new(policy);
         }
-        self.bump_epoch();
         log_event(&event);
         Ok(next)
     }
@@ -606,7 +589,6 @@ impl TokenAuth {
         let mut event = self.event(actor, AuditAction::UserChanged, Some(&user.name));
         event.changed_values = changes;
         self.store.put_user(&user, Some(event.clone()))?;
-        self.bump_epoch();
         log_event(&event);
         Ok(user)
     }
@@ -621,7 +603,6 @@ impl TokenAuth {
         let event = self.event(actor, AuditAction::UserDeleted, Some(name));
         match self.store.delete_user(&user_key(name), event.clone())? {
             Some(_) => {
-                self.bump_epoch();
                 log_event(&event);
                 Ok(())
             }
