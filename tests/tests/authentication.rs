@@ -261,6 +261,15 @@ async fn revoked_wrong_user_and_deactivated_user_tokens_fail() {
     let s = Server::start();
     let t = s.token("alice", "READ_ONLY").await;
     let secret = t["token"].as_str().unwrap().to_owned();
+    // Verified once: every check below meets a warm cache.
+    assert_eq!(
+        s.get_as(MYSELF, "alice", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(
         s.get_as(MYSELF, "bob", &secret)
             .send()
@@ -367,6 +376,11 @@ async fn an_expired_token_fails() {
 async fn without_the_use_tokens_permission_a_token_gets_403() {
     let s = Server::start();
     let t = s.secret("alice", "READ_ONLY").await;
+    // Verified once, so the secret is in the cache when the permission goes.
+    assert_eq!(
+        s.get_as(MYSELF, "alice", &t).send().await.unwrap().status(),
+        200
+    );
     s.settings(json!({"permissions": {"useTokens": {"everyone": false, "groups": ["jira-administrators"]}}})).await;
     let (status, reason, _) = parts(
         s.get_as(MYSELF, "alice", &t).send().await.unwrap(),
