@@ -145,10 +145,15 @@ impl VerifiedCache {
 
     fn spend_failure(&self, budget: u64) {
         let mut inner = self.lock();
-        if inner.budgets.len() > self.capacity {
+        if inner.budgets.len() >= self.capacity {
             inner
                 .budgets
                 .retain(|_, b| b.window_start.elapsed() < Duration::from_secs(60));
+            // Still full of live windows (a flood over many token ids): start over rather than
+            // grow. Hashing stays bounded by the server's semaphore either way.
+            if inner.budgets.len() >= self.capacity {
+                inner.budgets.clear();
+            }
         }
         let b = inner.budgets.entry(budget).or_insert(Budget {
             window_start: Instant::now(),
@@ -363,6 +368,17 @@ mod tests {
             4,
             "3 failures from THERE, then refused unhashed; 1 from HERE"
         );
+    }
+
+    #[test]
+    fn the_failure_budgets_never_outgrow_the_capacity() {
+        let cache = VerifiedCache::new(8, 1, CHEAP);
+        for i in 0..50u8 {
+            let mut r = record("right");
+            r.id = format!("AAAAAAAAAA{i:02}");
+            CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "wrong");
+            assert!(cache.stats().budgets <= 8, "{}", cache.stats().budgets);
+        }
     }
 
     #[test]
