@@ -17,6 +17,9 @@ BASE="http://127.0.0.1:$PORT"
 WORK=$(mktemp -d)
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
+if ! command -v wrk >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
 for tool in wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "bench-load: $tool is required (apt-get install wrk curl python3)"; exit 1; }
 done
