@@ -44,22 +44,29 @@ impl Argon2Verifier {
             dummy: SecretHash::new(b"timing equaliser", params).ok(),
         }
     }
-}
 
-impl Verifier for Argon2Verifier {
-    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
-        record.hash.verify(secret.as_bytes())
-    }
-    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
-        match user.and_then(|u| u.password.as_ref()) {
-            Some(hash) => hash.verify(password.as_bytes()),
+    /// Verifies `secret` against `hash`; with no hash (an unknown user, or one without a
+    /// password) it still spends one verification, so response times do not tell which user
+    /// names exist.
+    pub fn verify_hash(&self, hash: Option<&SecretHash>, secret: &str) -> bool {
+        match hash {
+            Some(h) => h.verify(secret.as_bytes()),
             None => {
                 if let Some(d) = &self.dummy {
-                    let _ = d.verify(password.as_bytes());
+                    let _ = d.verify(secret.as_bytes());
                 }
                 false
             }
         }
+    }
+}
+
+impl Verifier for Argon2Verifier {
+    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
+        self.verify_hash(Some(&record.hash), secret)
+    }
+    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
+        self.verify_hash(user.and_then(|u| u.password.as_ref()), password)
     }
 }
 

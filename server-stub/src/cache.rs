@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use tokenauth_core::auth::Verifier;
+use tokenauth_core::auth::{Argon2Verifier, Verifier};
 use tokenauth_core::secret_hash::{HashParams, SecretHash, random_bytes};
 use tokenauth_core::token::TokenRecord;
 use tokenauth_core::user::User;
@@ -49,7 +49,8 @@ pub struct VerifiedCache {
     hmac: Option<Hmac<Sha256>>,
     capacity: usize,
     failures_per_minute: u32,
-    dummy: Option<SecretHash>,
+    /// Does the hashing (and the equal-time dummy for unknown users) on a miss.
+    argon2: Argon2Verifier,
     inner: Mutex<Inner>,
     hashed: AtomicU64,
     hits: AtomicU64,
@@ -76,7 +77,7 @@ impl VerifiedCache {
                 .and_then(|k| <Hmac<Sha256> as KeyInit>::new_from_slice(&k).ok()),
             capacity: capacity.max(1),
             failures_per_minute,
-            dummy: SecretHash::new(b"timing equaliser", params).ok(),
+            argon2: Argon2Verifier::new(params),
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 order: VecDeque::new(),
@@ -243,15 +244,7 @@ impl<'a> CachingVerifier<'a> {
             return false;
         }
         self.cache.hashed.fetch_add(1, Ordering::Relaxed);
-        let valid = match hash {
-            Some(h) => h.verify(secret.as_bytes()),
-            None => {
-                if let Some(d) = &self.cache.dummy {
-                    let _ = d.verify(secret.as_bytes());
-                }
-                false
-            }
-        };
+        let valid = self.cache.argon2.verify_hash(hash, secret);
         if !valid {
             self.cache.spend_failure(budget);
         }
