@@ -55,12 +55,12 @@ pub async fn decide(
     path: String,
 ) -> Result<AuthOutcome, ApiError> {
     let now = state.auth.now();
-    {
+    let credentials = {
         let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly, peer.ip());
         let req = AuthRequest {
             peer: peer.ip(),
             forwarded_for: forwarded.as_deref(),
-            credentials: credentials.clone(),
+            credentials,
             method: &method,
             path: &path,
             now,
@@ -70,7 +70,9 @@ pub async fn decide(
         if outcome.result.is_ok() || !verifier.missed() {
             return Ok(outcome);
         }
-    }
+        // Handed on to the hashing pass, not copied: most requests never get here.
+        req.credentials
+    };
     let permit = tokio::time::timeout(HASH_WAIT, state.hashing.acquire())
         .await
         .map_err(|_| ApiError::Unavailable("the server is busy verifying secrets; retry".into()))?
