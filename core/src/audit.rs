@@ -215,6 +215,19 @@ pub struct AuditQuery {
 
 pub const MAX_PAGE: usize = 1000;
 
+/// The most slices a histogram of the audit log is cut into.
+pub const MAX_BUCKETS: usize = 1000;
+
+/// Events over time: `counts[i]` events in `from + i * bucket_millis ..` the next slice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Histogram {
+    pub from: Millis,
+    pub to: Millis,
+    pub bucket_millis: i64,
+    pub counts: Vec<u64>,
+}
+
 impl Default for AuditQuery {
     fn default() -> Self {
         Self {

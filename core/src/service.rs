@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
-use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, ChangedValue, LOG_TARGET};
+use crate::audit::{
+    AuditAction, AuditEvent, AuditPage, AuditQuery, ChangedValue, Histogram, LOG_TARGET,
+    MAX_BUCKETS,
+};
 use crate::auth::{AuthOutcome, AuthRequest, AuthType, Effect, Verifier, decide};
 use crate::clock::{Clock, MILLIS_PER_DAY, Millis};
 use crate::error::CoreError;
@@ -646,6 +649,34 @@ impl TokenAuth {
             return Err(CoreError::Forbidden("administrators only".into()));
         }
         Ok(self.store.query_events(q)?)
+    }
+
+    /// Events over time for the chart: `q`'s time range (by default from the oldest event to
+    /// now) cut into at most [`MAX_BUCKETS`] slices, counting what matches its user and action.
+    pub fn event_histogram(
+        &self,
+        actor: &Actor,
+        q: &AuditQuery,
+        buckets: usize,
+    ) -> Result<Histogram, CoreError> {
+        if !self.is_admin_actor(actor) {
+            return Err(CoreError::Forbidden("administrators only".into()));
+        }
+        let to = q.to.unwrap_or_else(|| self.now());
+        let from = match q.from {
+            Some(f) => f,
+            None => self.store.oldest_event()?.unwrap_or(to).min(to),
+        };
+        let buckets = buckets.clamp(1, MAX_BUCKETS);
+        let counts = self.store.event_histogram(q, from, to, buckets)?;
+        let span = u64::try_from(to.saturating_sub(from)).unwrap_or(0) + 1;
+        let bucket_millis = i64::try_from(span.div_ceil(buckets as u64)).unwrap_or(i64::MAX);
+        Ok(Histogram {
+            from,
+            to,
+            bucket_millis,
+            counts,
+        })
     }
 
     /// Applies the retention settings once; returns how many events went.

@@ -415,3 +415,78 @@ fn last_used_never_resurrects_a_deleted_token_nor_goes_backwards() {
         .unwrap();
     assert!(s.token(&id).unwrap().is_none());
 }
+
+#[test]
+fn the_histogram_counts_exactly_what_a_scan_of_every_event_counts() {
+    let w = World::new();
+    let store = w.auth.store();
+    let base = store.oldest_event().unwrap().unwrap_or(0).max(1_000_000);
+    // Batches of varied sizes and spacing, so blocks straddle slice boundaries.
+    let mut all = Vec::new();
+    let mut t = base;
+    for (i, n) in [1usize, 7, 1500, 3, 40, 999, 2, 1025, 13]
+        .iter()
+        .enumerate()
+    {
+        let user = if i % 2 == 0 { "alice" } else { "bob" };
+        let mut batch = events(*n, t, user);
+        if i == 4 {
+            for e in &mut batch {
+                e.action = AuditAction::PermissionDenied;
+            }
+        }
+        store.append_events(&mut batch).unwrap();
+        t += 37 * *n as i64 + 11;
+        all.extend(batch);
+    }
+    let all: Vec<_> = {
+        let mut q = AuditQuery {
+            limit: 1000,
+            ..AuditQuery::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = store.query_events(&q).unwrap();
+            out.extend(page.events.iter().cloned());
+            match page.events.last() {
+                Some(e) if !page.is_last_page => q.before = Some((e.timestamp, e.id)),
+                _ => break,
+            }
+        }
+        out
+    };
+    let last = all.iter().map(|e| e.timestamp).max().unwrap();
+    let filters = [
+        AuditQuery::default(),
+        AuditQuery {
+            user: Some("ALICE".into()),
+            ..AuditQuery::default()
+        },
+        AuditQuery {
+            action: Some(AuditAction::PermissionDenied),
+            ..AuditQuery::default()
+        },
+    ];
+    for q in &filters {
+        for (from, to) in [
+            (base, last),
+            (base + 500, last - 700),
+            (base + 40_000, last),
+        ] {
+            for buckets in [1usize, 3, 17, 250] {
+                let got = store.event_histogram(q, from, to, buckets).unwrap();
+                let width = ((to - from) as u128 + 1).div_ceil(buckets as u128);
+                let mut want = vec![0u64; buckets];
+                let m = AuditQuery {
+                    from: Some(from),
+                    to: Some(to),
+                    ..q.clone()
+                };
+                for e in all.iter().filter(|e| m.matches(e)) {
+                    want[((e.timestamp - from) as u128 / width) as usize] += 1;
+                }
+                assert_eq!(got, want, "{q:?} {from}..={to} in {buckets}");
+            }
+        }
+    }
+}

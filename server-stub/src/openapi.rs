@@ -54,6 +54,7 @@ pub fn spec() -> Value {
         "responses": secured(json!({"200": ok("Who the request authenticated as", r("Echo"))}))
     });
     let token_list = json!({"type": "array", "items": r("Token")});
+    let histogram = json!({"type": "object", "required": ["from", "to", "bucketMillis", "counts"], "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketMillis": {"type": "integer"}, "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}}}});
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -115,8 +116,11 @@ pub fn spec() -> Value {
                     "responses": admin(json!({"200": ok("Settings", r("Settings")), "400": err("Invalid, with the field named in errors"), "409": err("Would lock you out (use force=true)")}))}
             },
             "/rest/auditing/1.0/events": {"get": {"summary": "Audit events, newest first (admin)",
-                "parameters": [query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"}))],
+                "parameters": [query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("before", json!({"type": "string", "pattern": "^-?[0-9]+:[0-9]+$"}))],
                 "responses": admin(json!({"200": ok("A page of events", r("AuditPage")), "400": err("Bad parameter")}))}},
+            "/rest/tokenauth/1/admin/audit/histogram": {"get": {"summary": "Events over time, for a chart (admin)",
+                "parameters": [query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("buckets", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
+                "responses": admin(json!({"200": ok("Counts per slice of time", histogram.clone()), "400": err("Bad parameter")}))}},
             "/rest/tokenauth/1/admin/audit/export": {"get": {"summary": "Export audit events (admin)",
                 "parameters": [query("format", json!({"type": "string", "enum": ["csv", "json"]})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"}))],
                 "responses": admin(json!({"200": {"description": "CSV or a JSON array of entities", "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array", "items": r("AuditEntity")}}}}, "400": err("Bad parameter")}))}},

@@ -63,6 +63,12 @@ fn time_key(ts: Millis, id: u64) -> [u8; 16] {
     k
 }
 
+/// The timestamp of a [`time_key`].
+fn key_time(time: &[u8]) -> Option<Millis> {
+    let b: [u8; 8] = time.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as Millis)
+}
+
 fn key(prefix: &[u8], time: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + time.len());
     k.extend_from_slice(prefix);
@@ -271,6 +277,91 @@ impl AuditLog {
             events,
             is_last_page: true,
         })
+    }
+
+    /// The time of the oldest event, read from the first block's key.
+    pub fn oldest(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix(b"b")
+            .keys()
+            .next()
+            .transpose()
+            .map_err(io)?
+            .and_then(|k| key_time(&k[1..])))
+    }
+
+    /// How many events match `q`'s user and action filters in each of `buckets` equal slices of
+    /// `from..=to`. Unfiltered, a block whose whole time span falls in one slice is counted from
+    /// its header; only blocks that straddle a slice boundary are decoded.
+    pub fn histogram(
+        &self,
+        q: &AuditQuery,
+        from: Millis,
+        to: Millis,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut counts = vec![0u64; buckets.max(1)];
+        if to < from {
+            return Ok(counts);
+        }
+        let width = ((to - from) as u128 + 1).div_ceil(counts.len() as u128);
+        let slot = |ts: Millis| -> Option<usize> {
+            (from..=to)
+                .contains(&ts)
+                .then(|| ((ts - from) as u128 / width) as usize)
+        };
+        let matching = AuditQuery {
+            from: Some(from),
+            to: Some(to),
+            user: q.user.clone(),
+            action: q.action,
+            ..AuditQuery::default()
+        };
+        let prefix = match (&q.user, q.action) {
+            (Some(u), _) => user_prefix(u),
+            (None, Some(a)) => action_prefix(a),
+            (None, None) => b"b".to_vec(),
+        };
+        let filtered = prefix != b"b";
+        let start = key(&prefix, &time_key(from, 0));
+        let end = key(&prefix, &time_key(to.saturating_add(1), 0));
+        // The block that starts just before `from` may still hold events after it.
+        let previous = self.tree.range(prefix.clone()..start.clone()).next_back();
+        let mut blocks = previous
+            .into_iter()
+            .chain(self.tree.range(start..end))
+            .peekable();
+        while let Some(entry) = blocks.next() {
+            let (k, v) = entry.map_err(io)?;
+            let time = &k[prefix.len()..];
+            if !filtered {
+                let first = key_time(time).and_then(slot);
+                let next = match blocks.peek() {
+                    Some(Ok((nk, _))) => key_time(&nk[prefix.len()..]).and_then(slot),
+                    _ => None,
+                };
+                if let (Some(a), Some(b)) = (first, next)
+                    && a == b
+                {
+                    counts[a] += block_len(&v)?;
+                    continue;
+                }
+            }
+            let Some(block) = (if filtered {
+                self.block_at(time)?
+            } else {
+                Some(decode_block(&v)?)
+            }) else {
+                continue;
+            };
+            for e in block.iter().filter(|e| matching.matches(e)) {
+                if let Some(i) = slot(e.timestamp) {
+                    counts[i] += 1;
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Removes the events older than `older_than`, then the oldest beyond `max_events`, a few

@@ -90,6 +90,17 @@ pub trait Store: Directory + Send + Sync {
     /// Removes events older than `older_than` and then the oldest beyond `max_events`.
     fn prune_events(&self, older_than: Millis, max_events: u64) -> Result<u64, StoreError>;
     fn event_count(&self) -> u64;
+    /// The time of the oldest event, if any.
+    fn oldest_event(&self) -> Result<Option<Millis>, StoreError>;
+    /// Counts of the events matching the query's user and action in `buckets` equal slices
+    /// of `from..=to`.
+    fn event_histogram(
+        &self,
+        query: &AuditQuery,
+        from: Millis,
+        to: Millis,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError>;
 
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -548,6 +548,20 @@ impl Store for SledStore {
         self.audit.count()
     }
 
+    fn oldest_event(&self) -> Result<Option<Millis>, StoreError> {
+        self.audit.oldest()
+    }
+
+    fn event_histogram(
+        &self,
+        q: &AuditQuery,
+        from: Millis,
+        to: Millis,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.audit.histogram(q, from, to, buckets)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.durable()
     }

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery, CATEGORY, MAX_PAGE};
+use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery, CATEGORY, Histogram, MAX_PAGE};
 use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -28,6 +28,23 @@ pub struct EventParams {
     user: Option<String>,
     action: Option<String>,
     format: Option<String>,
+    /// Keyset cursor `timestamp:id`, as `pagingInfo.nextBefore` gave it.
+    before: Option<String>,
+    buckets: Option<usize>,
+}
+
+/// Parses a `timestamp:id` cursor.
+fn cursor_param(v: Option<&str>) -> Result<Option<(Millis, u64)>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.split_once(':')
+                .and_then(|(ts, id)| Some((ts.parse().ok()?, id.parse().ok()?)))
+                .ok_or_else(|| ApiError::BadRequest {
+                    message: format!("before: '{s}' is not a cursor from pagingInfo.nextBefore"),
+                    field: Some("before".into()),
+                })
+        })
+        .transpose()
 }
 
 /// A time as RFC 3339 or as epoch milliseconds.
@@ -63,7 +80,7 @@ impl EventParams {
             to: time_param("to", self.to.as_deref())?,
             user: self.user.clone().filter(|u| !u.is_empty()),
             action,
-            before: None,
+            before: cursor_param(self.before.as_deref())?,
             offset: self.offset.unwrap_or(0),
             limit: self.limit.unwrap_or(200).clamp(1, MAX_PAGE),
         })
@@ -119,8 +136,27 @@ pub async fn events(
             "size": page.events.len(),
             "isLastPage": page.is_last_page,
             "nextStart": if page.is_last_page { None } else { Some(q.offset + page.events.len()) },
+            "nextBefore": match page.events.last() {
+                Some(e) if !page.is_last_page => Some(format!("{}:{}", e.timestamp, e.id)),
+                _ => None,
+            },
         },
     })))
+}
+
+/// Events over time for a chart: the filtered time range cut into `buckets` slices.
+pub async fn histogram(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    QueryParams(p): QueryParams<EventParams>,
+) -> Result<Json<Histogram>, ApiError> {
+    let q = p.query()?;
+    let buckets = p.buckets.unwrap_or(100);
+    let st = Arc::clone(&state);
+    let h = tokio::task::spawn_blocking(move || st.auth.event_histogram(&a.actor(), &q, buckets))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(h))
 }
 
 const CSV_HEADER: &str = "id,timestamp,category,action,author,affectedUser,tokenId,tokenDescription,scope,method,path,clientIp,proxyIp,reason,changedValues\n";

@@ -78,6 +78,10 @@ pub fn router(state: Shared) -> Router {
             get(admin::get_settings).put(admin::put_settings),
         )
         .route("/rest/tokenauth/1/admin/audit/export", get(audit::export))
+        .route(
+            "/rest/tokenauth/1/admin/audit/histogram",
+            get(audit::histogram),
+        )
         .route("/rest/auditing/1.0/events", get(audit::events))
         .route(
             "/rest/de.resolution.apitokenauth/latest/user/token",
