@@ -16,7 +16,9 @@ use crate::scope::Scope;
 use crate::secret_hash::{HashParams, SecretHash};
 use crate::settings::{Policy, Settings};
 use crate::store::Store;
-use crate::token::{Expiry, TokenRecord, TokenView, resolve_expiry, validate_description};
+use crate::token::{
+    Expiry, TokenPolicy, TokenRecord, TokenView, resolve_expiry, validate_description,
+};
 use crate::token_format::{self, TokenId};
 use crate::user::{User, user_key, validate_group, validate_name};
 use crate::validation::ValidationError;
@@ -227,6 +229,21 @@ impl TokenAuth {
         self.store
             .user(&user_key(name))?
             .ok_or_else(|| CoreError::NotFound(format!("user '{name}'")))
+    }
+
+    /// The token rules as they apply to the actor.
+    pub fn token_policy(&self, actor: &Actor) -> TokenPolicy {
+        let policy = self.policy();
+        let s = &policy.settings;
+        let p = &s.permissions;
+        TokenPolicy {
+            max_token_validity_days: s.max_token_validity_days,
+            allow_non_expiring_tokens: s.allow_non_expiring_tokens,
+            may_create_own_tokens: p.create_own_tokens.allows(&actor.user),
+            own_tokens_read_only: p.force_read_only_own_tokens,
+            may_create_tokens_for_others: p.create_tokens_for_others.allows(&actor.user),
+            is_admin: s.is_admin(&actor.user),
+        }
     }
 
     /// Creates a token for `owner`; the answer carries the secret, this once.

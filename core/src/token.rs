@@ -69,6 +69,19 @@ pub struct TokenView {
     pub token: Option<String>,
 }
 
+/// What the caller may do with tokens, so a client can offer only what the server will accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPolicy {
+    pub max_token_validity_days: u32,
+    pub allow_non_expiring_tokens: bool,
+    pub may_create_own_tokens: bool,
+    /// Own tokens can only be Read Only.
+    pub own_tokens_read_only: bool,
+    pub may_create_tokens_for_others: bool,
+    pub is_admin: bool,
+}
+
 /// How long a new token lives, as asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {

@@ -54,6 +54,7 @@ pub fn spec() -> Value {
         "responses": secured(json!({"200": ok("Who the request authenticated as", r("Echo"))}))
     });
     let token_list = json!({"type": "array", "items": r("Token")});
+    let policy = json!({"type": "object", "required": ["maxTokenValidityDays", "allowNonExpiringTokens", "mayCreateOwnTokens", "ownTokensReadOnly", "mayCreateTokensForOthers", "isAdmin"]});
     let histogram = json!({"type": "object", "required": ["from", "to", "bucketMillis", "counts"], "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketMillis": {"type": "integer"}, "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}}}});
     json!({
         "openapi": "3.0.3",
@@ -118,6 +119,7 @@ pub fn spec() -> Value {
             "/rest/auditing/1.0/events": {"get": {"summary": "Audit events, newest first (admin)",
                 "parameters": [query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("before", json!({"type": "string", "pattern": "^-?[0-9]+:[0-9]+$"}))],
                 "responses": admin(json!({"200": ok("A page of events", r("AuditPage")), "400": err("Bad parameter")}))}},
+            "/rest/tokenauth/1/tokens/policy": {"get": {"summary": "The token rules as they apply to the caller", "responses": secured(json!({"200": ok("Policy", policy.clone())}))}},
             "/rest/tokenauth/1/admin/audit/histogram": {"get": {"summary": "Events over time, for a chart (admin)",
                 "parameters": [query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("buckets", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
                 "responses": admin(json!({"200": ok("Counts per slice of time", histogram.clone()), "400": err("Bad parameter")}))}},

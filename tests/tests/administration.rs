@@ -570,3 +570,42 @@ async fn json_logs_carry_the_token_event_lines() {
             .contains("token_description=\"alice script\"")
     );
 }
+
+#[tokio::test]
+async fn the_token_policy_tells_each_caller_what_they_may_create() {
+    let s = Server::start();
+    let alice: serde_json::Value = s
+        .get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alice["maxTokenValidityDays"], 365);
+    assert_eq!(alice["isAdmin"], false);
+    assert_eq!(alice["mayCreateOwnTokens"], true);
+    assert_eq!(alice["mayCreateTokensForOthers"], false);
+    s.settings(serde_json::json!({"maxTokenValidityDays": 30, "permissions": {"forceReadOnlyOwnTokens": true}}))
+        .await;
+    let alice: serde_json::Value = s
+        .get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alice["maxTokenValidityDays"], 30);
+    assert_eq!(alice["ownTokensReadOnly"], true);
+    let admin: serde_json::Value = s
+        .admin(reqwest::Method::GET, "/rest/tokenauth/1/tokens/policy")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(admin["isAdmin"], true);
+    assert_eq!(admin["mayCreateTokensForOthers"], true);
+}

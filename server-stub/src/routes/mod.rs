@@ -48,6 +48,7 @@ pub fn router(state: Shared) -> Router {
             "/rest/tokenauth/1/tokens",
             get(tokens::list_own).post(tokens::create_own),
         )
+        .route("/rest/tokenauth/1/tokens/policy", get(tokens::policy))
         .route(
             "/rest/tokenauth/1/tokens/{id}",
             patch(tokens::rename_own).delete(tokens::revoke_own),

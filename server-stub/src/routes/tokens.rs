@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use tokenauth_core::token::TokenView;
+use tokenauth_core::token::{TokenPolicy, TokenView};
 
 use super::{Authed, CreateTokenBody, forget_tokens};
 use crate::error::{ApiError, JsonBody};
@@ -16,6 +16,10 @@ pub async fn list_own(
     authed: Authed,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
     Ok(Json(state.auth.own_tokens(&authed.actor())?))
+}
+
+pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPolicy> {
+    Json(state.auth.token_policy(&authed.actor()))
 }
 
 pub async fn create_own(
