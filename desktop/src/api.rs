@@ -1,0 +1,531 @@
+//! The server's REST API as the app uses it. Every call authenticates with HTTP Basic (user and
+//! password or API token) and turns a refusal into a [`Failure`] with the server's own words.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokenauth_core::audit::Histogram;
+use tokenauth_core::scope::Scope;
+use tokenauth_core::settings::Settings;
+use tokenauth_core::token::{TokenPolicy, TokenView};
+
+use crate::failure::Failure;
+use crate::profiles::normalize_url;
+
+/// Who signed in, as `/rest/api/2/myself` reports it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub active: bool,
+}
+
+/// How long a new token lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Days(u32),
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub description: String,
+    pub scope: Scope,
+    pub validity: Validity,
+}
+
+impl NewToken {
+    fn body(&self) -> Value {
+        let mut body = json!({"description": self.description, "scope": self.scope.as_str()});
+        match self.validity {
+            Validity::Days(d) => body["validityDays"] = json!(d),
+            Validity::Never => body["neverExpires"] = json!(true),
+        }
+        body
+    }
+}
+
+/// The admin's token search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSearch {
+    pub user: Option<String>,
+    pub q: String,
+    pub expired: Option<bool>,
+    pub scope: Option<Scope>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenPage {
+    pub offset: usize,
+    pub total: usize,
+    pub tokens: Vec<TokenView>,
+}
+
+/// Filters of the audit log; times are RFC 3339 or epoch milliseconds, as the server takes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub user: Option<String>,
+    pub action: Option<String>,
+}
+
+impl AuditFilter {
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("user", &self.user),
+            ("action", &self.action),
+        ] {
+            if let Some(v) = v {
+                p.push((k, v.clone()));
+            }
+        }
+        p
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Named {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventType {
+    #[serde(default)]
+    pub action: String,
+}
+
+/// One audit event as the Jira-shaped events endpoint gives it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Event {
+    pub id: u64,
+    pub timestamp: String,
+    pub author: Named,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub affected_user: Option<String>,
+    pub token_id: Option<String>,
+    pub token_description: Option<String>,
+    pub scope: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub source: Option<String>,
+    pub proxy_ip: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// The cursor of the next older page, if there is one.
+    pub next_before: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// A signed-in connection. The secret lives only in memory.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("base", &self.base)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+fn transport(base: &str, e: &reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        Failure::new(format!("{base} did not answer in time; try again"))
+    } else if e.is_connect() {
+        Failure::new(format!(
+            "cannot reach the server at {base}: is it running, and is the URL right?"
+        ))
+    } else if e.is_decode() {
+        Failure::new(format!(
+            "{base} answered with something that is not tokenauth's JSON ({e})"
+        ))
+    } else {
+        Failure::new(format!("the request to {base} failed: {e}"))
+    }
+}
+
+/// The words of a refusal in Jira's shape: `{"errorMessages": [..], "errors": {field: msg}}`.
+fn refusal(status: u16, body: &str) -> Failure {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut words: Vec<String> = v["errorMessages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = v["errors"]
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .map(|(k, m)| {
+            if words.is_empty() {
+                words.push(format!("{k}: {}", m.as_str().unwrap_or_default()));
+            }
+            k.clone()
+        });
+    if words.is_empty() {
+        words.push(match status {
+            401 => "the user or secret is not right (or the token expired or was revoked)".into(),
+            403 => "you are not allowed to do this".into(),
+            404 => "not found on this server".into(),
+            429 => "too many requests; wait a moment".into(),
+            _ => format!("the server answered {status}"),
+        });
+    }
+    Failure::new(words.join("; "))
+        .with_status(status)
+        .with_field(field)
+}
+
+impl Api {
+    pub fn new(url: &str, user: &str, secret: &str) -> Result<Self, Failure> {
+        let base = normalize_url(url);
+        if base.is_empty() {
+            return Err(Failure::new(
+                "enter the server's URL, e.g. http://127.0.0.1:2990",
+            ));
+        }
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Failure::new(
+                "the server URL must start with http:// or https://",
+            ));
+        }
+        if base.starts_with("https://") {
+            return Err(Failure::new(
+                "this build talks plain HTTP only (the stub serves HTTP on loopback); use http://",
+            ));
+        }
+        if user.trim().is_empty() {
+            return Err(Failure::new("enter your user name"));
+        }
+        if secret.is_empty() {
+            return Err(Failure::new("enter your password or API token"));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Failure::new(format!("cannot start the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            user: user.trim().to_owned(),
+            secret: secret.to_owned(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.secret))
+    }
+
+    async fn send(&self, rb: RequestBuilder) -> Result<Response, Failure> {
+        let r = rb.send().await.map_err(|e| transport(&self.base, &e))?;
+        let status = r.status().as_u16();
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        let body = r.text().await.unwrap_or_default();
+        Err(refusal(status, &body))
+    }
+
+    async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, Failure> {
+        let r = self.send(rb).await?;
+        r.json().await.map_err(|e| transport(&self.base, &e))
+    }
+
+    pub async fn myself(&self) -> Result<Me, Failure> {
+        self.json(self.request(Method::GET, "/rest/api/2/myself"))
+            .await
+    }
+
+    pub async fn policy(&self) -> Result<TokenPolicy, Failure> {
+        self.json(self.request(Method::GET, "/rest/tokenauth/1/tokens/policy"))
+            .await
+    }
+
+    pub async fn my_tokens(&self) -> Result<Vec<TokenView>, Failure> {
+        self.json(self.request(Method::GET, "/rest/tokenauth/1/tokens"))
+            .await
+    }
+
+    pub async fn create_own(&self, t: &NewToken) -> Result<TokenView, Failure> {
+        self.json(
+            self.request(Method::POST, "/rest/tokenauth/1/tokens")
+                .json(&t.body()),
+        )
+        .await
+    }
+
+    pub async fn revoke_own(&self, id: &str) -> Result<(), Failure> {
+        self.send(self.request(Method::DELETE, &format!("/rest/tokenauth/1/tokens/{id}")))
+            .await
+            .map(drop)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserInfo>, Failure> {
+        self.json(self.request(Method::GET, "/rest/tokenauth/1/admin/users"))
+            .await
+    }
+
+    pub async fn search_tokens(&self, s: &TokenSearch) -> Result<TokenPage, Failure> {
+        let mut q: Vec<(&str, String)> = vec![
+            ("offset", s.offset.to_string()),
+            ("limit", s.limit.max(1).to_string()),
+        ];
+        if let Some(u) = &s.user {
+            q.push(("user", u.clone()));
+        }
+        if !s.q.trim().is_empty() {
+            q.push(("q", s.q.trim().to_owned()));
+        }
+        if let Some(e) = s.expired {
+            q.push(("expired", e.to_string()));
+        }
+        if let Some(sc) = s.scope {
+            q.push(("scope", sc.as_str().to_owned()));
+        }
+        self.json(
+            self.request(Method::GET, "/rest/tokenauth/1/admin/tokens")
+                .query(&q),
+        )
+        .await
+    }
+
+    pub async fn create_for(&self, user: &str, t: &NewToken) -> Result<TokenView, Failure> {
+        self.json(
+            self.request(
+                Method::POST,
+                &format!("/rest/tokenauth/1/admin/users/{}/tokens", encode(user)),
+            )
+            .json(&t.body()),
+        )
+        .await
+    }
+
+    pub async fn admin_revoke(&self, id: &str) -> Result<(), Failure> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/rest/tokenauth/1/admin/tokens/{id}"),
+        ))
+        .await
+        .map(drop)
+    }
+
+    /// Revokes all of a user's tokens; answers how many went.
+    pub async fn revoke_all(&self, user: &str) -> Result<u64, Failure> {
+        let v: Value = self
+            .json(self.request(
+                Method::DELETE,
+                &format!("/rest/tokenauth/1/admin/users/{}/tokens", encode(user)),
+            ))
+            .await?;
+        Ok(v["deleted"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn settings(&self) -> Result<Settings, Failure> {
+        self.json(self.request(Method::GET, "/rest/tokenauth/1/admin/settings"))
+            .await
+    }
+
+    pub async fn put_settings(&self, s: &Settings, force: bool) -> Result<Settings, Failure> {
+        self.json(
+            self.request(Method::PUT, "/rest/tokenauth/1/admin/settings")
+                .query(&[("force", force)])
+                .json(s),
+        )
+        .await
+    }
+
+    pub async fn events(
+        &self,
+        f: &AuditFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<EventPage, Failure> {
+        let mut q = f.params();
+        q.push(("limit", limit.to_string()));
+        if let Some(b) = before {
+            q.push(("before", b.to_owned()));
+        }
+        let v: Value = self
+            .json(
+                self.request(Method::GET, "/rest/auditing/1.0/events")
+                    .query(&q),
+            )
+            .await?;
+        let events = serde_json::from_value(v["entities"].clone())
+            .map_err(|e| Failure::new(format!("unexpected audit page from the server: {e}")))?;
+        Ok(EventPage {
+            events,
+            next_before: v["pagingInfo"]["nextBefore"].as_str().map(str::to_owned),
+        })
+    }
+
+    pub async fn histogram(&self, f: &AuditFilter, buckets: usize) -> Result<Histogram, Failure> {
+        let mut q = f.params();
+        q.push(("buckets", buckets.to_string()));
+        self.json(
+            self.request(Method::GET, "/rest/tokenauth/1/admin/audit/histogram")
+                .query(&q),
+        )
+        .await
+    }
+
+    /// Streams the filtered events into `path`: written beside it first and renamed when
+    /// complete, so a failed export never leaves half a file under the chosen name. Answers
+    /// the bytes written.
+    pub async fn export(
+        &self,
+        f: &AuditFilter,
+        format: ExportFormat,
+        path: &Path,
+    ) -> Result<u64, Failure> {
+        let mut q = f.params();
+        q.push(("format", format.as_str().to_owned()));
+        let mut r = self
+            .send(
+                self.request(Method::GET, "/rest/tokenauth/1/admin/audit/export")
+                    .query(&q),
+            )
+            .await?;
+        let partial = partial_path(path);
+        let file_err =
+            |e: std::io::Error| Failure::new(format!("cannot write {}: {e}", path.display()));
+        let mut file = tokio::fs::File::create(&partial).await.map_err(file_err)?;
+        let mut written = 0u64;
+        let result: Result<(), Failure> = async {
+            use tokio::io::AsyncWriteExt;
+            while let Some(chunk) = r.chunk().await.map_err(|e| transport(&self.base, &e))? {
+                file.write_all(&chunk).await.map_err(file_err)?;
+                written += chunk.len() as u64;
+            }
+            file.sync_all().await.map_err(file_err)?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&partial, path).await.map_err(file_err)?;
+        Ok(written)
+    }
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Percent-encodes a path segment (user names may hold characters a URL path cannot).
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_the_servers_words_and_the_field_it_names() {
+        let f = refusal(
+            400,
+            r#"{"errorMessages":["ipAllowList[1]: '10.0.0.0/33' is not an address"],"errors":{"ipAllowList":"bad"}}"#,
+        );
+        assert_eq!(f.message, "ipAllowList[1]: '10.0.0.0/33' is not an address");
+        assert_eq!(f.field.as_deref(), Some("ipAllowList"));
+        assert_eq!(f.status, Some(400));
+        assert!(refusal(502, "<html>").message.contains("502"));
+        assert!(refusal(401, "").message.contains("not right"));
+    }
+
+    #[test]
+    fn user_names_are_encoded_in_paths() {
+        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(encode("alice"), "alice");
+    }
+
+    #[test]
+    fn a_connection_needs_a_url_a_user_and_a_secret() {
+        assert!(Api::new("", "u", "s").is_err());
+        assert!(Api::new("ftp://x", "u", "s").is_err());
+        assert!(Api::new("127.0.0.1:2990", "", "s").is_err());
+        assert!(Api::new("127.0.0.1:2990", "u", "").is_err());
+        assert_eq!(
+            Api::new("127.0.0.1:2990/", "u", "s").unwrap().base(),
+            "http://127.0.0.1:2990"
+        );
+    }
+}

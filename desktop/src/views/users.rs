@@ -1,0 +1,339 @@
+//! Admin: every user's tokens — search and filter, revoke one or all of a user's, create on a
+//! user's behalf with a scope.
+
+use std::sync::Arc;
+
+use egui::Ui;
+use tokenauth_core::scope::Scope;
+use tokenauth_core::token::TokenView;
+
+use super::Env;
+use super::widgets::{
+    FormRules, SecretAction, TokenForm, busy, confirm, error, fresh_secret, notice, scope_label,
+    token_table,
+};
+use crate::api::{TokenPage, TokenSearch, UserInfo};
+use crate::task::{Task, poll};
+
+const PAGE: usize = 50;
+
+enum Confirm {
+    One(TokenView),
+    All(String),
+}
+
+pub struct UsersView {
+    loaded: bool,
+    pub users: Vec<UserInfo>,
+    users_task: Option<Task<Vec<UserInfo>>>,
+    pub search: TokenSearch,
+    requested: Option<TokenSearch>,
+    pub page: Option<TokenPage>,
+    page_task: Option<Task<TokenPage>>,
+    pub form: TokenForm,
+    pub for_user: String,
+    creating: Option<Task<TokenView>>,
+    fresh: Option<TokenView>,
+    confirm: Option<Confirm>,
+    acting: Option<Task<String>>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+impl Default for UsersView {
+    fn default() -> Self {
+        Self {
+            loaded: false,
+            users: Vec::new(),
+            users_task: None,
+            search: TokenSearch {
+                limit: PAGE,
+                ..TokenSearch::default()
+            },
+            requested: None,
+            page: None,
+            page_task: None,
+            form: TokenForm::default(),
+            for_user: String::new(),
+            creating: None,
+            fresh: None,
+            confirm: None,
+            acting: None,
+            error: None,
+            notice: None,
+        }
+    }
+}
+
+impl UsersView {
+    pub fn is_busy(&self) -> bool {
+        self.users_task.is_some()
+            || self.page_task.is_some()
+            || self.creating.is_some()
+            || self.acting.is_some()
+    }
+
+    pub fn reload(&mut self, env: &Env<'_>) {
+        let s = Arc::clone(env.session);
+        self.users_task = Some(env.bg.spawn(async move { s.api.users().await }));
+        self.requested = None;
+        self.loaded = true;
+    }
+
+    fn poll(&mut self, env: &Env<'_>) {
+        if let Some(r) = poll(&mut self.users_task) {
+            match r {
+                Ok(u) => self.users = u,
+                Err(e) => self.error = Some(e.message),
+            }
+        }
+        if let Some(r) = poll(&mut self.page_task) {
+            match r {
+                Ok(p) => self.page = Some(p),
+                Err(e) => self.error = Some(e.message),
+            }
+        }
+        if let Some(r) = poll(&mut self.creating) {
+            match r {
+                Ok(t) => {
+                    self.form.description.clear();
+                    self.fresh = Some(t);
+                    self.requested = None;
+                }
+                Err(e) => self.error = Some(e.message),
+            }
+        }
+        if let Some(r) = poll(&mut self.acting) {
+            match r {
+                Ok(done) => {
+                    self.notice = Some(done);
+                    self.requested = None;
+                }
+                Err(e) => self.error = Some(e.message),
+            }
+        }
+        // Any change of the filters (or a change on the server) asks for the page again.
+        if self.requested.as_ref() != Some(&self.search) && self.page_task.is_none() {
+            let (s, q) = (Arc::clone(env.session), self.search.clone());
+            self.requested = Some(self.search.clone());
+            self.page_task = Some(env.bg.spawn(async move { s.api.search_tokens(&q).await }));
+        }
+    }
+
+    fn filters(&mut self, ui: &mut Ui) {
+        let before = self.search.clone();
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Search");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.search.q)
+                    .hint_text("description, token id or user")
+                    .desired_width(200.0),
+            )
+            .labelled_by(l.id);
+            let shown = self
+                .search
+                .user
+                .clone()
+                .unwrap_or_else(|| "all users".into());
+            egui::ComboBox::from_label("Owner")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.search.user, None, "all users");
+                    for u in &self.users {
+                        ui.selectable_value(&mut self.search.user, Some(u.name.clone()), &u.name);
+                    }
+                });
+            let shown = match self.search.expired {
+                None => "any",
+                Some(true) => "expired only",
+                Some(false) => "valid only",
+            };
+            egui::ComboBox::from_label("Expiry")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.search.expired, None, "any");
+                    ui.selectable_value(&mut self.search.expired, Some(true), "expired only");
+                    ui.selectable_value(&mut self.search.expired, Some(false), "valid only");
+                });
+            let shown = self.search.scope.map_or("any", scope_label);
+            egui::ComboBox::from_label("Token scope")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.search.scope, None, "any");
+                    for s in [Scope::ReadOnly, Scope::ReadWrite] {
+                        ui.selectable_value(&mut self.search.scope, Some(s), scope_label(s));
+                    }
+                });
+        });
+        let filters_changed = TokenSearch {
+            offset: 0,
+            ..before.clone()
+        } != TokenSearch {
+            offset: 0,
+            ..self.search.clone()
+        };
+        if filters_changed {
+            self.search.offset = 0;
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut Ui, env: &Env<'_>) {
+        if !self.loaded {
+            self.reload(env);
+        }
+        self.poll(env);
+        ui.heading("Users and their tokens");
+        ui.add_space(4.0);
+        if let Some(fresh) = &self.fresh {
+            // The secret belongs to another user: copy it to hand over; it is not the admin's
+            // to keep in their keychain.
+            match fresh_secret(ui, fresh, None) {
+                SecretAction::Copy => {
+                    ui.ctx().copy_text(fresh.token.clone().unwrap_or_default());
+                    self.notice = Some("Copied to the clipboard.".into());
+                }
+                SecretAction::Done => self.fresh = None,
+                _ => {}
+            }
+        }
+        self.filters(ui);
+        ui.horizontal(|ui| {
+            if let Some(p) = &self.page {
+                let (from, to) = (p.offset + 1, p.offset + p.tokens.len());
+                if p.tokens.is_empty() {
+                    ui.label(format!("No tokens match ({} in all).", p.total));
+                } else {
+                    ui.label(format!("{from}–{to} of {}", p.total));
+                }
+                if ui
+                    .add_enabled(p.offset > 0, egui::Button::new("Previous page"))
+                    .clicked()
+                {
+                    self.search.offset = p.offset.saturating_sub(PAGE);
+                }
+                if ui
+                    .add_enabled(to < p.total, egui::Button::new("Next page"))
+                    .clicked()
+                {
+                    self.search.offset = p.offset + PAGE;
+                }
+            }
+            if ui.button("Refresh").clicked() {
+                self.reload(env);
+            }
+            if let Some(u) = self.search.user.clone()
+                && ui.button(format!("Revoke all of {u}'s tokens…")).clicked()
+            {
+                self.confirm = Some(Confirm::All(u));
+            }
+            busy(
+                ui,
+                self.page_task.is_some() || self.acting.is_some(),
+                "Loading…",
+            );
+        });
+        if let Some(e) = &self.error {
+            error(ui, e);
+        }
+        if let Some(n) = &self.notice {
+            notice(ui, n);
+        }
+        let tokens = self
+            .page
+            .as_ref()
+            .map(|p| p.tokens.as_slice())
+            .unwrap_or(&[]);
+        let table_height = (ui.available_height() - 190.0).max(120.0);
+        let mut revoke = None;
+        ui.allocate_ui(egui::vec2(ui.available_width(), table_height), |ui| {
+            revoke = token_table(ui, "admin-tokens", tokens, true);
+        });
+        if let Some(i) = revoke {
+            self.confirm = tokens.get(i).cloned().map(Confirm::One);
+        }
+        ui.separator();
+        self.create_for(ui, env);
+        self.confirmation(ui, env);
+    }
+
+    fn create_for(&mut self, ui: &mut Ui, env: &Env<'_>) {
+        ui.strong("Create a token on a user's behalf");
+        ui.horizontal(|ui| {
+            let shown = if self.for_user.is_empty() {
+                "choose a user".to_owned()
+            } else {
+                self.for_user.clone()
+            };
+            egui::ComboBox::from_label("For user")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for u in self.users.iter().filter(|u| u.active) {
+                        ui.selectable_value(&mut self.for_user, u.name.clone(), &u.name);
+                    }
+                });
+        });
+        let p = &env.session.policy;
+        let rules = FormRules {
+            max_days: p.max_token_validity_days,
+            allow_never: p.allow_non_expiring_tokens,
+            read_only: false,
+        };
+        let running = self.creating.is_some();
+        if let Some(req) = self.form.show(ui, &rules, "Create for user", running) {
+            if self.for_user.is_empty() {
+                self.error = Some("choose the user the token is for".into());
+            } else {
+                self.error = None;
+                let (s, user) = (Arc::clone(env.session), self.for_user.clone());
+                self.creating = Some(
+                    env.bg
+                        .spawn(async move { s.api.create_for(&user, &req).await }),
+                );
+            }
+        }
+    }
+
+    fn confirmation(&mut self, ui: &mut Ui, env: &Env<'_>) {
+        let Some(c) = &self.confirm else {
+            return;
+        };
+        let (q, yes) = match c {
+            Confirm::One(t) => (
+                format!(
+                    "Revoke {}'s token \u{201c}{}\u{201d}? Scripts that use it are refused from now on.",
+                    t.user, t.description
+                ),
+                "Yes, revoke",
+            ),
+            Confirm::All(u) => (
+                format!("Revoke every token of {u}? All of {u}'s scripts are refused from now on."),
+                "Yes, revoke all",
+            ),
+        };
+        match confirm(ui, "confirm-admin-revoke", &q, yes) {
+            Some(true) => {
+                let s = Arc::clone(env.session);
+                self.error = None;
+                self.acting = Some(match self.confirm.take() {
+                    Some(Confirm::One(t)) => env.bg.spawn(async move {
+                        s.api.admin_revoke(&t.id).await.map(|()| {
+                            format!(
+                                "Revoked {}'s token \u{201c}{}\u{201d}.",
+                                t.user, t.description
+                            )
+                        })
+                    }),
+                    Some(Confirm::All(u)) => env.bg.spawn(async move {
+                        s.api
+                            .revoke_all(&u)
+                            .await
+                            .map(|n| format!("Revoked all {n} tokens of {u}."))
+                    }),
+                    None => return,
+                });
+            }
+            Some(false) => self.confirm = None,
+            None => {}
+        }
+    }
+}

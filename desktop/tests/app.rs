@@ -1,0 +1,288 @@
+//! The desktop app, driven headless by its widgets' labels (egui_kittest) against a real
+//! tokenauth-stub: the scenarios of SPEC section 7.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use egui_kittest::kittest::{NodeT, Queryable};
+use tokenauth_desktop::{KeychainChoice, Tab};
+use tokenauth_e2e::Server;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+#[test]
+fn a_user_creates_a_token_sees_it_listed_once_with_its_secret_and_the_server_accepts_it() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "alice", "alice");
+    assert!(!has(&app, "Audit log"), "no admin tabs for a user");
+    wait_for(&mut app, "the token list", |a| has_text(a, "0 tokens"));
+    type_into(&mut app, "Token description", "nightly backup");
+    click(&mut app, "Create token");
+    wait_for(&mut app, "the new secret", |a| {
+        has_text(a, "shown only once")
+    });
+    let secret = app.get_by_label("Secret").value().unwrap();
+    assert!(secret.starts_with("tka_"), "{secret}");
+    wait_for(&mut app, "the token listed", |a| has_text(a, "1 tokens"));
+    assert!(has(&app, "nightly backup"));
+    assert!(has(&app, "Read Only"));
+    click(&mut app, "Done");
+    assert!(
+        !has_text(&app, "shown only once"),
+        "the secret is gone after Done"
+    );
+
+    let rt = runtime();
+    let status = rt.block_on(async {
+        server
+            .get_as("/rest/api/2/myself", "alice", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "the secret the app showed authenticates");
+}
+
+#[test]
+fn revoking_asks_first_and_then_the_token_is_gone_on_the_server() {
+    let server = Server::start();
+    let rt = runtime();
+    let secret = rt.block_on(server.secret("alice", "READ_ONLY"));
+    let mut app = signed_in(&server, "alice", "alice");
+    wait_for(&mut app, "the token listed", |a| has_text(a, "1 tokens"));
+    click(&mut app, "Revoke");
+    assert!(has_text(&app, "cannot be undone"), "a confirmation first");
+    click(&mut app, "Cancel");
+    assert!(has_text(&app, "1 tokens"));
+    click(&mut app, "Revoke");
+    click(&mut app, "Yes, revoke");
+    wait_for(&mut app, "the list without it", |a| has_text(a, "0 tokens"));
+    let status = rt.block_on(async {
+        server
+            .get_as("/rest/api/2/myself", "alice", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 401, "the revoked token is refused");
+}
+
+#[test]
+fn a_wrong_secret_and_a_server_that_is_gone_are_explained_in_words() {
+    let mut server = Server::start();
+    let mut app = launch(&server, "alice", KeychainChoice::Off);
+    wait_for(&mut app, "the sign-in screen", |a| {
+        has(a, "Password or API token")
+    });
+    type_into(&mut app, "Password or API token", "wrong");
+    click(&mut app, "Sign in");
+    wait_for(&mut app, "the refusal", |a| has_text(a, "sign-in refused"));
+    replace_in(&mut app, "Password or API token", "alice");
+    click(&mut app, "Sign in");
+    wait_for(&mut app, "signed in", |a| has(a, "Sign out"));
+    server.stop();
+    click(&mut app, "Refresh");
+    wait_for(&mut app, "the connection error", |a| {
+        has_text(a, "cannot reach the server")
+    });
+}
+
+#[test]
+fn an_admin_creates_a_token_on_a_users_behalf_and_revokes_all_of_theirs() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Users & tokens");
+    wait_for(&mut app, "the token search", |a| {
+        has_text(a, "No tokens match")
+    });
+    click(&mut app, "For user");
+    choose(&mut app, "bob");
+    type_into(&mut app, "Token description", "deploy bot");
+    click(&mut app, "Read & Write");
+    click(&mut app, "Create for user");
+    wait_for(&mut app, "the secret for bob", |a| {
+        has_text(a, "for bob: copy it now")
+    });
+    assert!(
+        !has(&app, "Save to keychain"),
+        "another user's secret is not the admin's to keep"
+    );
+    wait_for(&mut app, "bob's token listed", |a| has_text(a, "1–1 of 1"));
+    assert!(has(&app, "Read & Write"));
+
+    click(&mut app, "Owner");
+    choose(&mut app, "bob");
+    click(&mut app, "Revoke all of bob's tokens…");
+    click(&mut app, "Yes, revoke all");
+    wait_for(&mut app, "the revocation", |a| {
+        has_text(a, "Revoked all 1 tokens of bob")
+    });
+    wait_for(&mut app, "an empty list", |a| {
+        has_text(a, "No tokens match")
+    });
+}
+
+#[test]
+fn an_invalid_cidr_is_refused_as_it_is_typed_and_nothing_is_sent() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Settings");
+    wait_for(&mut app, "the settings", |a| has(a, "Add allowed address"));
+    click(&mut app, "Add allowed address");
+    type_into(&mut app, "Allowed address 1", "10.0.0.0/33");
+    assert!(
+        has_text(&app, "is not an IP address or CIDR range"),
+        "refused inline"
+    );
+    assert!(has_text(&app, "Not sent: ipAllowList[0]"));
+    assert!(
+        app.get_by_label("Save settings")
+            .accesskit_node()
+            .is_disabled(),
+        "nothing is sent"
+    );
+
+    replace_in(&mut app, "Allowed address 1", "127.0.0.0/8");
+    assert!(!has_text(&app, "is not an IP address"));
+    assert!(
+        !app.get_by_label("Save settings")
+            .accesskit_node()
+            .is_disabled()
+    );
+    click(&mut app, "Save settings");
+    wait_for(&mut app, "saved", |a| has_text(a, "Settings saved"));
+    let rt = runtime();
+    let settings: serde_json::Value = rt.block_on(async {
+        server
+            .admin(reqwest::Method::GET, "/rest/tokenauth/1/admin/settings")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(settings["ipAllowList"], serde_json::json!(["127.0.0.0/8"]));
+}
+
+#[test]
+fn option_2a_is_unavailable_while_passwords_are_enabled() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    app.state_mut().tab = Tab::Settings;
+    wait_for(&mut app, "the settings", |a| {
+        has(a, "Allow Basic auth with regular passwords")
+    });
+    assert!(
+        app.get_by_label("(2a) Failed API-token attempts")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(has_text(
+        &app,
+        "only available while Basic auth with passwords is disabled"
+    ));
+    click(&mut app, "Allow Basic auth with regular passwords");
+    assert!(
+        !app.get_by_label("(2a) Failed API-token attempts")
+            .accesskit_node()
+            .is_disabled()
+    );
+    click(&mut app, "(2a) Failed API-token attempts");
+    assert!(app.state().settings.draft.audit.failed_token_attempts);
+    click(&mut app, "Allow Basic auth with regular passwords");
+    assert!(
+        !app.state().settings.draft.audit.failed_token_attempts,
+        "turning passwords back on turns 2a off"
+    );
+}
+
+#[test]
+fn the_servers_refusal_is_shown_next_to_the_field_it_names() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Settings");
+    wait_for(&mut app, "the settings", |a| has(a, "Add allowed address"));
+    // An allow-list without the admin's own address: the server's anti-lockout rule refuses.
+    click(&mut app, "Add allowed address");
+    type_into(&mut app, "Allowed address 1", "10.9.8.7");
+    click(&mut app, "Save settings");
+    wait_for(&mut app, "the refusal", |a| {
+        has_text(a, "The server refused")
+    });
+    assert!(has(&app, "Save anyway"));
+}
+
+#[test]
+fn the_audit_log_filters_by_user_and_shows_the_chart() {
+    let server = Server::start();
+    let rt = runtime();
+    rt.block_on(async {
+        server.token("alice", "READ_ONLY").await;
+        server.token("bob", "READ_WRITE").await;
+        server.settle().await;
+    });
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Audit log");
+    wait_for(&mut app, "the events", |a| has_text(a, "events from"));
+    assert!(app.query_all_by_label("API token created").count() >= 2);
+    type_into(&mut app, "User", "alice");
+    click(&mut app, "Apply filters");
+    wait_for(&mut app, "the filtered page", |a| {
+        a.state().audit.applied.user.is_some()
+            && a.query_all_by_label("API token created").count() == 1
+    });
+    assert_eq!(app.state().audit.applied.user.as_deref(), Some("alice"));
+    assert!(
+        app.state()
+            .audit
+            .page
+            .events
+            .iter()
+            .all(|e| e.author.name == "alice" || e.affected_user.as_deref() == Some("alice"))
+    );
+    let h = app.state().audit.histogram.clone().unwrap();
+    assert_eq!(
+        h.counts.iter().sum::<u64>() as usize,
+        app.state().audit.page.events.len()
+    );
+
+    type_into(&mut app, "From", "yesterday");
+    click(&mut app, "Apply filters");
+    assert!(
+        has_text(&app, "is not a time"),
+        "a bad time is refused before sending"
+    );
+}
+
+#[test]
+fn the_audit_export_writes_the_filtered_events_to_a_file() {
+    let server = Server::start();
+    let rt = runtime();
+    rt.block_on(async {
+        server.token("alice", "READ_ONLY").await;
+        server.settle().await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.csv");
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Audit log");
+    wait_for(&mut app, "the events", |a| has_text(a, "events from"));
+    replace_in(&mut app, "Export to", path.to_str().unwrap());
+    click(&mut app, "Export CSV");
+    wait_for(&mut app, "the export", |a| has_text(a, "Exported"));
+    let csv = std::fs::read_to_string(&path).unwrap();
+    assert!(csv.starts_with("id,timestamp,"), "{csv}");
+    assert!(csv.contains("API token created"));
+    click(&mut app, "Export JSON");
+    wait_for(&mut app, "the JSON export", |a| has_text(a, "audit.json"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("audit.json")).unwrap())
+            .unwrap();
+    assert!(!json.as_array().unwrap().is_empty());
+}
