@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit, integration and end-to-end tests, then the real third-party
-# clients (PyPI's jira and atlassian-python-api) against the real server binary.
+# The whole test suite: Rust unit, integration and end-to-end tests (the desktop app's headless
+# kittest tests among them), then the real third-party clients (PyPI's jira and
+# atlassian-python-api) against the real server binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The desktop's snapshot test renders with wgpu; headless, that is Mesa's software Vulkan.
+if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ ! -e /usr/share/vulkan/icd.d/lvp_icd.aarch64.json ] \
+   && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+fi
 
 cargo test --workspace --locked
 

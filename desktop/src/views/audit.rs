@@ -10,9 +10,10 @@ use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 use tokenauth_core::audit::{AuditAction, Histogram};
 use tokenauth_core::clock::{Clock, Millis, SystemClock, parse_rfc3339, to_rfc3339};
+use tokenauth_core::scope::Scope;
 
 use super::Env;
-use super::widgets::{busy, error, notice, short_time};
+use super::widgets::{busy, error, notice, scope_label, short_time};
 use crate::api::{AuditFilter, EventPage, ExportFormat};
 use crate::task::{Task, poll};
 
@@ -285,6 +286,7 @@ impl AuditView {
             return;
         };
         let total: u64 = h.counts.iter().sum();
+        let span = h.to - h.from;
         let width_s = h.bucket_millis as f64 / 1000.0;
         let bars: Vec<Bar> = h
             .counts
@@ -307,7 +309,7 @@ impl AuditView {
             .allow_zoom(false)
             .allow_drag(false)
             .include_y(0.0)
-            .x_axis_formatter(|mark, _| short_time(Some(&to_rfc3339((mark.value * 1000.0) as i64))))
+            .x_axis_formatter(move |mark, _| axis_time((mark.value * 1000.0) as i64, span))
             .y_axis_label("events")
             .show(ui, |plot| plot.bar_chart(BarChart::new("events", bars)));
     }
@@ -397,7 +399,12 @@ impl AuditView {
                             .on_hover_text(e.token_id.clone().unwrap_or_default());
                     });
                     row.col(|ui| {
-                        ui.label(e.scope.as_deref().unwrap_or("—"));
+                        let scope = e
+                            .scope
+                            .as_deref()
+                            .and_then(Scope::parse)
+                            .map_or("—", scope_label);
+                        ui.label(scope);
                     });
                     row.col(|ui| {
                         let req = match (&e.method, &e.path) {
@@ -467,6 +474,17 @@ impl AuditView {
             RichText::new("The export holds the events that match the filters, all pages.").weak(),
         );
     }
+}
+
+/// A chart's time label, as precise as the chart's span needs.
+fn axis_time(ms: Millis, span: Millis) -> String {
+    let t = to_rfc3339(ms).replace('T', " ");
+    let (from, to) = match span {
+        s if s < 3_600_000 => (11, 19),
+        s if s < 86_400_000 => (11, 16),
+        _ => (5, 16),
+    };
+    t.get(from..to).map_or(t.clone(), str::to_owned)
 }
 
 fn duration_words(ms: i64) -> String {

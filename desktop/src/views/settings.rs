@@ -299,19 +299,24 @@ impl SettingsView {
                         _ => &mut p.create_tokens_for_others,
                     };
                     ui.label(title);
-                    ui.checkbox(&mut rule.everyone, format!("{title}: everyone"));
-                    let l = ui.label("or groups");
-                    let r = ui
-                        .add_enabled(
-                            !rule.everyone,
-                            egui::TextEdit::singleline(&mut self.groups_text[i])
-                                .hint_text("jira-users, developers")
-                                .desired_width(200.0),
-                        )
-                        .labelled_by(l.id);
-                    if r.changed() {
-                        rule.groups = split_groups(&self.groups_text[i]);
-                    }
+                    let text = &mut self.groups_text[i];
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut rule.everyone, "everyone");
+                        let l = ui.label("or groups");
+                        let r = ui
+                            .add_enabled_ui(!rule.everyone, |ui| {
+                                ui.add_sized(
+                                    [260.0, 20.0],
+                                    egui::TextEdit::singleline(text)
+                                        .hint_text("jira-users, developers"),
+                                )
+                            })
+                            .inner
+                            .labelled_by(l.id);
+                        if r.changed() {
+                            rule.groups = split_groups(text);
+                        }
+                    });
                     if let Some(m) = self.field_message(field) {
                         ui.label(RichText::new(m).color(ERROR));
                     }

@@ -1,0 +1,73 @@
+//! The OS keychain for real: Secret Service (gnome-keyring) on Linux. These need a running,
+//! unlocked keychain, so they are ignored by default; `scripts/keychain-test.sh` starts one
+//! under `dbus-run-session` and runs them (as `.ci/run` does).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use egui_kittest::kittest::Queryable;
+use tokenauth_desktop::KeychainChoice;
+use tokenauth_desktop::keychain::Keychain;
+use tokenauth_e2e::Server;
+
+fn unique_server() -> String {
+    format!(
+        "http://127.0.0.1:{}/keychain-test-{}",
+        std::process::id() % 60000,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn a_secret_is_saved_read_back_and_forgotten() {
+    let k = Keychain::open().expect("a keychain is running");
+    let server = unique_server();
+    assert_eq!(k.secret(&server, "alice").unwrap(), None);
+    k.save(&server, "alice", "tka_not_a_real_token").unwrap();
+    assert_eq!(
+        k.secret(&format!("{server}/"), "ALICE").unwrap().as_deref(),
+        Some("tka_not_a_real_token"),
+        "the same server and user, typed differently, is one entry"
+    );
+    k.save(&server, "alice", "replaced").unwrap();
+    assert_eq!(
+        k.secret(&server, "alice").unwrap().as_deref(),
+        Some("replaced")
+    );
+    k.forget(&server, "alice").unwrap();
+    assert_eq!(k.secret(&server, "alice").unwrap(), None);
+    k.forget(&server, "alice").unwrap();
+}
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn a_token_saved_to_the_keychain_signs_the_app_in_next_time() {
+    let server = Server::start();
+    let mut app = launch(&server, "admin", KeychainChoice::System);
+    wait_for(&mut app, "the keychain", |a| a.state().keychain_ready());
+    sign_in(&mut app, "admin");
+    type_into(&mut app, "Token description", "desktop app");
+    click(&mut app, "Create token");
+    wait_for(&mut app, "the new secret", |a| has(a, "Save to keychain"));
+    let secret = app.get_by_label("Secret").value().unwrap();
+    click(&mut app, "Save to keychain");
+    wait_for(&mut app, "saved", |a| has_text(a, "Saved in the keychain"));
+    click(&mut app, "Sign out");
+    drop(app);
+
+    // A new start: the secret comes from the keychain, not from typing.
+    let mut app = launch(&server, "admin", KeychainChoice::System);
+    wait_for(&mut app, "the keychain's secret", |a| {
+        has_text(a, "Secret taken from the keychain")
+    });
+    assert_eq!(app.state().connect.secret, secret);
+    click(&mut app, "Sign in");
+    wait_for(&mut app, "signed in with the token", |a| has(a, "Sign out"));
+    let k = Keychain::open().unwrap();
+    k.forget(&server.url(""), "admin").unwrap();
+}

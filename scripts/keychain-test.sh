@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The keychain tests against a real Secret Service: a private D-Bus session with gnome-keyring
+# unlocked by a throwaway, non-empty password (an empty one leaves the login collection locked).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus >/dev/null
+fi
+
+cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
+export XDG_DATA_HOME; XDG_DATA_HOME="$(mktemp -d)"   # a fresh keyring, not the user's
+dbus-run-session -- bash -c '
+  set -euo pipefail
+  echo -n "tokenauth-ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  cargo test --locked -p tokenauth-desktop --test keychain -- --ignored
+'
