@@ -12,11 +12,12 @@
 //! (by the few milliseconds a batch takes) is stamped with that later time. That keeps every
 //! block's events after the previous block's, so time ranges and keyset cursors are exact.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use sled::{Batch, Db, IVec, Tree};
+use sled::{Batch, Db, Tree};
 
 use super::StoreError;
 use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
@@ -85,8 +86,7 @@ fn user_prefix(user: &str) -> Vec<u8> {
 }
 
 fn action_prefix(a: AuditAction) -> Vec<u8> {
-    let code = AuditAction::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8;
-    vec![b'a', code]
+    vec![b'a', action_code(a)]
 }
 
 fn encode_block(events: &[AuditEvent]) -> Result<Vec<u8>, StoreError> {
@@ -104,6 +104,11 @@ fn block_len(value: &[u8]) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Decode("audit block without a header".into()))
 }
 
+/// The event count an index entry carries (0 for an entry without one).
+fn block_len_of_index(value: &[u8]) -> u64 {
+    <[u8; 4]>::try_from(value).map_or(0, |b| u64::from(u32::from_be_bytes(b)))
+}
+
 fn decode_block(value: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
     let body = value
         .get(4..)
@@ -111,24 +116,32 @@ fn decode_block(value: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
     postcard::from_bytes(body).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
-/// The index entries of one block.
-fn index_keys(events: &[AuditEvent], time: &[u8; 16]) -> Vec<Vec<u8>> {
-    let users: BTreeSet<String> = events
+/// The index entries of one block, each with how many of the block's events it covers (4 bytes,
+/// big-endian), so a histogram can count a block without decoding it.
+fn index_entries(events: &[AuditEvent], time: &[u8; 16]) -> Vec<(Vec<u8>, [u8; 4])> {
+    let mut users: BTreeMap<String, u32> = BTreeMap::new();
+    let mut actions: BTreeMap<u8, u32> = BTreeMap::new();
+    for e in events {
+        let mine: BTreeSet<String> = e.users().map(user_key).collect();
+        for u in mine {
+            *users.entry(u).or_default() += 1;
+        }
+        *actions.entry(action_code(e.action)).or_default() += 1;
+    }
+    let mut entries: Vec<(Vec<u8>, [u8; 4])> = users
         .iter()
-        .flat_map(|e| e.users().map(user_key).collect::<Vec<_>>())
+        .map(|(u, n)| (key(&user_prefix(u), time), n.to_be_bytes()))
         .collect();
-    let actions: BTreeSet<u8> = events
-        .iter()
-        .map(|e| {
-            AuditAction::ALL
-                .iter()
-                .position(|x| *x == e.action)
-                .unwrap_or(0) as u8
-        })
-        .collect();
-    let mut keys: Vec<Vec<u8>> = users.iter().map(|u| key(&user_prefix(u), time)).collect();
-    keys.extend(actions.into_iter().map(|a| key(&[b'a', a], time)));
-    keys
+    entries.extend(
+        actions
+            .into_iter()
+            .map(|(a, n)| (key(&[b'a', a], time), n.to_be_bytes())),
+    );
+    entries
+}
+
+fn action_code(a: AuditAction) -> u8 {
+    AuditAction::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
 }
 
 fn block_time(events: &[AuditEvent]) -> Option<[u8; 16]> {
@@ -140,8 +153,8 @@ fn put_block(batch: &mut Batch, events: &[AuditEvent]) -> Result<(), StoreError>
         return Ok(());
     };
     batch.insert(key(b"b", &time), encode_block(events)?);
-    for k in index_keys(events, &time) {
-        batch.insert(k, IVec::default());
+    for (k, count) in index_entries(events, &time) {
+        batch.insert(k, count.to_vec());
     }
     Ok(())
 }
@@ -149,7 +162,7 @@ fn put_block(batch: &mut Batch, events: &[AuditEvent]) -> Result<(), StoreError>
 fn remove_block(batch: &mut Batch, events: &[AuditEvent]) {
     if let Some(time) = block_time(events) {
         batch.remove(key(b"b", &time));
-        for k in index_keys(events, &time) {
+        for (k, _) in index_entries(events, &time) {
             batch.remove(k);
         }
     }
@@ -291,9 +304,22 @@ impl AuditLog {
             .and_then(|k| key_time(&k[1..])))
     }
 
+    /// The time of the first block after the block at `time`.
+    fn next_block_time(&self, time: &[u8]) -> Result<Option<Millis>, StoreError> {
+        let after = (Bound::Excluded(key(b"b", time)), Bound::Unbounded);
+        Ok(match self.tree.range::<Vec<u8>, _>(after).keys().next() {
+            Some(k) => {
+                let k = k.map_err(io)?;
+                k.strip_prefix(b"b").and_then(key_time)
+            }
+            None => None,
+        })
+    }
+
     /// How many events match `q`'s user and action filters in each of `buckets` equal slices of
-    /// `from..=to`. Unfiltered, a block whose whole time span falls in one slice is counted from
-    /// its header; only blocks that straddle a slice boundary are decoded.
+    /// `from..=to`. A block whose whole time span falls in one slice is counted without decoding
+    /// it — from its header, or with one filter from its index entry's count; only blocks that
+    /// straddle a slice boundary (or older entries without a count) are decoded.
     pub fn histogram(
         &self,
         q: &AuditQuery,
@@ -324,6 +350,8 @@ impl AuditLog {
             (None, None) => b"b".to_vec(),
         };
         let filtered = prefix != b"b";
+        // With both filters an index entry's count covers only one of them.
+        let counted_index = q.user.is_some() != q.action.is_some();
         let start = key(&prefix, &time_key(from, 0));
         let end = key(&prefix, &time_key(to.saturating_add(1), 0));
         // The block that starts just before `from` may still hold events after it.
@@ -335,6 +363,16 @@ impl AuditLog {
         while let Some(entry) = blocks.next() {
             let (k, v) = entry.map_err(io)?;
             let time = &k[prefix.len()..];
+            if filtered && counted_index && v.len() == 4 {
+                let first = key_time(time).and_then(slot);
+                let next = self.next_block_time(time)?.and_then(slot);
+                if let (Some(a), Some(b)) = (first, next)
+                    && a == b
+                {
+                    counts[a] += block_len_of_index(&v);
+                    continue;
+                }
+            }
             if !filtered {
                 let first = key_time(time).and_then(slot);
                 let next = match blocks.peek() {
