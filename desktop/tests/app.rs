@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tokenauth_desktop::{KeychainChoice, Tab};
-use tokenauth_e2e::Server;
+use tokenauth_e2e::{Server, json_of, status_of};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -36,14 +36,11 @@ fn a_user_creates_a_token_sees_it_listed_once_with_its_secret_and_the_server_acc
     );
 
     let rt = runtime();
-    let status = rt.block_on(async {
-        server
-            .get_as("/rest/api/2/myself", "alice", &secret)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let status = rt.block_on(status_of(server.get_as(
+        "/rest/api/2/myself",
+        "alice",
+        &secret,
+    )));
     assert_eq!(status, 200, "the secret the app showed authenticates");
 }
 
@@ -61,14 +58,11 @@ fn revoking_asks_first_and_then_the_token_is_gone_on_the_server() {
     click(&mut app, "Revoke");
     click(&mut app, "Yes, revoke");
     wait_for(&mut app, "the list without it", |a| has_text(a, "0 tokens"));
-    let status = rt.block_on(async {
-        server
-            .get_as("/rest/api/2/myself", "alice", &secret)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let status = rt.block_on(status_of(server.get_as(
+        "/rest/api/2/myself",
+        "alice",
+        &secret,
+    )));
     assert_eq!(status, 401, "the revoked token is refused");
 }
 
@@ -157,16 +151,9 @@ fn an_invalid_cidr_is_refused_as_it_is_typed_and_nothing_is_sent() {
     click(&mut app, "Save settings");
     wait_for(&mut app, "saved", |a| has_text(a, "Settings saved"));
     let rt = runtime();
-    let settings: serde_json::Value = rt.block_on(async {
-        server
-            .admin(reqwest::Method::GET, "/rest/tokenauth/1/admin/settings")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let settings = rt.block_on(json_of(
+        server.admin(reqwest::Method::GET, "/rest/tokenauth/1/admin/settings"),
+    ));
     assert_eq!(settings["ipAllowList"], serde_json::json!(["127.0.0.0/8"]));
 }
 

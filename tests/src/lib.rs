@@ -292,3 +292,13 @@ pub async fn parts(r: Response, header: &str) -> (u16, Option<String>, Value) {
     let body = r.json().await.unwrap_or(Value::Null);
     (status, h, body)
 }
+
+/// Sends a request and answers its JSON body (panics on a transport error or a non-JSON body).
+pub async fn json_of(rb: RequestBuilder) -> Value {
+    rb.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends a request and answers its status.
+pub async fn status_of(rb: RequestBuilder) -> u16 {
+    rb.send().await.unwrap().status().as_u16()
+}

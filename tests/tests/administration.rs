@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokenauth_e2e::{Server, basic_header, parts};
+use tokenauth_e2e::{Server, basic_header, json_of, parts};
 
 #[tokio::test]
 async fn admin_endpoints_are_refused_to_users() {
@@ -574,38 +574,17 @@ async fn json_logs_carry_the_token_event_lines() {
 #[tokio::test]
 async fn the_token_policy_tells_each_caller_what_they_may_create() {
     let s = Server::start();
-    let alice: serde_json::Value = s
-        .get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alice = json_of(s.get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")).await;
     assert_eq!(alice["maxTokenValidityDays"], 365);
     assert_eq!(alice["isAdmin"], false);
     assert_eq!(alice["mayCreateOwnTokens"], true);
     assert_eq!(alice["mayCreateTokensForOthers"], false);
     s.settings(serde_json::json!({"maxTokenValidityDays": 30, "permissions": {"forceReadOnlyOwnTokens": true}}))
         .await;
-    let alice: serde_json::Value = s
-        .get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alice = json_of(s.get_as("/rest/tokenauth/1/tokens/policy", "alice", "alice")).await;
     assert_eq!(alice["maxTokenValidityDays"], 30);
     assert_eq!(alice["ownTokensReadOnly"], true);
-    let admin: serde_json::Value = s
-        .admin(reqwest::Method::GET, "/rest/tokenauth/1/tokens/policy")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = json_of(s.admin(reqwest::Method::GET, "/rest/tokenauth/1/tokens/policy")).await;
     assert_eq!(admin["isAdmin"], true);
     assert_eq!(admin["mayCreateTokensForOthers"], true);
 }

@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokenauth_e2e::{Server, basic_header};
+use tokenauth_e2e::{Server, basic_header, json_of};
 
 const MYSELF: &str = "/rest/api/2/myself";
 
@@ -277,19 +277,11 @@ async fn a_keyset_cursor_pages_through_every_event_once_and_the_histogram_counts
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = s
-            .admin(
-                Method::GET,
-                &format!(
-                    "/rest/auditing/1.0/events?action=API token created&limit=3&before={cursor}"
-                ),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = json_of(s.admin(
+            Method::GET,
+            &format!("/rest/auditing/1.0/events?action=API token created&limit=3&before={cursor}"),
+        ))
+        .await;
         seen.extend(
             page["entities"]
                 .as_array()
@@ -305,17 +297,11 @@ async fn a_keyset_cursor_pages_through_every_event_once_and_the_histogram_counts
     let ids: Vec<Value> = everything.iter().map(|e| e["id"].clone()).collect();
     assert_eq!(seen, ids, "each event once, newest first");
 
-    let h: Value = s
-        .admin(
-            Method::GET,
-            "/rest/tokenauth/1/admin/audit/histogram?action=API token created&buckets=5",
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h = json_of(s.admin(
+        Method::GET,
+        "/rest/tokenauth/1/admin/audit/histogram?action=API token created&buckets=5",
+    ))
+    .await;
     let counts: u64 = h["counts"]
         .as_array()
         .unwrap()
