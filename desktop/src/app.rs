@@ -217,6 +217,12 @@ impl DesktopApp {
                 if ui.button("Sign out").clicked() {
                     self.sign_out();
                 }
+                self.connect.poll_saving();
+                if let Some(e) = &self.connect.error {
+                    crate::views::widgets::error(ui, e);
+                } else if let Some(i) = &self.connect.info {
+                    crate::views::widgets::notice(ui, i);
+                }
                 let role = if s.is_admin() { "admin" } else { "user" };
                 ui.label(format!("{} ({role}) at {}", s.me.name, s.api.base()));
                 if self.busy() {

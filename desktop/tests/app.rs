@@ -273,3 +273,76 @@ fn the_audit_export_writes_the_filtered_events_to_a_file() {
             .unwrap();
     assert!(!json.as_array().unwrap().is_empty());
 }
+
+#[test]
+fn permission_groups_are_checked_against_the_groups_users_have_before_saving() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Settings");
+    wait_for(&mut app, "the settings", |a| {
+        has(a, "Create tokens for themselves")
+    });
+    app.get_all_by_label("everyone").nth(1).unwrap().click();
+    app.step();
+    type_into(&mut app, "Create tokens for themselves", "jira-usres");
+    assert!(
+        has_text(&app, "unknown group 'jira-usres'"),
+        "a typo is named at once"
+    );
+    assert!(
+        app.get_by_label("Save settings")
+            .accesskit_node()
+            .is_disabled()
+    );
+    replace_in(&mut app, "Create tokens for themselves", "jira-users");
+    click(&mut app, "Save settings");
+    wait_for(&mut app, "saved", |a| has_text(a, "Settings saved"));
+    let settings = rt_json(&server, "/rest/tokenauth/1/admin/settings");
+    assert_eq!(
+        settings["permissions"]["createOwnTokens"],
+        serde_json::json!({"everyone": false, "groups": ["jira-users"]})
+    );
+}
+
+#[test]
+fn the_servers_signed_in_to_are_remembered_without_their_secrets() {
+    let server = Server::start();
+    let token = runtime().block_on(server.secret("alice", "READ_ONLY"));
+    let mut app = signed_in(&server, "alice", &token);
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(app.state_mut(), &mut storage);
+    let stored = storage.0.values().cloned().collect::<Vec<_>>().join("\n");
+    assert!(stored.contains(&server.url("")), "{stored}");
+    // The user name is alice and so is the password: only one occurrence, in the user field.
+    assert_eq!(stored.matches("alice").count(), 1, "{stored}");
+    assert!(
+        !stored.to_lowercase().contains("secret") && !stored.to_lowercase().contains("password")
+    );
+
+    // The next start offers the remembered server and user.
+    let profiles: tokenauth_desktop::profiles::Profiles =
+        eframe::get_value(&storage, tokenauth_desktop::profiles::STORAGE_KEY).unwrap();
+    assert_eq!(profiles.list[0].user, "alice");
+    assert_eq!(profiles.list[0].url, server.url(""));
+}
+
+/// eframe's storage in memory: what the app asks eframe to write to disk.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+fn rt_json(server: &Server, path: &str) -> serde_json::Value {
+    runtime().block_on(json_of(server.admin(reqwest::Method::GET, path)))
+}

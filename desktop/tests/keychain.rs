@@ -71,3 +71,24 @@ fn a_token_saved_to_the_keychain_signs_the_app_in_next_time() {
     let k = Keychain::open().unwrap();
     k.forget(&server.url(""), "admin").unwrap();
 }
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn remember_at_sign_in_keeps_the_typed_secret_for_the_next_start() {
+    let server = Server::start();
+    let mut app = launch(&server, "alice", KeychainChoice::System);
+    wait_for(&mut app, "the keychain", |a| a.state().keychain_ready());
+    wait_for(&mut app, "the lookup", |a| has_text(a, "holds no secret"));
+    click(&mut app, "Remember the secret in the keychain");
+    sign_in(&mut app, "alice");
+    wait_for(&mut app, "the save", |a| {
+        has_text(a, "Secret saved in the keychain")
+    });
+    drop(app);
+    let k = Keychain::open().unwrap();
+    assert_eq!(
+        k.secret(&server.url(""), "alice").unwrap().as_deref(),
+        Some("alice")
+    );
+    k.forget(&server.url(""), "alice").unwrap();
+}

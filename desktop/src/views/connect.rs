@@ -60,6 +60,17 @@ impl ConnectView {
         self.signing_in.is_some() || self.lookup.is_some() || self.saving.is_some()
     }
 
+    /// The outcome of "Remember the secret in the keychain", which ends after sign-in; the app
+    /// shows it in its header.
+    pub fn poll_saving(&mut self) {
+        if let Some(r) = poll(&mut self.saving) {
+            match r {
+                Ok(()) => self.info = Some("Secret saved in the keychain.".into()),
+                Err(e) => self.error = Some(format!("not saved in the keychain: {e}")),
+            }
+        }
+    }
+
     /// Looks the secret for the typed server and user up in the keychain.
     pub fn look_up(&mut self, bg: &Background, keychain: &Arc<Keychain>) {
         let (k, url, user) = (Arc::clone(keychain), self.url.clone(), self.user.clone());
@@ -109,15 +120,12 @@ impl ConnectView {
                 }
             }
         }
-        if let Some(r) = poll(&mut self.saving) {
-            match r {
-                Ok(()) => self.info = Some("Secret saved in the keychain.".into()),
-                Err(e) => self.error = Some(format!("not saved in the keychain: {e}")),
-            }
-        }
+        self.poll_saving();
         if let Some(r) = poll(&mut self.signing_in) {
             match r {
                 Ok(session) => {
+                    self.info = None;
+                    self.error = None;
                     profiles.remember(&self.url, &self.user);
                     if self.remember
                         && let KeychainStatus::Ready(k) = &keychain

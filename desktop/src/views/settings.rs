@@ -298,11 +298,11 @@ impl SettingsView {
                         1 => &mut p.create_own_tokens,
                         _ => &mut p.create_tokens_for_others,
                     };
-                    ui.label(title);
+                    let title_label = ui.label(title);
                     let text = &mut self.groups_text[i];
                     ui.horizontal(|ui| {
                         ui.checkbox(&mut rule.everyone, "everyone");
-                        let l = ui.label("or groups");
+                        ui.label("or groups");
                         let r = ui
                             .add_enabled_ui(!rule.everyone, |ui| {
                                 ui.add_sized(
@@ -312,7 +312,7 @@ impl SettingsView {
                                 )
                             })
                             .inner
-                            .labelled_by(l.id);
+                            .labelled_by(title_label.id);
                         if r.changed() {
                             rule.groups = split_groups(text);
                         }
