@@ -45,6 +45,8 @@ fn main() -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("tokenauth")
+            // Also eframe's storage folder: not the server's `tokenauth` data directory.
+            .with_app_id("tokenauth-desktop")
             .with_inner_size([1180.0, 780.0])
             .with_min_inner_size([720.0, 480.0]),
         ..Default::default()
