@@ -89,6 +89,15 @@ fn action_prefix(a: AuditAction) -> Vec<u8> {
     vec![b'a', action_code(a)]
 }
 
+/// The keys to walk for a query: its user's index, else its action's, else the blocks.
+fn narrowest_prefix(q: &AuditQuery) -> Vec<u8> {
+    match (&q.user, q.action) {
+        (Some(u), _) => user_prefix(u),
+        (None, Some(a)) => action_prefix(a),
+        (None, None) => b"b".to_vec(),
+    }
+}
+
 fn encode_block(events: &[AuditEvent]) -> Result<Vec<u8>, StoreError> {
     let mut out = (events.len() as u32).to_be_bytes().to_vec();
     let body = postcard::to_allocvec(events).map_err(|e| StoreError::Decode(e.to_string()))?;
@@ -102,11 +111,6 @@ fn block_len(value: &[u8]) -> Result<u64, StoreError> {
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(|b| u64::from(u32::from_be_bytes(b)))
         .ok_or_else(|| StoreError::Decode("audit block without a header".into()))
-}
-
-/// The event count an index entry carries (0 for an entry without one).
-fn block_len_of_index(value: &[u8]) -> u64 {
-    <[u8; 4]>::try_from(value).map_or(0, |b| u64::from(u32::from_be_bytes(b)))
 }
 
 fn decode_block(value: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
@@ -242,11 +246,7 @@ impl AuditLog {
     pub fn query(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
         let limit = q.limit.clamp(1, MAX_PAGE);
         // Walk the narrowest index (or the blocks), newest block first.
-        let prefix = match (&q.user, q.action) {
-            (Some(u), _) => user_prefix(u),
-            (None, Some(a)) => action_prefix(a),
-            (None, None) => b"b".to_vec(),
-        };
+        let prefix = narrowest_prefix(q);
         // No block that starts after `to` or at/after the cursor can hold a match.
         let mut end = key(&prefix, &[0xff; 17]);
         if let Some(to) = q.to {
@@ -344,11 +344,7 @@ impl AuditLog {
             action: q.action,
             ..AuditQuery::default()
         };
-        let prefix = match (&q.user, q.action) {
-            (Some(u), _) => user_prefix(u),
-            (None, Some(a)) => action_prefix(a),
-            (None, None) => b"b".to_vec(),
-        };
+        let prefix = narrowest_prefix(q);
         let filtered = prefix != b"b";
         // With both filters an index entry's count covers only one of them.
         let counted_index = q.user.is_some() != q.action.is_some();
@@ -363,28 +359,25 @@ impl AuditLog {
         while let Some(entry) = blocks.next() {
             let (k, v) = entry.map_err(io)?;
             let time = &k[prefix.len()..];
-            if filtered && counted_index && v.len() == 4 {
-                let first = key_time(time).and_then(slot);
-                let next = self.next_block_time(time)?.and_then(slot);
-                if let (Some(a), Some(b)) = (first, next)
-                    && a == b
-                {
-                    counts[a] += block_len_of_index(&v);
-                    continue;
-                }
-            }
-            if !filtered {
-                let first = key_time(time).and_then(slot);
+            // The block's end is where the next block starts; its count is in the block's
+            // header, or (one filter) in the index entry.
+            let shortcut = if !filtered {
                 let next = match blocks.peek() {
-                    Some(Ok((nk, _))) => key_time(&nk[prefix.len()..]).and_then(slot),
+                    Some(Ok((nk, _))) => key_time(&nk[prefix.len()..]),
                     _ => None,
                 };
-                if let (Some(a), Some(b)) = (first, next)
-                    && a == b
-                {
-                    counts[a] += block_len(&v)?;
-                    continue;
-                }
+                Some((next, block_len(&v)?))
+            } else if counted_index && v.len() == 4 {
+                Some((self.next_block_time(time)?, block_len(&v)?))
+            } else {
+                None
+            };
+            if let Some((next, n)) = shortcut
+                && let (Some(a), Some(b)) = (key_time(time).and_then(slot), next.and_then(slot))
+                && a == b
+            {
+                counts[a] += n;
+                continue;
             }
             let Some(block) = (if filtered {
                 self.block_at(time)?
