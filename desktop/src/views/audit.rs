@@ -13,7 +13,7 @@ use tokenauth_core::clock::{Clock, Millis, SystemClock, parse_rfc3339, to_rfc333
 use tokenauth_core::scope::Scope;
 
 use super::Env;
-use super::widgets::{busy, error, notice, scope_label, short_time};
+use super::widgets::{busy, error, labelled_field, notice, scope_label, short_time, submitted};
 use crate::api::{AuditFilter, EventPage, ExportFormat};
 use crate::task::{Task, poll};
 
@@ -44,11 +44,7 @@ pub struct AuditView {
 impl Default for AuditView {
     fn default() -> Self {
         let dir = directories::UserDirs::new()
-            .and_then(|d| {
-                d.download_dir()
-                    .map(PathBuf::from)
-                    .or_else(|| Some(d.home_dir().to_path_buf()))
-            })
+            .map(|d| d.download_dir().unwrap_or(d.home_dir()).to_path_buf())
             .unwrap_or_else(std::env::temp_dir);
         Self {
             loaded: false,
@@ -215,33 +211,30 @@ impl AuditView {
     fn filters(&mut self, ui: &mut Ui, env: &Env<'_>) {
         let mut apply = false;
         ui.horizontal_wrapped(|ui| {
-            let l = ui.label("From");
-            let r = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.from)
-                        .hint_text("2026-11-01")
-                        .desired_width(150.0),
-                )
-                .labelled_by(l.id);
-            apply |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            let l = ui.label("To");
-            let r = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.to)
-                        .hint_text("now")
-                        .desired_width(150.0),
-                )
-                .labelled_by(l.id);
-            apply |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            let l = ui.label("User");
-            let r = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.user)
-                        .hint_text("any")
-                        .desired_width(110.0),
-                )
-                .labelled_by(l.id);
-            apply |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let r = labelled_field(
+                ui,
+                "From",
+                egui::TextEdit::singleline(&mut self.from)
+                    .hint_text("2026-11-01")
+                    .desired_width(150.0),
+            );
+            apply |= submitted(ui, &r);
+            let r = labelled_field(
+                ui,
+                "To",
+                egui::TextEdit::singleline(&mut self.to)
+                    .hint_text("now")
+                    .desired_width(150.0),
+            );
+            apply |= submitted(ui, &r);
+            let r = labelled_field(
+                ui,
+                "User",
+                egui::TextEdit::singleline(&mut self.user)
+                    .hint_text("any")
+                    .desired_width(110.0),
+            );
+            apply |= submitted(ui, &r);
             let before = self.action.clone();
             egui::ComboBox::from_label("Action")
                 .selected_text(self.action.clone().unwrap_or_else(|| "any action".into()))
@@ -426,9 +419,11 @@ impl AuditView {
 
     fn export(&mut self, ui: &mut Ui, env: &Env<'_>) {
         ui.horizontal(|ui| {
-            let l = ui.label("Export to");
-            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(320.0))
-                .labelled_by(l.id);
+            labelled_field(
+                ui,
+                "Export to",
+                egui::TextEdit::singleline(&mut self.export_path).desired_width(320.0),
+            );
             if ui
                 .add_enabled(self.browsing.is_none(), egui::Button::new("Browse…"))
                 .clicked()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use egui::Ui;
 use tokenauth_core::token_format::{self, TokenFormatError};
 
-use super::widgets::{busy, error, notice, warning};
+use super::widgets::{busy, error, labelled_field, notice, submitted, warning};
 use crate::api::Api;
 use crate::failure::Failure;
 use crate::keychain::Keychain;
@@ -187,27 +187,28 @@ impl ConnectView {
             .num_columns(2)
             .spacing([12.0, 8.0])
             .show(ui, |ui| {
-                let l = ui.label("Server URL");
-                ui.add(
+                labelled_field(
+                    ui,
+                    "Server URL",
                     egui::TextEdit::singleline(&mut self.url)
                         .hint_text("http://127.0.0.1:2990")
                         .desired_width(320.0),
-                )
-                .labelled_by(l.id);
+                );
                 ui.end_row();
-                let l = ui.label("User");
-                ui.add(egui::TextEdit::singleline(&mut self.user).desired_width(320.0))
-                    .labelled_by(l.id);
+                labelled_field(
+                    ui,
+                    "User",
+                    egui::TextEdit::singleline(&mut self.user).desired_width(320.0),
+                );
                 ui.end_row();
-                let l = ui.label("Password or API token");
-                let r = ui
-                    .add(
-                        egui::TextEdit::singleline(&mut self.secret)
-                            .password(true)
-                            .desired_width(320.0),
-                    )
-                    .labelled_by(l.id);
-                if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                let r = labelled_field(
+                    ui,
+                    "Password or API token",
+                    egui::TextEdit::singleline(&mut self.secret)
+                        .password(true)
+                        .desired_width(320.0),
+                );
+                if submitted(ui, &r) {
                     self.sign_in(bg);
                 }
                 ui.end_row();

@@ -12,7 +12,7 @@ use tokenauth_core::settings::Settings;
 use tokenauth_core::validation::ValidationError;
 
 use super::Env;
-use super::widgets::{ERROR, busy, error, notice, warning};
+use super::widgets::{ERROR, busy, error, labelled_field, notice, warning};
 use crate::api::UserInfo;
 use crate::failure::Failure;
 use crate::task::{Task, poll};
@@ -41,6 +41,51 @@ pub fn entry_problem(text: &str) -> Option<String> {
         return Some("enter an address or range, or remove the line".into());
     }
     parse_entry(text).err()
+}
+
+/// An editor for a list of IP entries: each checked with core's parser as it is typed.
+fn ip_list(
+    ui: &mut Ui,
+    list: &mut Vec<String>,
+    refused: Option<&Failure>,
+    field: &str,
+    [title, entry_label, help]: [&str; 3],
+) {
+    ui.strong(title);
+    ui.label(help);
+    let mut remove = None;
+    for (i, entry) in list.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            labelled_field(
+                ui,
+                &format!("{entry_label} {}", i + 1),
+                egui::TextEdit::singleline(entry).desired_width(220.0),
+            );
+            if ui.small_button("Remove").clicked() {
+                remove = Some(i);
+            }
+            match entry_problem(entry) {
+                Some(p) => {
+                    ui.label(RichText::new(p).color(ERROR));
+                }
+                None => {
+                    ui.label(RichText::new("valid").color(super::widgets::OK));
+                }
+            }
+        });
+    }
+    if let Some(i) = remove {
+        list.remove(i);
+    }
+    if ui
+        .button(format!("Add {}", entry_label.to_lowercase()))
+        .clicked()
+    {
+        list.push(String::new());
+    }
+    if let Some(r) = refused.filter(|r| r.field.as_deref().is_some_and(|f| f.starts_with(field))) {
+        ui.label(RichText::new(format!("Server: {}", r.message)).color(ERROR));
+    }
 }
 
 fn split_groups(text: &str) -> Vec<String> {
@@ -165,58 +210,17 @@ impl SettingsView {
         self.footer(ui, env);
     }
 
-    fn ip_list(&mut self, ui: &mut Ui, field: &str, title: &str, entry_label: &str, help: &str) {
-        ui.strong(title);
-        ui.label(help);
-        let list = if field == "ipAllowList" {
-            &mut self.draft.ip_allow_list
-        } else {
-            &mut self.draft.trusted_proxies
-        };
-        let mut remove = None;
-        for (i, entry) in list.iter_mut().enumerate() {
-            ui.horizontal(|ui| {
-                let l = ui.label(format!("{entry_label} {}", i + 1));
-                ui.add(egui::TextEdit::singleline(entry).desired_width(220.0))
-                    .labelled_by(l.id);
-                if ui.small_button("Remove").clicked() {
-                    remove = Some(i);
-                }
-                match entry_problem(entry) {
-                    Some(p) => {
-                        ui.label(RichText::new(p).color(ERROR));
-                    }
-                    None => {
-                        ui.label(RichText::new("valid").color(super::widgets::OK));
-                    }
-                }
-            });
-        }
-        if let Some(i) = remove {
-            list.remove(i);
-        }
-        if ui
-            .button(format!("Add {}", entry_label.to_lowercase()))
-            .clicked()
-        {
-            list.push(String::new());
-        }
-        if let Some(r) = self
-            .refused
-            .as_ref()
-            .filter(|r| r.field.as_deref().is_some_and(|f| f.starts_with(field)))
-        {
-            ui.label(RichText::new(format!("Server: {}", r.message)).color(ERROR));
-        }
-    }
-
     fn form(&mut self, ui: &mut Ui) {
-        self.ip_list(
+        ip_list(
             ui,
+            &mut self.draft.ip_allow_list,
+            self.refused.as_ref(),
             "ipAllowList",
-            "IP allow-list",
-            "Allowed address",
-            "Addresses and CIDR ranges (IPv4 or IPv6) that may authenticate, with tokens and passwords alike. Empty: every address.",
+            [
+                "IP allow-list",
+                "Allowed address",
+                "Addresses and CIDR ranges (IPv4 or IPv6) that may authenticate, with tokens and passwords alike. Empty: every address.",
+            ],
         );
         if !self.draft.ip_allow_list.is_empty() {
             warning(
@@ -225,12 +229,16 @@ impl SettingsView {
             );
         }
         ui.add_space(8.0);
-        self.ip_list(
+        ip_list(
             ui,
+            &mut self.draft.trusted_proxies,
+            self.refused.as_ref(),
             "trustedProxies",
-            "Trusted proxies",
-            "Trusted proxy",
-            "Proxies whose X-Forwarded-For is believed.",
+            [
+                "Trusted proxies",
+                "Trusted proxy",
+                "Proxies whose X-Forwarded-For is believed.",
+            ],
         );
         ui.separator();
 

@@ -9,8 +9,8 @@ use tokenauth_core::token::TokenView;
 
 use super::Env;
 use super::widgets::{
-    FormRules, SecretAction, TokenForm, busy, confirm, error, fresh_secret, notice, scope_label,
-    token_table,
+    FormRules, SecretAction, TokenForm, busy, confirm, error, fresh_secret, labelled_field, notice,
+    scope_label, token_table,
 };
 use crate::api::{TokenPage, TokenSearch, UserInfo};
 use crate::task::{Task, poll};
@@ -123,13 +123,13 @@ impl UsersView {
     fn filters(&mut self, ui: &mut Ui) {
         let before = self.search.clone();
         ui.horizontal_wrapped(|ui| {
-            let l = ui.label("Search");
-            ui.add(
+            labelled_field(
+                ui,
+                "Search",
                 egui::TextEdit::singleline(&mut self.search.q)
                     .hint_text("description, token id or user")
                     .desired_width(200.0),
-            )
-            .labelled_by(l.id);
+            );
             let shown = self
                 .search
                 .user
@@ -165,14 +165,8 @@ impl UsersView {
                     }
                 });
         });
-        let filters_changed = TokenSearch {
-            offset: 0,
-            ..before.clone()
-        } != TokenSearch {
-            offset: 0,
-            ..self.search.clone()
-        };
-        if filters_changed {
+        // New filters start from their first page.
+        if self.search != before {
             self.search.offset = 0;
         }
     }

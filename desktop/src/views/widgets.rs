@@ -24,6 +24,17 @@ pub fn notice(ui: &mut Ui, text: &str) {
     ui.label(RichText::new(text).color(OK));
 }
 
+/// A text field with its label before it, named by that label (for screen readers and tests).
+pub fn labelled_field(ui: &mut Ui, label: &str, edit: egui::TextEdit<'_>) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(edit).labelled_by(l.id)
+}
+
+/// Whether Enter was pressed in the field.
+pub fn submitted(ui: &Ui, field: &egui::Response) -> bool {
+    field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}
+
 /// A spinner with words while background work runs.
 pub fn busy(ui: &mut Ui, running: bool, what: &str) {
     if running {
@@ -126,13 +137,13 @@ impl TokenForm {
             .num_columns(2)
             .spacing([12.0, 6.0])
             .show(ui, |ui| {
-                let l = ui.label("Token description");
-                ui.add(
+                labelled_field(
+                    ui,
+                    "Token description",
                     egui::TextEdit::singleline(&mut self.description)
                         .hint_text("what the token is for, e.g. CI backup job")
                         .desired_width(320.0),
-                )
-                .labelled_by(l.id);
+                );
                 ui.end_row();
 
                 ui.label("Scope");
@@ -205,13 +216,13 @@ pub fn fresh_secret(
             .strong(),
         );
         let mut secret = token.token.clone().unwrap_or_default();
-        let l = ui.label("Secret");
-        ui.add(
+        labelled_field(
+            ui,
+            "Secret",
             egui::TextEdit::singleline(&mut secret)
                 .font(egui::TextStyle::Monospace)
                 .desired_width(f32::INFINITY),
-        )
-        .labelled_by(l.id);
+        );
         ui.horizontal(|ui| {
             if ui.button("Copy to clipboard").clicked() {
                 action = SecretAction::Copy;
