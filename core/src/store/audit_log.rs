@@ -12,7 +12,7 @@
 //! (by the few milliseconds a batch takes) is stamped with that later time. That keeps every
 //! block's events after the previous block's, so time ranges and keyset cursors are exact.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -126,8 +126,11 @@ fn index_entries(events: &[AuditEvent], time: &[u8; 16]) -> Vec<(Vec<u8>, [u8; 4
     let mut users: BTreeMap<String, u32> = BTreeMap::new();
     let mut actions: BTreeMap<u8, u32> = BTreeMap::new();
     for e in events {
-        let mine: BTreeSet<String> = e.users().map(user_key).collect();
-        for u in mine {
+        // Author and affected user, once each even when their keys coincide.
+        let mut keys = e.users().map(user_key);
+        let author = keys.next();
+        let affected = keys.next().filter(|k| Some(k) != author.as_ref());
+        for u in author.into_iter().chain(affected) {
             *users.entry(u).or_default() += 1;
         }
         *actions.entry(action_code(e.action)).or_default() += 1;
