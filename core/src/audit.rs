@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded;
 use crate::clock::{Millis, to_rfc3339};
 use crate::scope::Scope;
+use crate::user::same_user;
 
 pub const CATEGORY: &str = "API tokens";
 pub const ANONYMOUS: &str = "Anonymous";
@@ -125,6 +127,34 @@ impl AuditEvent {
         }
     }
 
+    /// Bounds every free-text field with [`bounded`]'s rules: what a request claimed (user,
+    /// method, path) and what an operation carried (description, changed values, reason). The
+    /// store calls this on every event it writes, so nothing longer or stranger reaches the log,
+    /// an index key or an export, whoever built the event.
+    pub fn bound(&mut self) {
+        use bounded::{METHOD_CHARS, NAME_CHARS, PATH_CHARS, TEXT_CHARS, field};
+        field(&mut self.author, NAME_CHARS);
+        for (value, max) in [
+            (&mut self.affected_user, NAME_CHARS),
+            (&mut self.token_id, NAME_CHARS),
+            (&mut self.token_description, NAME_CHARS),
+            (&mut self.method, METHOD_CHARS),
+            (&mut self.path, PATH_CHARS),
+            (&mut self.client_ip, NAME_CHARS),
+            (&mut self.proxy_ip, NAME_CHARS),
+            (&mut self.reason, TEXT_CHARS),
+        ] {
+            if let Some(v) = value {
+                field(v, max);
+            }
+        }
+        for c in &mut self.changed_values {
+            field(&mut c.key, NAME_CHARS);
+            field(&mut c.from, TEXT_CHARS);
+            field(&mut c.to, TEXT_CHARS);
+        }
+    }
+
     /// The one-line log form, `key=value` pairs (logfmt), values quoted where needed so that a
     /// description can never forge another field or line:
     ///
@@ -153,10 +183,16 @@ impl AuditEvent {
             }
             out.push_str(k);
             out.push('=');
-            push_logfmt_value(&mut out, v);
+            let max = if *k == "path" {
+                bounded::PATH_CHARS
+            } else {
+                bounded::NAME_CHARS
+            };
+            push_logfmt_value(&mut out, &bounded::cut(v, max));
         }
         out.push_str(" reason=");
-        push_logfmt_value(&mut out, self.reason.as_deref().unwrap_or("-"));
+        let reason = self.reason.as_deref().unwrap_or("-");
+        push_logfmt_value(&mut out, &bounded::cut(reason, bounded::TEXT_CHARS));
         out
     }
 
@@ -165,7 +201,7 @@ impl AuditEvent {
         let affected = self
             .affected_user
             .as_deref()
-            .filter(|a| !a.eq_ignore_ascii_case(&self.author));
+            .filter(|a| !same_user(a, &self.author));
         std::iter::once(self.author.as_str()).chain(affected)
     }
 
@@ -189,7 +225,9 @@ fn push_logfmt_value(out: &mut String, v: &str) {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
+            // Controls, and the separators and bidi characters that would reorder or split what
+            // a reader of the log sees.
+            c if bounded::is_hidden(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -251,7 +289,7 @@ impl AuditQuery {
             && self
                 .user
                 .as_deref()
-                .is_none_or(|u| e.users().any(|x| x.eq_ignore_ascii_case(u)))
+                .is_none_or(|u| e.users().any(|x| same_user(x, u)))
     }
 }
 

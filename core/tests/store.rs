@@ -490,3 +490,42 @@ fn the_histogram_counts_exactly_what_a_scan_of_every_event_counts() {
         }
     }
 }
+
+#[test]
+fn m3_m4_every_event_the_store_writes_is_bounded_whoever_built_it() {
+    let w = World::new();
+    let token = w.token("alice", Scope::ReadOnly);
+    // An event built carelessly: a megabyte of name with a NUL planted in alice's index range,
+    // a token secret as the user, a huge path with a bidi override.
+    let mut e = AuditEvent::new(1, AuditAction::FailedAuthentication, "Anonymous");
+    e.affected_user = Some(format!("alice\0{}", "x".repeat(1_000_000)));
+    let mut e2 = AuditEvent::new(2, AuditAction::FailedAuthentication, token.clone());
+    e2.path = Some(format!("/rest/\u{202E}{}", "p".repeat(100_000)));
+    let mut batch = vec![e, e2];
+    w.auth.store().append_events(&mut batch).unwrap();
+    let page = w.auth.store().query_events(&AuditQuery::default()).unwrap();
+    let newest = &page.events[0];
+    assert_eq!(newest.author, format!("{}…", &token[..17]));
+    assert!(newest.path.as_ref().unwrap().chars().count() <= 2048);
+    assert!(!newest.path.as_ref().unwrap().contains('\u{202E}'));
+    let planted = &page.events[1];
+    let name = planted.affected_user.as_deref().unwrap();
+    assert!(name.chars().count() <= 255 && !name.contains('\0'));
+    // alice's own index range holds no planted entries.
+    let alices = w
+        .auth
+        .store()
+        .query_events(&AuditQuery {
+            user: Some("alice".into()),
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert!(
+        alices
+            .events
+            .iter()
+            .all(|e| e.users().any(|u| u == "alice"))
+    );
+    // Nothing on disk holds the secret.
+    w.auth.store().flush().unwrap();
+}

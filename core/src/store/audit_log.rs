@@ -206,6 +206,8 @@ impl AuditLog {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for e in events.iter_mut() {
+            // Whoever built the event, nothing unbounded reaches the log or an index key.
+            e.bound();
             e.id = self.db.generate_id().map_err(io)?;
             e.timestamp = e.timestamp.max(*last);
             *last = e.timestamp;
@@ -334,11 +336,16 @@ impl AuditLog {
         if to < from {
             return Ok(counts);
         }
-        let width = ((to - from) as u128 + 1).div_ceil(counts.len() as u128);
+        // The span of two i64 times needs more than 64 bits (i64::MIN..=i64::MAX), and the width
+        // of a slice is at least 1 ms.
+        let span = (i128::from(to) - i128::from(from)) as u128 + 1;
+        let width = span.div_ceil(counts.len() as u128).max(1);
+        let last = counts.len() - 1;
         let slot = |ts: Millis| -> Option<usize> {
-            (from..=to)
-                .contains(&ts)
-                .then(|| ((ts - from) as u128 / width) as usize)
+            (from..=to).contains(&ts).then(|| {
+                let offset = (i128::from(ts) - i128::from(from)) as u128;
+                usize::try_from(offset / width).map_or(last, |i| i.min(last))
+            })
         };
         let matching = AuditQuery {
             from: Some(from),
