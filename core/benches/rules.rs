@@ -14,7 +14,7 @@ use tokenauth_core::credentials::{basic_header, parse_authorization};
 use tokenauth_core::ip::IpSet;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::secret_hash::{HashParams, SecretHash};
-use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, TokenAuth};
+use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth};
 use tokenauth_core::store::SledStore;
 use tokenauth_core::token::{Expiry, TokenRecord};
 use tokenauth_core::token_format;
@@ -82,10 +82,10 @@ fn ip_allow_list(c: &mut Criterion) {
 /// cache plays this part on its hot path).
 struct Trusting;
 impl Verifier for Trusting {
-    fn verify_token(&self, _: &TokenRecord, _: &str) -> bool {
+    fn verify_token(&self, _: &TokenRecord, _: &str, _: IpAddr) -> bool {
         true
     }
-    fn verify_password(&self, user: Option<&User>, _: &str) -> bool {
+    fn verify_password(&self, _: &str, user: Option<&User>, _: &str, _: IpAddr) -> bool {
         user.is_some()
     }
 }
@@ -117,7 +117,7 @@ fn decision(c: &mut Criterion) {
             "alice",
             NewTokenRequest {
                 description: "bench".into(),
-                scope: Some(Scope::ReadOnly),
+                scope: ScopeChoice::Exactly(Scope::ReadOnly),
                 expiry: Expiry::Default,
             },
         )
@@ -132,6 +132,7 @@ fn decision(c: &mut Criterion) {
             let req = AuthRequest {
                 peer,
                 forwarded_for: None,
+                browser: Default::default(),
                 credentials: parse_authorization(Some(header.as_bytes())),
                 method: "GET",
                 path: "/rest/api/2/myself",
@@ -145,6 +146,7 @@ fn decision(c: &mut Criterion) {
             let req = AuthRequest {
                 peer,
                 forwarded_for: None,
+                browser: Default::default(),
                 credentials: parse_authorization(Some(header.as_bytes())),
                 method: "POST",
                 path: "/rest/api/2/issue",

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use crate::audit::{ANONYMOUS, AuditAction, AuditEvent};
 use crate::clock::Millis;
-use crate::credentials::{CredentialError, Credentials, SessionPrincipal};
+use crate::credentials::{CredentialError, Credentials, SessionOrigin, SessionPrincipal};
+use crate::csrf::{self, BrowserHeaders};
 use crate::ip::{ClientAddr, resolve_client};
 use crate::scope::Scope;
 use crate::secret_hash::{HashParams, SecretHash};
@@ -17,6 +18,7 @@ use crate::store::StoreError;
 use crate::token::TokenRecord;
 use crate::token_format::{self, ParsedToken, TokenId};
 use crate::user::{User, user_key};
+use subtle::ConstantTimeEq as _;
 
 /// What the decision needs to read.
 pub trait Directory {
@@ -25,11 +27,21 @@ pub trait Directory {
 }
 
 /// The seam where hashes are checked, so the server can put its cache of verified secrets here.
+/// `client` is the resolved client address (behind a trusted proxy, the real client, not the
+/// proxy): a verifier that rations failures keeps one ration per client, so one client's flood
+/// does not lock out everyone behind the same proxy.
 pub trait Verifier {
-    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool;
-    /// `None` when the user does not exist: a real implementation still spends the time of one
-    /// verification, so response times do not tell which user names exist.
-    fn verify_password(&self, user: Option<&User>, password: &str) -> bool;
+    fn verify_token(&self, record: &TokenRecord, secret: &str, client: IpAddr) -> bool;
+    /// `user` is `None` when no user has the `claimed` name: a real implementation still spends
+    /// the time of one verification, and rations failures per claimed name exactly as for a real
+    /// user, so neither response times nor refusals tell which user names exist.
+    fn verify_password(
+        &self,
+        claimed: &str,
+        user: Option<&User>,
+        password: &str,
+        client: IpAddr,
+    ) -> bool;
 }
 
 /// Plain argon2id verification of every presented secret.
@@ -62,18 +74,27 @@ impl Argon2Verifier {
 }
 
 impl Verifier for Argon2Verifier {
-    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
+    fn verify_token(&self, record: &TokenRecord, secret: &str, _client: IpAddr) -> bool {
         self.verify_hash(Some(&record.hash), secret)
     }
-    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
+    fn verify_password(
+        &self,
+        _claimed: &str,
+        user: Option<&User>,
+        password: &str,
+        _client: IpAddr,
+    ) -> bool {
         self.verify_hash(user.and_then(|u| u.password.as_ref()), password)
     }
 }
 
 pub struct AuthRequest<'a> {
     pub peer: IpAddr,
-    /// All `X-Forwarded-For` headers joined with `,`.
-    pub forwarded_for: Option<&'a str>,
+    /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is
+    /// not text is a malformed chain, never a missing one.
+    pub forwarded_for: Option<&'a [u8]>,
+    /// The headers of the cross-site request forgery rule (`core::csrf`).
+    pub browser: BrowserHeaders<'a>,
     /// The parsed `Authorization` header, or the session the cookie names.
     pub credentials: Result<Credentials, CredentialError>,
     pub method: &'a str,
@@ -103,6 +124,9 @@ pub struct TokenUse {
     pub id: TokenId,
     pub scope: Scope,
     pub description: String,
+    /// When the token stops working under the settings that applied (`None`: never). A token it
+    /// makes may not outlive it.
+    pub expires_at: Option<Millis>,
 }
 
 /// An authenticated request: who, how, from where.
@@ -125,6 +149,8 @@ pub enum DenialKind {
     CaptchaChallenge,
     ReadOnlyToken,
     TokenUseNotPermitted,
+    /// A write a browser may have been tricked into sending (`core::csrf`).
+    XsrfCheckFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +188,11 @@ impl Denial {
                 403,
                 "Permission denied: you are not permitted to use API tokens",
             ),
+            DenialKind::XsrfCheckFailed => (
+                403,
+                "XSRF check failed: a write from a browser session needs Content-Type: \
+                 application/json or X-Atlassian-Token: no-check, and no foreign Origin",
+            ),
         };
         Self {
             kind,
@@ -187,6 +218,7 @@ impl Denial {
             DenialKind::CaptchaChallenge => Some("CAPTCHA_CHALLENGE"),
             DenialKind::ReadOnlyToken => Some("READ_ONLY_TOKEN"),
             DenialKind::TokenUseNotPermitted => Some("TOKEN_USE_NOT_PERMITTED"),
+            DenialKind::XsrfCheckFailed => Some("XSRF_CHECK_FAILED"),
             DenialKind::MissingCredentials
             | DenialKind::MalformedCredentials
             | DenialKind::Failed => None,
@@ -271,7 +303,12 @@ impl Ctx<'_> {
         self.events.push(e);
     }
 
-    fn finish(self, result: Result<Principal, Denial>) -> AuthOutcome {
+    fn finish(mut self, result: Result<Principal, Denial>) -> AuthOutcome {
+        // What the request claimed is bounded here already, so the server's queue of events
+        // holds nothing larger than the store will keep.
+        for e in &mut self.events {
+            e.bound();
+        }
         AuthOutcome {
             result,
             events: self.events,
@@ -321,6 +358,29 @@ pub fn decide(
         };
         ctx.audit_failure(AuditAction::IpNotAllowed, claimed, None, true, reason);
         return Ok(ctx.finish(Err(Denial::new(DenialKind::IpNotAllowed))));
+    }
+
+    // A write a browser may have been tricked into: refused before any secret is looked at.
+    if let Ok(creds) = &req.credentials
+        && !matches!(creds, Credentials::None)
+        && let Err(refusal) = csrf::check(
+            req.method,
+            matches!(creds, Credentials::Session(_)),
+            client.proxy.is_some(),
+            &req.browser,
+        )
+    {
+        let claimed = match creds {
+            Credentials::Basic { user, .. } => Some(user.as_str()),
+            Credentials::Session(p) => Some(p.user.as_str()),
+            _ => None,
+        };
+        if policy.settings.audit.permission_denied {
+            let mut e = ctx.event(AuditAction::PermissionDenied, ANONYMOUS, claimed);
+            e.reason = Some(refusal.reason().to_owned());
+            ctx.events.push(e);
+        }
+        return Ok(ctx.finish(Err(Denial::new(DenialKind::XsrfCheckFailed))));
     }
 
     // 2. Credentials.
@@ -397,14 +457,14 @@ fn check_token(
             reason: "token presented with another user's name",
         });
     }
-    if !verifier.verify_token(&record, parsed.secret) {
+    if !verifier.verify_token(&record, parsed.secret, ctx.client.client) {
         return Ok(TokenCheck::Invalid {
             record: Some(record),
             reason: "wrong secret for this token id",
         });
     }
     // Only after the secret proved right do we distinguish expired and inactive.
-    if record.is_expired(ctx.req.now) {
+    if record.is_expired_under(ctx.req.now, &ctx.policy.settings) {
         return Ok(TokenCheck::Invalid {
             record: Some(record),
             reason: "token expired",
@@ -488,6 +548,7 @@ fn token_success(
     let Some(id) = record.token_id() else {
         return Err(Denial::new(DenialKind::Failed));
     };
+    let expires_at = record.expiry_under(&ctx.policy.settings);
     if audit_success && ctx.policy.settings.audit.successful_authentication {
         let mut e = ctx.event(
             AuditAction::AuthenticatedWithToken,
@@ -511,6 +572,7 @@ fn token_success(
             id,
             scope: record.scope,
             description: record.description,
+            expires_at,
         }),
         client: ctx.client,
     })
@@ -551,7 +613,8 @@ fn password_path(
         return Ok(Err(Denial::new(DenialKind::CaptchaChallenge)));
     }
     // A well-formed token that failed is not hashed again as a password.
-    let verified = failed_token.is_none() && verifier.verify_password(user.as_ref(), secret);
+    let verified = failed_token.is_none()
+        && verifier.verify_password(claimed_user, user.as_ref(), secret, ctx.client.client);
     match user {
         Some(u) if verified && u.active => {
             if u.failed_logins > 0 {
@@ -600,39 +663,56 @@ fn session(
     dir: &dyn Directory,
     p: &SessionPrincipal,
 ) -> Result<Result<Principal, Denial>, StoreError> {
+    let ended = |ctx: &mut Ctx<'_>, token: Option<(&str, Option<&TokenRecord>)>, why| {
+        ctx.audit_failure(
+            AuditAction::FailedAuthentication,
+            Some(&p.user),
+            token,
+            token.is_some(),
+            why,
+        );
+        Ok(Err(Denial::new(DenialKind::Failed)))
+    };
     let user = match dir.user(&user_key(&p.user))? {
         Some(u) if u.active => u,
-        _ => {
-            ctx.audit_failure(
-                AuditAction::FailedAuthentication,
-                Some(&p.user),
-                None,
-                false,
-                "session of a missing or deactivated user",
-            );
-            return Ok(Err(Denial::new(DenialKind::Failed)));
-        }
+        _ => return ended(ctx, None, "session of a missing or deactivated user"),
     };
-    let Some((id, _)) = &p.token else {
-        return Ok(Ok(Principal {
-            user,
-            auth: AuthType::Session,
-            token: None,
-            client: ctx.client,
-        }));
+    let id = match &p.origin {
+        // A password session lives only as long as that password, and while passwords are on.
+        SessionOrigin::Password { stamp } => {
+            if !ctx.policy.settings.password_auth_enabled {
+                return ended(ctx, None, "password session ended: passwords are disabled");
+            }
+            let same_password = user
+                .password
+                .as_ref()
+                .is_some_and(|h| bool::from(h.salt.ct_eq(stamp)));
+            if !same_password {
+                return ended(ctx, None, "password session ended: the password changed");
+            }
+            return Ok(Ok(Principal {
+                user,
+                auth: AuthType::Session,
+                token: None,
+                client: ctx.client,
+            }));
+        }
+        SessionOrigin::Token(id) => id,
     };
     // A session opened with a token lives only as long as the token and keeps its scope.
     let record = match dir.token(id)? {
-        Some(r) if !r.is_expired(ctx.req.now) && user_key(&r.owner) == user.key() => r,
+        Some(r)
+            if !r.is_expired_under(ctx.req.now, &ctx.policy.settings)
+                && user_key(&r.owner) == user.key() =>
+        {
+            r
+        }
         other => {
-            ctx.audit_failure(
-                AuditAction::FailedAuthentication,
-                Some(&p.user),
+            return ended(
+                ctx,
                 Some((id.as_str(), other.as_ref())),
-                true,
                 "session of a revoked or expired token",
             );
-            return Ok(Err(Denial::new(DenialKind::Failed)));
         }
     };
     if !ctx.policy.settings.permissions.use_tokens.allows(&user) {

@@ -5,8 +5,8 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use crate::scope::Scope;
 use crate::token_format::TokenId;
+use crate::user::validate_name;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -22,12 +22,32 @@ pub enum Credentials {
     Session(SessionPrincipal),
 }
 
-/// Who a session belongs to and how it was opened: a session opened with a token keeps that
-/// token's scope, so a Read Only token cannot write through a cookie.
+/// Who a session belongs to and how it was opened. A session lives no longer than what opened
+/// it: the decision checks the origin on every request (see `auth::decide`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionPrincipal {
     pub user: String,
-    pub token: Option<(TokenId, Scope)>,
+    pub origin: SessionOrigin,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum SessionOrigin {
+    /// Opened with the password whose stored hash has this salt. A new password (or a deleted
+    /// and re-created user) has a new random salt, so the session no longer matches; and a
+    /// password session needs passwords to be enabled.
+    Password { stamp: [u8; 16] },
+    /// Opened with this token: it lives as long as the token and keeps its scope, so a Read Only
+    /// token cannot write through a cookie.
+    Token(TokenId),
+}
+
+impl fmt::Debug for SessionOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionOrigin::Password { .. } => f.write_str("Password"),
+            SessionOrigin::Token(id) => write!(f, "Token({id})"),
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -55,6 +75,10 @@ pub enum CredentialError {
     NoColon,
     #[error("the Basic credentials have an empty user name")]
     EmptyUser,
+    /// Longer than 255 characters, control characters, '/', surrounding whitespace: no user can
+    /// have such a name, and it must not reach an audit event or a log line.
+    #[error("the user name is not a valid user name")]
+    BadUser,
     #[error("the Bearer token is empty or contains invalid characters")]
     Bearer,
 }
@@ -83,6 +107,9 @@ pub fn parse_authorization(header: Option<&[u8]>) -> Result<Credentials, Credent
         if user.is_empty() {
             return Err(CredentialError::EmptyUser);
         }
+        if validate_name("user", user).is_err() {
+            return Err(CredentialError::BadUser);
+        }
         Ok(Credentials::Basic {
             user: user.to_owned(),
             secret: secret.to_owned(),
@@ -97,6 +124,69 @@ pub fn parse_authorization(header: Option<&[u8]>) -> Result<Credentials, Credent
     } else {
         Err(CredentialError::Scheme)
     }
+}
+
+/// Longest secret accepted in a login body: the same bound as the `Authorization` header, so
+/// the login endpoint hashes no more than Basic auth does.
+pub const MAX_LOGIN_SECRET: usize = MAX_HEADER_LEN;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid JSON body: {0}")]
+    Json(String),
+    #[error("{field}: {message}")]
+    Field {
+        field: &'static str,
+        message: &'static str,
+    },
+}
+
+/// The body of `POST /rest/auth/1/session`, `{"username", "password"}` (the password may be a
+/// token), as the credentials of a Basic header. The name follows the user-name rule and the
+/// secret the header's length bound, so a login can carry nothing a header could not.
+pub fn parse_login(body: &[u8]) -> Result<Credentials, LoginError> {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+    let login: Login = serde_json::from_slice(body).map_err(|e| {
+        // serde's message may quote the input; keep it short and free of what was sent.
+        LoginError::Json(format!(
+            "{} at line {} column {}",
+            match e.classify() {
+                serde_json::error::Category::Io => "unreadable",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data =>
+                    "expected {\"username\": \"…\", \"password\": \"…\"}",
+                serde_json::error::Category::Eof => "unexpected end",
+            },
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if login.username.is_empty() {
+        return Err(LoginError::Field {
+            field: "username",
+            message: "must not be empty",
+        });
+    }
+    if validate_name("username", &login.username).is_err() {
+        return Err(LoginError::Field {
+            field: "username",
+            message: "is not a valid user name (1 to 255 characters, no control characters or '/')",
+        });
+    }
+    if login.password.len() > MAX_LOGIN_SECRET {
+        return Err(LoginError::Field {
+            field: "password",
+            message: "is longer than 8192 bytes",
+        });
+    }
+    Ok(Credentials::Basic {
+        user: login.username,
+        secret: login.password,
+    })
 }
 
 /// The header value a client sends for Basic auth; used by tests, the CLI and the desktop app.
@@ -160,6 +250,64 @@ mod tests {
     }
 
     #[test]
+    fn m4_user_names_no_user_can_have_are_malformed() {
+        for user in [
+            "u".repeat(256),
+            "alice\0x".into(),
+            " alice".into(),
+            "a/b".into(),
+        ] {
+            let h = basic_header(&user, "x");
+            assert_eq!(
+                parse_authorization(Some(h.as_bytes())).unwrap_err(),
+                CredentialError::BadUser,
+                "{user:?}"
+            );
+        }
+        let h = basic_header(&"é".repeat(255), "x");
+        assert!(parse_authorization(Some(h.as_bytes())).is_ok());
+    }
+
+    #[test]
+    fn a_login_body_is_bounded_like_a_basic_header() {
+        assert!(matches!(
+            parse_login(br#"{"username":"alice","password":"alice"}"#),
+            Ok(Credentials::Basic { .. })
+        ));
+        let long = format!(
+            r#"{{"username":"{}","password":"x"}}"#,
+            "u".repeat(1_000_000)
+        );
+        assert!(matches!(
+            parse_login(long.as_bytes()),
+            Err(LoginError::Field {
+                field: "username",
+                ..
+            })
+        ));
+        let nul = br#"{"username":"alice\u0000x","password":"x"}"#;
+        assert!(matches!(
+            parse_login(nul),
+            Err(LoginError::Field {
+                field: "username",
+                ..
+            })
+        ));
+        let big_secret = format!(r#"{{"username":"a","password":"{}"}}"#, "p".repeat(9000));
+        assert!(matches!(
+            parse_login(big_secret.as_bytes()),
+            Err(LoginError::Field {
+                field: "password",
+                ..
+            })
+        ));
+        let err = parse_login(b"{\"username\": \"hunter2secret").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(parse_login(b"").is_err());
+        assert!(parse_login(br#"{"username":"","password":"x"}"#).is_err());
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let c = Credentials::Basic {
             user: "alice".into(),
@@ -176,6 +324,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_authorization(Some(&raw));
+            let _ = parse_login(&raw);
         }
 
         #[test]

@@ -173,7 +173,11 @@ pub struct ClientAddr {
 
 /// Resolves the client address. `X-Forwarded-For` is believed only hop by hop from the peer
 /// leftwards while each hop is a trusted proxy; several headers are joined with `,` first.
-pub fn resolve_client(peer: IpAddr, forwarded_for: Option<&str>, trusted: &IpSet) -> ClientAddr {
+///
+/// The header arrives as bytes: HTTP allows obs-text (bytes ≥ 0x80) in a value. An entry that
+/// is not an address — garbage, or bytes that are not even text — makes the chain malformed;
+/// it never makes the header count as absent, which would turn the proxy into the client.
+pub fn resolve_client(peer: IpAddr, forwarded_for: Option<&[u8]>, trusted: &IpSet) -> ClientAddr {
     let peer = canonical(peer);
     let mut result = ClientAddr {
         client: peer,
@@ -186,12 +190,15 @@ pub fn resolve_client(peer: IpAddr, forwarded_for: Option<&str>, trusted: &IpSet
     if !trusted.contains(peer) {
         return result;
     }
-    for entry in header.rsplit(',') {
-        let entry = entry.trim();
+    for entry in header.rsplit(|b| *b == b',') {
+        let entry = entry.trim_ascii();
         if entry.is_empty() {
             continue;
         }
-        let Some(addr) = parse_forwarded_addr(entry) else {
+        let Some(addr) = std::str::from_utf8(entry)
+            .ok()
+            .and_then(parse_forwarded_addr)
+        else {
             result.forwarded_for_malformed = true;
             return result;
         };
@@ -316,7 +323,11 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_forwarded_for_is_ignored() {
-        let r = resolve_client(ip("203.0.113.5"), Some("1.1.1.1"), &IpSet::default());
+        let r = resolve_client(
+            ip("203.0.113.5"),
+            Some(b"1.1.1.1".as_slice()),
+            &IpSet::default(),
+        );
         assert_eq!(r.client, ip("203.0.113.5"));
         assert_eq!(r.proxy, None);
     }
@@ -326,7 +337,7 @@ mod tests {
         let trusted = set(&["10.0.0.0/8"]);
         let r = resolve_client(
             ip("10.0.0.1"),
-            Some("6.6.6.6, 198.51.100.7, 10.0.0.2"),
+            Some(b"6.6.6.6, 198.51.100.7, 10.0.0.2".as_slice()),
             &trusted,
         );
         assert_eq!(r.client, ip("198.51.100.7"));
@@ -337,7 +348,7 @@ mod tests {
     #[test]
     fn an_untrusted_peer_cannot_spoof_its_address() {
         let trusted = set(&["10.0.0.0/8"]);
-        let r = resolve_client(ip("198.51.100.7"), Some("10.0.0.9"), &trusted);
+        let r = resolve_client(ip("198.51.100.7"), Some(b"10.0.0.9".as_slice()), &trusted);
         assert_eq!(r.client, ip("198.51.100.7"));
         assert_eq!(r.proxy, None);
     }
@@ -345,7 +356,11 @@ mod tests {
     #[test]
     fn a_chain_of_only_trusted_proxies_yields_the_left_most() {
         let trusted = set(&["10.0.0.0/8"]);
-        let r = resolve_client(ip("10.0.0.1"), Some("10.0.0.3, 10.0.0.2"), &trusted);
+        let r = resolve_client(
+            ip("10.0.0.1"),
+            Some(b"10.0.0.3, 10.0.0.2".as_slice()),
+            &trusted,
+        );
         assert_eq!(r.client, ip("10.0.0.3"));
         assert_eq!(r.proxy, Some(ip("10.0.0.2")));
     }
@@ -368,9 +383,35 @@ mod tests {
     }
 
     #[test]
+    fn h2_bytes_that_are_not_text_from_a_trusted_proxy_are_a_malformed_chain() {
+        // nginx appends the real client to whatever the attacker sent: the whole value is one
+        // header, so dropping a non-text value would make the proxy itself the client.
+        let trusted = set(&["127.0.0.1"]);
+        let r = resolve_client(ip("127.0.0.1"), Some(b"\xff, 203.0.113.9"), &trusted);
+        assert_eq!(
+            r.client,
+            ip("203.0.113.9"),
+            "the real client, not the proxy"
+        );
+        assert_eq!(r.proxy, Some(ip("127.0.0.1")));
+        for header in [&b"203.0.113.9, \xc3"[..], b"\x80", b"127.0.0.1, \xff"] {
+            let r = resolve_client(ip("127.0.0.1"), Some(header), &trusted);
+            assert!(r.forwarded_for_malformed, "{header:?}");
+        }
+        // An untrusted peer's header is ignored, text or not.
+        let r = resolve_client(ip("192.0.2.1"), Some(b"\xff"), &trusted);
+        assert!(!r.forwarded_for_malformed);
+        assert_eq!(r.client, ip("192.0.2.1"));
+    }
+
+    #[test]
     fn a_malformed_entry_from_a_trusted_proxy_marks_the_client_unknown() {
         let trusted = set(&["10.0.0.0/8"]);
-        let r = resolve_client(ip("10.0.0.1"), Some("1.1.1.1, garbage"), &trusted);
+        let r = resolve_client(
+            ip("10.0.0.1"),
+            Some(b"1.1.1.1, garbage".as_slice()),
+            &trusted,
+        );
         assert!(r.forwarded_for_malformed);
         assert_eq!(r.client, ip("10.0.0.1"));
     }
@@ -414,14 +455,31 @@ mod tests {
         }
 
         #[test]
+        fn resolution_of_raw_bytes_never_panics(
+            peer in any::<u32>(), header in proptest::collection::vec(any::<u8>(), 0..80)
+        ) {
+            let peer = IpAddr::V4(Ipv4Addr::from(peer));
+            let all = set(&["0.0.0.0/0", "::/0"]);
+            let r = resolve_client(peer, Some(&header), &all);
+            // Everything is trusted, so every entry is read: one that is not text makes the
+            // chain malformed; it is never skipped.
+            let not_text = header
+                .split(|b| *b == b',')
+                .any(|e| !e.trim_ascii().is_empty() && std::str::from_utf8(e).is_err());
+            if not_text {
+                prop_assert!(r.forwarded_for_malformed);
+            }
+        }
+
+        #[test]
         fn resolution_never_panics_and_an_untrusted_peer_is_the_client(
             peer in any::<u32>(), header in ".{0,60}"
         ) {
             let peer = IpAddr::V4(Ipv4Addr::from(peer));
-            let r = resolve_client(peer, Some(&header), &IpSet::default());
+            let r = resolve_client(peer, Some(header.as_bytes()), &IpSet::default());
             prop_assert_eq!(r.client, peer);
             let all = set(&["0.0.0.0/0", "::/0"]);
-            let r = resolve_client(peer, Some(&header), &all);
+            let r = resolve_client(peer, Some(header.as_bytes()), &all);
             // Everything is trusted: the client is one of the header's entries or the peer.
             let listed = header.split(',').filter_map(parse_forwarded_addr).any(|a| a == r.client);
             prop_assert!(r.client == peer || listed);
@@ -436,7 +494,7 @@ mod tests {
             prop_assume!(!trusted.contains(IpAddr::V4(client_ip)));
             let mut chain = vec![client_ip.to_string()];
             for h in 0..hops { chain.push(format!("10.0.0.{}", h + 2)); }
-            let r = resolve_client(ip("10.0.0.1"), Some(&chain.join(", ")), &trusted);
+            let r = resolve_client(ip("10.0.0.1"), Some(chain.join(", ").as_bytes()), &trusted);
             prop_assert_eq!(r.client, IpAddr::V4(client_ip));
         }
     }

@@ -4,11 +4,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bounded;
 pub mod clock;
 pub mod credentials;
+pub mod csrf;
 pub mod error;
 pub mod ip;
 pub mod permission;
+pub mod private_fs;
 pub mod scope;
 pub mod secret_hash;
 pub mod service;

@@ -19,6 +19,19 @@ impl Scope {
         }
     }
 
+    /// The lesser of two scopes: what a token made by a token may hold at most.
+    pub fn at_most(self, cap: Scope) -> Scope {
+        match (self, cap) {
+            (Scope::ReadWrite, Scope::ReadWrite) => Scope::ReadWrite,
+            _ => Scope::ReadOnly,
+        }
+    }
+
+    /// Whether this scope grants everything `other` does.
+    pub fn covers(self, other: Scope) -> bool {
+        self == Scope::ReadWrite || other == Scope::ReadOnly
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "READ_ONLY" => Some(Scope::ReadOnly),
@@ -59,8 +72,9 @@ pub const SCOPE_EXEMPT_POST_PATHS: [&str; 3] = [
 
 pub const SESSION_PATH: &str = "/rest/auth/1/session";
 
+/// Exactly the routed paths: `/rest/tokenauth/1/tokens/` is no route, so a Read Only token's
+/// POST there is a write like any other (the echo would otherwise answer it with a 201).
 pub fn is_scope_exempt(method: &str, path: &str) -> bool {
-    let path = path.strip_suffix('/').unwrap_or(path);
     (method == "POST" && SCOPE_EXEMPT_POST_PATHS.contains(&path))
         || (method == "DELETE" && path == SESSION_PATH)
 }
@@ -90,7 +104,6 @@ mod tests {
     fn read_only_may_post_to_the_session_login_and_token_creation() {
         assert!(Scope::ReadOnly.allows("POST", "/rest/auth/1/session"));
         assert!(Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens"));
-        assert!(Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens/"));
         assert!(
             Scope::ReadOnly.allows("POST", "/rest/de.resolution.apitokenauth/latest/user/token")
         );
@@ -103,6 +116,16 @@ mod tests {
         assert!(!Scope::ReadOnly.allows("DELETE", "/rest/tokenauth/1/tokens/AAAAAAAAAAAA"));
         assert!(!Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/admin/users/bob/tokens"));
         assert!(!Scope::ReadOnly.allows("POST", "/rest/auth/1/session/extra"));
+    }
+
+    #[test]
+    fn l8_only_the_exact_routed_paths_are_exempt() {
+        assert!(!Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens/"));
+        assert!(!Scope::ReadOnly.allows("POST", "/rest/auth/1/session/"));
+        assert!(!Scope::ReadOnly.allows(
+            "POST",
+            "/rest/de.resolution.apitokenauth/latest/user/token/"
+        ));
     }
 
     #[test]

@@ -27,14 +27,25 @@ impl User {
         user_key(&self.name)
     }
 
+    /// Group names compare like user names: regardless of case, in every script.
     pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g.eq_ignore_ascii_case(group))
+        self.groups.iter().any(|g| same_user(g, group))
     }
 }
 
 /// Names are unique regardless of case: `Alice` and `alice` are the same user.
 pub fn user_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// Whether two names are the same user: `user_key(a) == user_key(b)`, the comparison every
+/// index and lookup uses, without allocating for the common ASCII case.
+pub fn same_user(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
 }
 
 /// A login usable in HTTP Basic auth and as a store key.
@@ -100,6 +111,16 @@ mod tests {
     fn group_membership_ignores_case() {
         assert!(alice().in_group("JIRA-USERS"));
         assert!(!alice().in_group("jira-administrators"));
+    }
+
+    #[test]
+    fn l9_non_ascii_names_and_groups_match_in_any_case_as_the_index_does() {
+        assert!(same_user("ÉMILIE", "émilie"));
+        assert_eq!(user_key("ÉMILIE"), user_key("émilie"));
+        assert!(!same_user("émilie", "emilie"));
+        let mut u = alice();
+        u.groups = vec!["Équipe".into()];
+        assert!(u.in_group("ÉQUIPE"));
     }
 
     #[test]

@@ -6,9 +6,11 @@ mod common;
 use common::{World, basic, bearer};
 use serde_json::json;
 use tokenauth_core::audit::AuditAction;
+use tokenauth_core::auth::AuthRequest;
 use tokenauth_core::auth::{AuthType, DenialKind, Effect};
 use tokenauth_core::clock::MILLIS_PER_DAY;
-use tokenauth_core::credentials::{Credentials, SessionPrincipal};
+use tokenauth_core::credentials::{Credentials, SessionOrigin, SessionPrincipal};
+use tokenauth_core::csrf::BrowserHeaders;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{Actor, UserPatch};
 use tokenauth_core::token_format;
@@ -298,7 +300,7 @@ fn a_deactivated_users_token_fails() {
         ..UserPatch::default()
     };
     w.auth
-        .update_user(&w.actor("admin"), "alice", patch)
+        .update_user(&w.actor("admin"), "alice", patch, false)
         .unwrap();
     assert_eq!(
         denied(&w.request(Some(&bearer(&t)), "GET", MYSELF)),
@@ -593,7 +595,7 @@ fn a_session_opened_with_a_read_only_token_stays_read_only_and_dies_with_it() {
     let id = token_format::parse(&t).unwrap().id;
     let session = Credentials::Session(SessionPrincipal {
         user: "alice".into(),
-        token: Some((id.clone(), Scope::ReadOnly)),
+        origin: SessionOrigin::Token(id.clone()),
     });
     let ok = w.session(session.clone(), "GET", MYSELF);
     assert_eq!(ok.result.unwrap().auth, AuthType::Session);
@@ -610,21 +612,139 @@ fn a_session_opened_with_a_read_only_token_stays_read_only_and_dies_with_it() {
     );
 }
 
+fn password_session(w: &World, user: &str) -> Credentials {
+    let stamp = w
+        .auth
+        .store()
+        .user(user)
+        .unwrap()
+        .unwrap()
+        .password
+        .unwrap()
+        .salt;
+    Credentials::Session(SessionPrincipal {
+        user: user.into(),
+        origin: SessionOrigin::Password { stamp },
+    })
+}
+
 #[test]
 fn a_password_session_of_a_deactivated_user_fails() {
     let w = World::new();
-    let session = Credentials::Session(SessionPrincipal {
-        user: "bob".into(),
-        token: None,
-    });
+    let session = password_session(&w, "bob");
     assert!(w.session(session.clone(), "POST", ISSUE).result.is_ok());
     let patch = UserPatch {
         active: Some(false),
         ..UserPatch::default()
     };
-    w.auth.update_user(&w.actor("admin"), "bob", patch).unwrap();
+    w.auth
+        .update_user(&w.actor("admin"), "bob", patch, false)
+        .unwrap();
     assert_eq!(
         denied(&w.session(session, "GET", MYSELF)),
         DenialKind::Failed
     );
+}
+
+#[test]
+fn m1_a_password_session_ends_when_the_password_changes() {
+    let w = World::new();
+    let session = password_session(&w, "bob");
+    assert!(w.session(session.clone(), "POST", ISSUE).result.is_ok());
+    let patch = UserPatch {
+        password: Some("N3w-secret".into()),
+        ..UserPatch::default()
+    };
+    w.auth
+        .update_user(&w.actor("admin"), "bob", patch, false)
+        .unwrap();
+    assert_eq!(
+        denied(&w.session(session, "POST", ISSUE)),
+        DenialKind::Failed
+    );
+}
+
+#[test]
+fn m1_a_password_session_ends_when_passwords_are_disabled() {
+    let w = World::new();
+    let session = password_session(&w, "bob");
+    w.settings(json!({"passwordAuthEnabled": false}));
+    assert_eq!(
+        denied(&w.session(session, "POST", ISSUE)),
+        DenialKind::Failed
+    );
+}
+
+#[test]
+fn m1_a_password_session_does_not_survive_deleting_and_recreating_the_user() {
+    let w = World::new();
+    let session = password_session(&w, "bob");
+    w.auth.delete_user(&Actor::cli(), "bob").unwrap();
+    w.auth
+        .create_user(&Actor::cli(), common::user("bob", &["jira-users"]))
+        .unwrap();
+    assert_eq!(
+        denied(&w.session(session, "POST", ISSUE)),
+        DenialKind::Failed
+    );
+}
+
+// ---------------------------------------------------------------- cross-site request forgery
+
+#[test]
+fn m2_a_cookie_write_from_a_form_is_refused_before_anything_else() {
+    let w = World::new();
+    w.settings(json!({"audit": {"permissionDenied": true}}));
+    let session = password_session(&w, "admin");
+    let form = BrowserHeaders {
+        content_type: Some(b"text/plain"),
+        origin: Some(b"http://127.0.0.1:8000"),
+        host: Some(b"127.0.0.1:2990"),
+        ..BrowserHeaders::default()
+    };
+    let outcome = w.session_with(
+        session.clone(),
+        "POST",
+        "/rest/tokenauth/1/admin/users",
+        form,
+    );
+    assert_eq!(denied(&outcome), DenialKind::XsrfCheckFailed);
+    assert_eq!(outcome.events[0].action, AuditAction::PermissionDenied);
+    assert!(
+        outcome.events[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("Origin")
+    );
+    // The same session reads, and writes as a JSON client does.
+    assert!(
+        w.session_with(session.clone(), "GET", MYSELF, form)
+            .result
+            .is_ok()
+    );
+    assert!(w.session(session, "POST", ISSUE).result.is_ok());
+}
+
+#[test]
+fn m2_basic_auth_from_a_foreign_origin_cannot_write_either() {
+    let w = World::new();
+    let req = AuthRequest {
+        peer: "127.0.0.1".parse().unwrap(),
+        forwarded_for: None,
+        browser: BrowserHeaders {
+            origin: Some(b"http://evil.example"),
+            host: Some(b"127.0.0.1:2990"),
+            ..BrowserHeaders::default()
+        },
+        credentials: Ok(Credentials::Basic {
+            user: "admin".into(),
+            secret: "admin".into(),
+        }),
+        method: "POST",
+        path: ISSUE,
+        now: w.clock_now(),
+    };
+    let outcome = w.auth.authenticate(&w.verifier, &req).unwrap();
+    assert_eq!(denied(&outcome), DenialKind::XsrfCheckFailed);
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tokenauth_core::auth::{Argon2Verifier, AuthOutcome, AuthRequest};
 use tokenauth_core::clock::ManualClock;
 use tokenauth_core::credentials::{Credentials, basic_header, parse_authorization};
+use tokenauth_core::csrf::BrowserHeaders;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::secret_hash::HashParams;
-use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, TokenAuth};
+use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth};
 use tokenauth_core::store::SledStore;
 use tokenauth_core::token::Expiry;
 
@@ -81,7 +82,7 @@ impl World {
                 owner,
                 NewTokenRequest {
                     description: format!("{owner}'s script"),
-                    scope: Some(scope),
+                    scope: ScopeChoice::Exactly(scope),
                     expiry: Expiry::Default,
                 },
             )
@@ -110,7 +111,8 @@ impl World {
     ) -> AuthOutcome {
         let req = AuthRequest {
             peer: peer.parse::<IpAddr>().unwrap(),
-            forwarded_for: xff,
+            forwarded_for: xff.map(str::as_bytes),
+            browser: Default::default(),
             credentials: parse_authorization(header.map(str::as_bytes)),
             method,
             path,
@@ -123,10 +125,24 @@ impl World {
         outcome
     }
 
+    /// A request with a session, sent as a well-behaved client does (`Content-Type:
+    /// application/json`, no `Origin`).
     pub fn session(&self, creds: Credentials, method: &str, path: &str) -> AuthOutcome {
+        self.session_with(creds, method, path, Default::default())
+    }
+
+    pub fn session_with(
+        &self,
+        creds: Credentials,
+        method: &str,
+        path: &str,
+        mut browser: BrowserHeaders<'_>,
+    ) -> AuthOutcome {
+        browser.content_type = browser.content_type.or(Some(b"application/json"));
         let req = AuthRequest {
             peer: "127.0.0.1".parse().unwrap(),
             forwarded_for: None,
+            browser,
             credentials: Ok(creds),
             method,
             path,
