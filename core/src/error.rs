@@ -16,6 +16,9 @@ pub enum CoreError {
     NotFound(String),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A token may not mint more than it holds: a Read Only caller asked for Read & Write.
+    #[error("forbidden: {0}")]
+    ReadOnlyToken(String),
     #[error("conflict: {0}")]
     Conflict(String),
 }

@@ -8,20 +8,21 @@ use crate::audit::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, ChangedValue, Histogram, LOG_TARGET,
     MAX_BUCKETS,
 };
-use crate::auth::{AuthOutcome, AuthRequest, AuthType, Effect, Verifier, decide};
+use crate::auth::{AuthOutcome, AuthRequest, AuthType, Effect, TokenUse, Verifier, decide};
 use crate::clock::{Clock, MILLIS_PER_DAY, Millis};
 use crate::error::CoreError;
-use crate::ip::ClientAddr;
+use crate::ip::{ClientAddr, resolve_client};
 use crate::scope::Scope;
 use crate::secret_hash::{HashParams, SecretHash};
 use crate::settings::{Policy, Settings};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::token::{
-    Expiry, TokenPolicy, TokenRecord, TokenView, resolve_expiry, validate_description,
+    Expiry, TokenPolicy, TokenRecord, TokenView, cap_expiry, resolve_expiry, validate_description,
 };
 use crate::token_format::{self, TokenId};
 use crate::user::{User, user_key, validate_group, validate_name};
 use crate::validation::ValidationError;
+use std::net::IpAddr;
 
 /// Who performs an operation, and from where (for the audit event and the anti-lockout rule).
 #[derive(Debug, Clone)]
@@ -30,9 +31,42 @@ pub struct Actor {
     /// The command line working on a stopped server's data: every permission, no lockout rule.
     pub system: bool,
     pub auth: Option<AuthType>,
+    /// The token the request authenticated with, directly or through a session opened with it:
+    /// what it may mint is capped by it (scope and expiry).
+    pub token: Option<TokenUse>,
     pub client: Option<ClientAddr>,
+    /// The connection and its `X-Forwarded-For`, so the lockout rule can resolve the actor's
+    /// address under *new* trusted proxies.
+    pub source: Option<Source>,
     pub method: Option<String>,
     pub path: Option<String>,
+}
+
+/// Where a request came from, as it arrived.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub peer: IpAddr,
+    pub forwarded_for: Option<Vec<u8>>,
+}
+
+impl Actor {
+    /// Signed in with a password: Basic auth with one, or a session opened with one.
+    pub fn used_password(&self) -> bool {
+        matches!(self.auth, Some(AuthType::Password))
+            || (matches!(self.auth, Some(AuthType::Session)) && self.token.is_none())
+    }
+}
+
+/// The scope a new token asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeChoice {
+    /// Not stated: Read Only (least privilege).
+    LeastPrivilege,
+    /// Exactly this, or refused.
+    Exactly(Scope),
+    /// The original product's API, which predates scopes: as much as the caller may hold —
+    /// Read & Write, unless the settings force Read Only or the caller is a Read Only token.
+    AsMuchAsAllowed,
 }
 
 impl Actor {
@@ -41,7 +75,9 @@ impl Actor {
             user,
             system: false,
             auth: None,
+            token: None,
             client: None,
+            source: None,
             method: None,
             path: None,
         }
@@ -61,7 +97,9 @@ impl Actor {
             },
             system: true,
             auth: None,
+            token: None,
             client: None,
+            source: None,
             method: None,
             path: None,
         }
@@ -71,8 +109,7 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct NewTokenRequest {
     pub description: String,
-    /// `None`: Read Only (least privilege).
-    pub scope: Option<Scope>,
+    pub scope: ScopeChoice,
     pub expiry: Expiry,
 }
 
@@ -236,13 +273,20 @@ impl TokenAuth {
         let policy = self.policy();
         let s = &policy.settings;
         let p = &s.permissions;
+        let caller = actor.token.as_ref();
         TokenPolicy {
             max_token_validity_days: s.max_token_validity_days,
-            allow_non_expiring_tokens: s.allow_non_expiring_tokens,
+            allow_non_expiring_tokens: s.allow_non_expiring_tokens
+                && caller.is_none_or(|t| t.expires_at.is_none()),
             may_create_own_tokens: p.create_own_tokens.allows(&actor.user),
-            own_tokens_read_only: p.force_read_only_own_tokens,
+            own_tokens_read_only: p.force_read_only_own_tokens
+                || caller.is_some_and(|t| t.scope == Scope::ReadOnly),
             may_create_tokens_for_others: p.create_tokens_for_others.allows(&actor.user),
             is_admin: s.is_admin(&actor.user),
+            max_tokens_per_user: s.max_tokens_per_user,
+            expires_no_later_than: caller
+                .and_then(|t| t.expires_at)
+                .map(crate::clock::to_rfc3339),
         }
     }
 
@@ -258,17 +302,12 @@ impl TokenAuth {
         let owner = self.existing_user(owner)?;
         let own = owner.key() == actor.user.key();
         let perms = &settings.permissions;
-        let scope = req.scope.unwrap_or(Scope::ReadOnly);
+        let forced_read_only = own && !actor.system && perms.force_read_only_own_tokens;
         if !actor.system {
             if own {
                 if !perms.create_own_tokens.allows(&actor.user) {
                     return Err(CoreError::Forbidden(
                         "you are not permitted to create API tokens".into(),
-                    ));
-                }
-                if perms.force_read_only_own_tokens && scope != Scope::ReadOnly {
-                    return Err(CoreError::Forbidden(
-                        "self-made tokens are always Read Only on this server".into(),
                     ));
                 }
             } else if !perms.create_tokens_for_others.allows(&actor.user) {
@@ -277,12 +316,18 @@ impl TokenAuth {
                 ));
             }
         }
+        let scope = minted_scope(req.scope, actor.token.as_ref(), forced_read_only)?;
         if !owner.active {
             return Err(ValidationError::new("user", "the user is deactivated").into());
         }
         let description = validate_description("description", &req.description)?;
         let now = self.now();
         let expires_at = resolve_expiry(req.expiry, settings, now)?;
+        let expires_at = cap_expiry(
+            req.expiry,
+            expires_at,
+            actor.token.as_ref().and_then(|t| t.expires_at),
+        )?;
         let new = token_format::generate()?;
         let secret = token_format::parse(&new.text)
             .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
@@ -301,9 +346,33 @@ impl TokenAuth {
         };
         let mut event = self.event(actor, AuditAction::TokenCreated, Some(&owner.name));
         token_fields(&mut event, &record);
-        self.store.insert_token(&record, event.clone())?;
+        if let Some(t) = &actor.token {
+            // Which token minted this one: revoking a leaked token, an admin can find its children.
+            event.changed_values.push(ChangedValue {
+                key: "createdWithToken".into(),
+                from: String::new(),
+                to: t.id.as_str().to_owned(),
+            });
+        }
+        match self
+            .store
+            .insert_token(&record, event.clone(), settings.max_tokens_per_user)
+        {
+            Err(StoreError::TokenLimit { limit }) => {
+                return Err(ValidationError::new(
+                    "maxTokensPerUser",
+                    format!(
+                        "{} already holds {limit} tokens, the most this server allows \
+                         (maxTokensPerUser); revoke some, expired ones included, first",
+                        owner.name
+                    ),
+                )
+                .into());
+            }
+            other => other?,
+        }
         log_event(&event);
-        let mut view = record.view();
+        let mut view = record.view_under(settings);
         view.token = Some(new.text);
         Ok(view)
     }
@@ -347,7 +416,7 @@ impl TokenAuth {
             return Err(CoreError::NotFound(format!("token '{id}'")));
         }
         log_event(&event);
-        Ok(record.view())
+        Ok(record.view_under(&self.policy().settings))
     }
 
     /// Revokes every token of a user (admins only), with one audit event.
@@ -365,7 +434,8 @@ impl TokenAuth {
         });
         let removed = self.store.delete_tokens_of(&owner.key(), event.clone())?;
         log_event(&event);
-        Ok(removed.iter().map(TokenRecord::view).collect())
+        let settings = &self.policy().settings;
+        Ok(removed.iter().map(|t| t.view_under(settings)).collect())
     }
 
     /// Changes a token's description, the only thing that changes after creation.
@@ -390,13 +460,14 @@ impl TokenAuth {
             return Err(CoreError::NotFound(format!("token '{id}'")));
         }
         log_event(&event);
-        Ok(record.view())
+        Ok(record.view_under(&self.policy().settings))
     }
 
     pub fn own_tokens(&self, actor: &Actor) -> Result<Vec<TokenView>, CoreError> {
         let mut tokens = self.store.tokens_of(&actor.user.key())?;
         tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
-        Ok(tokens.iter().map(TokenRecord::view).collect())
+        let settings = &self.policy().settings;
+        Ok(tokens.iter().map(|t| t.view_under(settings)).collect())
     }
 
     pub fn list_tokens(&self, actor: &Actor, f: &TokenFilter) -> Result<TokenPage, CoreError> {
@@ -404,13 +475,16 @@ impl TokenAuth {
             return Err(CoreError::Forbidden("administrators only".into()));
         }
         let now = self.now();
+        let policy = self.policy();
+        let settings = &policy.settings;
         let mut tokens = match &f.user {
             Some(u) => self.store.tokens_of(u)?,
             None => self.store.all_tokens()?,
         };
         let q = f.q.as_deref().map(str::to_lowercase);
         tokens.retain(|t| {
-            f.expired.is_none_or(|e| t.is_expired(now) == e)
+            f.expired
+                .is_none_or(|e| t.is_expired_under(now, settings) == e)
                 && f.scope.is_none_or(|s| t.scope == s)
                 && q.as_deref().is_none_or(|q| {
                     t.description.to_lowercase().contains(q)
@@ -425,7 +499,7 @@ impl TokenAuth {
             .iter()
             .skip(f.offset)
             .take(limit)
-            .map(TokenRecord::view)
+            .map(|t| t.view_under(settings))
             .collect();
         Ok(TokenPage { tokens, total })
     }
@@ -466,15 +540,27 @@ impl TokenAuth {
         Ok(next)
     }
 
+    /// Refuses a change that would lock out the admin who sends it (SPEC section 2): their own
+    /// address must stay allowed, resolved under the *new* trusted proxies; they must keep a way
+    /// to sign in (a password while passwords stay on, or a Read & Write token they may still
+    /// use); and they must stay an admin.
     fn check_lockout(
         &self,
         actor: &Actor,
-        current: &Settings,
+        _current: &Settings,
         next: &Policy,
     ) -> Result<(), CoreError> {
-        if let Some(client) = actor.client
+        let client = match &actor.source {
+            Some(src) => Some(resolve_client(
+                src.peer,
+                src.forwarded_for.as_deref(),
+                &next.trusted_proxies,
+            )),
+            None => actor.client,
+        };
+        if let Some(client) = client
             && !next.allow_list.is_empty()
-            && !next.allow_list.contains(client.client)
+            && (client.forwarded_for_malformed || !next.allow_list.contains(client.client))
         {
             return Err(CoreError::Conflict(format!(
                 "the IP allow-list would exclude your own address {}; send with ?force=true to apply anyway",
@@ -482,23 +568,15 @@ impl TokenAuth {
             )));
         }
         let s = &next.settings;
-        if current.password_auth_enabled
-            && !s.password_auth_enabled
-            && matches!(actor.auth, Some(AuthType::Password))
-        {
-            let now = self.now();
-            let holds_token = self
-                .store
-                .tokens_of(&actor.user.key())?
-                .iter()
-                .any(|t| !t.is_expired(now));
-            if !holds_token {
-                return Err(CoreError::Conflict(
-                    "disabling passwords would lock you out: you signed in with a password and hold \
-                     no API token; create one first or send with ?force=true"
-                        .into(),
-                ));
-            }
+        if !self.keeps_a_way_in(&actor.user, s)? {
+            let why = if actor.used_password() && !s.password_auth_enabled {
+                "disabling passwords would lock you out: you signed in with a password and hold \
+                 no Read & Write API token you may use; create one first or send with ?force=true"
+            } else {
+                "this change would lock you out: you would have no password you may use and no \
+                 Read & Write API token you may use; send with ?force=true to apply anyway"
+            };
+            return Err(CoreError::Conflict(why.into()));
         }
         if !s.is_admin(&actor.user) {
             return Err(CoreError::Conflict(format!(
@@ -507,6 +585,24 @@ impl TokenAuth {
             )));
         }
         Ok(())
+    }
+
+    /// Whether `user` can still sign in and administer under `settings`: with a password while
+    /// passwords are enabled, or with a Read & Write token that has not expired and that the
+    /// *use tokens* permission lets them use (a Read Only token cannot change anything).
+    fn keeps_a_way_in(&self, user: &User, settings: &Settings) -> Result<bool, CoreError> {
+        if settings.password_auth_enabled && user.password.is_some() {
+            return Ok(true);
+        }
+        if !settings.permissions.use_tokens.allows(user) {
+            return Ok(false);
+        }
+        let now = self.now();
+        Ok(self
+            .store
+            .tokens_of(&user.key())?
+            .iter()
+            .any(|t| t.scope == Scope::ReadWrite && !t.is_expired_under(now, settings)))
     }
 
     // ---------------------------------------------------------------- users
@@ -558,11 +654,14 @@ impl TokenAuth {
         SecretHash::new(password.as_bytes(), self.hash_params)
     }
 
+    /// Changes a user. Refused as a conflict, unless `force`: leaving no active admin, and an
+    /// admin demoting or deactivating themselves.
     pub fn update_user(
         &self,
         actor: &Actor,
         name: &str,
         patch: UserPatch,
+        force: bool,
     ) -> Result<User, CoreError> {
         let own = user_key(name) == actor.user.key();
         let admin = self.is_admin_actor(actor);
@@ -606,6 +705,23 @@ impl TokenAuth {
             // The password itself never goes into the audit log.
             change("password", "(set)".into(), "(changed)".into());
         }
+        // An admin demoting or deactivating themselves: the one way a change of users leaves
+        // the actor (and, if they were the last, everyone) without admin rights. Deleting
+        // oneself is refused outright, and any other admin change leaves the actor an admin.
+        let policy = self.policy();
+        let is_active_admin = |u: &User| u.active && policy.settings.is_admin(u);
+        if user.key() == actor.user.key()
+            && !actor.system
+            && !force
+            && is_active_admin(&actor.user)
+            && !is_active_admin(&user)
+        {
+            return Err(CoreError::Conflict(
+                "you would remove your own admin rights (and if you are the last administrator, \
+                 everyone's); send with ?force=true to apply anyway"
+                    .into(),
+            ));
+        }
         let mut event = self.event(actor, AuditAction::UserChanged, Some(&user.name));
         event.changed_values = changes;
         self.store.put_user(&user, Some(event.clone()))?;
@@ -613,6 +729,8 @@ impl TokenAuth {
         Ok(user)
     }
 
+    /// Deletes a user and their tokens. Deleting oneself is refused, so the acting admin always
+    /// remains: the last administrator cannot be deleted through the API.
     pub fn delete_user(&self, actor: &Actor, name: &str) -> Result<(), CoreError> {
         if !self.is_admin_actor(actor) {
             return Err(CoreError::Forbidden("administrators only".into()));
@@ -686,8 +804,10 @@ impl TokenAuth {
         };
         let buckets = buckets.clamp(1, MAX_BUCKETS);
         let counts = self.store.event_histogram(q, from, to, buckets)?;
-        let span = u64::try_from(to.saturating_sub(from)).unwrap_or(0) + 1;
-        let bucket_millis = i64::try_from(span.div_ceil(buckets as u64)).unwrap_or(i64::MAX);
+        // As the store slices it: the span of two i64 times needs 65 bits.
+        let span = (i128::from(to) - i128::from(from)).max(0) + 1;
+        let bucket_millis =
+            i64::try_from((span + buckets as i128 - 1) / buckets as i128).unwrap_or(i64::MAX);
         Ok(Histogram {
             from,
             to,
@@ -703,6 +823,35 @@ impl TokenAuth {
             .now()
             .saturating_sub(i64::from(a.retention_days) * MILLIS_PER_DAY);
         Ok(self.store.prune_events(cutoff, a.max_events)?)
+    }
+}
+
+/// The scope a new token gets: what was asked for, within what the caller holds. A token never
+/// mints more than it holds (SPEC section 1): a Read Only token's explicit request for Read &
+/// Write is refused, and the original product's API (which names no scope) gets Read Only.
+fn minted_scope(
+    choice: ScopeChoice,
+    caller: Option<&TokenUse>,
+    forced_read_only: bool,
+) -> Result<Scope, CoreError> {
+    let caller_scope = caller.map_or(Scope::ReadWrite, |t| t.scope);
+    match choice {
+        ScopeChoice::LeastPrivilege => Ok(Scope::ReadOnly),
+        ScopeChoice::Exactly(s) if !caller_scope.covers(s) => Err(CoreError::ReadOnlyToken(
+            "a Read Only token can only create Read Only tokens".into(),
+        )),
+        ScopeChoice::Exactly(Scope::ReadWrite) if forced_read_only => Err(CoreError::Forbidden(
+            "self-made tokens are always Read Only on this server".into(),
+        )),
+        ScopeChoice::Exactly(s) => Ok(s),
+        ScopeChoice::AsMuchAsAllowed => {
+            let settings_cap = if forced_read_only {
+                Scope::ReadOnly
+            } else {
+                Scope::ReadWrite
+            };
+            Ok(Scope::ReadWrite.at_most(caller_scope).at_most(settings_cap))
+        }
     }
 }
 

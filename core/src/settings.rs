@@ -11,6 +11,13 @@ use crate::user::{DEFAULT_ADMIN_GROUP, validate_group};
 use crate::validation::ValidationError;
 
 pub const MAX_VALIDITY_DAYS_LIMIT: u32 = 36_500;
+/// The highest `maxTokensPerUser` an admin may set.
+pub const MAX_TOKENS_PER_USER_LIMIT: u32 = 10_000;
+pub const DEFAULT_MAX_TOKENS_PER_USER: u32 = 100;
+
+fn default_max_tokens_per_user() -> u32 {
+    DEFAULT_MAX_TOKENS_PER_USER
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -25,6 +32,11 @@ pub struct Settings {
     pub max_failed_logins: u32,
     pub rate_limit_per_minute: Option<u32>,
     pub admin_group: String,
+    /// How many tokens one user may hold (expired ones count until deleted): each token is a
+    /// stored hash and an fsync'd write, so an unbounded number is a way to fill the disk.
+    /// Settings stored before this field existed get the default.
+    #[serde(default = "default_max_tokens_per_user")]
+    pub max_tokens_per_user: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +80,7 @@ impl Default for Settings {
             max_failed_logins: 3,
             rate_limit_per_minute: None,
             admin_group: DEFAULT_ADMIN_GROUP.to_owned(),
+            max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
         }
     }
 }
@@ -109,6 +122,12 @@ impl Settings {
             return Err(ValidationError::new(
                 "audit.maxEvents",
                 "must be between 1 and 1000000000",
+            ));
+        }
+        if !(1..=MAX_TOKENS_PER_USER_LIMIT).contains(&self.max_tokens_per_user) {
+            return Err(ValidationError::new(
+                "maxTokensPerUser",
+                format!("must be between 1 and {MAX_TOKENS_PER_USER_LIMIT}"),
             ));
         }
         if self.rate_limit_per_minute == Some(0) {
@@ -232,7 +251,7 @@ mod tests {
                     "allFailedAttempts": false, "permissionDenied": false,
                     "retentionDays": 90, "maxEvents": 1000000},
                 "maxFailedLogins": 3, "rateLimitPerMinute": null,
-                "adminGroup": "jira-administrators"
+                "adminGroup": "jira-administrators", "maxTokensPerUser": 100
             })
         );
         assert!(s.validate(&groups(&[])).is_ok());
@@ -295,6 +314,8 @@ mod tests {
             ),
             (json!({"audit": {"maxEvents": 0}}), "audit.maxEvents"),
             (json!({"rateLimitPerMinute": 0}), "rateLimitPerMinute"),
+            (json!({"maxTokensPerUser": 0}), "maxTokensPerUser"),
+            (json!({"maxTokensPerUser": 10001}), "maxTokensPerUser"),
             (json!({"adminGroup": " "}), "adminGroup"),
         ] {
             let s = Settings::default().patched(&patch).unwrap();
@@ -304,6 +325,14 @@ mod tests {
                 "{patch}"
             );
         }
+    }
+
+    #[test]
+    fn settings_stored_before_the_token_cap_existed_get_the_default_cap() {
+        let mut doc = serde_json::to_value(Settings::default()).unwrap();
+        doc.as_object_mut().unwrap().remove("maxTokensPerUser");
+        let s: Settings = serde_json::from_value(doc).unwrap();
+        assert_eq!(s.max_tokens_per_user, 100);
     }
 
     #[test]

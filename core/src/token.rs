@@ -35,6 +35,33 @@ impl TokenRecord {
         self.expires_at.is_some_and(|e| e <= now)
     }
 
+    /// When the token stops working under `settings`: its own expiry, but never later than the
+    /// maximum validity counted from its creation, and never "never" unless the settings allow
+    /// tokens that never expire. So lowering `maxTokenValidityDays` or turning off
+    /// `allowNonExpiringTokens` shortens the tokens that exist, as an admin expects, instead of
+    /// applying only to tokens made afterwards. Raising them lengthens nothing.
+    pub fn expiry_under(&self, settings: &Settings) -> Option<Millis> {
+        let cap = self
+            .created_at
+            .saturating_add(i64::from(settings.max_token_validity_days) * MILLIS_PER_DAY);
+        match self.expires_at {
+            None if settings.allow_non_expiring_tokens => None,
+            None => Some(cap),
+            Some(e) => Some(e.min(cap)),
+        }
+    }
+
+    pub fn is_expired_under(&self, now: Millis, settings: &Settings) -> bool {
+        self.expiry_under(settings).is_some_and(|e| e <= now)
+    }
+
+    /// The JSON view with the expiry that applies under `settings`.
+    pub fn view_under(&self, settings: &Settings) -> TokenView {
+        let mut v = self.view();
+        v.expires_at = self.expiry_under(settings).map(to_rfc3339);
+        v
+    }
+
     pub fn view(&self) -> TokenView {
         TokenView {
             id: self.id.clone(),
@@ -80,6 +107,13 @@ pub struct TokenPolicy {
     pub own_tokens_read_only: bool,
     pub may_create_tokens_for_others: bool,
     pub is_admin: bool,
+    /// How many tokens one user may hold.
+    #[serde(default)]
+    pub max_tokens_per_user: u32,
+    /// When the caller authenticated with a token: a token it makes expires no later than this
+    /// (RFC 3339). `None`: no such limit.
+    #[serde(default)]
+    pub expires_no_later_than: Option<String>,
 }
 
 /// How long a new token lives, as asked for.
@@ -90,6 +124,36 @@ pub enum Expiry {
     Days(u32),
     At(Millis),
     Never,
+}
+
+/// Caps a resolved expiry at the expiry of the token the request authenticated with (`cap`,
+/// `None` when it never expires): a token never mints one that outlives it. An expiry that was
+/// not asked for is lowered to the cap; one that was asked for beyond it is refused.
+pub fn cap_expiry(
+    expiry: Expiry,
+    resolved: Option<Millis>,
+    cap: Option<Millis>,
+) -> Result<Option<Millis>, ValidationError> {
+    let Some(cap) = cap else {
+        return Ok(resolved);
+    };
+    if resolved.is_some_and(|r| r <= cap) {
+        return Ok(resolved);
+    }
+    let field = match expiry {
+        Expiry::Default => return Ok(Some(cap)),
+        Expiry::Days(_) => "validityDays",
+        Expiry::At(_) => "expiresAt",
+        Expiry::Never => "neverExpires",
+    };
+    Err(ValidationError::new(
+        field,
+        format!(
+            "a token made with a token cannot outlive it: the token you authenticated with \
+             expires at {}",
+            to_rfc3339(cap)
+        ),
+    ))
 }
 
 /// The description rule: 1–255 characters, no control characters (it goes into log lines).
@@ -193,6 +257,68 @@ mod tests {
         assert!(resolve_expiry(Expiry::Never, &s, NOW).is_err());
         s.allow_non_expiring_tokens = true;
         assert_eq!(resolve_expiry(Expiry::Never, &s, NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn h1_a_token_made_with_a_token_never_outlives_it() {
+        let cap = Some(NOW + 10 * MILLIS_PER_DAY);
+        let in_a_year = Some(NOW + 365 * MILLIS_PER_DAY);
+        assert_eq!(cap_expiry(Expiry::Default, in_a_year, cap).unwrap(), cap);
+        assert_eq!(
+            cap_expiry(Expiry::Days(5), Some(NOW + 5 * MILLIS_PER_DAY), cap).unwrap(),
+            Some(NOW + 5 * MILLIS_PER_DAY)
+        );
+        assert_eq!(
+            cap_expiry(Expiry::Days(365), in_a_year, cap)
+                .unwrap_err()
+                .field,
+            "validityDays"
+        );
+        assert_eq!(
+            cap_expiry(Expiry::Never, None, cap).unwrap_err().field,
+            "neverExpires"
+        );
+        // A caller whose token never expires, or who used a password: no cap.
+        assert_eq!(cap_expiry(Expiry::Never, None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn l10_lowering_the_maximum_validity_shortens_existing_tokens() {
+        let mut t = record(Some(NOW + 300 * MILLIS_PER_DAY));
+        let mut s = Settings::default();
+        assert_eq!(t.expiry_under(&s), Some(NOW + 300 * MILLIS_PER_DAY));
+        s.max_token_validity_days = 30;
+        assert_eq!(t.expiry_under(&s), Some(NOW + 30 * MILLIS_PER_DAY));
+        assert!(t.is_expired_under(NOW + 30 * MILLIS_PER_DAY, &s));
+        assert!(!t.is_expired(NOW + 30 * MILLIS_PER_DAY));
+        // A token that never expires lives the maximum validity once such tokens are turned off.
+        t.expires_at = None;
+        assert_eq!(t.expiry_under(&s), Some(NOW + 30 * MILLIS_PER_DAY));
+        s.allow_non_expiring_tokens = true;
+        assert_eq!(t.expiry_under(&s), None);
+        assert_eq!(
+            t.view_under(&Settings::default()).expires_at.as_deref(),
+            Some(to_rfc3339(NOW + 365 * MILLIS_PER_DAY).as_str())
+        );
+    }
+
+    fn record(expires_at: Option<Millis>) -> TokenRecord {
+        TokenRecord {
+            id: "AAAAAAAAAAAA".into(),
+            owner: "alice".into(),
+            description: "d".into(),
+            scope: Scope::ReadOnly,
+            created_at: NOW,
+            created_by: "alice".into(),
+            expires_at,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash {
+                params: Default::default(),
+                salt: [0; 16],
+                hash: [0; 32],
+            },
+        }
     }
 
     #[test]

@@ -84,17 +84,35 @@ pub enum TokenFormatError {
 pub fn generate() -> Result<NewToken, CoreError> {
     let id = random_base62::<ID_LEN>()?;
     let secret = random_base62::<SECRET_LEN>()?;
-    let mut text = String::with_capacity(TOKEN_LEN);
-    text.push_str(PREFIX);
-    text.push_str(&id);
-    text.push('_');
-    text.push_str(&secret);
-    let sum = checksum(text.as_bytes());
-    text.push_str(&sum);
+    let text = assemble(&id, &secret);
     Ok(NewToken {
         id: TokenId(id),
         text,
     })
+}
+
+/// The token text for a given id and secret, with its checksum: for fixtures that need a token
+/// with a known secret (and for tests that need a well-formed wrong one). The secret must be
+/// [`SECRET_LEN`] base62 characters.
+pub fn compose(id: &TokenId, secret: &str) -> Result<String, TokenFormatError> {
+    if secret.len() != SECRET_LEN {
+        return Err(TokenFormatError::Length);
+    }
+    if !secret.bytes().all(is_base62) {
+        return Err(TokenFormatError::Character);
+    }
+    Ok(assemble(id.as_str(), secret))
+}
+
+fn assemble(id: &str, secret: &str) -> String {
+    let mut text = String::with_capacity(TOKEN_LEN);
+    text.push_str(PREFIX);
+    text.push_str(id);
+    text.push('_');
+    text.push_str(secret);
+    let sum = checksum(text.as_bytes());
+    text.push_str(&sum);
+    text
 }
 
 /// Checks shape, alphabet and checksum; touches nothing else.

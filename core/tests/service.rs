@@ -7,16 +7,20 @@ use common::World;
 use serde_json::json;
 use tokenauth_core::CoreError;
 use tokenauth_core::audit::{AuditAction, AuditQuery};
-use tokenauth_core::auth::AuthType;
+use tokenauth_core::auth::{AuthType, TokenUse};
+use tokenauth_core::clock::{MILLIS_PER_DAY, parse_rfc3339};
 use tokenauth_core::ip::ClientAddr;
 use tokenauth_core::scope::Scope;
-use tokenauth_core::service::{Actor, NewTokenRequest, TokenFilter};
+use tokenauth_core::service::{
+    Actor, NewTokenRequest, ScopeChoice, Source, TokenFilter, UserPatch,
+};
 use tokenauth_core::token::Expiry;
+use tokenauth_core::token_format::TokenId;
 
 fn req(scope: Option<Scope>, expiry: Expiry) -> NewTokenRequest {
     NewTokenRequest {
         description: "deploy".into(),
-        scope,
+        scope: scope.map_or(ScopeChoice::LeastPrivilege, ScopeChoice::Exactly),
         expiry,
     }
 }
@@ -413,7 +417,7 @@ fn a_user_changing_their_password_never_puts_it_in_the_audit_log() {
         ..Default::default()
     };
     w.auth
-        .update_user(&w.actor("alice"), "alice", patch)
+        .update_user(&w.actor("alice"), "alice", patch, false)
         .unwrap();
     let e = last_event(&w);
     assert!(!format!("{e:?}").contains("n3w-s3cret"));
@@ -427,7 +431,263 @@ fn a_user_changing_their_password_never_puts_it_in_the_audit_log() {
         ..Default::default()
     };
     assert!(matches!(
-        w.auth.update_user(&w.actor("alice"), "alice", groups),
+        w.auth
+            .update_user(&w.actor("alice"), "alice", groups, false),
         Err(CoreError::Forbidden(_))
     ));
+}
+
+// ---------------------------------------------------------------- what a token may mint (H1)
+
+/// `name` acting through one of their tokens of `scope` (as the server builds the actor).
+fn via_token(w: &World, name: &str, scope: Scope, days: u32) -> Actor {
+    let view = w
+        .auth
+        .create_token(&w.actor(name), name, req(Some(scope), Expiry::Days(days)))
+        .unwrap();
+    let mut a = w.actor(name);
+    a.auth = Some(AuthType::Token);
+    a.token = Some(TokenUse {
+        id: TokenId::parse(&view.id).unwrap(),
+        scope,
+        description: view.description,
+        expires_at: view.expires_at.as_deref().and_then(parse_rfc3339),
+    });
+    a
+}
+
+#[test]
+fn h1_a_read_only_token_cannot_mint_read_write() {
+    let w = World::new();
+    let ro = via_token(&w, "alice", Scope::ReadOnly, 30);
+    assert!(matches!(
+        w.auth
+            .create_token(&ro, "alice", req(Some(Scope::ReadWrite), Expiry::Default)),
+        Err(CoreError::ReadOnlyToken(_))
+    ));
+    // The original product's API names no scope: it gets Read Only.
+    let compat = NewTokenRequest {
+        description: "compat".into(),
+        scope: ScopeChoice::AsMuchAsAllowed,
+        expiry: Expiry::Default,
+    };
+    let child = w.auth.create_token(&ro, "alice", compat.clone()).unwrap();
+    assert_eq!(child.scope, Scope::ReadOnly);
+    // With a password (or a Read & Write token) the same request gets Read & Write.
+    let rw = w
+        .auth
+        .create_token(&w.actor("alice"), "alice", compat)
+        .unwrap();
+    assert_eq!(rw.scope, Scope::ReadWrite);
+    assert!(
+        w.auth
+            .create_token(&ro, "alice", req(Some(Scope::ReadOnly), Expiry::Default))
+            .is_ok()
+    );
+}
+
+#[test]
+fn h1_a_token_made_with_a_token_expires_no_later_than_it() {
+    let w = World::new();
+    let parent = via_token(&w, "alice", Scope::ReadWrite, 10);
+    let cap = parent.token.as_ref().unwrap().expires_at;
+    let child = w
+        .auth
+        .create_token(
+            &parent,
+            "alice",
+            req(Some(Scope::ReadWrite), Expiry::Default),
+        )
+        .unwrap();
+    assert_eq!(child.expires_at.as_deref().and_then(parse_rfc3339), cap);
+    let err = w
+        .auth
+        .create_token(&parent, "alice", req(None, Expiry::Days(30)))
+        .unwrap_err();
+    assert!(matches!(err, CoreError::Invalid(ref v) if v.field == "validityDays"));
+    // The event names the token that minted it.
+    let e = last_event(&w);
+    assert!(
+        e.changed_values
+            .iter()
+            .any(|c| c.key == "createdWithToken"
+                && c.to == parent.token.as_ref().unwrap().id.as_str())
+    );
+}
+
+// ---------------------------------------------------------------- the per-user cap (M5b)
+
+#[test]
+fn m5_a_user_holds_at_most_max_tokens_per_user() {
+    let w = World::new();
+    w.settings(json!({"maxTokensPerUser": 3}));
+    for _ in 0..3 {
+        w.token("alice", Scope::ReadOnly);
+    }
+    let err = w
+        .auth
+        .create_token(&w.actor("alice"), "alice", req(None, Expiry::Default))
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::Invalid(ref v) if v.field == "maxTokensPerUser"),
+        "{err}"
+    );
+    // An admin on alice's behalf is held to it too; bob is not affected.
+    assert!(
+        w.auth
+            .create_token(&w.actor("admin"), "alice", req(None, Expiry::Default))
+            .is_err()
+    );
+    w.token("bob", Scope::ReadOnly);
+}
+
+// ---------------------------------------------------------------- anti-lockout (L1)
+
+#[test]
+fn l1_a_password_session_counts_as_a_password_when_disabling_passwords() {
+    let w = World::new();
+    let admin = admin_from(&w, "127.0.0.1", AuthType::Session);
+    assert!(admin.used_password());
+    assert!(matches!(
+        w.auth
+            .update_settings(&admin, &json!({"passwordAuthEnabled": false}), false),
+        Err(CoreError::Conflict(_))
+    ));
+    // A Read Only token is no way back in: nothing can be changed with it.
+    w.token("admin", Scope::ReadOnly);
+    assert!(matches!(
+        w.auth
+            .update_settings(&admin, &json!({"passwordAuthEnabled": false}), false),
+        Err(CoreError::Conflict(_))
+    ));
+    w.token("admin", Scope::ReadWrite);
+    assert!(
+        w.auth
+            .update_settings(&admin, &json!({"passwordAuthEnabled": false}), false)
+            .is_ok()
+    );
+}
+
+#[test]
+fn l1_taking_away_use_tokens_with_passwords_off_is_a_lockout() {
+    let w = World::new();
+    let admin = via_token(&w, "admin", Scope::ReadWrite, 30);
+    w.settings(json!({"passwordAuthEnabled": false}));
+    let patch =
+        json!({"permissions": {"useTokens": {"everyone": false, "groups": ["jira-users"]}}});
+    let mut admin_no_users_group = admin.clone();
+    admin_no_users_group.user.groups = vec!["jira-administrators".into()];
+    w.auth
+        .update_user(
+            &Actor::cli(),
+            "admin",
+            UserPatch {
+                groups: Some(vec!["jira-administrators".into()]),
+                ..UserPatch::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert!(matches!(
+        w.auth.update_settings(&admin_no_users_group, &patch, false),
+        Err(CoreError::Conflict(_))
+    ));
+    assert!(
+        w.auth
+            .update_settings(&admin_no_users_group, &patch, true)
+            .is_ok()
+    );
+}
+
+#[test]
+fn l1_trusted_proxies_changed_with_the_allow_list_are_checked_together() {
+    let w = World::new();
+    // The admin comes through 10.0.0.1 for the client 203.0.113.9.
+    let mut admin = admin_from(&w, "10.0.0.1", AuthType::Password);
+    admin.source = Some(Source {
+        peer: "10.0.0.1".parse().unwrap(),
+        forwarded_for: Some(b"203.0.113.9".to_vec()),
+    });
+    // Trusting the proxy makes the admin 203.0.113.9, which the new list excludes.
+    let patch = json!({"trustedProxies": ["10.0.0.1"], "ipAllowList": ["10.0.0.0/8"]});
+    let err = w.auth.update_settings(&admin, &patch, false).unwrap_err();
+    assert!(
+        matches!(err, CoreError::Conflict(ref m) if m.contains("203.0.113.9")),
+        "{err}"
+    );
+    let ok =
+        json!({"trustedProxies": ["10.0.0.1"], "ipAllowList": ["10.0.0.0/8", "203.0.113.0/24"]});
+    assert!(w.auth.update_settings(&admin, &ok, false).is_ok());
+}
+
+#[test]
+fn l1_an_admin_cannot_demote_or_deactivate_themselves_without_force() {
+    let w = World::new();
+    let demote = UserPatch {
+        groups: Some(vec!["jira-users".into()]),
+        ..UserPatch::default()
+    };
+    let deactivate = UserPatch {
+        active: Some(false),
+        ..UserPatch::default()
+    };
+    // The review's reproduction: the only admin demotes themselves and no admin is left.
+    for patch in [demote.clone(), deactivate.clone()] {
+        assert!(matches!(
+            w.auth.update_user(&w.actor("admin"), "admin", patch, false),
+            Err(CoreError::Conflict(_))
+        ));
+    }
+    assert!(w.auth.settings().is_admin(&w.actor("admin").user));
+    // Changing one's own display name is no demotion.
+    let rename = UserPatch {
+        display_name: Some("The Admin".into()),
+        ..UserPatch::default()
+    };
+    w.auth
+        .update_user(&w.actor("admin"), "admin", rename, false)
+        .unwrap();
+    // Another admin may be demoted: the actor remains one.
+    w.auth
+        .create_user(
+            &Actor::cli(),
+            common::user("root", &["jira-administrators"]),
+        )
+        .unwrap();
+    w.auth
+        .update_user(&w.actor("admin"), "root", demote.clone(), false)
+        .unwrap();
+    // With force, as asked.
+    w.auth
+        .update_user(&w.actor("admin"), "admin", deactivate, true)
+        .unwrap();
+}
+
+#[test]
+fn l1_an_admin_cannot_delete_themselves_so_one_always_remains() {
+    let w = World::new();
+    assert!(matches!(
+        w.auth.delete_user(&w.actor("admin"), "admin"),
+        Err(CoreError::Conflict(_))
+    ));
+}
+
+// ---------------------------------------------------------------- the maximum validity (L10)
+
+#[test]
+fn l10_lowering_the_maximum_validity_applies_to_existing_tokens() {
+    let w = World::new();
+    let t = w.token("alice", Scope::ReadOnly);
+    w.clock.advance(40 * MILLIS_PER_DAY);
+    let ok = w.request(Some(&common::bearer(&t)), "GET", "/rest/api/2/myself");
+    assert!(ok.result.is_ok());
+    w.settings(json!({"maxTokenValidityDays": 30}));
+    let gone = w.request(Some(&common::bearer(&t)), "GET", "/rest/api/2/myself");
+    assert!(gone.result.is_err());
+    // The listing says so too.
+    let listed = w.auth.own_tokens(&w.actor("alice")).unwrap();
+    assert_eq!(
+        listed[0].expires_at.as_deref().and_then(parse_rfc3339),
+        Some(common::T0 + 30 * MILLIS_PER_DAY)
+    );
 }

@@ -46,6 +46,9 @@ pub enum StoreError {
     Io(String),
     #[error("a stored record could not be decoded: {0}")]
     Decode(String),
+    /// The owner already holds `limit` tokens; nothing was written.
+    #[error("the user already holds {limit} tokens, the most allowed")]
+    TokenLimit { limit: u32 },
 }
 
 pub trait Store: Directory + Send + Sync {
@@ -63,7 +66,15 @@ pub trait Store: Directory + Send + Sync {
 
     fn tokens_of(&self, owner_key: &str) -> Result<Vec<TokenRecord>, StoreError>;
     fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-    fn insert_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError>;
+    /// Inserts a new token with its event, unless its owner already holds `max_per_owner`
+    /// tokens ([`StoreError::TokenLimit`]); counted and written under one lock, so concurrent
+    /// creations cannot pass the cap together.
+    fn insert_token(
+        &self,
+        token: &TokenRecord,
+        event: AuditEvent,
+        max_per_owner: u32,
+    ) -> Result<(), StoreError>;
     /// Replaces an existing token; false (and no event) when it is gone.
     fn update_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<bool, StoreError>;
     /// Deletes one token with its event; false (and no event) when it was already gone.

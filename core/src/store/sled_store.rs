@@ -61,9 +61,11 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`. A new directory is created 0700; the files in
+    /// it are set to 0600 at every open (sled makes new ones under the process umask), as they
+    /// hold password and token hashes and the audit log.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
+        crate::private_fs::create_dir(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let config = sled::Config::new()
             .path(dir)
@@ -102,6 +104,8 @@ impl SledStore {
             token_records: Records::new(),
         };
         store.check_schema()?;
+        crate::private_fs::restrict_contents(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         Ok(store)
     }
 
@@ -189,7 +193,7 @@ fn write_marker(path: &Path, commit: u64) -> Result<(), StoreError> {
     use std::io::Write as _;
     let tmp = path.with_extension("tmp");
     let fail = |e: std::io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut f = crate::private_fs::create_file(&tmp).map_err(fail)?;
     f.write_all(format!("tokenauth store\nschema {SCHEMA_VERSION}\ncommit {commit}\n").as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(fail)?;
@@ -394,8 +398,27 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn insert_token(&self, token: &TokenRecord, mut event: AuditEvent) -> Result<(), StoreError> {
+    fn insert_token(
+        &self,
+        token: &TokenRecord,
+        mut event: AuditEvent,
+        max_per_owner: u32,
+    ) -> Result<(), StoreError> {
         let _guard = self.lock();
+        // Every token change holds the lock, so the count cannot change before the insert.
+        let mut prefix = user_key(&token.owner).into_bytes();
+        prefix.push(0);
+        let held = self
+            .by_owner
+            .scan_prefix(&prefix)
+            .keys()
+            .take(max_per_owner as usize)
+            .count();
+        if held >= max_per_owner as usize {
+            return Err(StoreError::TokenLimit {
+                limit: max_per_owner,
+            });
+        }
         let value = encode(token)?;
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
         (&self.tokens, &self.by_owner, self.audit.tree())
