@@ -1,6 +1,13 @@
 //! The fast path of verification: a bounded cache of verified secrets keyed by an HMAC (with a
 //! per-process key) of the presented secret, a bounded memory of recent wrong secrets, and a
-//! per-token failure budget so a flood of wrong secrets cannot make the server hash without limit.
+//! failure budget per (token id or claimed user name, client) so a flood of wrong secrets cannot
+//! make the server hash without limit.
+//!
+//! Budgets are kept per *resolved* client (behind a trusted proxy, the real client, not the
+//! proxy), so one client's flood does not lock out everyone behind the same proxy; and per
+//! *claimed name*, whether or not such a user exists, so which names are refused unhashed does
+//! not tell which users exist. A failure is spent before hashing and refunded on success, so
+//! concurrent attempts cannot all pass a nearly empty budget together.
 //!
 //! A hit is only trusted while the stored hash it was verified against is unchanged, and the
 //! decision still reads the token and its owner from the store on every request: a revoked or
@@ -19,7 +26,7 @@ use sha2::Sha256;
 use tokenauth_core::auth::{Argon2Verifier, Verifier};
 use tokenauth_core::secret_hash::{HashParams, SecretHash, random_bytes};
 use tokenauth_core::token::TokenRecord;
-use tokenauth_core::user::User;
+use tokenauth_core::user::{User, user_key};
 
 type Key = [u8; 32];
 
@@ -131,8 +138,8 @@ impl VerifiedCache {
         }
     }
 
-    fn budget_key(&self, subject: &str, peer: IpAddr) -> u64 {
-        self.budget_keys.hash_one((subject, peer))
+    fn budget_key(&self, subject: &str, client: IpAddr) -> u64 {
+        self.budget_keys.hash_one((subject, client))
     }
 
     /// Whether the subject still has failures left in this minute.
@@ -144,8 +151,29 @@ impl VerifiedCache {
         })
     }
 
-    fn spend_failure(&self, budget: u64) {
+    /// Spends one failure before hashing, if any is left: check and spend under one lock, so
+    /// concurrent attempts cannot all pass the last failure left. Refunded when the secret was
+    /// right ([`VerifiedCache::refund`]).
+    fn try_spend(&self, budget: u64) -> bool {
         let mut inner = self.lock();
+        let left = inner.budgets.get(&budget).is_none_or(|b| {
+            b.window_start.elapsed() >= Duration::from_secs(60)
+                || b.failures < self.failures_per_minute
+        });
+        if left {
+            self.spend_locked(&mut inner, budget);
+        }
+        left
+    }
+
+    fn refund(&self, budget: u64) {
+        let mut inner = self.lock();
+        if let Some(b) = inner.budgets.get_mut(&budget) {
+            b.failures = b.failures.saturating_sub(1);
+        }
+    }
+
+    fn spend_locked(&self, inner: &mut Inner, budget: u64) {
         if inner.budgets.len() >= self.capacity {
             inner
                 .budgets
@@ -175,13 +203,6 @@ impl VerifiedCache {
         order.retain(|k| map.contains_key(k));
     }
 
-    /// Drops everything (after a settings change).
-    pub fn clear(&self) {
-        let mut inner = self.lock();
-        inner.map.clear();
-        inner.order.clear();
-    }
-
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();
         CacheStats {
@@ -206,18 +227,14 @@ pub struct CachingVerifier<'a> {
     cache: &'a VerifiedCache,
     mode: Mode,
     missed: Cell<bool>,
-    /// The connection's address: failure budgets are kept per token (or user) *and* address, so
-    /// a flood from one place does not lock the owner out from another.
-    peer: IpAddr,
 }
 
 impl<'a> CachingVerifier<'a> {
-    pub fn new(cache: &'a VerifiedCache, mode: Mode, peer: IpAddr) -> Self {
+    pub fn new(cache: &'a VerifiedCache, mode: Mode) -> Self {
         Self {
             cache,
             mode,
             missed: Cell::new(false),
-            peer,
         }
     }
 
@@ -226,7 +243,14 @@ impl<'a> CachingVerifier<'a> {
         self.missed.get()
     }
 
-    fn check(&self, kind: u8, subject: &str, secret: &str, hash: Option<&SecretHash>) -> bool {
+    fn check(
+        &self,
+        kind: u8,
+        subject: &str,
+        secret: &str,
+        hash: Option<&SecretHash>,
+        client: IpAddr,
+    ) -> bool {
         let fingerprint = hash.map_or([0; 32], |h| h.hash);
         let key = self.cache.key(kind, subject, secret);
         let cacheable = self.cache.hmac.is_some();
@@ -234,19 +258,21 @@ impl<'a> CachingVerifier<'a> {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
             return answer;
         }
-        let budget = self.cache.budget_key(subject, self.peer);
-        if !self.cache.budget_left(budget) {
-            // Out of budget: refuse without hashing; a cached right secret still works.
+        let budget = self.cache.budget_key(subject, client);
+        if self.mode == Mode::CacheOnly {
+            // Out of budget: refuse without hashing (a cached right secret still works above).
+            if self.cache.budget_left(budget) {
+                self.missed.set(true);
+            }
             return false;
         }
-        if self.mode == Mode::CacheOnly {
-            self.missed.set(true);
+        if !self.cache.try_spend(budget) {
             return false;
         }
         self.cache.hashed.fetch_add(1, Ordering::Relaxed);
         let valid = self.cache.argon2.verify_hash(hash, secret);
-        if !valid {
-            self.cache.spend_failure(budget);
+        if valid {
+            self.cache.refund(budget);
         }
         if !cacheable {
             return valid;
@@ -264,17 +290,26 @@ impl<'a> CachingVerifier<'a> {
 }
 
 impl Verifier for CachingVerifier<'_> {
-    fn verify_token(&self, record: &TokenRecord, secret: &str) -> bool {
-        self.check(b't', &record.id, secret, Some(&record.hash))
+    fn verify_token(&self, record: &TokenRecord, secret: &str, client: IpAddr) -> bool {
+        self.check(b't', &record.id, secret, Some(&record.hash), client)
     }
 
-    fn verify_password(&self, user: Option<&User>, password: &str) -> bool {
-        let subject = user.map_or_else(|| "?unknown".to_owned(), |u| format!("user:{}", u.key()));
+    fn verify_password(
+        &self,
+        claimed: &str,
+        user: Option<&User>,
+        password: &str,
+        client: IpAddr,
+    ) -> bool {
+        // The claimed name, whether or not it exists: unknown names are rationed exactly like
+        // real ones, so being refused unhashed says nothing about which users exist.
+        let subject = format!("user:{}", user_key(claimed));
         self.check(
             b'p',
             &subject,
             password,
             user.and_then(|u| u.password.as_ref()),
+            client,
         )
     }
 }
@@ -307,16 +342,24 @@ mod tests {
         }
     }
 
+    fn full(cache: &VerifiedCache) -> CachingVerifier<'_> {
+        CachingVerifier::new(cache, Mode::Full)
+    }
+
+    fn inline(cache: &VerifiedCache) -> CachingVerifier<'_> {
+        CachingVerifier::new(cache, Mode::CacheOnly)
+    }
+
     #[test]
     fn a_verified_secret_is_answered_from_the_cache_afterwards() {
         let cache = VerifiedCache::new(10, 10, CHEAP);
         let r = record("s3cret");
-        let inline = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
-        assert!(!inline.verify_token(&r, "s3cret"));
-        assert!(inline.missed());
-        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "s3cret"));
-        let again = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
-        assert!(again.verify_token(&r, "s3cret"));
+        let first = inline(&cache);
+        assert!(!first.verify_token(&r, "s3cret", HERE));
+        assert!(first.missed());
+        assert!(full(&cache).verify_token(&r, "s3cret", HERE));
+        let again = inline(&cache);
+        assert!(again.verify_token(&r, "s3cret", HERE));
         assert!(!again.missed());
     }
 
@@ -324,11 +367,11 @@ mod tests {
     fn a_cached_answer_is_void_once_the_stored_hash_changes() {
         let cache = VerifiedCache::new(10, 10, CHEAP);
         let r = record("s3cret");
-        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "s3cret"));
+        assert!(full(&cache).verify_token(&r, "s3cret", HERE));
         let mut replaced = record("other");
         replaced.id = r.id.clone();
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
-        assert!(!v.verify_token(&replaced, "s3cret"));
+        let v = inline(&cache);
+        assert!(!v.verify_token(&replaced, "s3cret", HERE));
         assert!(v.missed());
     }
 
@@ -337,25 +380,43 @@ mod tests {
         let cache = VerifiedCache::new(100, 3, CHEAP);
         let r = record("right");
         // Verify the right secret first: it stays usable through the flood.
-        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "right"));
+        assert!(full(&cache).verify_token(&r, "right", HERE));
         for i in 0..3 {
-            let v = CachingVerifier::new(&cache, Mode::Full, HERE);
-            assert!(!v.verify_token(&r, &format!("wrong{i}")));
+            assert!(!full(&cache).verify_token(&r, &format!("wrong{i}"), HERE));
         }
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
-        assert!(!v.verify_token(&r, "wrong-new"));
+        let v = inline(&cache);
+        assert!(!v.verify_token(&r, "wrong-new", HERE));
         assert!(!v.missed(), "out of budget: no hashing is asked for");
-        assert!(CachingVerifier::new(&cache, Mode::CacheOnly, HERE).verify_token(&r, "right"));
+        assert!(inline(&cache).verify_token(&r, "right", HERE));
     }
 
     #[test]
-    fn a_flood_from_one_address_does_not_lock_the_owner_out_elsewhere() {
+    fn a_right_secret_spends_no_budget() {
+        let cache = VerifiedCache::new(100, 2, CHEAP);
+        let r = record("right");
+        for _ in 0..5 {
+            // Each a new cache (as after a restart): hashed every time, refunded every time.
+            let fresh = VerifiedCache::new(100, 2, CHEAP);
+            assert!(full(&fresh).verify_token(&r, "right", HERE));
+        }
+        assert!(!full(&cache).verify_token(&r, "wrong", HERE));
+        assert!(full(&cache).verify_token(&r, "right", HERE));
+        assert!(!full(&cache).verify_token(&r, "wrong2", HERE));
+        assert_eq!(
+            cache.stats().hashed,
+            3,
+            "the right secret did not use up the budget"
+        );
+    }
+
+    #[test]
+    fn l3_a_flood_from_one_client_does_not_lock_the_owner_out_from_another() {
         let cache = VerifiedCache::new(100, 3, CHEAP);
         let r = record("right");
         for i in 0..5 {
-            CachingVerifier::new(&cache, Mode::Full, THERE).verify_token(&r, &format!("wrong{i}"));
+            full(&cache).verify_token(&r, &format!("wrong{i}"), THERE);
         }
-        assert!(CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "right"));
+        assert!(full(&cache).verify_token(&r, "right", HERE));
         assert_eq!(
             cache.stats().hashed,
             4,
@@ -364,12 +425,46 @@ mod tests {
     }
 
     #[test]
+    fn l2_unknown_names_are_rationed_per_name_like_real_users() {
+        let cache = VerifiedCache::new(100, 2, CHEAP);
+        let alice = User {
+            name: "alice".into(),
+            display_name: "a".into(),
+            email: String::new(),
+            active: true,
+            groups: vec![],
+            password: Some(SecretHash::new(b"pw", CHEAP).unwrap()),
+            failed_logins: 0,
+        };
+        // Exhaust many unknown names' budgets: neither alice nor a new unknown name is affected.
+        for i in 0..10 {
+            for _ in 0..3 {
+                full(&cache).verify_password(&format!("ghost{i}"), None, "x", HERE);
+            }
+        }
+        for (claimed, user) in [("alice", Some(&alice)), ("nobody", None)] {
+            let v = inline(&cache);
+            assert!(!v.verify_password(claimed, user, "guess", HERE));
+            assert!(v.missed(), "{claimed} is hashed like any other name");
+        }
+        // And a name out of budget is refused unhashed whether it exists or not.
+        for (claimed, user) in [("alice", Some(&alice)), ("nobody", None)] {
+            for i in 0..2 {
+                full(&cache).verify_password(claimed, user, &format!("again{i}"), HERE);
+            }
+            let v = inline(&cache);
+            assert!(!v.verify_password(claimed, user, "once-more", HERE));
+            assert!(!v.missed(), "{claimed}");
+        }
+    }
+
+    #[test]
     fn the_failure_budgets_never_outgrow_the_capacity() {
         let cache = VerifiedCache::new(8, 1, CHEAP);
         for i in 0..50u8 {
             let mut r = record("right");
             r.id = format!("AAAAAAAAAA{i:02}");
-            CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "wrong");
+            full(&cache).verify_token(&r, "wrong", HERE);
             assert!(cache.stats().budgets <= 8, "{}", cache.stats().budgets);
         }
     }
@@ -378,9 +473,9 @@ mod tests {
     fn a_repeated_wrong_secret_is_answered_from_memory() {
         let cache = VerifiedCache::new(100, 100, CHEAP);
         let r = record("right");
-        assert!(!CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, "wrong"));
-        let v = CachingVerifier::new(&cache, Mode::CacheOnly, HERE);
-        assert!(!v.verify_token(&r, "wrong"));
+        assert!(!full(&cache).verify_token(&r, "wrong", HERE));
+        let v = inline(&cache);
+        assert!(!v.verify_token(&r, "wrong", HERE));
         assert!(!v.missed());
     }
 
@@ -389,7 +484,7 @@ mod tests {
         let cache = VerifiedCache::new(5, 1000, CHEAP);
         let r = record("right");
         for i in 0..20 {
-            CachingVerifier::new(&cache, Mode::Full, HERE).verify_token(&r, &format!("w{i}"));
+            full(&cache).verify_token(&r, &format!("w{i}"), HERE);
         }
         assert_eq!(cache.stats().entries, 5);
         cache.forget_subject(&r.id);

@@ -7,7 +7,9 @@ use tokenauth_core::CoreError;
 use tokenauth_core::audit::{AuditAction, AuditQuery, MAX_PAGE};
 use tokenauth_core::clock::parse_rfc3339;
 use tokenauth_core::scope::Scope;
-use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, TokenAuth, TokenFilter, UserPatch};
+use tokenauth_core::service::{
+    Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth, TokenFilter, UserPatch,
+};
 use tokenauth_core::token::{Expiry, TokenView};
 
 use crate::routes::audit::{csv_row, entity};
@@ -32,7 +34,7 @@ pub fn set_password(auth: &TokenAuth, name: &str, password: String) -> Result<()
         password: Some(password),
         ..UserPatch::default()
     };
-    auth.update_user(&Actor::cli(), name, patch)?;
+    auth.update_user(&Actor::cli(), name, patch, false)?;
     Ok(())
 }
 
@@ -62,7 +64,7 @@ pub fn create_token(
     };
     let req = NewTokenRequest {
         description,
-        scope: Some(scope),
+        scope: ScopeChoice::Exactly(scope),
         expiry,
     };
     Ok(auth.create_token(&Actor::cli(), owner, req)?)

@@ -9,6 +9,8 @@ use tokenauth_core::secret_hash::HashParams;
 pub const DEFAULT_BIND: &str = "127.0.0.1:2990";
 /// Bodies over this get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -23,6 +25,15 @@ pub struct ServerConfig {
     /// uncached attempts on it are refused without hashing.
     pub failures_per_minute: u32,
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request head, and how long an idle keep-alive
+    /// connection stays open (hyper starts the same timer for both): a client that sends a
+    /// request line and then nothing holds a connection this long at most.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; further clients wait in the kernel's backlog until one closes,
+    /// so the process never runs out of file descriptors (which would lock everyone out).
+    pub max_connections: usize,
+    /// Live cookie sessions in all (each user holds at most `sessions::PER_USER`).
+    pub max_sessions: usize,
     pub hash_params: HashParams,
 }
 
@@ -36,6 +47,9 @@ impl ServerConfig {
             hash_concurrency: (cores / 2).max(1),
             failures_per_minute: 10,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_sessions: crate::sessions::MAX_SESSIONS,
             hash_params: HashParams::DEFAULT,
         }
     }

@@ -20,6 +20,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Forbidden(String),
+    /// A Read Only token asked to mint Read & Write: 403 with `X-Authentication-Denied-Reason:
+    /// READ_ONLY_TOKEN`, as its own write would get.
+    #[error("{0}")]
+    ReadOnlyToken(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -57,6 +61,7 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Invalid(v) => v.into(),
             CoreError::Forbidden(m) => Self::Forbidden(m),
+            CoreError::ReadOnlyToken(m) => Self::ReadOnlyToken(m),
             CoreError::NotFound(m) => Self::NotFound(format!("Not found: {m}")),
             CoreError::Conflict(m) => Self::Conflict(m),
             CoreError::Store(s) => Self::Unavailable(format!("storage error: {s}")),
@@ -77,7 +82,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, field) = match &self {
             ApiError::BadRequest { field, .. } => (StatusCode::BAD_REQUEST, field.clone()),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            ApiError::Forbidden(_) | ApiError::ReadOnlyToken(_) => (StatusCode::FORBIDDEN, None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, None),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),
@@ -103,6 +108,12 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::ReadOnlyToken(_) => {
+                resp.headers_mut().insert(
+                    "X-Authentication-Denied-Reason",
+                    HeaderValue::from_static("READ_ONLY_TOKEN"),
+                );
             }
             _ => {}
         }
@@ -159,21 +170,36 @@ pub fn denial_response(d: &Denial) -> Response {
     resp
 }
 
+/// A body read within the size limit (413 beyond it).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::bad_request(format!("could not read the body: {r}"))
+                }
+            })
+    }
+}
+
 /// A JSON body: read within the size limit (413 beyond it), then parsed whatever the
-/// content type says (400 with serde's message when it is not the expected JSON).
+/// content type says (400 with serde's message when it is not the expected JSON). Writes a
+/// browser could forge are refused before any handler runs (`core::csrf`).
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::bad_request(format!("could not read the body: {r}"))
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))

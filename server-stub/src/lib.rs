@@ -7,6 +7,8 @@ pub mod cache;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod hashing;
+pub mod listener;
 pub mod logging;
 pub mod middleware;
 pub mod openapi;

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_stub::commands::{self, ExportFilter};
-use tokenauth_stub::config::{DEFAULT_BIND, ServerConfig, default_data_dir};
+use tokenauth_stub::config::{
+    DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerConfig,
+    default_data_dir,
+};
 use tokenauth_stub::logging::BufferedStderr;
 use tokenauth_stub::server;
 use tokenauth_stub::users_file;
@@ -44,6 +47,18 @@ struct ServeArgs {
     /// How many verified secrets to remember (about 150 bytes each)
     #[arg(long, env = "TOKENAUTH_CACHE_CAPACITY", default_value_t = 10_000)]
     cache_capacity: usize,
+    /// Seconds a connection may take to send a request head, and may stay idle between requests
+    #[arg(long, env = "TOKENAUTH_HEADER_READ_TIMEOUT", default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
+    /// Connections served at once; more clients wait until one closes
+    #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    max_connections: usize,
+    /// Cookie sessions open at once in all; when full, new logins are refused (nobody is logged out)
+    #[arg(long, env = "TOKENAUTH_MAX_SESSIONS", default_value_t = tokenauth_stub::sessions::MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    max_sessions: usize,
+    /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
+    #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    hash_concurrency: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,11 +87,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user; the password is read from standard input unless --password is given
+    /// Create a user; the password is read from standard input (never from the command line,
+    /// where other local users and the shell history could read it)
     Create {
         name: String,
-        #[arg(long)]
-        password: Option<String>,
         #[arg(long = "group")]
         groups: Vec<String>,
         #[arg(long)]
@@ -225,9 +239,16 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    private_files();
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let mut config = ServerConfig::new(cli.serve.bind, data_dir);
     config.cache_capacity = cli.serve.cache_capacity;
+    config.header_read_timeout = std::time::Duration::from_secs(cli.serve.header_read_timeout);
+    config.max_connections = cli.serve.max_connections;
+    config.max_sessions = cli.serve.max_sessions;
+    if let Some(n) = cli.serve.hash_concurrency {
+        config.hash_concurrency = n;
+    }
     let log = init_logging(cli.serve.log_format);
     let result = dispatch(cli, config);
     log.flush();
@@ -243,15 +264,11 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             match c {
                 UserCommand::Create {
                     name,
-                    password,
                     groups,
                     display_name,
                     email,
                 } => {
-                    let password = match password {
-                        Some(p) => p,
-                        None => read_stdin_secret("password")?,
-                    };
+                    let password = read_stdin_secret("password")?;
                     let user = NewUser {
                         name: name.clone(),
                         display_name,
@@ -358,7 +375,8 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             let csv = format == ExportFormat::Csv;
             let n = match output {
                 Some(path) => {
-                    let file = std::fs::File::create(&path)
+                    // The audit log names users, addresses and tokens: for its owner only.
+                    let file = tokenauth_core::private_fs::create_file(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut w = std::io::BufWriter::new(file);
                     commands::export_audit(&auth, csv, filter, &mut w)?
@@ -375,14 +393,55 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
     }
 }
 
+/// Everything this process creates (the database's files, exports) is for its user only: the
+/// database holds password and token hashes and the audit log. A umask of 077 covers the files
+/// sled creates later (snapshots, new segments) too. Also lifts the soft open-files limit to the
+/// hard one, so the connection cap rather than the limit decides how many clients are served.
+fn private_files() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        let limit = getrlimit(Resource::Nofile);
+        if let (Some(soft), hard) = (limit.current, limit.maximum) {
+            let target = hard.unwrap_or(u64::MAX).min(1 << 20);
+            if soft < target {
+                let _ = setrlimit(
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(target),
+                        maximum: hard,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Says so when users other than the owner can read the data directory (one made by an older
+/// version, or by hand): it holds password and token hashes and the audit log.
+fn report_open_data_dir(dir: &std::path::Path) {
+    if let Ok(Some(mode)) = tokenauth_core::private_fs::others_can_read(dir) {
+        tracing::warn!(
+            "the data directory {} can be read by other users (mode {mode:o}); it holds password \
+             and token hashes and the audit log: chmod 700 {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+}
+
 fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<()> {
     let (auth, seeded) = open(&config, users)?;
     let data_dir = config.data_dir.clone();
+    report_open_data_dir(&data_dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(server::serve(
+    runtime.block_on(async {
+        let shutdown = server::shutdown_signal().context("installing the signal handlers")?;
+        server::serve(
         config,
         auth,
         |addr| {
@@ -395,7 +454,10 @@ fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<(
             eprintln!("try: curl -u admin:admin http://{addr}/rest/api/2/myself");
             eprintln!("create a token: curl -u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' http://{addr}/rest/tokenauth/1/tokens");
         },
-        server::shutdown_signal(),
-    ))?;
+        shutdown,
+    )
+        .await
+        .map_err(anyhow::Error::from)
+    })?;
     Ok(())
 }

@@ -3,24 +3,22 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokenauth_core::auth::{AuthOutcome, AuthRequest, Effect, Principal};
+use tokenauth_core::auth::{AuthOutcome, AuthRequest, DenialKind, Effect, Principal};
 use tokenauth_core::credentials::{CredentialError, Credentials, parse_authorization};
+use tokenauth_core::csrf::BrowserHeaders;
 use tokenauth_core::user::user_key;
 
 use crate::cache::{CachingVerifier, Mode};
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
+use crate::hashing;
 use crate::sessions::cookie_value;
 use crate::state::Shared;
-
-/// How long a request waits for a hashing slot before it gets 503.
-const HASH_WAIT: Duration = Duration::from_secs(5);
 
 /// Paths that need no authentication.
 pub fn is_anonymous(method: &Method, path: &str) -> bool {
@@ -35,31 +33,87 @@ pub fn is_anonymous(method: &Method, path: &str) -> bool {
     ) || !path.starts_with("/rest/")
 }
 
-pub fn forwarded_for(headers: &HeaderMap) -> Option<String> {
-    let parts: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(","))
+/// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not
+/// text must reach the decision as a malformed chain, not vanish (which would make a trusted
+/// proxy itself the client).
+pub fn forwarded_for(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let mut joined: Option<Vec<u8>> = None;
+    for v in headers.get_all("x-forwarded-for") {
+        let out = joined.get_or_insert_with(Vec::new);
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(v.as_bytes());
+    }
+    joined
+}
+
+/// The headers the decision reads besides the credentials, owned so they can move to the
+/// hashing pass (cloning a `HeaderValue` shares its bytes).
+pub struct RequestHeaders {
+    forwarded_for: Option<Vec<u8>>,
+    origin: Option<HeaderValue>,
+    host: Option<HeaderValue>,
+    forwarded_host: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    atlassian_token: Option<HeaderValue>,
+    sec_fetch_site: Option<HeaderValue>,
+}
+
+impl RequestHeaders {
+    pub fn new(headers: &HeaderMap, uri: &Uri) -> Self {
+        let get = |name: &str| headers.get(name).cloned();
+        Self {
+            forwarded_for: forwarded_for(headers),
+            origin: get("origin"),
+            // HTTP/2 carries the host in the request's authority.
+            host: get("host").or_else(|| {
+                uri.authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            }),
+            forwarded_host: get("x-forwarded-host"),
+            content_type: get("content-type"),
+            atlassian_token: get("x-atlassian-token"),
+            sec_fetch_site: get("sec-fetch-site"),
+        }
+    }
+
+    pub fn browser(&self) -> BrowserHeaders<'_> {
+        fn b(v: &Option<HeaderValue>) -> Option<&[u8]> {
+            v.as_ref().map(HeaderValue::as_bytes)
+        }
+        BrowserHeaders {
+            origin: b(&self.origin),
+            host: b(&self.host),
+            forwarded_host: b(&self.forwarded_host),
+            content_type: b(&self.content_type),
+            atlassian_token: b(&self.atlassian_token),
+            sec_fetch_site: b(&self.sec_fetch_site),
+        }
+    }
+
+    pub fn forwarded_for(&self) -> Option<&[u8]> {
+        self.forwarded_for.as_deref()
+    }
 }
 
 /// Runs core's decision: from the cache inline, and once more on the blocking pool (behind the
-/// hashing semaphore) only when a secret has to be hashed.
+/// hashing semaphore, see `hashing`) only when a secret has to be hashed.
 pub async fn decide(
     state: &Shared,
     peer: SocketAddr,
-    forwarded: Option<String>,
+    headers: RequestHeaders,
     credentials: Result<Credentials, CredentialError>,
     method: String,
     path: String,
 ) -> Result<AuthOutcome, ApiError> {
     let now = state.auth.now();
     let credentials = {
-        let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly, peer.ip());
+        let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly);
         let req = AuthRequest {
             peer: peer.ip(),
-            forwarded_for: forwarded.as_deref(),
+            forwarded_for: headers.forwarded_for(),
+            browser: headers.browser(),
             credentials,
             method: &method,
             path: &path,
@@ -73,16 +127,12 @@ pub async fn decide(
         // Handed on to the hashing pass, not copied: most requests never get here.
         req.credentials
     };
-    let permit = tokio::time::timeout(HASH_WAIT, state.hashing.acquire())
-        .await
-        .map_err(|_| ApiError::Unavailable("the server is busy verifying secrets; retry".into()))?
-        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    let st = Arc::clone(state);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let verifier = CachingVerifier::new(&st.cache, Mode::Full, peer.ip());
+    hashing::run(state, move |st| {
+        let verifier = CachingVerifier::new(&st.cache, Mode::Full);
         let req = AuthRequest {
             peer: peer.ip(),
-            forwarded_for: forwarded.as_deref(),
+            forwarded_for: headers.forwarded_for(),
+            browser: headers.browser(),
             credentials,
             method: &method,
             path: &path,
@@ -90,10 +140,8 @@ pub async fn decide(
         };
         st.auth.authenticate(&verifier, &req)
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    drop(permit);
-    Ok(outcome)
+    .await?
+    .map_err(ApiError::from)
 }
 
 /// Applies a decision's writes: the failed-login counter at once (the next attempt must see
@@ -143,6 +191,7 @@ pub async fn authenticate(
         return next.run(req).await;
     }
     let headers = req.headers();
+    let mut session_id = None;
     let credentials = match headers.get(header::AUTHORIZATION) {
         Some(h) => parse_authorization(Some(h.as_bytes())),
         None => {
@@ -151,15 +200,19 @@ pub async fn authenticate(
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(cookie_value)
-                .and_then(|id| state.sessions.get(id));
+                .and_then(|id| {
+                    let p = state.sessions.get(id)?;
+                    session_id = Some(id.to_owned());
+                    Some(p)
+                });
             Ok(session.map_or(Credentials::None, Credentials::Session))
         }
     };
-    let forwarded = forwarded_for(headers);
+    let request_headers = RequestHeaders::new(headers, req.uri());
     let outcome = decide(
         &state,
         peer,
-        forwarded,
+        request_headers,
         credentials,
         method.to_string(),
         path,
@@ -174,16 +227,32 @@ pub async fn authenticate(
     }
     let principal: Principal = match outcome.result {
         Ok(p) => p,
-        Err(denial) => return denial_response(&denial),
+        Err(denial) => {
+            // A session that what opened it no longer backs is over, not just refused once.
+            if denial.kind == DenialKind::Failed
+                && let Some(id) = session_id
+            {
+                state.sessions.close(&id);
+            }
+            return denial_response(&denial);
+        }
     };
+    if let Err(e) = rate_limited(&state, &principal) {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The optional per-user rate limit (settings `rateLimitPerMinute`): 429 with `Retry-After`.
+pub fn rate_limited(state: &Shared, principal: &Principal) -> Result<(), ApiError> {
     if let Some(limit) = state.auth.policy().settings.rate_limit_per_minute
         && let Err(retry_after) =
             state
                 .rate_limit
                 .check(&user_key(&principal.user.name), limit, state.auth.now())
     {
-        return ApiError::TooManyRequests { retry_after }.into_response();
+        return Err(ApiError::TooManyRequests { retry_after });
     }
-    req.extensions_mut().insert(principal);
-    next.run(req).await
+    Ok(())
 }

@@ -33,7 +33,11 @@ fn secured(mut responses: Value) -> Value {
         o.insert("401".into(), err("Missing, malformed or wrong credentials"));
         o.insert(
             "403".into(),
-            err("IP not allowed, passwords disabled, Read Only token on a write, or not permitted"),
+            err(
+                "IP not allowed, passwords disabled, Read Only token on a write (or asking to mint \
+                 Read & Write), not permitted, or an XSRF check failed (a cookie write without \
+                 JSON or X-Atlassian-Token: no-check, or a foreign Origin)",
+            ),
         );
         o.insert(
             "429".into(),
@@ -83,7 +87,7 @@ pub fn spec() -> Value {
             "/rest/tokenauth/1/tokens": {
                 "get": {"summary": "Own tokens", "responses": secured(json!({"200": ok("Tokens", token_list.clone())}))},
                 "post": {"summary": "Create an own token (allowed for a Read Only token)", "requestBody": body(r("CreateToken")),
-                    "responses": secured(json!({"201": ok("The token, with its secret this once", r("Token")), "400": err("Invalid"), "413": err("Body over 1 MiB")}))}
+                    "responses": secured(json!({"201": ok("The token, with its secret this once", r("Token")), "400": err("Invalid, over maxTokensPerUser, or outliving the token you authenticated with"), "413": err("Body over 1 MiB")}))}
             },
             "/rest/tokenauth/1/tokens/{id}": {
                 "parameters": [path_param("id")],
@@ -101,7 +105,7 @@ pub fn spec() -> Value {
             },
             "/rest/tokenauth/1/admin/users/{user}": {
                 "parameters": [path_param("user")],
-                "put": {"summary": "Change a user (admin)", "requestBody": body(r("UserInput")), "responses": admin(json!({"200": ok("User", r("User")), "400": err("Invalid"), "404": err("No such user")}))},
+                "put": {"summary": "Change a user (admin); demoting or deactivating yourself needs force=true", "parameters": [query("force", json!({"type": "boolean"}))], "requestBody": body(r("UserInput")), "responses": admin(json!({"200": ok("User", r("User")), "400": err("Invalid"), "404": err("No such user"), "409": err("Would remove your own admin rights (use force=true)")}))},
                 "delete": {"summary": "Delete a user and their tokens (admin)", "responses": admin(json!({"204": {"description": "Deleted"}, "404": err("No such user"), "409": err("Cannot delete yourself")}))}
             },
             "/rest/tokenauth/1/admin/users/{user}/tokens": {
@@ -153,7 +157,7 @@ pub fn spec() -> Value {
                 "CreateToken": {"type": "object", "required": ["description"], "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 255}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}},
                 "Token": {"type": "object", "required": ["id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt", "lastUsedAt", "lastUsedIp"], "properties": {"id": {"type": "string"}, "user": {"type": "string"}, "description": {"type": "string"}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "createdAt": {"type": "string"}, "createdBy": {"type": "string"}, "expiresAt": {"type": "string", "nullable": true}, "lastUsedAt": {"type": "string", "nullable": true}, "lastUsedIp": {"type": "string", "nullable": true}, "token": {"type": "string"}}},
                 "CompatToken": {"type": "object", "required": ["id", "description", "created"], "properties": {"id": {"type": "string"}, "description": {"type": "string"}, "created": {"type": "integer", "nullable": true}, "lastAccessed": {"type": "integer", "nullable": true}, "expires": {"type": "integer", "nullable": true}, "scope": {"type": "string"}, "plainTextToken": {"type": "string"}}},
-                "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}}},
+                "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}, "maxTokensPerUser": {"type": "integer", "minimum": 1, "maximum": 10000}}},
                 "AuditEntity": {"type": "object", "required": ["id", "timestamp", "author", "type", "affectedObjects", "changedValues"], "properties": {"id": {"type": "integer"}, "timestamp": {"type": "string"}, "author": {"type": "object"}, "type": {"type": "object"}, "affectedObjects": {"type": "array", "items": {"type": "object"}}, "changedValues": {"type": "array", "items": {"type": "object"}}, "source": {"type": "string", "nullable": true}, "proxyIp": {"type": "string", "nullable": true}, "tokenId": {"type": "string", "nullable": true}, "tokenDescription": {"type": "string", "nullable": true}, "scope": {"type": "string", "nullable": true}, "method": {"type": "string", "nullable": true}, "path": {"type": "string", "nullable": true}, "reason": {"type": "string", "nullable": true}, "affectedUser": {"type": "string", "nullable": true}}},
                 "AuditPage": {"type": "object", "required": ["entities", "pagingInfo"], "properties": {"entities": {"type": "array", "items": r("AuditEntity")}, "pagingInfo": {"type": "object"}}}
             }

@@ -10,10 +10,11 @@ use tokenauth_core::CoreError;
 use tokenauth_core::clock::SystemClock;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_core::store::{SledStore, StoreError};
-use tokio::sync::Semaphore;
 
 use crate::cache::VerifiedCache;
 use crate::config::ServerConfig;
+use crate::hashing::HashPool;
+use crate::listener;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::Sessions;
 use crate::state::AppState;
@@ -98,9 +99,9 @@ pub async fn serve(
             config.failures_per_minute,
             config.hash_params,
         ),
-        hashing: Semaphore::new(config.hash_concurrency.max(1)),
+        hashing: HashPool::new(config.hash_concurrency).map_err(ServerError::Serve)?,
         writer: writer.clone(),
-        sessions: Sessions::default(),
+        sessions: Sessions::new(config.max_sessions),
         rate_limit: RateLimiter::default(),
         auth: Arc::clone(&auth),
         config,
@@ -108,13 +109,21 @@ pub async fn serve(
     });
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
     let app = crate::routes::router(Arc::clone(&state));
+    let (max_connections, lowered) = listener::fit_connections(state.config.max_connections);
+    if let Some(limit) = lowered {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = limit,
+            "the open-files limit is low: serving at most {max_connections} connections at once \
+             (raise it with ulimit -n)"
+        );
+    }
+    let limits = listener::Limits {
+        header_read_timeout: state.config.header_read_timeout,
+        max_connections,
+    };
     ready(addr);
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = listener::serve(listener, app, limits, shutdown).await;
     pruner.abort();
     let stats = state.cache.stats();
     tracing::info!(
@@ -148,25 +157,27 @@ async fn prune_forever(auth: Arc<TokenAuth>, now: Arc<tokio::sync::Notify>) {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called (not
+/// when the future is first polled), so a signal that arrives while the server starts still
+/// shuts it down cleanly instead of killing it with its logs unwritten. Call it inside the
+/// runtime.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests and flushing");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests and flushing");
+    })
 }

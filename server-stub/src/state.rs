@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use tokenauth_core::service::TokenAuth;
-use tokio::sync::Semaphore;
 
 use crate::cache::VerifiedCache;
 use crate::config::ServerConfig;
+use crate::hashing::HashPool;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::Sessions;
 use crate::writer::Writer;
@@ -14,8 +14,8 @@ use crate::writer::Writer;
 pub struct AppState {
     pub auth: Arc<TokenAuth>,
     pub cache: VerifiedCache,
-    /// Bounds concurrent argon2 verifications.
-    pub hashing: Semaphore,
+    /// Where every argon2 computation runs (`hashing::run`).
+    pub hashing: HashPool,
     pub writer: Writer,
     pub sessions: Sessions,
     pub rate_limit: RateLimiter,

@@ -12,9 +12,12 @@ use tokenauth_core::audit::AuditEvent;
 use tokenauth_core::clock::Millis;
 use tokenauth_core::service::TokenAuth;
 use tokenauth_core::token_format::TokenId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 const QUEUE: usize = 65_536;
+/// The queue is bounded by bytes too: events are bounded field by field (`core::bounded`), but
+/// a count alone would still let 65,536 large ones sit in memory. Past this, requests wait.
+const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 const MAX_BATCH: usize = 4_096;
 /// After the first queued job, how long to gather more: fewer, larger writes cost the store far
 /// less than one write per request (well within the one-second loss window of a kill -9).
@@ -24,7 +27,8 @@ const LAST_USED_EVERY: Duration = Duration::from_secs(1);
 type Uses = HashMap<TokenId, (Millis, String)>;
 
 enum Job {
-    Events(Vec<AuditEvent>),
+    /// Events and the share of the byte budget they hold until written.
+    Events(Vec<AuditEvent>, OwnedSemaphorePermit),
     Flush(oneshot::Sender<()>),
 }
 
@@ -32,6 +36,25 @@ enum Job {
 pub struct Writer {
     tx: mpsc::Sender<Job>,
     uses: Arc<Mutex<Uses>>,
+    room: Arc<Semaphore>,
+}
+
+/// About how many bytes an event holds in memory.
+fn size_of(e: &AuditEvent) -> usize {
+    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    160 + e.author.len()
+        + opt(&e.affected_user)
+        + opt(&e.token_id)
+        + opt(&e.token_description)
+        + opt(&e.method)
+        + opt(&e.path)
+        + opt(&e.client_ip)
+        + opt(&e.proxy_ip)
+        + opt(&e.reason)
+        + e.changed_values
+            .iter()
+            .map(|c| c.key.len() + c.from.len() + c.to.len() + 72)
+            .sum::<usize>()
 }
 
 impl Writer {
@@ -39,7 +62,8 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let uses = Arc::new(Mutex::new(HashMap::new()));
         let handle = tokio::spawn(run(auth, rx, Arc::clone(&uses)));
-        (Self { tx, uses }, handle)
+        let room = Arc::new(Semaphore::new(QUEUE_BYTES));
+        (Self { tx, uses, room }, handle)
     }
 
     /// Remembers a token's use; written within a second.
@@ -59,10 +83,30 @@ impl Writer {
         }
     }
 
-    /// Queues audit events; waits (never drops) when the queue is full.
+    /// Queues audit events; waits (never drops) while the queue is full, by count or by bytes.
     pub async fn events(&self, events: Vec<AuditEvent>) {
-        if !events.is_empty() {
-            let _ = self.tx.send(Job::Events(events)).await;
+        if events.is_empty() {
+            return;
+        }
+        let bytes = events
+            .iter()
+            .map(size_of)
+            .sum::<usize>()
+            .clamp(1, QUEUE_BYTES);
+        let Ok(room) = Arc::clone(&self.room)
+            .acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
+            .await
+        else {
+            return;
+        };
+        if let Err(mpsc::error::SendError(Job::Events(lost, _))) =
+            self.tx.send(Job::Events(events, room)).await
+        {
+            // Only after the writer task ended (a panic in it): say so, never silently.
+            tracing::error!(
+                lost = lost.len(),
+                "the audit writer has stopped; audit events lost"
+            );
         }
     }
 
@@ -96,11 +140,16 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mut
         }
         let mut events = Vec::new();
         let mut flushes = Vec::new();
+        // Held until the batch is written: the byte budget counts what is not on disk yet.
+        let mut held = Vec::new();
         let mut job = first;
         let mut taken = 0;
         while let Some(j) = job.take() {
             match j {
-                Job::Events(mut e) => events.append(&mut e),
+                Job::Events(mut e, room) => {
+                    events.append(&mut e);
+                    held.push(room);
+                }
                 Job::Flush(done) => flushes.push(done),
             }
             taken += 1;
@@ -137,6 +186,7 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mut
         if let Err(e) = written {
             tracing::error!(error = %e, "the audit writer failed");
         }
+        drop(held);
         for done in flushes {
             let _ = done.send(());
         }

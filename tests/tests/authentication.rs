@@ -212,13 +212,19 @@ async fn a_session_cookie_authenticates_and_keeps_the_tokens_scope() {
     )
     .await;
     assert_eq!((status, body["authType"].as_str()), (200, Some("session")));
+    // A write as a well-behaved client sends it (JSON): refused by the token's scope.
     let r = s
         .req(Method::POST, ISSUE)
         .header("Cookie", &cookie)
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["x-authentication-denied-reason"],
+        "READ_ONLY_TOKEN"
+    );
     let (status, _, body) = parts(
         s.req(Method::GET, "/rest/auth/1/session")
             .header("Cookie", &cookie)
@@ -232,6 +238,7 @@ async fn a_session_cookie_authenticates_and_keeps_the_tokens_scope() {
     assert_eq!(
         s.req(Method::DELETE, "/rest/auth/1/session")
             .header("Cookie", &cookie)
+            .header("X-Atlassian-Token", "no-check")
             .send()
             .await
             .unwrap()

@@ -11,9 +11,9 @@ use tokenauth_core::service::{NewUser, TokenFilter, UserPatch};
 use tokenauth_core::settings::Settings;
 use tokenauth_core::user::user_key;
 
-use super::tokens::blocking;
 use super::{Admin, CreateTokenBody, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
+use crate::hashing;
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -73,7 +73,7 @@ pub async fn create_for_user(
     JsonBody(body): JsonBody<CreateTokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
-    let view = blocking(&state, move |s| s.auth.create_token(&a.actor(), &user, req)).await?;
+    let view = hashing::core(&state, move |s| s.auth.create_token(&a.actor(), &user, req)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -124,7 +124,7 @@ pub async fn create_user(
         password: body.password,
         active: body.active,
     };
-    let user = blocking(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
+    let user = hashing::core(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -132,6 +132,7 @@ pub async fn update_user(
     State(state): State<Shared>,
     Admin(a): Admin,
     Path(name): Path<String>,
+    QueryParams(f): QueryParams<Force>,
     JsonBody(body): JsonBody<UserBody>,
 ) -> Result<Json<Value>, ApiError> {
     if body
@@ -144,6 +145,8 @@ pub async fn update_user(
             "a user's name and key cannot be changed",
         ));
     }
+    // A new password or a deactivation ends the user's sessions: what opened them is gone.
+    let ends_sessions = body.password.is_some() || body.active == Some(false);
     let patch = UserPatch {
         display_name: body.display_name,
         email: body.email_address,
@@ -152,12 +155,13 @@ pub async fn update_user(
         active: body.active,
     };
     let target = name.clone();
-    let user = blocking(&state, move |s| {
-        s.auth.update_user(&a.actor(), &target, patch)
+    let user = hashing::core(&state, move |s| {
+        s.auth.update_user(&a.actor(), &target, patch, f.force)
     })
     .await?;
-    // A deactivated user or changed groups: drop what the cache remembers of them.
-    state.cache.clear();
+    if ends_sessions {
+        state.sessions.end_user(&user.name);
+    }
     Ok(Json(user_json(&user)))
 }
 
@@ -167,7 +171,9 @@ pub async fn delete_user(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.auth.delete_user(&a.actor(), &name)?;
-    state.cache.clear();
+    // Its tokens went with it; the cache holds nothing that could match them again (a new token
+    // has a new id), and sessions end now.
+    state.sessions.end_user(&name);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,7 +203,11 @@ pub async fn put_settings(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Json<Settings>, ApiError> {
     let settings = state.auth.update_settings(&a.actor(), &patch, f.force)?;
-    state.cache.clear();
+    // The decision reads the settings on every request, so nothing cached needs dropping (which
+    // would only make every token pay for a hash again); password sessions end with passwords.
+    if !settings.password_auth_enabled {
+        state.sessions.end_password_sessions();
+    }
     // New retention limits apply now, not at the pruner's next round.
     state.prune_now.notify_one();
     Ok(Json(settings))

@@ -8,13 +8,12 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenauth_core::clock::{MILLIS_PER_DAY, Millis, parse_rfc3339};
-use tokenauth_core::scope::Scope;
-use tokenauth_core::service::NewTokenRequest;
+use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
 use tokenauth_core::token::{Expiry, TokenView};
 
-use super::tokens::blocking;
 use super::{Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
+use crate::hashing;
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -41,7 +40,7 @@ fn compat_json(v: &TokenView) -> Value {
 }
 
 /// Creates a token. Its tokens predate scopes and acted with the user's full rights, so the
-/// scope is Read & Write unless the settings force Read Only for self-made tokens.
+/// scope is as much as the caller may hold (see `ScopeChoice::AsMuchAsAllowed`).
 pub async fn create(
     State(state): State<Shared>,
     authed: Authed,
@@ -86,18 +85,16 @@ pub async fn create(
         })?),
         (None, None) => Expiry::Default,
     };
-    let scope = if policy.settings.permissions.force_read_only_own_tokens {
-        Scope::ReadOnly
-    } else {
-        Scope::ReadWrite
-    };
+    // Read & Write, as the original product's tokens had the user's full rights — unless the
+    // settings force Read Only, or the caller is a Read Only token (which mints no more than it
+    // holds).
     let req = NewTokenRequest {
         description: body.token_description,
-        scope: Some(scope),
+        scope: ScopeChoice::AsMuchAsAllowed,
         expiry,
     };
     let owner = authed.actor().user.name.clone();
-    let view = blocking(&state, move |s| {
+    let view = hashing::core(&state, move |s| {
         s.auth.create_token(&authed.actor(), &owner, req)
     })
     .await?;

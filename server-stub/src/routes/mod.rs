@@ -7,8 +7,10 @@ pub mod jira;
 pub mod session;
 pub mod tokens;
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, patch, post, put};
@@ -17,13 +19,14 @@ use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::parse_rfc3339;
 use tokenauth_core::scope::Scope;
-use tokenauth_core::service::{Actor, NewTokenRequest};
+use tokenauth_core::service::{Actor, NewTokenRequest, ScopeChoice, Source};
 use tokenauth_core::token::Expiry;
 use tokenauth_core::user::User;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
+use crate::middleware::forwarded_for;
 use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
@@ -114,16 +117,20 @@ pub struct Authed {
     pub principal: Principal,
     method: String,
     path: String,
+    source: Option<Source>,
 }
 
 impl Authed {
-    /// The caller as core's [`Actor`], for operations that audit who did what from where.
+    /// The caller as core's [`Actor`], for operations that audit who did what from where, cap
+    /// what a token may mint, and keep an admin from locking themselves out.
     pub fn actor(&self) -> Actor {
         Actor {
             user: self.principal.user.clone(),
             system: false,
             auth: Some(self.principal.auth),
+            token: self.principal.token.clone(),
             client: Some(self.principal.client),
+            source: self.source.clone(),
             method: Some(self.method.clone()),
             path: Some(self.path.clone()),
         }
@@ -139,10 +146,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
             .extensions
             .remove::<Principal>()
             .ok_or_else(|| ApiError::Internal("route reached without authentication".into()))?;
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| Source {
+                peer: peer.ip(),
+                forwarded_for: forwarded_for(&parts.headers),
+            });
         Ok(Self {
             principal,
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
+            source,
         })
     }
 }
@@ -167,8 +182,9 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
-/// Drops what the cache of verified secrets remembers of revoked tokens.
-pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str>) {
+/// After tokens were revoked: their sessions end and the cache forgets them.
+pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str> + Clone) {
+    state.sessions.end_token(ids.clone());
     for id in ids {
         state.cache.forget_subject(id);
     }
@@ -204,16 +220,18 @@ pub struct CreateTokenBody {
 
 impl CreateTokenBody {
     pub fn into_request(self) -> Result<NewTokenRequest, ApiError> {
-        let scope = self
-            .scope
-            .as_deref()
-            .map(|s| {
-                Scope::parse(s).ok_or_else(|| ApiError::BadRequest {
-                    message: format!("scope: must be READ_ONLY or READ_WRITE, not '{s}'"),
+        let scope = match self.scope.as_deref() {
+            None => ScopeChoice::LeastPrivilege,
+            Some(s) => {
+                ScopeChoice::Exactly(Scope::parse(s).ok_or_else(|| ApiError::BadRequest {
+                    message: format!(
+                        "scope: must be READ_ONLY or READ_WRITE, not '{}'",
+                        tokenauth_core::bounded::name(s)
+                    ),
                     field: Some("scope".into()),
-                })
-            })
-            .transpose()?;
+                })?)
+            }
+        };
         let given = [
             self.validity_days.is_some(),
             self.expires_at.is_some(),

@@ -4,48 +4,41 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
-use tokenauth_core::credentials::{Credentials, SessionPrincipal};
+use tokenauth_core::credentials::{LoginError, SessionOrigin, SessionPrincipal, parse_login};
+use tokenauth_core::scope::SESSION_PATH;
 
 use super::Authed;
 use super::jira::base_url;
-use crate::error::{ApiError, JsonBody, denial_response};
-use crate::middleware::{apply, decide, forwarded_for};
-use crate::sessions::{COOKIE, cookie_value};
+use crate::error::{ApiError, RawBody, denial_response};
+use crate::middleware::{RequestHeaders, apply, decide, rate_limited};
+use crate::sessions::{COOKIE, OpenError, cookie_value};
 use crate::state::Shared;
-
-#[derive(Deserialize)]
-pub struct Login {
-    username: String,
-    password: String,
-}
 
 pub async fn login(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<Login>,
+    uri: Uri,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    if body.username.is_empty() {
-        return Err(ApiError::BadRequest {
-            message: "username: must not be empty".into(),
-            field: Some("username".into()),
-        });
-    }
-    let credentials = Ok(Credentials::Basic {
-        user: body.username,
-        secret: body.password,
-    });
+    // The body is bounded like a Basic header (name rule, secret length) before anything reads it.
+    let credentials = parse_login(&body.0).map_err(|e| match e {
+        LoginError::Field { field, .. } => ApiError::BadRequest {
+            message: e.to_string(),
+            field: Some(field.into()),
+        },
+        LoginError::Json(_) => ApiError::bad_request(e.to_string()),
+    })?;
     let mut outcome = decide(
         &state,
         peer,
-        forwarded_for(&headers),
-        credentials,
+        RequestHeaders::new(&headers, &uri),
+        Ok(credentials),
         "POST".into(),
-        "/rest/auth/1/session".into(),
+        SESSION_PATH.into(),
     )
     .await?;
     apply(&state, &mut outcome).await?;
@@ -53,14 +46,25 @@ pub async fn login(
         Ok(p) => p,
         Err(d) => return Ok(denial_response(&d)),
     };
+    // Logging in is anonymous, so the per-user limit applies here, after we know the user.
+    rate_limited(&state, &principal)?;
+    let origin = match (&principal.token, &principal.user.password) {
+        (Some(t), _) => SessionOrigin::Token(t.id.clone()),
+        (None, Some(hash)) => SessionOrigin::Password { stamp: hash.salt },
+        (None, None) => {
+            return Err(ApiError::Internal(
+                "password login without a password".into(),
+            ));
+        }
+    };
     let session = SessionPrincipal {
         user: principal.user.name.clone(),
-        token: principal.token.as_ref().map(|t| (t.id.clone(), t.scope)),
+        origin,
     };
-    let id = state
-        .sessions
-        .open(session)
-        .ok_or_else(|| ApiError::Internal("could not create a session id".into()))?;
+    let id = state.sessions.open(session).map_err(|e| match e {
+        OpenError::Full => ApiError::Unavailable("too many open sessions; try again later".into()),
+        OpenError::Random => ApiError::Internal("could not create a session id".into()),
+    })?;
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax");
     let mut resp = (
         StatusCode::OK,

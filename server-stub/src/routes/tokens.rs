@@ -9,6 +9,7 @@ use tokenauth_core::token::{TokenPolicy, TokenView};
 
 use super::{Authed, CreateTokenBody, forget_tokens};
 use crate::error::{ApiError, JsonBody};
+use crate::hashing;
 use crate::state::Shared;
 
 pub async fn list_own(
@@ -29,7 +30,7 @@ pub async fn create_own(
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
     let owner = authed.actor().user.name.clone();
-    let view = blocking(&state, move |s| {
+    let view = hashing::core(&state, move |s| {
         s.auth.create_token(&authed.actor(), &owner, req)
     })
     .await?;
@@ -62,16 +63,4 @@ pub async fn revoke_own(
     let view = state.auth.revoke_token(&authed.actor(), &id, false)?;
     forget_tokens(&state, [view.id.as_str()]);
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Runs an operation that hashes (token creation) off the async runtime.
-pub async fn blocking<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&Shared) -> Result<T, tokenauth_core::CoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let st = std::sync::Arc::clone(state);
-    tokio::task::spawn_blocking(move || f(&st))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::from)
 }

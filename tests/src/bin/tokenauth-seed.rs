@@ -11,7 +11,7 @@ use tokenauth_core::audit::{AuditAction, AuditEvent};
 use tokenauth_core::clock::{Clock, SystemClock};
 use tokenauth_core::scope::Scope;
 use tokenauth_core::secret_hash::HashParams;
-use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, TokenAuth};
+use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth};
 use tokenauth_core::store::{SledStore, Store};
 use tokenauth_core::token::Expiry;
 
@@ -61,7 +61,7 @@ fn main() {
         for i in 0..tokens {
             let req = NewTokenRequest {
                 description: format!("bench {i}"),
-                scope: Some(Scope::ReadOnly),
+                scope: ScopeChoice::Exactly(Scope::ReadOnly),
                 expiry: Expiry::Default,
             };
             let v = auth.create_token(&alice, "alice", req).unwrap();
