@@ -13,10 +13,14 @@ use serde_json::{Value, json};
 
 pub use tokenauth_core::credentials::basic_header;
 
-/// The binary under test, built once per test process.
+/// The binary under test, built once per test process; `TOKENAUTH_E2E_BIN` names another build
+/// to run the same tests against (an older release, to show an attack test fails there).
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(other) = std::env::var_os("TOKENAUTH_E2E_BIN") {
+            return PathBuf::from(other);
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
@@ -56,11 +60,51 @@ pub struct Server {
 impl Server {
     /// A new server on a new data directory with the demo users.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with more command-line options.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut s = Self::start_on(&data, &[]);
+        let mut s = Self::start_on(&data, extra);
         s._dir = Some(dir);
         s
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("the server runs")
+    }
+
+    /// A line of `/proc/<pid>/status` as a number: `Threads`, `VmRSS` (KiB)...
+    pub fn proc_status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// The argon2 verifications the server ran, as it reports them when it stops: stops it.
+    pub fn stop_and_count_argon2(&mut self) -> u64 {
+        self.stop();
+        let log = self.log();
+        log.split("argon2_verifications=")
+            .nth(1)
+            .and_then(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no verification count in the log:\n{log}"))
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
     pub fn start_on(data: &Path, extra: &[&str]) -> Self {
