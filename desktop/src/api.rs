@@ -230,8 +230,37 @@ fn refusal(status: u16, body: &str) -> Failure {
         .with_field(field)
 }
 
+/// The host a plain `http://` URL would send credentials to in clear, unless it is this machine
+/// (loopback addresses and `localhost`): `None` for https, loopback, and what does not parse.
+pub fn cleartext_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(&normalize_url(url)).ok()?;
+    if parsed.scheme() != "http" {
+        return None;
+    }
+    let host = parsed.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| tokenauth_core::ip::canonical(a).is_loopback());
+    (!loopback).then(|| host.to_owned())
+}
+
 impl Api {
+    /// A client for `url` signing in as `user`. Plain `http://` to another machine is refused:
+    /// it would carry the secret in clear (see [`Api::new_allowing_cleartext`]).
     pub fn new(url: &str, user: &str, secret: &str) -> Result<Self, Failure> {
+        if let Some(host) = cleartext_host(url) {
+            return Err(Failure::new(format!(
+                "http://{host} is not this machine: your secret would cross the network \
+                 unencrypted. Confirm that you accept this, or use a server on this machine."
+            )));
+        }
+        Self::new_allowing_cleartext(url, user, secret)
+    }
+
+    /// [`Api::new`] once the user has confirmed sending the secret over plain HTTP.
+    pub fn new_allowing_cleartext(url: &str, user: &str, secret: &str) -> Result<Self, Failure> {
         let base = normalize_url(url);
         if base.is_empty() {
             return Err(Failure::new(
@@ -454,7 +483,7 @@ impl Api {
         let partial = partial_path(path);
         let file_err =
             |e: std::io::Error| Failure::new(format!("cannot write {}: {e}", path.display()));
-        let mut file = tokio::fs::File::create(&partial).await.map_err(file_err)?;
+        let mut file = create_private(&partial).await.map_err(file_err)?;
         let mut written = 0u64;
         let result: Result<(), Failure> = async {
             use tokio::io::AsyncWriteExt;
@@ -473,6 +502,22 @@ impl Api {
         tokio::fs::rename(&partial, path).await.map_err(file_err)?;
         Ok(written)
     }
+}
+
+/// A new file only its owner can read (the audit log names users, addresses and tokens). A
+/// leftover partial file is removed first and the new one created exclusively, so a symlink
+/// planted under that name cannot redirect the export.
+async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await
 }
 
 fn partial_path(path: &Path) -> PathBuf {
@@ -515,6 +560,25 @@ mod tests {
     fn user_names_are_encoded_in_paths() {
         assert_eq!(encode("a b/c"), "a%20b%2Fc");
         assert_eq!(encode("alice"), "alice");
+    }
+
+    #[test]
+    fn l6_plain_http_to_another_machine_needs_consent() {
+        for local in [
+            "127.0.0.1:2990",
+            "http://localhost:2990",
+            "http://[::1]:2990",
+        ] {
+            assert_eq!(cleartext_host(local), None, "{local}");
+            assert!(Api::new(local, "u", "s").is_ok(), "{local}");
+        }
+        assert_eq!(
+            cleartext_host("http://jira.example.com:8080").as_deref(),
+            Some("jira.example.com")
+        );
+        assert_eq!(cleartext_host("10.0.0.5").as_deref(), Some("10.0.0.5"));
+        assert!(Api::new("http://jira.example.com", "u", "s").is_err());
+        assert!(Api::new_allowing_cleartext("http://jira.example.com", "u", "s").is_ok());
     }
 
     #[test]

@@ -284,4 +284,9 @@ impl eframe::App for DesktopApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STORAGE_KEY, &self.profiles);
     }
+
+    /// A token copied to the clipboard does not outlive the app.
+    fn on_exit(&mut self) {
+        crate::clipboard::clear_on_exit();
+    }
 }

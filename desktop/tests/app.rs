@@ -215,8 +215,10 @@ fn the_audit_log_filters_by_user_and_shows_the_chart() {
     });
     let mut app = signed_in(&server, "admin", "admin");
     click(&mut app, "Audit log");
-    wait_for(&mut app, "the events", |a| has_text(a, "events from"));
-    assert!(app.query_all_by_label("API token created").count() >= 2);
+    // The chart ("events from") and the table arrive as two answers, in either order.
+    wait_for(&mut app, "the events", |a| {
+        has_text(a, "events from") && a.query_all_by_label("API token created").count() >= 2
+    });
     type_into(&mut app, "User", "alice");
     click(&mut app, "Apply filters");
     wait_for(&mut app, "the filtered page", |a| {
@@ -323,6 +325,55 @@ fn the_servers_signed_in_to_are_remembered_without_their_secrets() {
         eframe::get_value(&storage, tokenauth_desktop::profiles::STORAGE_KEY).unwrap();
     assert_eq!(profiles.list[0].user, "alice");
     assert_eq!(profiles.list[0].url, server.url(""));
+}
+
+#[test]
+fn l6_plain_http_to_another_machine_sends_nothing_until_the_user_accepts() {
+    use std::io::Read;
+    let server = Server::start();
+    let mut app = launch(&server, "alice", KeychainChoice::Off);
+    // A listener on a non-loopback address of this machine stands in for a remote server.
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("no non-loopback address on this machine; skipped");
+        return;
+    };
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let remote = format!("http://{}", listener.local_addr().unwrap());
+    replace_in(&mut app, "Server URL", &remote);
+    type_into(&mut app, "Password or API token", "alice");
+    assert!(has_text(&app, "would cross the network unencrypted"));
+    click(&mut app, "Sign in");
+    assert!(has_text(&app, "unencrypted"), "refused in words");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(listener.accept().is_err(), "nothing was sent");
+    // Accepted: then the request goes (and the warning stays on screen).
+    click(&mut app, "Send my secret over plain HTTP anyway");
+    click(&mut app, "Sign in");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut conn = loop {
+        app.step();
+        if let Ok((c, _)) = listener.accept() {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request after consent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    conn.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("GET /rest/api/2/myself"));
+}
+
+/// An address of this machine that is not loopback (the route to a public address names it).
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// eframe's storage in memory: what the app asks eframe to write to disk.

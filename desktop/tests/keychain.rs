@@ -92,3 +92,44 @@ fn remember_at_sign_in_keeps_the_typed_secret_for_the_next_start() {
     );
     k.forget(&server.url(""), "alice").unwrap();
 }
+
+/// Finding L6: the keychain's secret for server A must never go to a URL typed afterwards. The
+/// other "server" is a listener that records whatever reaches it.
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn l6_the_keychain_secret_of_one_server_never_goes_to_another_url() {
+    use std::io::Read;
+    let server = Server::start();
+    let k = Keychain::open().unwrap();
+    k.save(&server.url(""), "alice", "alice").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let elsewhere = format!("http://{}", listener.local_addr().unwrap());
+
+    let mut app = launch(&server, "alice", KeychainChoice::System);
+    wait_for(&mut app, "the keychain's secret", |a| {
+        has_text(a, "Secret taken from the keychain")
+    });
+    assert_eq!(app.state().connect.secret, "alice");
+    replace_in(&mut app, "Server URL", &elsewhere);
+    assert!(
+        app.state().connect.secret.is_empty(),
+        "cleared with the URL"
+    );
+    click(&mut app, "Sign in");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    app.step();
+    // Nothing reached the other address, or at least no credentials did.
+    let mut received = Vec::new();
+    while let Ok((mut conn, _)) = listener.accept() {
+        conn.set_nonblocking(false).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        received.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&received).to_lowercase();
+    assert!(!text.contains("authorization"), "{text}");
+    k.forget(&server.url(""), "alice").unwrap();
+}

@@ -4,14 +4,31 @@ use std::sync::Arc;
 
 use egui::Ui;
 use tokenauth_core::token_format::{self, TokenFormatError};
+use tokenauth_core::user::user_key;
 
 use super::widgets::{busy, error, labelled_field, notice, submitted, warning};
-use crate::api::Api;
+use crate::api::{Api, cleartext_host};
 use crate::failure::Failure;
 use crate::keychain::Keychain;
 use crate::profiles::{Profiles, normalize_url};
 use crate::session::Session;
 use crate::task::{Background, Task, poll};
+
+/// Which server and user a secret taken from the keychain belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    url: String,
+    user: String,
+}
+
+impl Owner {
+    fn of(url: &str, user: &str) -> Self {
+        Self {
+            url: normalize_url(url),
+            user: user_key(user.trim()),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct ConnectView {
@@ -19,8 +36,14 @@ pub struct ConnectView {
     pub user: String,
     pub secret: String,
     pub remember: bool,
+    /// The user's consent to send the secret to this host over plain HTTP (reset when the URL
+    /// changes).
+    pub cleartext_ok: Option<String>,
+    /// Set while `secret` is the keychain's secret for a server and user: it is sent to that
+    /// server only, and cleared as soon as the URL or the user changes (finding L6).
+    keychain_owner: Option<Owner>,
     signing_in: Option<Task<Session>>,
-    lookup: Option<Task<Option<String>>>,
+    lookup: Option<Task<(Owner, Option<String>)>>,
     saving: Option<Task<()>>,
     pub error: Option<String>,
     pub info: Option<String>,
@@ -77,12 +100,44 @@ impl ConnectView {
         if url.trim().is_empty() || user.trim().is_empty() {
             return;
         }
-        self.lookup = Some(bg.spawn_blocking(move || k.secret(&url, &user)));
+        let owner = Owner::of(&url, &user);
+        self.lookup = Some(bg.spawn_blocking(move || Ok((owner, k.secret(&url, &user)?))));
+    }
+
+    /// Forgets a keychain secret once the URL or user no longer names its owner: it must never
+    /// be sent to a server it was not saved for. Answers whether it did.
+    pub fn drop_foreign_secret(&mut self) -> bool {
+        match &self.keychain_owner {
+            Some(owner) if *owner != Owner::of(&self.url, &self.user) => {
+                self.secret.clear();
+                self.keychain_owner = None;
+                self.info = Some(
+                    "The secret from the keychain belongs to another server or user; \
+                     type the secret for this one, or use the keychain's."
+                        .into(),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Plain http:// to another machine, not yet accepted by the user: the host.
+    pub fn cleartext_unconfirmed(&self) -> Option<String> {
+        cleartext_host(&self.url).filter(|h| self.cleartext_ok.as_ref() != Some(h))
     }
 
     pub fn sign_in(&mut self, bg: &Background) {
         self.error = None;
-        match Api::new(&self.url, &self.user, &self.secret) {
+        if self.drop_foreign_secret() {
+            return;
+        }
+        let api = if cleartext_host(&self.url).is_some() && self.cleartext_unconfirmed().is_none() {
+            Api::new_allowing_cleartext(&self.url, &self.user, &self.secret)
+        } else {
+            Api::new(&self.url, &self.user, &self.secret)
+        };
+        match api {
             Ok(api) => self.signing_in = Some(bg.spawn(Session::sign_in(api))),
             Err(e) => self.error = Some(e.message),
         }
@@ -97,16 +152,22 @@ impl ConnectView {
         keychain: KeychainStatus<'_>,
     ) -> Option<Session> {
         let mut signed_in = None;
+        self.drop_foreign_secret();
         if let Some(r) = poll(&mut self.lookup) {
             match r {
-                Ok(Some(s)) => {
+                // Looked up for a server or user no longer typed: not this one's secret.
+                Ok((owner, _)) if owner != Owner::of(&self.url, &self.user) => {
+                    self.auto_sign_in = false;
+                }
+                Ok((owner, Some(s))) => {
                     self.secret = s;
+                    self.keychain_owner = Some(owner);
                     self.info = Some("Secret taken from the keychain.".into());
                     if std::mem::take(&mut self.auto_sign_in) {
                         self.sign_in(bg);
                     }
                 }
-                Ok(None) => {
+                Ok((_, None)) => {
                     self.auto_sign_in = false;
                     self.info = Some(format!(
                         "The keychain holds no secret for {} at {}.",
@@ -208,6 +269,10 @@ impl ConnectView {
                         .password(true)
                         .desired_width(320.0),
                 );
+                if r.changed() {
+                    // Typed by the user: no longer the keychain's secret.
+                    self.keychain_owner = None;
+                }
                 if submitted(ui, &r) {
                     self.sign_in(bg);
                 }
@@ -219,6 +284,22 @@ impl ConnectView {
             }
             Some(Err(why)) => warning(ui, &why),
             None => {}
+        }
+        if let Some(host) = cleartext_host(&self.url) {
+            warning(
+                ui,
+                &format!(
+                    "http://{host} is not this machine: the password or token would cross the \
+                     network unencrypted, readable by anyone on the way."
+                ),
+            );
+            let mut ok = self.cleartext_ok.as_deref() == Some(host.as_str());
+            if ui
+                .checkbox(&mut ok, "Send my secret over plain HTTP anyway")
+                .changed()
+            {
+                self.cleartext_ok = ok.then_some(host);
+            }
         }
         ui.add_space(6.0);
         match &keychain {

@@ -98,8 +98,14 @@ impl MyTokensView {
             });
             match fresh_secret(ui, fresh, can_save) {
                 SecretAction::Copy => {
-                    ui.ctx().copy_text(fresh.token.clone().unwrap_or_default());
-                    self.notice = Some("Copied to the clipboard.".into());
+                    crate::clipboard::copy_secret(
+                        ui.ctx(),
+                        fresh.token.as_deref().unwrap_or_default(),
+                    );
+                    self.notice = Some(format!(
+                        "Copied to the clipboard; cleared from it in {} s.",
+                        crate::clipboard::CLEAR_AFTER.as_secs()
+                    ));
                 }
                 SecretAction::SaveToKeychain => {
                     if let (Some(k), Some(secret)) = (env.keychain, fresh.token.clone()) {
