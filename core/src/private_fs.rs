@@ -28,6 +28,56 @@ pub fn create_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// A file written beside its final name and renamed into place when complete: a failure never
+/// leaves half a file under that name, and the partial file is created exclusively (after
+/// removing a leftover), so a symlink planted under either name cannot redirect the write.
+pub struct PrivateFile {
+    file: File,
+    partial: std::path::PathBuf,
+    target: std::path::PathBuf,
+}
+
+impl PrivateFile {
+    pub fn create(target: &Path) -> io::Result<Self> {
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        let partial = target.with_file_name(name);
+        match std::fs::remove_file(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&partial)?;
+        Ok(Self {
+            file,
+            partial,
+            target: target.to_path_buf(),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Makes the file durable and gives it its final name (replacing what was there; a symlink
+    /// there is replaced, not followed).
+    pub fn commit(self) -> io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.partial, &self.target).inspect_err(|_| {
+            let _ = std::fs::remove_file(&self.partial);
+        })
+    }
+
+    /// Gives up: the partial file is removed.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
 /// Sets a file to 0600 or a directory to 0700.
 pub fn restrict(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -101,6 +151,31 @@ mod tests {
         assert_eq!(others_can_read(&dir).unwrap(), None);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(others_can_read(&dir).unwrap(), Some(0o755));
+    }
+
+    #[test]
+    fn a_private_file_appears_whole_and_never_follows_a_planted_symlink() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let target = tmp.path().join("export.csv");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        std::os::unix::fs::symlink(&victim, tmp.path().join("export.csv.partial")).unwrap();
+        let mut f = PrivateFile::create(&target).unwrap();
+        f.file().write_all(b"a,b\n").unwrap();
+        assert!(
+            !target.symlink_metadata().unwrap().is_file(),
+            "not there before commit"
+        );
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n");
+        assert_eq!(mode(&target), 0o600);
+        let g = PrivateFile::create(&tmp.path().join("gone.csv")).unwrap();
+        g.abandon();
+        assert!(!tmp.path().join("gone.csv").exists());
+        assert!(!tmp.path().join("gone.csv.partial").exists());
     }
 
     #[test]

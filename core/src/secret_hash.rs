@@ -3,7 +3,7 @@
 //! The stored form is our own small struct rather than a PHC string: it carries the parameters
 //! so that they can be raised later while old hashes still verify.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::TryRng;
@@ -63,8 +63,16 @@ impl SecretHash {
 }
 
 thread_local! {
-    /// argon2's working memory, reused by every hash on this thread.
+    /// Whether this thread keeps argon2's working memory between hashes.
+    static REUSE: Cell<bool> = const { Cell::new(false) };
+    /// argon2's working memory, reused by every hash on this thread (when [`REUSE`]).
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// For a thread that does little but hash (a server's hashing pool): keep argon2's working
+/// memory between hashes instead of allocating it each time.
+pub fn reuse_memory_on_this_thread() {
+    REUSE.set(true);
 }
 
 fn derive(secret: &[u8], salt: &[u8], params: HashParams) -> Result<[u8; OUTPUT_LEN], CoreError> {
@@ -78,18 +86,22 @@ fn derive(secret: &[u8], salt: &[u8], params: HashParams) -> Result<[u8; OUTPUT_
     let mut out = [0u8; OUTPUT_LEN];
     let blocks = params.block_count();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    // The working memory (19 MiB by default) is kept per thread and reused: allocated and freed
-    // per hash, the allocator keeps up to ~3 such blocks in every thread's arena (measured: a
-    // server's RSS grew by 200 MiB under a flood of wrong passwords). Reused, a thread holds one.
-    // Every block is written before it is read, so what a previous hash left there is harmless.
-    MEMORY
-        .with_borrow_mut(|memory| {
+    // On a thread that hashes all day (a server's hashing threads) the working memory (19 MiB
+    // by default) is kept and reused: allocated and freed per hash, the allocator keeps up to ~3
+    // such blocks in every thread's arena (measured: a server's RSS grew by 200 MiB under a
+    // flood of wrong passwords). Every block is written before it is read, so what a previous
+    // hash left there is harmless. Other threads hash rarely and give the memory back.
+    let hashed = if REUSE.get() {
+        MEMORY.with_borrow_mut(|memory| {
             if memory.len() != blocks {
                 *memory = vec![Block::new(); blocks];
             }
             argon2.hash_password_into_with_memory(secret, salt, &mut out, memory.as_mut_slice())
         })
-        .map_err(|e| CoreError::Hash(e.to_string()))?;
+    } else {
+        argon2.hash_password_into(secret, salt, &mut out)
+    };
+    hashed.map_err(|e| CoreError::Hash(e.to_string()))?;
     Ok(out)
 }
 

@@ -171,6 +171,17 @@ impl Settings {
         serde_json::from_value(doc).map_err(|e| ValidationError::new(field_of(&e), e.to_string()))
     }
 
+    /// The smallest partial document that turns `base` into these settings (what a client
+    /// sends in a `PUT`): objects hold only the keys that changed, anything else is replaced
+    /// whole. Sending only what changed keeps a concurrent change of another field by another
+    /// admin, instead of silently reverting it.
+    pub fn patch_from(&self, base: &Settings) -> serde_json::Value {
+        match (serde_json::to_value(base), serde_json::to_value(self)) {
+            (Ok(a), Ok(b)) => changed(&a, &b).unwrap_or_else(|| serde_json::json!({})),
+            _ => serde_json::json!({}),
+        }
+    }
+
     pub fn is_admin(&self, user: &crate::user::User) -> bool {
         user.in_group(&self.admin_group)
     }
@@ -191,6 +202,24 @@ fn validate_rule(
         }
     }
     Ok(())
+}
+
+/// What of `b` differs from `a`, as a merge patch; `None` when nothing does.
+fn changed(a: &serde_json::Value, b: &serde_json::Value) -> Option<serde_json::Value> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let diff: serde_json::Map<String, serde_json::Value> = y
+                .iter()
+                .filter_map(|(k, vb)| match x.get(k) {
+                    Some(va) => changed(va, vb).map(|d| (k.clone(), d)),
+                    None => Some((k.clone(), vb.clone())),
+                })
+                .collect();
+            (!diff.is_empty()).then_some(serde_json::Value::Object(diff))
+        }
+        _ if a == b => None,
+        _ => Some(b.clone()),
+    }
 }
 
 fn merge(doc: &mut serde_json::Value, patch: &serde_json::Value) {
@@ -333,6 +362,21 @@ mod tests {
         doc.as_object_mut().unwrap().remove("maxTokensPerUser");
         let s: Settings = serde_json::from_value(doc).unwrap();
         assert_eq!(s.max_tokens_per_user, 100);
+    }
+
+    #[test]
+    fn a_patch_holds_only_what_changed_and_turns_the_base_into_the_settings() {
+        let base = Settings::default();
+        let mut next = base.clone();
+        next.audit.permission_denied = true;
+        next.ip_allow_list = vec!["10.0.0.0/8".into()];
+        let patch = next.patch_from(&base);
+        assert_eq!(
+            patch,
+            json!({"ipAllowList": ["10.0.0.0/8"], "audit": {"permissionDenied": true}})
+        );
+        assert_eq!(base.patched(&patch).unwrap(), next);
+        assert_eq!(base.patch_from(&base), json!({}));
     }
 
     #[test]

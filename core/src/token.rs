@@ -80,7 +80,7 @@ impl TokenRecord {
 
 /// A token as JSON: `{"id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt",
 /// "lastUsedAt", "lastUsedIp"}` plus `"token"` only in the answer to its creation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
     pub id: String,
@@ -94,6 +94,24 @@ pub struct TokenView {
     pub last_used_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenView {
+    /// Everything but the secret: a failed `assert_eq!` or a debug log must not print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenView")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("description", &self.description)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("expires_at", &self.expires_at)
+            .field("last_used_at", &self.last_used_at)
+            .field("last_used_ip", &self.last_used_ip)
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
 }
 
 /// What the caller may do with tokens, so a client can offer only what the server will accept.
@@ -156,17 +174,19 @@ pub fn cap_expiry(
     ))
 }
 
-/// The description rule: 1–255 characters, no control characters (it goes into log lines).
+/// The description rule: 1–255 characters, none of them hidden (controls, line separators,
+/// zero-width or bidi characters: it goes into log lines, and into an admin's confirmation
+/// dialog, where a reversed run of text could make it read as something else).
 pub fn validate_description(field: &str, text: &str) -> Result<String, ValidationError> {
     let trimmed = text.trim();
     let n = trimmed.chars().count();
     if n == 0 || n > 255 {
         return Err(ValidationError::new(field, "must be 1 to 255 characters"));
     }
-    if trimmed.chars().any(char::is_control) {
+    if trimmed.chars().any(crate::bounded::is_hidden) {
         return Err(ValidationError::new(
             field,
-            "must not contain control characters",
+            "must not contain control, zero-width or text-direction characters",
         ));
     }
     Ok(trimmed.to_owned())
@@ -224,6 +244,8 @@ mod tests {
         assert!(validate_description("d", &"é".repeat(255)).is_ok());
         assert!(validate_description("d", &"é".repeat(256)).is_err());
         assert!(validate_description("d", "line\nbreak").is_err());
+        assert!(validate_description("d", "deploy \u{202E}gnp.exe").is_err());
+        assert!(validate_description("d", "zero\u{200B}width").is_err());
     }
 
     #[test]
