@@ -1,11 +1,12 @@
 //! `tokenauth-stub`: run the server (the default), or work on a stopped server's data.
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokenauth_core::private_fs::PrivateFile;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_stub::commands::{self, ExportFilter};
@@ -214,7 +215,17 @@ fn open(
     Ok((auth, seeded))
 }
 
+/// A secret from standard input: typed at a prompt without echo when it is a terminal, else
+/// read whole (a pipe or a file). Never from the command line, where other users can read it.
 fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let s = rpassword::prompt_password(format!("{what}: "))
+            .with_context(|| format!("reading the {what} from the terminal"))?;
+        if s.is_empty() {
+            bail!("no {what} given");
+        }
+        return Ok(s);
+    }
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
@@ -375,11 +386,26 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             let csv = format == ExportFormat::Csv;
             let n = match output {
                 Some(path) => {
-                    // The audit log names users, addresses and tokens: for its owner only.
-                    let file = tokenauth_core::private_fs::create_file(&path)
+                    // The audit log names users, addresses and tokens: for its owner only,
+                    // written beside the name and renamed when complete.
+                    let mut out = PrivateFile::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    let mut w = std::io::BufWriter::new(file);
-                    commands::export_audit(&auth, csv, filter, &mut w)?
+                    let written = {
+                        let mut w = std::io::BufWriter::new(out.file());
+                        let n = commands::export_audit(&auth, csv, filter, &mut w);
+                        n.and_then(|n| w.flush().map(|()| n).map_err(Into::into))
+                    };
+                    match written {
+                        Ok(n) => {
+                            out.commit()
+                                .with_context(|| format!("writing {}", path.display()))?;
+                            n
+                        }
+                        Err(e) => {
+                            out.abandon();
+                            return Err(e.into());
+                        }
+                    }
                 }
                 None => {
                     let stdout = std::io::stdout();

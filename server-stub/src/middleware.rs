@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::{AuthOutcome, AuthRequest, DenialKind, Effect, Principal};
 use tokenauth_core::credentials::{CredentialError, Credentials, parse_authorization};
 use tokenauth_core::csrf::BrowserHeaders;
+use tokenauth_core::scope::is_read_method;
 use tokenauth_core::user::user_key;
 
 use crate::cache::{CachingVerifier, Mode};
@@ -38,7 +39,7 @@ pub fn is_anonymous(method: &Method, path: &str) -> bool {
 /// proxy itself the client).
 pub fn forwarded_for(headers: &HeaderMap) -> Option<Vec<u8>> {
     let mut joined: Option<Vec<u8>> = None;
-    for v in headers.get_all("x-forwarded-for") {
+    for v in headers.get_all(&X_FORWARDED_FOR) {
         let out = joined.get_or_insert_with(Vec::new);
         if !out.is_empty() {
             out.push(b',');
@@ -60,21 +61,39 @@ pub struct RequestHeaders {
     sec_fetch_site: Option<HeaderValue>,
 }
 
+// Names as constants: a lookup by `&str` would parse the name on every request.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_ATLASSIAN_TOKEN: HeaderName = HeaderName::from_static("x-atlassian-token");
+static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
 impl RequestHeaders {
-    pub fn new(headers: &HeaderMap, uri: &Uri) -> Self {
-        let get = |name: &str| headers.get(name).cloned();
+    pub fn new(method: &Method, headers: &HeaderMap, uri: &Uri) -> Self {
+        // The forgery rule reads nothing of a read (GET, HEAD, OPTIONS): skip the lookups.
+        if is_read_method(method.as_str()) {
+            return Self {
+                forwarded_for: forwarded_for(headers),
+                origin: None,
+                host: None,
+                forwarded_host: None,
+                content_type: None,
+                atlassian_token: None,
+                sec_fetch_site: None,
+            };
+        }
+        let get = |name: &HeaderName| headers.get(name).cloned();
         Self {
             forwarded_for: forwarded_for(headers),
-            origin: get("origin"),
+            origin: get(&header::ORIGIN),
             // HTTP/2 carries the host in the request's authority.
-            host: get("host").or_else(|| {
+            host: get(&header::HOST).or_else(|| {
                 uri.authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             }),
-            forwarded_host: get("x-forwarded-host"),
-            content_type: get("content-type"),
-            atlassian_token: get("x-atlassian-token"),
-            sec_fetch_site: get("sec-fetch-site"),
+            forwarded_host: get(&X_FORWARDED_HOST),
+            content_type: get(&header::CONTENT_TYPE),
+            atlassian_token: get(&X_ATLASSIAN_TOKEN),
+            sec_fetch_site: get(&SEC_FETCH_SITE),
         }
     }
 
@@ -208,7 +227,7 @@ pub async fn authenticate(
             Ok(session.map_or(Credentials::None, Credentials::Session))
         }
     };
-    let request_headers = RequestHeaders::new(headers, req.uri());
+    let request_headers = RequestHeaders::new(&method, headers, req.uri());
     let outcome = decide(
         &state,
         peer,

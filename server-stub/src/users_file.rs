@@ -72,6 +72,39 @@ pub const DEMO_NAMES: [&str; 3] = ["admin", "alice", "bob"];
 /// password = "s3cret"
 /// groups = ["jira-users"]
 /// ```
+/// Where and what, without the text at fault: toml's own message quotes the offending line, and
+/// serde's quotes the offending value — either may be a password (which would then reach the
+/// terminal, journald or a CI log). Quoted parts of the message that come from the faulty span
+/// become `…`; the line and column say where to look.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return "the file is not valid TOML".into();
+    };
+    let before = text.get(..span.start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let at_fault = text.get(span).unwrap_or_default();
+    let mut message = String::new();
+    let mut rest = e.message();
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        let Some(close) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        let inner = &rest[open + 1..open + 1 + close];
+        message.push_str(&rest[..=open]);
+        message.push_str(if !inner.is_empty() && at_fault.contains(inner) {
+            "…"
+        } else {
+            inner
+        });
+        message.push(quote);
+        rest = &rest[open + close + 2..];
+    }
+    message.push_str(rest);
+    format!("line {line}, column {column}: {message}")
+}
+
 pub fn load(path: &Path) -> Result<Vec<NewUser>, UsersFileError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
@@ -80,7 +113,7 @@ pub fn load(path: &Path) -> Result<Vec<NewUser>, UsersFileError> {
     })?;
     let file: UsersFile = toml::from_str(&text).map_err(|e| UsersFileError::Parse {
         path: shown.clone(),
-        message: e.to_string(),
+        message: parse_message(&text, &e),
     })?;
     if file.users.is_empty() {
         return Err(UsersFileError::Parse {
@@ -127,6 +160,16 @@ mod tests {
         std::fs::write(&p, "[[users]]\nname = 3\n").unwrap();
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("users.toml"), "{e}");
+        // A typo in a field name or a number for a password: the password never appears.
+        for text in [
+            "[[users]]\nname = \"carol\"\npasword = \"hunter2\"\n",
+            "[[users]]\nname = \"carol\"\npassword = 123456789\n",
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = load(&p).unwrap_err().to_string();
+            assert!(!e.contains("hunter2") && !e.contains("123456789"), "{e}");
+            assert!(e.contains("line 3"), "{e}");
+        }
         assert!(load(&dir.path().join("missing.toml")).is_err());
     }
 }

@@ -35,7 +35,7 @@ pub async fn login(
     let mut outcome = decide(
         &state,
         peer,
-        RequestHeaders::new(&headers, &uri),
+        RequestHeaders::new(&axum::http::Method::POST, &headers, &uri),
         Ok(credentials),
         "POST".into(),
         SESSION_PATH.into(),
