@@ -225,9 +225,51 @@ fn refusal(status: u16, body: &str) -> Failure {
             _ => format!("the server answered {status}"),
         });
     }
-    Failure::new(words.join("; "))
+    // A hostile server's words are shown every frame: bounded like any text from the network.
+    let words = words.join("; ");
+    Failure::new(tokenauth_core::bounded::text(&words, MESSAGE_CHARS).into_owned())
         .with_status(status)
-        .with_field(field)
+        .with_field(field.map(|f| tokenauth_core::bounded::name(&f).into_owned()))
+}
+
+/// How long an export may stream.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The most of a server's refusal the app shows.
+const MESSAGE_CHARS: usize = 300;
+/// The largest error body read (the rest is not needed to show a message).
+const ERROR_BODY_BYTES: usize = 64 * 1024;
+/// The largest JSON answer read; a page of 1,000 audit events is well under 2 MiB.
+const JSON_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads at most `max` bytes of a body; `Err` when it is longer.
+async fn read_bounded(mut r: Response, max: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        if out.len() + chunk.len() > max {
+            out.extend_from_slice(&chunk[..max.saturating_sub(out.len())]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The URL must name a server and nothing else: credentials in it would be stored in the
+/// profile, named in the keychain entry and shown in the header; a query or fragment is never
+/// meant.
+fn check_url(base: &str) -> Result<(), Failure> {
+    let parsed = reqwest::Url::parse(base)
+        .map_err(|e| Failure::new(format!("'{base}' is not a URL: {e}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Failure::new(
+            "put the user and secret in their own fields, not in the URL",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Failure::new("the server URL takes no ?query or #fragment"));
+    }
+    Ok(())
 }
 
 /// The host a plain `http://` URL would send credentials to in clear, unless it is this machine
@@ -277,15 +319,22 @@ impl Api {
                 "this build talks plain HTTP only (the stub serves HTTP on loopback); use http://",
             ));
         }
+        check_url(&base)?;
         if user.trim().is_empty() {
             return Err(Failure::new("enter your user name"));
         }
         if secret.is_empty() {
             return Err(Failure::new("enter your password or API token"));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(60));
+        if cleartext_host(&base).is_none() && base.starts_with("http://") {
+            // This machine: never through a proxy from the environment (http_proxy without
+            // 127.0.0.1 in no_proxy would carry the credentials across the network in clear).
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .build()
             .map_err(|e| Failure::new(format!("cannot start the HTTP client: {e}")))?;
         Ok(Self {
@@ -316,13 +365,28 @@ impl Api {
         if r.status().is_success() {
             return Ok(r);
         }
-        let body = r.text().await.unwrap_or_default();
-        Err(refusal(status, &body))
+        let body = read_bounded(r, ERROR_BODY_BYTES).await.unwrap_or_default();
+        Err(refusal(status, &String::from_utf8_lossy(&body)))
     }
 
     async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, Failure> {
         let r = self.send(rb).await?;
-        r.json().await.map_err(|e| transport(&self.base, &e))
+        let body = read_bounded(r, JSON_BODY_BYTES + 1)
+            .await
+            .map_err(|e| transport(&self.base, &e))?;
+        if body.len() > JSON_BODY_BYTES {
+            return Err(Failure::new(format!(
+                "{} answered with more than {} MiB; not read",
+                self.base,
+                JSON_BODY_BYTES >> 20
+            )));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            Failure::new(format!(
+                "{} answered with something that is not tokenauth's JSON ({e})",
+                self.base
+            ))
+        })
     }
 
     pub async fn myself(&self) -> Result<Me, Failure> {
@@ -349,9 +413,12 @@ impl Api {
     }
 
     pub async fn revoke_own(&self, id: &str) -> Result<(), Failure> {
-        self.send(self.request(Method::DELETE, &format!("/rest/tokenauth/1/tokens/{id}")))
-            .await
-            .map(drop)
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/rest/tokenauth/1/tokens/{}", encode(id)),
+        ))
+        .await
+        .map(drop)
     }
 
     pub async fn users(&self) -> Result<Vec<UserInfo>, Failure> {
@@ -397,7 +464,7 @@ impl Api {
     pub async fn admin_revoke(&self, id: &str) -> Result<(), Failure> {
         self.send(self.request(
             Method::DELETE,
-            &format!("/rest/tokenauth/1/admin/tokens/{id}"),
+            &format!("/rest/tokenauth/1/admin/tokens/{}", encode(id)),
         ))
         .await
         .map(drop)
@@ -419,11 +486,18 @@ impl Api {
             .await
     }
 
-    pub async fn put_settings(&self, s: &Settings, force: bool) -> Result<Settings, Failure> {
+    /// Sends what changed from `base` (the settings as loaded) to `s`, not the whole document:
+    /// a field another admin changed meanwhile keeps their value.
+    pub async fn put_settings(
+        &self,
+        base: &Settings,
+        s: &Settings,
+        force: bool,
+    ) -> Result<Settings, Failure> {
         self.json(
             self.request(Method::PUT, "/rest/tokenauth/1/admin/settings")
                 .query(&[("force", force)])
-                .json(s),
+                .json(&s.patch_from(base)),
         )
         .await
     }
@@ -474,10 +548,12 @@ impl Api {
     ) -> Result<u64, Failure> {
         let mut q = f.params();
         q.push(("format", format.as_str().to_owned()));
+        // A large export streams for longer than the 60 s an ordinary request may take.
         let mut r = self
             .send(
                 self.request(Method::GET, "/rest/tokenauth/1/admin/audit/export")
-                    .query(&q),
+                    .query(&q)
+                    .timeout(EXPORT_TIMEOUT),
             )
             .await?;
         let partial = partial_path(path);
@@ -499,7 +575,10 @@ impl Api {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e);
         }
-        tokio::fs::rename(&partial, path).await.map_err(file_err)?;
+        if let Err(e) = tokio::fs::rename(&partial, path).await {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(file_err(e));
+        }
         Ok(written)
     }
 }
@@ -579,6 +658,28 @@ mod tests {
         assert_eq!(cleartext_host("10.0.0.5").as_deref(), Some("10.0.0.5"));
         assert!(Api::new("http://jira.example.com", "u", "s").is_err());
         assert!(Api::new_allowing_cleartext("http://jira.example.com", "u", "s").is_ok());
+    }
+
+    #[test]
+    fn a_url_names_a_server_and_nothing_else() {
+        for bad in [
+            "http://alice:pw@127.0.0.1:2990",
+            "http://127.0.0.1:2990/?x=1",
+            "http://127.0.0.1:2990#frag",
+        ] {
+            assert!(Api::new(bad, "u", "s").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_servers_refusal_is_bounded_and_cleaned() {
+        let body = format!(
+            r#"{{"errorMessages":["{}\u202e"],"errors":{{}}}}"#,
+            "x".repeat(100_000)
+        );
+        let f = refusal(400, &body);
+        assert!(f.message.chars().count() <= MESSAGE_CHARS);
+        assert!(!f.message.contains('\u{202E}'));
     }
 
     #[test]

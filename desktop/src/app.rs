@@ -55,7 +55,7 @@ pub enum KeychainChoice {
 }
 
 /// How the app starts: all optional, for scripts, screenshots and tests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Launch {
     pub url: Option<String>,
     pub user: Option<String>,
@@ -65,6 +65,19 @@ pub struct Launch {
     pub keychain: KeychainChoice,
     /// Sign in at once, with the given secret or the keychain's.
     pub sign_in: bool,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("secret", &self.secret.as_ref().map(|_| "<secret>"))
+            .field("tab", &self.tab)
+            .field("keychain", &self.keychain)
+            .field("sign_in", &self.sign_in)
+            .finish()
+    }
 }
 
 impl Default for Launch {
@@ -105,21 +118,31 @@ impl DesktopApp {
         let bg = Background::new(ctx.clone())?;
         let keychain = match launch.keychain {
             KeychainChoice::System => {
-                KeychainState::Opening(bg.spawn_blocking(|| Keychain::open().map(Arc::new)))
+                KeychainState::Opening(bg.spawn_keychain(|| Keychain::open().map(Arc::new)))
             }
             KeychainChoice::Off => KeychainState::Unavailable(
                 "The keychain is switched off for this run; type the secret.".into(),
             ),
         };
         let last = profiles.last().cloned();
-        let mut connect = ConnectView::new(
-            launch
-                .url
-                .or(last.as_ref().map(|p| p.url.clone()))
-                .unwrap_or_else(|| "http://127.0.0.1:2990".into()),
-            launch.user.or(last.map(|p| p.user)).unwrap_or_default(),
-            launch.secret.unwrap_or_default(),
-        );
+        // A secret handed in at launch belongs to the server named with it, and to no other:
+        // without --url it is not used (it would go to whichever server was used last).
+        let ignored_secret = launch.url.is_none() && launch.secret.is_some();
+        let given_secret = launch.url.is_some().then_some(launch.secret).flatten();
+        let url = launch
+            .url
+            .or(last.as_ref().map(|p| p.url.clone()))
+            .unwrap_or_else(|| "http://127.0.0.1:2990".into());
+        let user = launch.user.or(last.map(|p| p.user)).unwrap_or_default();
+        let mut connect = match given_secret {
+            Some(secret) => ConnectView::with_given_secret(url, user, secret),
+            None => ConnectView::new(url, user, String::new()),
+        };
+        if ignored_secret {
+            connect.info = Some(
+                "TOKENAUTH_SECRET was not used: give the server it belongs to with --url.".into(),
+            );
+        }
         if launch.sign_in {
             if connect.secret.is_empty() {
                 connect.auto_sign_in = true;

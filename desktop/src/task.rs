@@ -9,6 +9,9 @@ use tokio::sync::oneshot::error::TryRecvError;
 
 use crate::failure::Failure;
 
+/// How long a keychain call may take: long enough for a person to answer an unlock prompt.
+pub const KEYCHAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct Background {
     runtime: Arc<tokio::runtime::Runtime>,
@@ -43,19 +46,25 @@ impl Background {
         Task { rx }
     }
 
-    /// Runs blocking work (the keychain's D-Bus calls, file writes) on the blocking pool.
-    pub fn spawn_blocking<T, F>(&self, work: F) -> Task<T>
+    /// A keychain call (D-Bus, perhaps an unlock prompt) on the blocking pool, answered within
+    /// [`KEYCHAIN_LIMIT`]: a keyring that never answers is a message, not a screen that waits
+    /// forever. (The call itself cannot be cancelled; its late answer is dropped.)
+    pub fn spawn_keychain<T, F>(&self, work: F) -> Task<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, Failure> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let ctx = self.ctx.clone();
-        self.runtime.spawn_blocking(move || {
-            let _ = tx.send(work());
-            ctx.request_repaint();
-        });
-        Task { rx }
+        self.spawn(async move {
+            match tokio::time::timeout(KEYCHAIN_LIMIT, tokio::task::spawn_blocking(work)).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(e)) => Err(Failure::new(format!("the keychain call failed: {e}"))),
+                Err(_) => Err(Failure::new(format!(
+                    "the keychain did not answer within {} s: is it locked, with an unlock \
+                     prompt waiting? Type the secret instead.",
+                    KEYCHAIN_LIMIT.as_secs()
+                ))),
+            }
+        })
     }
 }
 

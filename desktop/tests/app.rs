@@ -205,6 +205,27 @@ fn the_servers_refusal_is_shown_next_to_the_field_it_names() {
 }
 
 #[test]
+fn saving_settings_keeps_what_another_admin_changed_meanwhile() {
+    let server = Server::start();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Settings");
+    wait_for(&mut app, "the settings", |a| has(a, "Add allowed address"));
+    // Another admin adds a trusted proxy while this one edits.
+    runtime().block_on(server.settings(serde_json::json!({"trustedProxies": ["10.0.0.1"]})));
+    click(&mut app, "Add allowed address");
+    type_into(&mut app, "Allowed address 1", "127.0.0.1");
+    click(&mut app, "Save settings");
+    wait_for(&mut app, "saved", |a| has_text(a, "Settings saved"));
+    let saved = rt_json(&server, "/rest/tokenauth/1/admin/settings");
+    assert_eq!(saved["ipAllowList"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        saved["trustedProxies"],
+        serde_json::json!(["10.0.0.1"]),
+        "the other admin's change survives"
+    );
+}
+
+#[test]
 fn the_audit_log_filters_by_user_and_shows_the_chart() {
     let server = Server::start();
     let rt = runtime();

@@ -133,3 +133,52 @@ fn l6_the_keychain_secret_of_one_server_never_goes_to_another_url() {
     assert!(!text.contains("authorization"), "{text}");
     k.forget(&server.url(""), "alice").unwrap();
 }
+
+/// A loopback proxy that holds each connection `delay` before passing it on to `to`: a slow
+/// server, so the fields can be edited while a sign-in is on its way.
+fn slow_proxy(to: std::net::SocketAddr, delay: std::time::Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = std::net::TcpStream::connect(to) else {
+                    return;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                });
+                let (mut s, mut c) = (server, client);
+                let _ = std::io::copy(&mut s, &mut c);
+            });
+        }
+    });
+    url
+}
+
+/// The secret saved at sign-in is saved for the server it was sent to, even when the URL field
+/// was edited while the answer was on its way (else it would later be sent to that other URL).
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn l6_a_secret_remembered_at_sign_in_is_saved_for_the_server_it_went_to() {
+    let server = Server::start();
+    let slow = slow_proxy(server.addr(), std::time::Duration::from_millis(800));
+    let elsewhere = "http://127.0.0.1:9";
+    let mut app = launch(&server, "alice", KeychainChoice::System);
+    wait_for(&mut app, "the keychain", |a| a.state().keychain_ready());
+    replace_in(&mut app, "Server URL", &slow);
+    type_into(&mut app, "Password or API token", "alice");
+    click(&mut app, "Remember the secret in the keychain");
+    click(&mut app, "Sign in");
+    replace_in(&mut app, "Server URL", elsewhere);
+    wait_for(&mut app, "signed in", |a| has(a, "Sign out"));
+    wait_for(&mut app, "the save", |a| {
+        has_text(a, "Secret saved in the keychain")
+    });
+    let k = Keychain::open().unwrap();
+    assert_eq!(k.secret(&slow, "alice").unwrap().as_deref(), Some("alice"));
+    assert_eq!(k.secret(elsewhere, "alice").unwrap(), None);
+    k.forget(&slow, "alice").unwrap();
+}

@@ -279,14 +279,16 @@ impl AuditView {
             return;
         };
         let total: u64 = h.counts.iter().sum();
-        let span = h.to - h.from;
+        let span = h.to.saturating_sub(h.from);
         let width_s = h.bucket_millis as f64 / 1000.0;
         let bars: Vec<Bar> = h
             .counts
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let start = (h.from + i as i64 * h.bucket_millis) as f64 / 1000.0;
+                // The server's numbers, not trusted to stay in range.
+                let offset = (i as i64).saturating_mul(h.bucket_millis);
+                let start = h.from.saturating_add(offset) as f64 / 1000.0;
                 Bar::new(start + width_s / 2.0, *c as f64).width(width_s * 0.9)
             })
             .collect();

@@ -39,9 +39,13 @@ pub struct ConnectView {
     /// The user's consent to send the secret to this host over plain HTTP (reset when the URL
     /// changes).
     pub cleartext_ok: Option<String>,
-    /// Set while `secret` is the keychain's secret for a server and user: it is sent to that
-    /// server only, and cleared as soon as the URL or the user changes (finding L6).
-    keychain_owner: Option<Owner>,
+    /// Set while `secret` was not typed but given for one server and user (by the keychain, or
+    /// `TOKENAUTH_SECRET` with `--url`): it is sent to that server only, and cleared as soon as
+    /// the URL or the user changes (finding L6).
+    given_for: Option<Owner>,
+    /// The server, user and secret of the sign-in under way: what is remembered and saved once
+    /// it succeeds, whatever the fields hold by then.
+    sent: Option<(String, String, String)>,
     signing_in: Option<Task<Session>>,
     lookup: Option<Task<(Owner, Option<String>)>>,
     saving: Option<Task<()>>,
@@ -79,6 +83,15 @@ impl ConnectView {
         }
     }
 
+    /// A secret given for `url` and `user` only (not typed): cleared if either changes.
+    pub fn with_given_secret(url: String, user: String, secret: String) -> Self {
+        let given_for = Some(Owner::of(&url, &user));
+        Self {
+            given_for,
+            ..Self::new(url, user, secret)
+        }
+    }
+
     pub fn is_busy(&self) -> bool {
         self.signing_in.is_some() || self.lookup.is_some() || self.saving.is_some()
     }
@@ -101,19 +114,19 @@ impl ConnectView {
             return;
         }
         let owner = Owner::of(&url, &user);
-        self.lookup = Some(bg.spawn_blocking(move || Ok((owner, k.secret(&url, &user)?))));
+        self.lookup = Some(bg.spawn_keychain(move || Ok((owner, k.secret(&url, &user)?))));
     }
 
     /// Forgets a keychain secret once the URL or user no longer names its owner: it must never
     /// be sent to a server it was not saved for. Answers whether it did.
     pub fn drop_foreign_secret(&mut self) -> bool {
-        match &self.keychain_owner {
+        match &self.given_for {
             Some(owner) if *owner != Owner::of(&self.url, &self.user) => {
                 self.secret.clear();
-                self.keychain_owner = None;
+                self.given_for = None;
                 self.info = Some(
-                    "The secret from the keychain belongs to another server or user; \
-                     type the secret for this one, or use the keychain's."
+                    "The secret given for another server or user was cleared; type the secret \
+                     for this one, or use the keychain's."
                         .into(),
                 );
                 true
@@ -138,7 +151,10 @@ impl ConnectView {
             Api::new(&self.url, &self.user, &self.secret)
         };
         match api {
-            Ok(api) => self.signing_in = Some(bg.spawn(Session::sign_in(api))),
+            Ok(api) => {
+                self.sent = Some((self.url.clone(), self.user.clone(), self.secret.clone()));
+                self.signing_in = Some(bg.spawn(Session::sign_in(api)));
+            }
             Err(e) => self.error = Some(e.message),
         }
     }
@@ -161,7 +177,7 @@ impl ConnectView {
                 }
                 Ok((owner, Some(s))) => {
                     self.secret = s;
-                    self.keychain_owner = Some(owner);
+                    self.given_for = Some(owner);
                     self.info = Some("Secret taken from the keychain.".into());
                     if std::mem::take(&mut self.auto_sign_in) {
                         self.sign_in(bg);
@@ -187,21 +203,22 @@ impl ConnectView {
                 Ok(session) => {
                     self.info = None;
                     self.error = None;
-                    profiles.remember(&self.url, &self.user);
+                    // What was sent, not what the fields hold now: they may have been edited
+                    // while the answer was on its way.
+                    let (url, user, secret) = self.sent.take().unwrap_or_default();
+                    profiles.remember(&url, &user);
                     if self.remember
                         && let KeychainStatus::Ready(k) = &keychain
                     {
-                        let (k, url, user, secret) = (
-                            Arc::clone(k),
-                            self.url.clone(),
-                            self.user.clone(),
-                            self.secret.clone(),
-                        );
-                        self.saving = Some(bg.spawn_blocking(move || k.save(&url, &user, &secret)));
+                        let k = Arc::clone(k);
+                        self.saving = Some(bg.spawn_keychain(move || k.save(&url, &user, &secret)));
                     }
                     signed_in = Some(session);
                 }
-                Err(Failure { message, .. }) => self.error = Some(message),
+                Err(Failure { message, .. }) => {
+                    self.sent = None;
+                    self.error = Some(message);
+                }
             }
         }
 
@@ -271,7 +288,7 @@ impl ConnectView {
                 );
                 if r.changed() {
                     // Typed by the user: no longer the keychain's secret.
-                    self.keychain_owner = None;
+                    self.given_for = None;
                 }
                 if submitted(ui, &r) {
                     self.sign_in(bg);

@@ -115,7 +115,7 @@ impl MyTokensView {
                             env.session.api.user().to_owned(),
                         );
                         self.saving =
-                            Some(env.bg.spawn_blocking(move || k.save(&url, &user, &secret)));
+                            Some(env.bg.spawn_keychain(move || k.save(&url, &user, &secret)));
                     }
                 }
                 SecretAction::Done => self.fresh = None,

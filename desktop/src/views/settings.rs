@@ -163,9 +163,10 @@ impl SettingsView {
         self.refused = None;
         self.lockout = None;
         let (s, draft) = (Arc::clone(env.session), self.draft.clone());
+        let base = self.original.clone().unwrap_or_default();
         self.saving = Some(
             env.bg
-                .spawn(async move { s.api.put_settings(&draft, force).await }),
+                .spawn(async move { s.api.put_settings(&base, &draft, force).await }),
         );
     }
 

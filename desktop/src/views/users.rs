@@ -199,7 +199,10 @@ impl UsersView {
         self.filters(ui);
         ui.horizontal(|ui| {
             if let Some(p) = &self.page {
-                let (from, to) = (p.offset + 1, p.offset + p.tokens.len());
+                let (from, to) = (
+                    p.offset.saturating_add(1),
+                    p.offset.saturating_add(p.tokens.len()),
+                );
                 if p.tokens.is_empty() {
                     ui.label(format!("No tokens match ({} in all).", p.total));
                 } else {
@@ -215,7 +218,7 @@ impl UsersView {
                     .add_enabled(to < p.total, egui::Button::new("Next page"))
                     .clicked()
                 {
-                    self.search.offset = p.offset + PAGE;
+                    self.search.offset = p.offset.saturating_add(PAGE);
                 }
             }
             if ui.button("Refresh").clicked() {

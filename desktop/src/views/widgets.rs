@@ -219,8 +219,11 @@ pub fn fresh_secret(
         labelled_field(
             ui,
             "Secret",
+            // Shown, not editable or selectable: it leaves only through "Copy to clipboard",
+            // which clears it from the clipboard again.
             egui::TextEdit::singleline(&mut secret)
                 .font(egui::TextStyle::Monospace)
+                .interactive(false)
                 .desired_width(f32::INFINITY),
         );
         ui.horizontal(|ui| {
