@@ -4,6 +4,9 @@
 #
 #   scripts/bench-load.sh            # all scenarios, 10 s per wrk run
 #   DUR=5 scripts/bench-load.sh      # shorter runs
+#   ONLY="1 2 3" scripts/bench-load.sh            # some scenarios
+#   BIN=/other/build/tokenauth-stub scripts/bench-load.sh   # another build (e.g. an older
+#                                    # release, for a before/after on the same machine)
 #
 # Needs: wrk (Debian package `wrk`), curl, python3, taskset (util-linux). On a machine with two or
 # more cores the server runs on CPU 1 and wrk on CPU 0, so they do not fight over one core.
@@ -25,8 +28,10 @@ for tool in wrk curl python3; do
 done
 
 cargo build --release --quiet -p tokenauth-stub --bin tokenauth-stub -p tokenauth-e2e --bin tokenauth-seed
-BIN=target/release/tokenauth-stub
+BIN=${BIN:-target/release/tokenauth-stub}
 SEED=target/release/tokenauth-seed
+ONLY=${ONLY:-1 2 3 4 5}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_PIN=(taskset -c 1); CLIENT_PIN=(taskset -c 0)
@@ -65,6 +70,7 @@ echo "# tokenauth-stub load benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) 
 
 # ---------------------------------------------------------------- 1. cached token vs anonymous
 D1="$WORK/d1"
+if want 1 || want 2; then
 TOKEN=$(cli "$D1" token create alice --description bench)
 start_server "$D1"
 read -r a_rps a_p50 a_p99 _ < <(load "$BASE/rest/api/2/serverInfo")
@@ -76,7 +82,10 @@ echo "anonymous:      $a_rps req/s  p50 $a_p50  p99 $a_p99"
 echo "token (cached): $t_rps req/s  p50 $t_p50  p99 $t_p99"
 echo "ratio: $(ratio "$t_rps" "$a_rps")   (target >= 0.85)"
 
+fi
+
 # ---------------------------------------------------------------- 2. with audit option (1)
+if want 2; then
 cli "$D1" settings set '{"audit": {"successfulAuthentication": true}}' >/dev/null
 before=$(cli "$D1" audit export --format csv --action "Authenticated with API token" | tail -n +2 | wc -l)
 start_server "$D1"
@@ -93,7 +102,10 @@ echo "ratio: $(ratio "$u_rps" "$a2_rps")   (target >= 0.75)"
 echo "requests counted by wrk: $u_n; events stored: $events; lost: $(( u_n > events ? u_n - events : 0 ))"
 echo "(wrk does not count requests still in flight when it stops, so events may exceed requests)"
 
+fi
+
 # ---------------------------------------------------------------- 3. a flood of wrong secrets
+if want 3; then
 D3="$WORK/d3"
 GOOD=$(cli "$D3" token create alice --description victim)
 OTHER=$(cli "$D3" token create bob --description bystander)
@@ -154,7 +166,10 @@ echo "argon2 verifications by the server in all of this scenario: $hashed"
 echo "the attacked token's owner, right secret never used before, right after the flood:"
 echo "  from the flood's address: HTTP $good_status (its failure budget is spent); from 127.0.0.2: HTTP $good_elsewhere"
 
+fi
+
 # ---------------------------------------------------------------- 4. memory after 100,000 distinct tokens
+if want 4; then
 D4="$WORK/d4"
 "$SEED" --data-dir "$D4" --tokens 100000 --tokens-out "$WORK/tokens.txt" 2>/dev/null
 python3 - "$WORK/tokens.txt" "$WORK/tokens.hdr" <<'PY'
@@ -190,7 +205,10 @@ echo "## 4. memory after 100,000 distinct tokens were used (each verified once, 
 echo "requests made: $distinct_n (one connection cycling through the 100,000 tokens)"
 echo "RSS at start: $((rss0 / 1024)) MiB; after: $((rss1 / 1024)) MiB; peak (VmHWM): $((hwm / 1024)) MiB"
 
+fi
+
 # ---------------------------------------------------------------- 5. audit at scale
+if want 5; then
 D5="$WORK/d5"
 "$SEED" --data-dir "$D5" --events 1000000 2>/dev/null
 disk=$(du -sm "$D5" | cut -f1)
@@ -239,3 +257,4 @@ echo
 echo "## 6. the desktop's audit screen on 1,000,000 events"
 echo "300 pages of 100 walked with the keyset cursor: $pages; offset=500000 instead: $o_mid ms"
 echo "histogram (60 slices): no filter $h_all ms; user=alice $h_user ms; user and action $h_both ms"
+fi

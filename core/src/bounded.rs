@@ -62,10 +62,7 @@ pub fn cut(raw: &str, max_chars: usize) -> Cow<'_, str> {
 }
 
 fn bound(raw: &str, max_chars: usize, clean: bool) -> Cow<'_, str> {
-    if is_short(raw, max_chars)
-        && !(clean && raw.chars().any(is_hidden))
-        && find_secret(raw, 0).is_none()
-    {
+    if is_short(raw, max_chars) && !(clean && has_hidden(raw)) && find_secret(raw, 0).is_none() {
         return Cow::Borrowed(raw);
     }
     let scrubbed = scrub_tokens(raw);
@@ -106,6 +103,15 @@ pub fn field(value: &mut String, max_chars: usize) {
     }
 }
 
+/// Whether `raw` holds a character [`is_hidden`] names. Printable ASCII is checked byte by byte
+/// (what nearly every field is); characters are decoded only when there is more than ASCII.
+fn has_hidden(raw: &str) -> bool {
+    if raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
+    raw.chars().any(is_hidden)
+}
+
 fn is_short(raw: &str, max_chars: usize) -> bool {
     // Byte length bounds character count from above, so most text needs no counting.
     raw.len() <= max_chars || raw.chars().count() <= max_chars
@@ -115,8 +121,13 @@ fn is_short(raw: &str, max_chars: usize) -> bool {
 /// and at least one more token character. Returns the byte offset just after `tka_<id>_`.
 fn find_secret(raw: &str, from: usize) -> Option<usize> {
     let bytes = raw.as_bytes();
+    // Shorter than `tka_<id>_` and one more character: no secret fits (most fields).
+    let shortest = PREFIX.len() + ID_LEN + 2;
+    if bytes.len() < from + shortest {
+        return None;
+    }
     let mut at = from;
-    while let Some(pos) = raw.get(at..)?.find(PREFIX) {
+    while let Some(pos) = find_prefix(bytes.get(at..)?) {
         let start = at + pos;
         let id_start = start + PREFIX.len();
         let sep = id_start + ID_LEN;
@@ -129,6 +140,13 @@ fn find_secret(raw: &str, from: usize) -> Option<usize> {
         at = start + PREFIX.len();
     }
     None
+}
+
+/// Where `tka_` starts in `bytes`: a plain scan, cheaper for the short text of an event than
+/// building a substring searcher per call.
+fn find_prefix(bytes: &[u8]) -> Option<usize> {
+    let p = PREFIX.as_bytes();
+    bytes.windows(p.len()).position(|w| w == p)
 }
 
 fn is_token_byte(b: &u8) -> bool {

@@ -54,17 +54,33 @@ fn main() {
     ])
     .unwrap();
     if tokens > 0 {
-        let alice = Actor::user(auth.store().user("alice").unwrap().unwrap());
+        // Spread over users holding the per-user maximum each, as real tokens would be.
+        let per_user = auth.settings().max_tokens_per_user as usize;
         let mut out = std::io::BufWriter::new(
             std::fs::File::create(tokens_out.expect("--tokens-out")).unwrap(),
         );
+        let mut owner = None;
         for i in 0..tokens {
+            if i % per_user == 0 {
+                let name = format!("load-{}", i / per_user);
+                let user = NewUser {
+                    name: name.clone(),
+                    groups: vec!["jira-users".into()],
+                    ..NewUser::default()
+                };
+                auth.create_user(&Actor::cli(), user).unwrap();
+                owner = Some((
+                    name.clone(),
+                    Actor::user(auth.store().user(&name).unwrap().unwrap()),
+                ));
+            }
+            let (name, actor) = owner.as_ref().unwrap();
             let req = NewTokenRequest {
                 description: format!("bench {i}"),
                 scope: ScopeChoice::Exactly(Scope::ReadOnly),
                 expiry: Expiry::Default,
             };
-            let v = auth.create_token(&alice, "alice", req).unwrap();
+            let v = auth.create_token(actor, name, req).unwrap();
             writeln!(out, "{}", v.token.unwrap()).unwrap();
         }
         out.flush().unwrap();
