@@ -50,19 +50,14 @@ pub fn is_hidden(c: char) -> bool {
         )
 }
 
+/// Whether [`text`] would return `raw` unchanged: one check, no allocation.
+pub fn is_bounded(raw: &str, max_chars: usize) -> bool {
+    is_short(raw, max_chars) && !has_hidden(raw) && find_secret(raw, 0).is_none()
+}
+
 /// `text` cleaned, scrubbed of token secrets and cut to `max_chars` characters.
 pub fn text(raw: &str, max_chars: usize) -> Cow<'_, str> {
-    bound(raw, max_chars, true)
-}
-
-/// Scrubbed of token secrets and cut, but with hidden characters kept: for writers that escape
-/// them visibly themselves (the logfmt line writes a newline as `\n`).
-pub fn cut(raw: &str, max_chars: usize) -> Cow<'_, str> {
-    bound(raw, max_chars, false)
-}
-
-fn bound(raw: &str, max_chars: usize, clean: bool) -> Cow<'_, str> {
-    if is_short(raw, max_chars) && !(clean && has_hidden(raw)) && find_secret(raw, 0).is_none() {
+    if is_bounded(raw, max_chars) {
         return Cow::Borrowed(raw);
     }
     let scrubbed = scrub_tokens(raw);
@@ -74,11 +69,7 @@ fn bound(raw: &str, max_chars: usize, clean: bool) -> Cow<'_, str> {
             out.push(ELLIPSIS);
             break;
         }
-        out.push(if clean && is_hidden(c) {
-            REPLACEMENT
-        } else {
-            c
-        });
+        out.push(if is_hidden(c) { REPLACEMENT } else { c });
     }
     Cow::Owned(out)
 }

@@ -50,9 +50,15 @@ pub fn forwarded_for(headers: &HeaderMap) -> Option<Vec<u8>> {
 }
 
 /// The headers the decision reads besides the credentials, owned so they can move to the
-/// hashing pass (cloning a `HeaderValue` shares its bytes).
+/// hashing pass (cloning a `HeaderValue` shares its bytes). Those of the forgery rule are
+/// boxed and taken for writes only: a read needs none of them, and the request's future stays
+/// small.
 pub struct RequestHeaders {
     forwarded_for: Option<Vec<u8>>,
+    browser: Option<Box<BrowserValues>>,
+}
+
+struct BrowserValues {
     origin: Option<HeaderValue>,
     host: Option<HeaderValue>,
     forwarded_host: Option<HeaderValue>,
@@ -69,31 +75,25 @@ static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 impl RequestHeaders {
     pub fn new(method: &Method, headers: &HeaderMap, uri: &Uri) -> Self {
-        // The forgery rule reads nothing of a read (GET, HEAD, OPTIONS): skip the lookups.
-        if is_read_method(method.as_str()) {
-            return Self {
-                forwarded_for: forwarded_for(headers),
-                origin: None,
-                host: None,
-                forwarded_host: None,
-                content_type: None,
-                atlassian_token: None,
-                sec_fetch_site: None,
-            };
-        }
         let get = |name: &HeaderName| headers.get(name).cloned();
+        // The forgery rule reads nothing of a read (GET, HEAD, OPTIONS).
+        let browser = (!is_read_method(method.as_str())).then(|| {
+            Box::new(BrowserValues {
+                origin: get(&header::ORIGIN),
+                // HTTP/2 carries the host in the request's authority.
+                host: get(&header::HOST).or_else(|| {
+                    uri.authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                }),
+                forwarded_host: get(&X_FORWARDED_HOST),
+                content_type: get(&header::CONTENT_TYPE),
+                atlassian_token: get(&X_ATLASSIAN_TOKEN),
+                sec_fetch_site: get(&SEC_FETCH_SITE),
+            })
+        });
         Self {
             forwarded_for: forwarded_for(headers),
-            origin: get(&header::ORIGIN),
-            // HTTP/2 carries the host in the request's authority.
-            host: get(&header::HOST).or_else(|| {
-                uri.authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            }),
-            forwarded_host: get(&X_FORWARDED_HOST),
-            content_type: get(&header::CONTENT_TYPE),
-            atlassian_token: get(&X_ATLASSIAN_TOKEN),
-            sec_fetch_site: get(&SEC_FETCH_SITE),
+            browser,
         }
     }
 
@@ -101,13 +101,16 @@ impl RequestHeaders {
         fn b(v: &Option<HeaderValue>) -> Option<&[u8]> {
             v.as_ref().map(HeaderValue::as_bytes)
         }
-        BrowserHeaders {
-            origin: b(&self.origin),
-            host: b(&self.host),
-            forwarded_host: b(&self.forwarded_host),
-            content_type: b(&self.content_type),
-            atlassian_token: b(&self.atlassian_token),
-            sec_fetch_site: b(&self.sec_fetch_site),
+        match &self.browser {
+            None => BrowserHeaders::default(),
+            Some(v) => BrowserHeaders {
+                origin: b(&v.origin),
+                host: b(&v.host),
+                forwarded_host: b(&v.forwarded_host),
+                content_type: b(&v.content_type),
+                atlassian_token: b(&v.atlassian_token),
+                sec_fetch_site: b(&v.sec_fetch_site),
+            },
         }
     }
 

@@ -16,8 +16,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 const QUEUE: usize = 65_536;
 /// The queue is bounded by bytes too: events are bounded field by field (`core::bounded`), but
-/// a count alone would still let 65,536 large ones sit in memory. Past this, requests wait.
+/// a count alone would still let 65,536 large ones (up to ~20 KiB each) sit in memory. Each
+/// job's first [`FREE_BYTES`] are covered by the count; what a job holds beyond them takes a
+/// share of this budget, and past it requests wait. So the queue holds at most
+/// 65,536 × 1 KiB + 32 MiB, and an ordinary event (~300 bytes) never touches the budget.
 const QUEUE_BYTES: usize = 32 * 1024 * 1024;
+const FREE_BYTES: usize = 1024;
 const MAX_BATCH: usize = 4_096;
 /// After the first queued job, how long to gather more: fewer, larger writes cost the store far
 /// less than one write per request (well within the one-second loss window of a kill -9).
@@ -27,8 +31,8 @@ const LAST_USED_EVERY: Duration = Duration::from_secs(1);
 type Uses = HashMap<TokenId, (Millis, String)>;
 
 enum Job {
-    /// Events and the share of the byte budget they hold until written.
-    Events(Vec<AuditEvent>, OwnedSemaphorePermit),
+    /// Events and the share of the byte budget they hold until written (none for small ones).
+    Events(Vec<AuditEvent>, Option<OwnedSemaphorePermit>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -88,16 +92,22 @@ impl Writer {
         if events.is_empty() {
             return;
         }
-        let bytes = events
+        let extra = events
             .iter()
             .map(size_of)
             .sum::<usize>()
-            .clamp(1, QUEUE_BYTES);
-        let Ok(room) = Arc::clone(&self.room)
-            .acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
-            .await
-        else {
-            return;
+            .saturating_sub(FREE_BYTES)
+            .min(QUEUE_BYTES);
+        let room = if extra == 0 {
+            None
+        } else {
+            match Arc::clone(&self.room)
+                .acquire_many_owned(u32::try_from(extra).unwrap_or(u32::MAX))
+                .await
+            {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            }
         };
         if let Err(mpsc::error::SendError(Job::Events(lost, _))) =
             self.tx.send(Job::Events(events, room)).await
@@ -148,7 +158,7 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mut
             match j {
                 Job::Events(mut e, room) => {
                     events.append(&mut e);
-                    held.push(room);
+                    held.extend(room);
                 }
                 Job::Flush(done) => flushes.push(done),
             }
