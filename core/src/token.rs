@@ -345,22 +345,7 @@ mod tests {
 
     #[test]
     fn a_token_is_expired_from_its_expiry_on() {
-        let t = TokenRecord {
-            id: "AAAAAAAAAAAA".into(),
-            owner: "alice".into(),
-            description: "d".into(),
-            scope: Scope::ReadOnly,
-            created_at: NOW,
-            created_by: "alice".into(),
-            expires_at: Some(NOW + 10),
-            last_used_at: None,
-            last_used_ip: None,
-            hash: SecretHash {
-                params: Default::default(),
-                salt: [0; 16],
-                hash: [0; 32],
-            },
-        };
+        let t = record(Some(NOW + 10));
         assert!(!t.is_expired(NOW + 9));
         assert!(t.is_expired(NOW + 10));
         let v = serde_json::to_value(t.view()).unwrap();

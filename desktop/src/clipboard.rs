@@ -63,6 +63,15 @@ pub fn copy_secret(ctx: &egui::Context, secret: &str) {
         });
 }
 
+/// Copies a new token's secret and answers the notice that says so.
+pub fn copy_token(ctx: &egui::Context, token: &tokenauth_core::token::TokenView) -> String {
+    copy_secret(ctx, token.token.as_deref().unwrap_or_default());
+    format!(
+        "Copied to the clipboard; cleared from it in {} s.",
+        CLEAR_AFTER.as_secs()
+    )
+}
+
 /// At exit: clears the clipboard if it still holds the last secret copied.
 pub fn clear_on_exit() {
     let last = LAST.lock().ok().and_then(|mut l| l.take());

@@ -98,14 +98,7 @@ impl MyTokensView {
             });
             match fresh_secret(ui, fresh, can_save) {
                 SecretAction::Copy => {
-                    crate::clipboard::copy_secret(
-                        ui.ctx(),
-                        fresh.token.as_deref().unwrap_or_default(),
-                    );
-                    self.notice = Some(format!(
-                        "Copied to the clipboard; cleared from it in {} s.",
-                        crate::clipboard::CLEAR_AFTER.as_secs()
-                    ));
+                    self.notice = Some(crate::clipboard::copy_token(ui.ctx(), fresh));
                 }
                 SecretAction::SaveToKeychain => {
                     if let (Some(k), Some(secret)) = (env.keychain, fresh.token.clone()) {

@@ -183,14 +183,7 @@ impl UsersView {
             // to keep in their keychain.
             match fresh_secret(ui, fresh, None) {
                 SecretAction::Copy => {
-                    crate::clipboard::copy_secret(
-                        ui.ctx(),
-                        fresh.token.as_deref().unwrap_or_default(),
-                    );
-                    self.notice = Some(format!(
-                        "Copied to the clipboard; cleared from it in {} s.",
-                        crate::clipboard::CLEAR_AFTER.as_secs()
-                    ));
+                    self.notice = Some(crate::clipboard::copy_token(ui.ctx(), fresh));
                 }
                 SecretAction::Done => self.fresh = None,
                 _ => {}
