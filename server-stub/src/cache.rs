@@ -51,6 +51,27 @@ struct Inner {
     budgets: HashMap<u64, Budget>,
 }
 
+/// Where the cache reports what it does (`/metrics`).
+#[derive(Clone)]
+pub struct CacheMetrics {
+    pub hits: metrics::Counter,
+    pub misses: metrics::Counter,
+    pub argon2: metrics::Counter,
+    pub argon2_seconds: metrics::Histogram,
+}
+
+impl CacheMetrics {
+    /// Handles that record nothing (tests, benchmarks).
+    pub fn none() -> Self {
+        Self {
+            hits: metrics::Counter::noop(),
+            misses: metrics::Counter::noop(),
+            argon2: metrics::Counter::noop(),
+            argon2_seconds: metrics::Histogram::noop(),
+        }
+    }
+}
+
 pub struct VerifiedCache {
     /// Keyed once per process; cloning the keyed state is cheaper than re-keying per request.
     hmac: Option<Hmac<Sha256>>,
@@ -62,6 +83,7 @@ pub struct VerifiedCache {
     hashed: AtomicU64,
     hits: AtomicU64,
     budget_keys: RandomState,
+    metrics: CacheMetrics,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +115,14 @@ impl VerifiedCache {
             hashed: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             budget_keys: RandomState::new(),
+            metrics: CacheMetrics::none(),
         }
+    }
+
+    /// Reports hits, misses and argon2 runs to `metrics`.
+    pub fn observed_by(mut self, metrics: CacheMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -256,7 +285,12 @@ impl<'a> CachingVerifier<'a> {
         let cacheable = self.cache.hmac.is_some();
         if cacheable && let Some(answer) = self.cache.lookup(&key, &fingerprint) {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
+            self.cache.metrics.hits.increment(1);
             return answer;
+        }
+        if self.mode == Mode::CacheOnly {
+            // Counted once per request: the hashing pass that may follow is the same miss.
+            self.cache.metrics.misses.increment(1);
         }
         let budget = self.cache.budget_key(subject, client);
         if self.mode == Mode::CacheOnly {
@@ -270,7 +304,13 @@ impl<'a> CachingVerifier<'a> {
             return false;
         }
         self.cache.hashed.fetch_add(1, Ordering::Relaxed);
+        self.cache.metrics.argon2.increment(1);
+        let started = Instant::now();
         let valid = self.cache.argon2.verify_hash(hash, secret);
+        self.cache
+            .metrics
+            .argon2_seconds
+            .record(started.elapsed().as_secs_f64());
         if valid {
             self.cache.refund(budget);
         }

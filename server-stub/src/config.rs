@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Live cookie sessions in all (each user holds at most `sessions::PER_USER`).
     pub max_sessions: usize,
+    /// HTTPS with this certificate; `None`: plain HTTP (loopback only, unless `insecure_http`).
+    pub tls: Option<crate::tls::TlsSource>,
+    /// Plain HTTP on a non-loopback address, said aloud (`--insecure-http`).
+    pub insecure_http: bool,
     pub hash_params: HashParams,
 }
 
@@ -50,6 +54,8 @@ impl ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_sessions: crate::sessions::MAX_SESSIONS,
+            tls: None,
+            insecure_http: false,
             hash_params: HashParams::DEFAULT,
         }
     }

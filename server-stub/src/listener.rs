@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use crate::tls::Tls;
+
 /// How long open requests may run on after a shutdown signal before the connections are dropped.
 const DRAIN: Duration = Duration::from_secs(30);
 /// After `accept` fails (out of file descriptors), wait this long instead of spinning.
@@ -31,11 +33,14 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish.
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish. With
+/// `tls`, each connection first completes a TLS handshake, within the header-read timeout (a
+/// client that starts one and stalls holds its slot no longer than one that stalls in HTTP).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -80,15 +85,28 @@ pub async fn serve(
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {})) }
         });
-        // Owned (a cheap copy of the builder's settings), so the task needs no borrow.
-        let conn = graceful.watch(
-            builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned(),
-        );
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let handshake_limit = limits.header_read_timeout;
         tokio::spawn(async move {
-            // Errors here are a client's doing (reset, timeout, garbage): nothing to report.
-            let _ = conn.await;
+            // Errors here are a client's doing (reset, timeout, garbage, a failed handshake):
+            // nothing to report.
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
             drop(permit);
         });
     }

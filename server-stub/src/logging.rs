@@ -48,9 +48,18 @@ impl BufferedStderr {
 
 pub struct Line<'a>(MutexGuard<'a, BufWriter<Stderr>>);
 
+/// Log lines that could not be written (standard error on a full disk, a closed pipe).
+pub static DROPPED_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Write for Line<'_> {
+    /// A line that cannot be written is dropped and counted, never an error: the formatter
+    /// would report it with `eprintln!`, which panics when standard error itself fails — one
+    /// full disk under the log file would then take down every request that logs.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
+        if self.0.write(buf).is_err() {
+            DROPPED_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         // Lines are flushed by the flusher, not one by one.

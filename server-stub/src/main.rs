@@ -16,6 +16,7 @@ use tokenauth_stub::config::{
 };
 use tokenauth_stub::logging::BufferedStderr;
 use tokenauth_stub::server;
+use tokenauth_stub::tls::{self, TlsSource};
 use tokenauth_stub::users_file;
 
 #[derive(Parser)]
@@ -57,6 +58,28 @@ struct ServeArgs {
     /// Cookie sessions open at once in all; when full, new logins are refused (nobody is logged out)
     #[arg(long, env = "TOKENAUTH_MAX_SESSIONS", default_value_t = tokenauth_stub::sessions::MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     max_sessions: usize,
+    /// Serve HTTPS with this certificate (PEM; a chain, leaf first), read again on SIGHUP
+    #[arg(
+        long,
+        env = "TOKENAUTH_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, env = "TOKENAUTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made here and kept in the data directory (tls/); its
+    /// SHA-256 fingerprint is printed at start for clients to check
+    #[arg(long, env = "TOKENAUTH_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+    /// More names (DNS or IP) for the self-signed certificate, besides localhost, loopback,
+    /// the bound address and the host name
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
+    /// Serve plain HTTP on a non-loopback address (only behind something that does TLS)
+    #[arg(long, env = "TOKENAUTH_INSECURE_HTTP")]
+    insecure_http: bool,
     /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
     #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_concurrency: Option<usize>,
@@ -184,6 +207,9 @@ fn init_logging(format: LogFormat) -> BufferedStderr {
     // Plain lines (no colours): they are read from files and pipes as often as on a terminal.
     let builder = tracing_subscriber::fmt()
         .with_ansi(false)
+        // Its report of a failed write is an eprintln!, which panics when standard error is
+        // what failed; the writer counts dropped lines instead.
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_writer(out.clone());
     match format {
@@ -237,12 +263,30 @@ fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     Ok(s)
 }
 
+/// Writes a line to standard error, or drops it: a closed pipe must not stop a running server
+/// (`eprintln!` panics when the write fails).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] for standard output, flushed at once (scripts read the address from it; a harness
+/// that stops reading after the first line closes the pipe).
+macro_rules! say_out {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The cause chain in words; no backtrace for an expected failure.
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -257,6 +301,22 @@ fn run() -> anyhow::Result<()> {
     config.header_read_timeout = std::time::Duration::from_secs(cli.serve.header_read_timeout);
     config.max_connections = cli.serve.max_connections;
     config.max_sessions = cli.serve.max_sessions;
+    config.insecure_http = cli.serve.insecure_http;
+    config.tls = match (
+        &cli.serve.tls_cert,
+        &cli.serve.tls_key,
+        cli.serve.tls_self_signed,
+    ) {
+        (Some(cert), Some(key), _) => Some(TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (_, _, true) => Some(TlsSource::SelfSigned {
+            dir: config.data_dir.join("tls"),
+            names: tls::self_signed_names(config.bind.ip(), &cli.serve.tls_names),
+        }),
+        _ => None,
+    };
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
@@ -467,18 +527,41 @@ fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<(
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = server::shutdown_signal().context("installing the signal handlers")?;
+        // A write past the file-size limit raises SIGXFSZ, which kills a process by default:
+        // handled, the write fails with EFBIG instead, and a failed write is counted, logged
+        // and survived like a full disk.
+        #[cfg(unix)]
+        let _file_size_limit = tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw()),
+        )
+        .context("installing the signal handlers")?;
         server::serve(
         config,
         auth,
-        |addr| {
+        |addr, cert| {
+            let scheme = if cert.is_some() { "https" } else { "http" };
             // The first line on standard output: scripts and tests read the address from it.
-            println!("tokenauth-stub listening on http://{addr}");
-            eprintln!("data directory: {}", data_dir.display());
-            if seeded && users.is_none() {
-                eprintln!("created the demo users admin/admin (administrator), alice/alice and bob/bob");
+            say_out!("tokenauth-stub listening on {scheme}://{addr}");
+            if let Some(c) = &cert {
+                // Second line: what a client checks before it trusts this server.
+                say_out!("TLS certificate SHA-256 fingerprint: {}", c.fingerprint);
+                say!(
+                    "TLS certificate {} for {} (valid until {})",
+                    c.path.display(),
+                    c.names.join(", "),
+                    c.not_after
+                );
             }
-            eprintln!("try: curl -u admin:admin http://{addr}/rest/api/2/myself");
-            eprintln!("create a token: curl -u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' http://{addr}/rest/tokenauth/1/tokens");
+            say!("data directory: {}", data_dir.display());
+            if seeded && users.is_none() {
+                say!("created the demo users admin/admin (administrator), alice/alice and bob/bob");
+            }
+            let cacert = cert
+                .as_ref()
+                .map(|c| format!("--cacert {} ", c.path.display()))
+                .unwrap_or_default();
+            say!("try: curl {cacert}-u admin:admin {scheme}://{addr}/rest/api/2/myself");
+            say!("create a token: curl {cacert}-u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' {scheme}://{addr}/rest/tokenauth/1/tokens");
         },
         shutdown,
     )

@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::{AuthOutcome, AuthRequest, DenialKind, Effect, Principal};
 use tokenauth_core::credentials::{CredentialError, Credentials, parse_authorization};
 use tokenauth_core::csrf::BrowserHeaders;
-use tokenauth_core::scope::is_read_method;
+use tokenauth_core::scope::{SESSION_PATH, is_read_method};
 use tokenauth_core::user::user_key;
 
 use crate::cache::{CachingVerifier, Mode};
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
 use crate::hashing;
+use crate::metrics::Outcome;
 use crate::sessions::cookie_value;
 use crate::state::Shared;
 
@@ -210,6 +211,10 @@ pub async fn authenticate(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     if is_anonymous(&method, &path) {
+        // The session login decides (and is counted) in its handler.
+        if !(method == Method::POST && path == SESSION_PATH) {
+            state.metrics.request(Outcome::Anonymous);
+        }
         return next.run(req).await;
     }
     let headers = req.headers();
@@ -242,7 +247,10 @@ pub async fn authenticate(
     .await;
     let mut outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            state.metrics.request(error_outcome(&e));
+            return e.into_response();
+        }
     };
     if let Err(e) = apply(&state, &mut outcome).await {
         return e.into_response();
@@ -250,6 +258,7 @@ pub async fn authenticate(
     let principal: Principal = match outcome.result {
         Ok(p) => p,
         Err(denial) => {
+            state.metrics.request(Outcome::Denied(denial.kind));
             // A session that what opened it no longer backs is over, not just refused once.
             if denial.kind == DenialKind::Failed
                 && let Some(id) = session_id
@@ -260,10 +269,20 @@ pub async fn authenticate(
         }
     };
     if let Err(e) = rate_limited(&state, &principal) {
+        state.metrics.request(Outcome::RateLimited);
         return e.into_response();
     }
+    state.metrics.request(Outcome::Allowed);
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// How a decision that could not be made is counted.
+pub fn error_outcome(e: &ApiError) -> Outcome {
+    match e {
+        ApiError::Unavailable(_) => Outcome::Busy,
+        _ => Outcome::Error,
+    }
 }
 
 /// The optional per-user rate limit (settings `rateLimitPerMinute`): 429 with `Retry-After`.

@@ -11,15 +11,17 @@ use tokenauth_core::clock::SystemClock;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_core::store::{SledStore, StoreError};
 
-use crate::cache::VerifiedCache;
+use crate::cache::{CacheMetrics, VerifiedCache};
 use crate::config::ServerConfig;
 use crate::hashing::HashPool;
 use crate::listener;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::Sessions;
-use crate::state::AppState;
+use crate::state::{AppState, Phase};
+use crate::tls::{CertInfo, Tls};
 use crate::users_file::DEMO_NAMES;
-use crate::writer::Writer;
+use crate::writer::{Writer, WriterMetrics};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -40,6 +42,14 @@ pub enum ServerError {
     DemoPassword(SocketAddr, String),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(
+        "refusing to serve plain HTTP on the non-loopback address {0}: passwords and tokens would \
+         cross the network in clear. Use --tls-self-signed (or --tls-cert and --tls-key), or say \
+         --insecure-http if something in front of this server (a proxy on this machine) does TLS"
+    )]
+    PlainHttp(SocketAddr),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Opens the database and the rules on it, creating `seed` users on a new database.
@@ -68,13 +78,28 @@ pub fn unchanged_demo_password(auth: &TokenAuth) -> Result<Option<String>, Serve
     Ok(None)
 }
 
-/// Serves until `shutdown` resolves; `ready` learns the bound address (port 0 becomes real).
+/// Serves until `shutdown` resolves; `ready` learns the bound address (port 0 becomes real)
+/// and, with TLS, the certificate clients will see.
 pub async fn serve(
     config: ServerConfig,
     auth: Arc<TokenAuth>,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, Option<CertInfo>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    if !config.bind.ip().is_loopback() && config.tls.is_none() && !config.insecure_http {
+        return Err(ServerError::PlainHttp(config.bind));
+    }
+    let tls = match &config.tls {
+        Some(source) => {
+            let source = source.clone();
+            Some(Arc::new(
+                tokio::task::spawn_blocking(move || Tls::load(source))
+                    .await
+                    .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??,
+            ))
+        }
+        None => None,
+    };
     if !config.bind.ip().is_loopback() {
         let a = Arc::clone(&auth);
         let demo = tokio::task::spawn_blocking(move || unchanged_demo_password(&a))
@@ -91,14 +116,30 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    let (writer, writer_task) = Writer::spawn(Arc::clone(&auth));
+    let metrics = Metrics::new();
+    let (writer, writer_task) = Writer::spawn(
+        Arc::clone(&auth),
+        WriterMetrics {
+            queued: metrics.audit_queued.clone(),
+            written: metrics.audit_written.clone(),
+            failed: metrics.audit_failed.clone(),
+            last_used_failed: metrics.last_used_failed.clone(),
+        },
+    );
     let prune_now = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,
             config.failures_per_minute,
             config.hash_params,
-        ),
+        )
+        .observed_by(CacheMetrics {
+            hits: metrics.cache_hits.clone(),
+            misses: metrics.cache_misses.clone(),
+            argon2: metrics.argon2.clone(),
+            argon2_seconds: metrics.argon2_seconds.clone(),
+        }),
+        metrics,
         hashing: HashPool::new(config.hash_concurrency).map_err(ServerError::Serve)?,
         writer: writer.clone(),
         sessions: Sessions::new(config.max_sessions),
@@ -106,7 +147,12 @@ pub async fn serve(
         auth: Arc::clone(&auth),
         config,
         prune_now: Arc::clone(&prune_now),
+        tls: tls.clone(),
+        phase: Phase::default(),
     });
+    if let Some(t) = &tls {
+        tokio::spawn(reload_on_hangup(Arc::clone(t)));
+    }
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
     let app = crate::routes::router(Arc::clone(&state));
     let (max_connections, lowered) = listener::fit_connections(state.config.max_connections);
@@ -122,8 +168,14 @@ pub async fn serve(
         header_read_timeout: state.config.header_read_timeout,
         max_connections,
     };
-    ready(addr);
-    let served = listener::serve(listener, app, limits, shutdown).await;
+    ready(addr, tls.as_ref().map(|t| t.info()));
+    state.phase.running();
+    let st = Arc::clone(&state);
+    let shutdown = async move {
+        shutdown.await;
+        st.phase.stopping();
+    };
+    let served = listener::serve(listener, app, limits, tls, shutdown).await;
     pruner.abort();
     let stats = state.cache.stats();
     tracing::info!(
@@ -139,6 +191,34 @@ pub async fn serve(
     auth.store().flush().map_err(CoreError::from)?;
     tracing::info!("stopped; all audit events and last-used times are on disk");
     served.map_err(ServerError::Serve)
+}
+
+/// Reads the certificate again on SIGHUP; a certificate that does not load leaves the running
+/// one in place and says why.
+async fn reload_on_hangup(tls: Arc<Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let t = Arc::clone(&tls);
+            match tokio::task::spawn_blocking(move || t.reload()).await {
+                Ok(Ok(info)) => tracing::info!(
+                    fingerprint = %info.fingerprint,
+                    not_after = %info.not_after,
+                    "TLS certificate reloaded"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays");
+                }
+                Err(e) => tracing::error!(error = %e, "TLS certificate reload failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn prune_forever(auth: Arc<TokenAuth>, now: Arc<tokio::sync::Notify>) {

@@ -14,6 +14,8 @@ use crate::writer::Writer;
 pub struct AppState {
     pub auth: Arc<TokenAuth>,
     pub cache: VerifiedCache,
+    /// What `GET /metrics` shows.
+    pub metrics: crate::metrics::Metrics,
     /// Where every argon2 computation runs (`hashing::run`).
     pub hashing: HashPool,
     pub writer: Writer,
@@ -22,6 +24,46 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Wakes the pruner at once (after a settings change) instead of at its next round.
     pub prune_now: Arc<tokio::sync::Notify>,
+    /// HTTPS, when configured (the session cookie is then `Secure`).
+    pub tls: Option<Arc<crate::tls::Tls>>,
+    /// What `GET /status` answers.
+    pub phase: Phase,
+}
+
+/// Where the server is in its life, as Jira's `/status` reports it.
+#[derive(Default)]
+pub struct Phase(std::sync::atomic::AtomicU8);
+
+impl Phase {
+    const STARTING: u8 = 0;
+    const RUNNING: u8 = 1;
+    const STOPPING: u8 = 2;
+
+    pub fn running(&self) {
+        self.0
+            .store(Self::RUNNING, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn stopping(&self) {
+        self.0
+            .store(Self::STOPPING, std::sync::atomic::Ordering::Release);
+    }
+
+    /// `STARTING`, `RUNNING` or `STOPPING`.
+    pub fn name(&self) -> &'static str {
+        match self.0.load(std::sync::atomic::Ordering::Acquire) {
+            Self::STARTING => "STARTING",
+            Self::RUNNING => "RUNNING",
+            _ => "STOPPING",
+        }
+    }
+}
+
+impl AppState {
+    /// `https` or `http`, as clients reach this server.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 pub type Shared = Arc<AppState>;

@@ -41,6 +41,27 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     uses: Arc<Mutex<Uses>>,
     room: Arc<Semaphore>,
+    metrics: WriterMetrics,
+}
+
+/// What the writer reports (`/metrics`): a failing audit sink must not go unnoticed.
+#[derive(Clone)]
+pub struct WriterMetrics {
+    pub queued: metrics::Counter,
+    pub written: metrics::Counter,
+    pub failed: metrics::Counter,
+    pub last_used_failed: metrics::Counter,
+}
+
+impl WriterMetrics {
+    pub fn none() -> Self {
+        Self {
+            queued: metrics::Counter::noop(),
+            written: metrics::Counter::noop(),
+            failed: metrics::Counter::noop(),
+            last_used_failed: metrics::Counter::noop(),
+        }
+    }
 }
 
 /// About how many bytes an event holds in memory.
@@ -62,12 +83,23 @@ fn size_of(e: &AuditEvent) -> usize {
 }
 
 impl Writer {
-    pub fn spawn(auth: Arc<TokenAuth>) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        auth: Arc<TokenAuth>,
+        metrics: WriterMetrics,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let uses = Arc::new(Mutex::new(HashMap::new()));
-        let handle = tokio::spawn(run(auth, rx, Arc::clone(&uses)));
+        let handle = tokio::spawn(run(auth, rx, Arc::clone(&uses), metrics.clone()));
         let room = Arc::new(Semaphore::new(QUEUE_BYTES));
-        (Self { tx, uses, room }, handle)
+        (
+            Self {
+                tx,
+                uses,
+                room,
+                metrics,
+            },
+            handle,
+        )
     }
 
     /// Remembers a token's use; written within a second.
@@ -92,6 +124,7 @@ impl Writer {
         if events.is_empty() {
             return;
         }
+        self.metrics.queued.increment(events.len() as u64);
         let extra = events
             .iter()
             .map(size_of)
@@ -129,12 +162,50 @@ impl Writer {
     }
 }
 
+/// Reports write failures at ERROR: the first at once, then at most one line per
+/// [`ALARM_EVERY`] with how many more there were. A full disk fails every batch (50 a second);
+/// the counters in `/metrics` count each, the log says it without flooding itself.
+#[derive(Default)]
+struct Alarm {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+const ALARM_EVERY: Duration = Duration::from_secs(10);
+
+impl Alarm {
+    fn report(&mut self, failure: &str) {
+        if self.last.is_some_and(|t| t.elapsed() < ALARM_EVERY) {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            tracing::error!(
+                similar_since_last = self.suppressed,
+                "{failure} (the server goes on authenticating; see tokenauth_audit_events_failed_total)"
+            );
+        } else {
+            tracing::error!(
+                "{failure} (the server goes on authenticating; see tokenauth_audit_events_failed_total)"
+            );
+        }
+        self.last = Some(std::time::Instant::now());
+        self.suppressed = 0;
+    }
+}
+
 fn lock(uses: &Mutex<Uses>) -> std::sync::MutexGuard<'_, Uses> {
     uses.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mutex<Uses>>) {
+async fn run(
+    auth: Arc<TokenAuth>,
+    mut rx: mpsc::Receiver<Job>,
+    pending: Arc<Mutex<Uses>>,
+    metrics: WriterMetrics,
+) {
+    let mut alarm = Alarm::default();
     let mut tick = tokio::time::interval(LAST_USED_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -176,25 +247,44 @@ async fn run(auth: Arc<TokenAuth>, mut rx: mpsc::Receiver<Job>, pending: Arc<Mut
             continue;
         }
         let auth = Arc::clone(&auth);
+        let metrics = metrics.clone();
         let must_flush = !flushes.is_empty();
         let written = tokio::task::spawn_blocking(move || {
             let uses: Vec<_> = uses
                 .into_iter()
                 .map(|(id, (at, ip))| (id, at, ip))
                 .collect();
+            // A failure is counted and reported, never fatal: authentication goes on, and the
+            // next batch tries again.
+            let mut failures = Vec::new();
             if let Err(e) = auth.store().record_token_uses(&uses) {
-                tracing::error!(error = %e, "could not record token last-used times");
+                metrics.last_used_failed.increment(1);
+                failures.push(format!(
+                    "could not record the last-used times of {} tokens: {e}",
+                    uses.len()
+                ));
             }
-            if let Err(e) = auth.record_events(&mut events) {
-                tracing::error!(error = %e, lost = events.len(), "could not write audit events");
+            let n = events.len() as u64;
+            match auth.record_events(&mut events) {
+                Ok(()) => metrics.written.increment(n),
+                Err(e) => {
+                    metrics.failed.increment(n);
+                    failures.push(format!("could not write {n} audit events: {e}"));
+                }
             }
             if must_flush && let Err(e) = auth.store().flush() {
-                tracing::error!(error = %e, "could not flush the database");
+                failures.push(format!("could not flush the database: {e}"));
             }
+            failures
         })
         .await;
-        if let Err(e) = written {
-            tracing::error!(error = %e, "the audit writer failed");
+        match written {
+            Ok(failures) => {
+                for f in failures {
+                    alarm.report(&f);
+                }
+            }
+            Err(e) => alarm.report(&format!("the audit writer failed: {e}")),
         }
         drop(held);
         for done in flushes {

@@ -16,13 +16,13 @@ use crate::state::Shared;
 
 pub const VERSION: &str = "9.12.0";
 
-pub fn base_url(headers: &HeaderMap) -> String {
+pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("127.0.0.1:2990");
-    format!("http://{host}")
+    format!("{}://{host}", state.scheme())
 }
 
 pub async fn server_info(
@@ -30,7 +30,7 @@ pub async fn server_info(
     headers: HeaderMap,
 ) -> Json<serde_json::Value> {
     Json(json!({
-        "baseUrl": base_url(&headers),
+        "baseUrl": base_url(&state, &headers),
         "version": VERSION,
         "versionNumbers": [9, 12, 0],
         "deploymentType": "Server",

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod compat;
 pub mod jira;
+pub mod ops;
 pub mod session;
 pub mod tokens;
 
@@ -32,6 +33,8 @@ use crate::state::Shared;
 pub fn router(state: Shared) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
+        .route("/status", get(ops::status))
+        .route("/metrics", get(ops::metrics))
         .route("/rest/api/2/serverInfo", get(jira::server_info))
         .route("/rest/api/latest/serverInfo", get(jira::server_info))
         .route("/rest/api/2/myself", get(jira::myself))

@@ -13,7 +13,8 @@ use tokenauth_core::scope::SESSION_PATH;
 use super::Authed;
 use super::jira::base_url;
 use crate::error::{ApiError, RawBody, denial_response};
-use crate::middleware::{RequestHeaders, apply, decide, rate_limited};
+use crate::metrics::Outcome;
+use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limited};
 use crate::sessions::{COOKIE, OpenError, cookie_value};
 use crate::state::Shared;
 
@@ -40,14 +41,20 @@ pub async fn login(
         "POST".into(),
         SESSION_PATH.into(),
     )
-    .await?;
+    .await
+    .inspect_err(|e| state.metrics.request(error_outcome(e)))?;
     apply(&state, &mut outcome).await?;
     let principal = match outcome.result {
         Ok(p) => p,
-        Err(d) => return Ok(denial_response(&d)),
+        Err(d) => {
+            state.metrics.request(Outcome::Denied(d.kind));
+            return Ok(denial_response(&d));
+        }
     };
     // Logging in is anonymous, so the per-user limit applies here, after we know the user.
-    rate_limited(&state, &principal)?;
+    rate_limited(&state, &principal)
+        .inspect_err(|_| state.metrics.request(Outcome::RateLimited))?;
+    state.metrics.request(Outcome::Allowed);
     let origin = match (&principal.token, &principal.user.password) {
         (Some(t), _) => SessionOrigin::Token(t.id.clone()),
         (None, Some(hash)) => SessionOrigin::Password { stamp: hash.salt },
@@ -65,7 +72,9 @@ pub async fn login(
         OpenError::Full => ApiError::Unavailable("too many open sessions; try again later".into()),
         OpenError::Random => ApiError::Internal("could not create a session id".into()),
     })?;
-    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax");
+    // Over HTTPS the cookie is never sent back over plain HTTP.
+    let secure = if state.tls.is_some() { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}");
     let mut resp = (
         StatusCode::OK,
         Json(json!({
@@ -80,10 +89,14 @@ pub async fn login(
     Ok(resp)
 }
 
-pub async fn current(authed: Authed, headers: HeaderMap) -> Json<serde_json::Value> {
+pub async fn current(
+    State(state): State<Shared>,
+    authed: Authed,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
     let name = &authed.principal.user.name;
     Json(json!({
-        "self": format!("{}/rest/api/latest/user?username={name}", base_url(&headers)),
+        "self": format!("{}/rest/api/latest/user?username={name}", base_url(&state, &headers)),
         "name": name,
         "authType": authed.principal.auth.as_str(),
         "loginInfo": {"failedLoginCount": authed.principal.user.failed_logins},

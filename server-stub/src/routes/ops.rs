@@ -1,0 +1,80 @@
+//! For the people who run the server: `GET /status` (health) and `GET /metrics` (Prometheus).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokenauth_core::credentials::parse_authorization;
+use tokenauth_core::ip::resolve_client;
+
+use crate::error::{ApiError, denial_response};
+use crate::middleware::{RequestHeaders, apply, decide, forwarded_for};
+use crate::state::Shared;
+
+/// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,
+/// `{"state": "RUNNING"}` with 200, and 503 with `STARTING` or `STOPPING` otherwise.
+pub async fn status(State(state): State<Shared>) -> Response {
+    let name = state.phase.name();
+    let code = if name == "RUNNING" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(json!({ "state": name }))).into_response()
+}
+
+/// `GET /metrics` in the Prometheus text format: to clients on this machine (a local Prometheus
+/// or agent) without credentials, to anyone else with an admin's. "This machine" is the client
+/// address as the trusted proxies resolve it, so a proxy on loopback does not open it to all.
+pub async fn metrics(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let xff = forwarded_for(&headers);
+    let client = resolve_client(
+        peer.ip(),
+        xff.as_deref(),
+        &state.auth.policy().trusted_proxies,
+    );
+    let local = !client.forwarded_for_malformed && client.client.is_loopback();
+    if !local {
+        let credentials = parse_authorization(
+            headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        );
+        let mut outcome = decide(
+            &state,
+            peer,
+            RequestHeaders::new(&Method::GET, &headers, &uri),
+            credentials,
+            "GET".into(),
+            "/metrics".into(),
+        )
+        .await?;
+        apply(&state, &mut outcome).await?;
+        match outcome.result {
+            Ok(p) if state.auth.is_admin(&p.user) => {}
+            Ok(_) => {
+                return Err(ApiError::Forbidden(
+                    "metrics are for administrators, or for clients on this machine".into(),
+                ));
+            }
+            Err(denial) => return Ok(denial_response(&denial)),
+        }
+    }
+    state.metrics.sessions.set(state.sessions.len() as f64);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response())
+}
