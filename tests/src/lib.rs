@@ -13,6 +13,36 @@ use serde_json::{Value, json};
 
 pub use tokenauth_core::credentials::basic_header;
 
+/// reqwest is built without a crypto provider of its own (the workspace uses rustls with ring):
+/// install ring as the process default once, before any client is built.
+pub fn init_tls() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// An HTTPS client that trusts exactly the certificates of `ca_pem` (no platform roots).
+pub fn https_client(ca_pem: &[u8]) -> reqwest::Client {
+    init_tls();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 /// The binary under test, built once per test process; `TOKENAUTH_E2E_BIN` names another build
 /// to run the same tests against (an older release, to show an attack test fails there).
 pub fn binary() -> &'static Path {
@@ -55,6 +85,8 @@ pub struct Server {
     /// The `Authorization` the harness's admin calls use: the admin's password, until a test
     /// that disables passwords hands it a token.
     admin_auth: std::sync::RwLock<String>,
+    /// The server's certificate (PEM), when it serves HTTPS.
+    pub ca: Option<Vec<u8>>,
 }
 
 impl Server {
@@ -104,17 +136,40 @@ impl Server {
 
     /// The address the server listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.base.trim_start_matches("http://").parse().unwrap()
+        self.base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .parse()
+            .unwrap()
     }
 
     pub fn start_on(data: &Path, extra: &[&str]) -> Self {
+        Self::launch(data, extra, None)
+    }
+
+    /// A new server whose files may grow to `file_size` bytes at most (`prlimit --fsize`): a
+    /// full disk, for the tests of failing writes.
+    pub fn start_limited(data: &Path, file_size: u64) -> Self {
+        Self::launch(data, &[], Some(file_size))
+    }
+
+    fn launch(data: &Path, extra: &[&str], file_size: Option<u64>) -> Self {
+        init_tls();
         let log = data.with_extension(format!("log-{}", std::process::id()));
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let mut child = Command::new(binary())
+        let mut command = match file_size {
+            None => Command::new(binary()),
+            Some(limit) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--fsize={limit}")).arg("--").arg(binary());
+                c
+            }
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(data)
             .args(["--bind", "127.0.0.1:0"])
@@ -138,15 +193,29 @@ impl Server {
                 )
             })
             .to_owned();
+        // Over HTTPS the harness trusts the server's own certificate, and nothing else.
+        let ca = base.starts_with("https://").then(|| {
+            let cert = extra
+                .iter()
+                .position(|a| *a == "--tls-cert")
+                .and_then(|i| extra.get(i + 1))
+                .map_or_else(|| data.join("tls/self-signed.crt"), PathBuf::from);
+            std::fs::read(cert).unwrap()
+        });
+        let http = match &ca {
+            Some(pem) => https_client(pem),
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
         Self {
             base,
             data: data.to_path_buf(),
             child: Some(child),
             _dir: None,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http,
+            ca,
             log,
             admin_auth: std::sync::RwLock::new(basic_header("admin", "admin")),
         }
@@ -197,6 +266,18 @@ impl Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log, once it holds `part` (standard error is written while the test runs on).
+    pub fn log_with(&self, part: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(part) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
