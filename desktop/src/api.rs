@@ -15,6 +15,7 @@ use tokenauth_core::token::{TokenPolicy, TokenView};
 
 use crate::failure::Failure;
 use crate::profiles::normalize_url;
+use crate::tls::{CertProblem, Trust};
 
 /// Who signed in, as `/rest/api/2/myself` reports it.
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +182,25 @@ impl std::fmt::Debug for Api {
 }
 
 fn transport(base: &str, e: &reqwest::Error) -> Failure {
+    if let Some(problem) = crate::tls::certificate_problem(e) {
+        let message = match &problem {
+            CertProblem::Changed { pinned, presented } => format!(
+                "{base} presented another certificate than the one accepted for it, so nothing \
+                 was sent. Accepted: {pinned}. Now: {presented}. If the server made a new \
+                 certificate, compare its fingerprint with the one it printed at start before \
+                 trusting it."
+            ),
+            CertProblem::Expired => {
+                format!("the certificate of {base} has expired; nothing was sent")
+            }
+            CertProblem::Untrusted(why) => {
+                format!("the certificate of {base} is not trusted here ({why}); nothing was sent")
+            }
+        };
+        let mut f = Failure::new(message);
+        f.certificate = Some(problem);
+        return f;
+    }
     if e.is_timeout() {
         Failure::new(format!("{base} did not answer in time; try again"))
     } else if e.is_connect() {
@@ -292,17 +312,29 @@ impl Api {
     /// A client for `url` signing in as `user`. Plain `http://` to another machine is refused:
     /// it would carry the secret in clear (see [`Api::new_allowing_cleartext`]).
     pub fn new(url: &str, user: &str, secret: &str) -> Result<Self, Failure> {
-        if let Some(host) = cleartext_host(url) {
-            return Err(Failure::new(format!(
-                "http://{host} is not this machine: your secret would cross the network \
-                 unencrypted. Confirm that you accept this, or use a server on this machine."
-            )));
-        }
-        Self::new_allowing_cleartext(url, user, secret)
+        Self::connect(url, user, secret, &Trust::Platform, false)
     }
 
     /// [`Api::new`] once the user has confirmed sending the secret over plain HTTP.
     pub fn new_allowing_cleartext(url: &str, user: &str, secret: &str) -> Result<Self, Failure> {
+        Self::connect(url, user, secret, &Trust::Platform, true)
+    }
+
+    /// A client for `url`: https judged by `trust`; plain http to another machine only when
+    /// `allow_cleartext` (the user's consent).
+    pub fn connect(
+        url: &str,
+        user: &str,
+        secret: &str,
+        trust: &Trust,
+        allow_cleartext: bool,
+    ) -> Result<Self, Failure> {
+        if !allow_cleartext && let Some(host) = cleartext_host(url) {
+            return Err(Failure::new(format!(
+                "http://{host} is not this machine: your secret would cross the network \
+                 unencrypted. Use https://, or confirm that you accept this."
+            )));
+        }
         let base = normalize_url(url);
         if base.is_empty() {
             return Err(Failure::new(
@@ -314,11 +346,6 @@ impl Api {
                 "the server URL must start with http:// or https://",
             ));
         }
-        if base.starts_with("https://") {
-            return Err(Failure::new(
-                "this build talks plain HTTP only (the stub serves HTTP on loopback); use http://",
-            ));
-        }
         check_url(&base)?;
         if user.trim().is_empty() {
             return Err(Failure::new("enter your user name"));
@@ -327,6 +354,7 @@ impl Api {
             return Err(Failure::new("enter your password or API token"));
         }
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::client_config(trust)?)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60));
         if cleartext_host(&base).is_none() && base.starts_with("http://") {

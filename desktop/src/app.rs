@@ -65,6 +65,8 @@ pub struct Launch {
     pub keychain: KeychainChoice,
     /// Sign in at once, with the given secret or the keychain's.
     pub sign_in: bool,
+    /// Certificates (PEM) trusted for HTTPS besides the platform's (`--ca-file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Launch {
@@ -76,6 +78,7 @@ impl std::fmt::Debug for Launch {
             .field("tab", &self.tab)
             .field("keychain", &self.keychain)
             .field("sign_in", &self.sign_in)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -89,6 +92,7 @@ impl Default for Launch {
             tab: None,
             keychain: KeychainChoice::System,
             sign_in: false,
+            ca_file: None,
         }
     }
 }
@@ -138,6 +142,12 @@ impl DesktopApp {
             Some(secret) => ConnectView::with_given_secret(url, user, secret),
             None => ConnectView::new(url, user, String::new()),
         };
+        if let Some(path) = &launch.ca_file {
+            match crate::tls::read_ca_file(path) {
+                Ok(certs) => connect.ca = certs,
+                Err(e) => connect.error = Some(e.message),
+            }
+        }
         if ignored_secret {
             connect.info = Some(
                 "TOKENAUTH_SECRET was not used: give the server it belongs to with --url.".into(),
@@ -147,7 +157,7 @@ impl DesktopApp {
             if connect.secret.is_empty() {
                 connect.auto_sign_in = true;
             } else {
-                connect.sign_in(&bg);
+                connect.sign_in(&bg, &profiles);
             }
         }
         Ok(Self {

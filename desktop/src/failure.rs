@@ -8,6 +8,8 @@ pub struct Failure {
     pub message: String,
     pub field: Option<String>,
     pub status: Option<u16>,
+    /// The server's certificate was refused: what the sign-in screen offers to do about it.
+    pub certificate: Option<crate::tls::CertProblem>,
 }
 
 impl Failure {
@@ -16,6 +18,7 @@ impl Failure {
             message: message.into(),
             field: None,
             status: None,
+            certificate: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod keychain;
 pub mod profiles;
 pub mod session;
 pub mod task;
+pub mod tls;
 pub mod views;
 
 pub use app::{DesktopApp, KeychainChoice, Launch, Tab};

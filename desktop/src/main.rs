@@ -23,6 +23,9 @@ struct Args {
     /// Do not use the OS keychain in this run.
     #[arg(long)]
     no_keychain: bool,
+    /// Trust the certificates in this PEM file for HTTPS, besides the system's (a private CA)
+    #[arg(long, env = "TOKENAUTH_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             KeychainChoice::System
         },
         sign_in: args.sign_in,
+        ca_file: args.ca_file,
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

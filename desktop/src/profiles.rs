@@ -22,6 +22,10 @@ impl Profile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profiles {
     pub list: Vec<Profile>,
+    /// Certificates accepted on first use: server URL → SHA-256 fingerprint (`AB:CD:…`).
+    /// Not a secret; kept so a changed certificate is noticed.
+    #[serde(default)]
+    pub pins: std::collections::BTreeMap<String, String>,
 }
 
 impl Profiles {
@@ -45,6 +49,19 @@ impl Profiles {
 
     pub fn last(&self) -> Option<&Profile> {
         self.list.first()
+    }
+
+    /// The fingerprint accepted for `url`, if any.
+    pub fn pin(&self, url: &str) -> Option<&String> {
+        self.pins.get(&normalize_url(url))
+    }
+
+    pub fn set_pin(&mut self, url: &str, fingerprint: &str) {
+        self.pins.insert(normalize_url(url), fingerprint.to_owned());
+    }
+
+    pub fn forget_pin(&mut self, url: &str) {
+        self.pins.remove(&normalize_url(url));
     }
 }
 

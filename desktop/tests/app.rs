@@ -417,3 +417,93 @@ impl eframe::Storage for MemoryStorage {
 fn rt_json(server: &Server, path: &str) -> serde_json::Value {
     runtime().block_on(json_of(server.admin(reqwest::Method::GET, path)))
 }
+
+/// The app on a server with `profiles` remembered (pins included).
+fn launch_with(
+    server: &Server,
+    user: &str,
+    profiles: tokenauth_desktop::profiles::Profiles,
+) -> common::App {
+    let launch = tokenauth_desktop::Launch {
+        url: Some(server.url("")),
+        user: Some(user.to_owned()),
+        keychain: KeychainChoice::Off,
+        ..tokenauth_desktop::Launch::default()
+    };
+    egui_kittest::Harness::builder()
+        .with_size([1280.0, 1000.0])
+        .build_eframe(move |cc| {
+            tokenauth_desktop::DesktopApp::new(&cc.egui_ctx, profiles, launch).expect("app starts")
+        })
+}
+
+fn server_fingerprint(server: &Server) -> String {
+    let pem = server.ca.clone().expect("an HTTPS server");
+    let der = rustls_pki_der(&pem);
+    tokenauth_desktop::tls::fingerprint(&der)
+}
+
+fn rustls_pki_der(pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn a_self_signed_server_is_trusted_after_its_fingerprint_is_accepted_and_pinned() {
+    let server = Server::start_with(&["--tls-self-signed"]);
+    let expected = server_fingerprint(&server);
+    let mut app = launch(&server, "alice", KeychainChoice::Off);
+    wait_for(&mut app, "the sign-in screen", |a| {
+        has(a, "Password or API token")
+    });
+    type_into(&mut app, "Password or API token", "alice");
+    click(&mut app, "Sign in");
+    wait_for(&mut app, "the certificate to accept", |a| {
+        has(a, "Trust this certificate")
+    });
+    // The fingerprint shown is the server's own, and nothing was signed in yet.
+    assert!(
+        has_text(&app, &expected),
+        "the fingerprint {expected} is shown"
+    );
+    assert!(!has(&app, "Sign out"));
+    click(&mut app, "Trust this certificate");
+    wait_for(&mut app, "signed in over HTTPS", |a| has(a, "Sign out"));
+    assert_eq!(
+        app.state().profiles.pin(&server.url("")),
+        Some(&expected),
+        "pinned for this server"
+    );
+}
+
+#[test]
+fn a_changed_certificate_is_refused_showing_both_fingerprints() {
+    let server = Server::start_with(&["--tls-self-signed"]);
+    let now = server_fingerprint(&server);
+    // This app accepted another certificate for the same URL earlier.
+    let before = "AA:".repeat(31) + "AA";
+    let mut profiles = tokenauth_desktop::profiles::Profiles::default();
+    profiles.set_pin(&server.url(""), &before);
+    let mut app = launch_with(&server, "alice", profiles);
+    wait_for(&mut app, "the sign-in screen", |a| {
+        has(a, "Password or API token")
+    });
+    type_into(&mut app, "Password or API token", "alice");
+    click(&mut app, "Sign in");
+    wait_for(&mut app, "the refusal", |a| {
+        has(a, "Forget the accepted certificate")
+    });
+    assert!(
+        has_text(&app, &before) && has_text(&app, &now),
+        "both fingerprints shown"
+    );
+    assert!(!has(&app, "Sign out"), "nothing was signed in");
+    assert!(
+        !has(&app, "Trust this certificate"),
+        "no way around the pin in one click"
+    );
+}

@@ -13,6 +13,7 @@ use crate::keychain::Keychain;
 use crate::profiles::{Profiles, normalize_url};
 use crate::session::Session;
 use crate::task::{Background, Task, poll};
+use crate::tls::{self, CertProblem, Presented, Trust};
 
 /// Which server and user a secret taken from the keychain belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,13 @@ pub struct ConnectView {
     /// The server, user and secret of the sign-in under way: what is remembered and saved once
     /// it succeeds, whatever the fields hold by then.
     sent: Option<(String, String, String)>,
+    /// Certificates of a `--ca-file`, trusted besides the platform's.
+    pub ca: Vec<Vec<u8>>,
+    /// The server's certificate was refused at the last sign-in (for this URL).
+    cert_problem: Option<(String, CertProblem)>,
+    /// What the server presented, looked at after such a refusal.
+    pub presented: Option<(String, Presented)>,
+    probing: Option<Task<Presented>>,
     signing_in: Option<Task<Session>>,
     lookup: Option<Task<(Owner, Option<String>)>>,
     saving: Option<Task<()>>,
@@ -140,16 +148,32 @@ impl ConnectView {
         cleartext_host(&self.url).filter(|h| self.cleartext_ok.as_ref() != Some(h))
     }
 
-    pub fn sign_in(&mut self, bg: &Background) {
+    /// How this server's certificate is judged: the one accepted for it, else the platform's
+    /// trust store and the `--ca-file`.
+    pub fn trust(&self, profiles: &Profiles) -> Trust {
+        match profiles.pin(&self.url) {
+            Some(fp) => Trust::Pinned(fp.clone()),
+            None if self.ca.is_empty() => Trust::Platform,
+            None => Trust::PlatformAnd(self.ca.clone()),
+        }
+    }
+
+    pub fn sign_in(&mut self, bg: &Background, profiles: &Profiles) {
         self.error = None;
+        self.cert_problem = None;
+        self.presented = None;
         if self.drop_foreign_secret() {
             return;
         }
-        let api = if cleartext_host(&self.url).is_some() && self.cleartext_unconfirmed().is_none() {
-            Api::new_allowing_cleartext(&self.url, &self.user, &self.secret)
-        } else {
-            Api::new(&self.url, &self.user, &self.secret)
-        };
+        let cleartext_ok =
+            cleartext_host(&self.url).is_some() && self.cleartext_unconfirmed().is_none();
+        let api = Api::connect(
+            &self.url,
+            &self.user,
+            &self.secret,
+            &self.trust(profiles),
+            cleartext_ok,
+        );
         match api {
             Ok(api) => {
                 self.sent = Some((self.url.clone(), self.user.clone(), self.secret.clone()));
@@ -180,7 +204,7 @@ impl ConnectView {
                     self.given_for = Some(owner);
                     self.info = Some("Secret taken from the keychain.".into());
                     if std::mem::take(&mut self.auto_sign_in) {
-                        self.sign_in(bg);
+                        self.sign_in(bg, profiles);
                     }
                 }
                 Ok((_, None)) => {
@@ -198,6 +222,20 @@ impl ConnectView {
             }
         }
         self.poll_saving();
+        if let Some(r) = poll(&mut self.probing) {
+            match r {
+                Ok(p) => self.presented = Some((normalize_url(&self.url), p)),
+                Err(e) => self.info = Some(e.message),
+            }
+        }
+        // A problem and a certificate seen for another URL than the one typed now are moot.
+        let here = normalize_url(&self.url);
+        if self.cert_problem.as_ref().is_some_and(|(u, _)| *u != here) {
+            self.cert_problem = None;
+        }
+        if self.presented.as_ref().is_some_and(|(u, _)| *u != here) {
+            self.presented = None;
+        }
         if let Some(r) = poll(&mut self.signing_in) {
             match r {
                 Ok(session) => {
@@ -215,13 +253,26 @@ impl ConnectView {
                     }
                     signed_in = Some(session);
                 }
-                Err(Failure { message, .. }) => {
+                Err(Failure {
+                    message,
+                    certificate,
+                    ..
+                }) => {
                     self.sent = None;
                     self.error = Some(message);
+                    if let Some(problem) = certificate {
+                        // Look at what the server presents, to offer trusting it on first use.
+                        if !matches!(problem, CertProblem::Changed { .. }) {
+                            let url = normalize_url(&self.url);
+                            self.probing = Some(bg.spawn(async move { tls::probe(&url).await }));
+                        }
+                        self.cert_problem = Some((normalize_url(&self.url), problem));
+                    }
                 }
             }
         }
 
+        let mut sign_in_now = false;
         ui.heading("Sign in to a tokenauth server");
         ui.add_space(8.0);
         if !profiles.list.is_empty() {
@@ -291,7 +342,7 @@ impl ConnectView {
                     self.given_for = None;
                 }
                 if submitted(ui, &r) {
-                    self.sign_in(bg);
+                    sign_in_now = true;
                 }
                 ui.end_row();
             });
@@ -343,7 +394,7 @@ impl ConnectView {
                 .add_enabled(self.signing_in.is_none(), egui::Button::new("Sign in"))
                 .clicked()
             {
-                self.sign_in(bg);
+                sign_in_now = true;
             }
             busy(ui, self.signing_in.is_some(), "Signing in…");
             busy(ui, self.lookup.is_some(), "Reading the keychain…");
@@ -351,9 +402,70 @@ impl ConnectView {
         if let Some(e) = &self.error {
             error(ui, e);
         }
+        sign_in_now |= self.certificate_choice(ui, profiles);
         if let Some(i) = &self.info {
             notice(ui, i);
         }
+        if sign_in_now {
+            self.sign_in(bg, profiles);
+        }
         signed_in
+    }
+
+    /// After a refused certificate: trust a self-signed one on first use, or forget the one
+    /// accepted before. Answers whether to sign in again now.
+    fn certificate_choice(&mut self, ui: &mut Ui, profiles: &mut Profiles) -> bool {
+        let Some((url, problem)) = self.cert_problem.clone() else {
+            return false;
+        };
+        if let CertProblem::Changed { .. } = problem {
+            ui.horizontal(|ui| {
+                if ui.button("Forget the accepted certificate").clicked() {
+                    profiles.forget_pin(&url);
+                    self.cert_problem = None;
+                    self.info = Some(
+                        "Forgotten. Sign in again to see the server's new certificate, and trust it \
+                         only if its fingerprint is the one the server printed."
+                            .into(),
+                    );
+                }
+            });
+            return false;
+        }
+        let Some((_, presented)) = self.presented.clone() else {
+            busy(
+                ui,
+                self.probing.is_some(),
+                "Looking at the server's certificate…",
+            );
+            return false;
+        };
+        if !presented.self_signed || presented.expired {
+            // A certificate from an authority that is wrong for this name, or expired: nothing
+            // to accept here.
+            return false;
+        }
+        let mut again = false;
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.label(format!(
+                "{url} presents a self-signed certificate (for {}; valid until {}).",
+                presented.names.join(", "),
+                presented.not_after
+            ));
+            ui.label("Its SHA-256 fingerprint:");
+            ui.monospace(&presented.fingerprint);
+            ui.label(
+                "Trust it only if this is the fingerprint the server printed when it started \
+                 (tokenauth-stub prints it, and `openssl x509 -fingerprint -sha256` shows it). \
+                 It is then pinned: a different certificate will be refused.",
+            );
+            if ui.button("Trust this certificate").clicked() {
+                profiles.set_pin(&url, &presented.fingerprint);
+                self.cert_problem = None;
+                self.presented = None;
+                again = true;
+            }
+        });
+        again
     }
 }
