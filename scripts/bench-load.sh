@@ -30,7 +30,7 @@ done
 cargo build --release --quiet -p tokenauth-stub --bin tokenauth-stub -p tokenauth-e2e --bin tokenauth-seed
 BIN=${BIN:-target/release/tokenauth-stub}
 SEED=target/release/tokenauth-seed
-ONLY=${ONLY:-1 2 3 4 5}
+ONLY=${ONLY:-1 2 3 4 5 7}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -257,4 +257,25 @@ echo
 echo "## 6. the desktop's audit screen on 1,000,000 events"
 echo "300 pages of 100 walked with the keyset cursor: $pages; offset=500000 instead: $o_mid ms"
 echo "histogram (60 slices): no filter $h_all ms; user=alice $h_user ms; user and action $h_both ms"
+fi
+
+# ---------------------------------------------------------------- 7. HTTPS
+if want 7; then
+D7="$WORK/d7"
+TOKEN7=$(cli "$D7" token create alice --description https)
+start_server "$D7"
+read -r h_rps h_p50 h_p99 _ < <(load -H "Authorization: Bearer $TOKEN7" "$BASE/rest/api/2/myself")
+read -r hc_rps _ _ _ < <(load -H "Connection: close" -H "Authorization: Bearer $TOKEN7" "$BASE/rest/api/2/myself")
+stop_server
+start_server "$D7" --tls-self-signed
+TLS_BASE="https://127.0.0.1:$PORT"
+read -r s_rps s_p50 s_p99 _ < <(load -H "Authorization: Bearer $TOKEN7" "$TLS_BASE/rest/api/2/myself")
+read -r sc_rps _ _ _ < <(load -H "Connection: close" -H "Authorization: Bearer $TOKEN7" "$TLS_BASE/rest/api/2/myself")
+stop_server
+echo
+echo "## 7. HTTPS (--tls-self-signed, TLS 1.3, ECDSA P-256) vs plain HTTP, cached token"
+echo "HTTP,  keep-alive:      $h_rps req/s  p50 $h_p50  p99 $h_p99"
+echo "HTTPS, keep-alive:      $s_rps req/s  p50 $s_p50  p99 $s_p99"
+echo "ratio: $(ratio "$s_rps" "$h_rps")"
+echo "a new connection per request: HTTP $hc_rps req/s, HTTPS $sc_rps req/s (a full handshake each), ratio $(ratio "$sc_rps" "$hc_rps")"
 fi
