@@ -10,9 +10,16 @@ if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session
 fi
 
 cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
+# `tokenauth exec` is tried with the real PyPI jira client.
+venv=".venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+export TOKENAUTH_PYTHON="$(pwd)/$venv/bin/python"
 export XDG_DATA_HOME; XDG_DATA_HOME="$(mktemp -d)"   # a fresh keyring, not the user's
 dbus-run-session -- bash -c '
   set -euo pipefail
   echo -n "tokenauth-ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   cargo test --locked -p tokenauth-desktop --test keychain -- --ignored
+  # One at a time: two of them stop or lock the Secret Service the others use.
+  cargo test --locked -p tokenauth-desktop --test cli -- --ignored --test-threads=1
 '

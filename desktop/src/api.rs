@@ -45,6 +45,8 @@ pub struct UserInfo {
 pub enum Validity {
     Days(u32),
     Never,
+    /// Not said: the server's maximum (or less, for a token made with a token).
+    Default,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ impl NewToken {
         match self.validity {
             Validity::Days(d) => body["validityDays"] = json!(d),
             Validity::Never => body["neverExpires"] = json!(true),
+            Validity::Default => {}
         }
         body
     }

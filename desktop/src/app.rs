@@ -122,7 +122,7 @@ impl DesktopApp {
         let bg = Background::new(ctx.clone())?;
         let keychain = match launch.keychain {
             KeychainChoice::System => {
-                KeychainState::Opening(bg.spawn_keychain(|| Keychain::open().map(Arc::new)))
+                KeychainState::Opening(bg.spawn_keychain(|| Keychain::open_for_app().map(Arc::new)))
             }
             KeychainChoice::Off => KeychainState::Unavailable(
                 "The keychain is switched off for this run; type the secret.".into(),

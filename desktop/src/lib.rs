@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod clipboard;
 pub mod failure;
 pub mod keychain;
