@@ -20,7 +20,7 @@ use crate::token::{
     Expiry, TokenPolicy, TokenRecord, TokenView, cap_expiry, resolve_expiry, validate_description,
 };
 use crate::token_format::{self, TokenId};
-use crate::user::{User, user_key, validate_group, validate_name};
+use crate::user::{User, user_key, validate_display_text, validate_groups, validate_name};
 use crate::validation::ValidationError;
 use std::net::IpAddr;
 
@@ -618,8 +618,12 @@ impl TokenAuth {
             return Err(CoreError::Forbidden("administrators only".into()));
         }
         validate_name("name", &new.name)?;
-        for (i, g) in new.groups.iter().enumerate() {
-            validate_group(&format!("groups[{i}]"), g)?;
+        validate_groups(&new.groups)?;
+        if let Some(d) = &new.display_name {
+            validate_display_text("displayName", d)?;
+        }
+        if let Some(e) = &new.email {
+            validate_display_text("emailAddress", e)?;
         }
         if self.store.user(&user_key(&new.name))?.is_some() {
             return Err(CoreError::Conflict(format!(
@@ -682,17 +686,17 @@ impl TokenAuth {
             }
         };
         if let Some(d) = patch.display_name {
+            validate_display_text("displayName", &d)?;
             change("displayName", user.display_name.clone(), d.clone());
             user.display_name = d;
         }
         if let Some(e) = patch.email {
+            validate_display_text("emailAddress", &e)?;
             change("emailAddress", user.email.clone(), e.clone());
             user.email = e;
         }
         if let Some(groups) = patch.groups {
-            for (i, g) in groups.iter().enumerate() {
-                validate_group(&format!("groups[{i}]"), g)?;
-            }
+            validate_groups(&groups)?;
             change("groups", user.groups.join(","), groups.join(","));
             user.groups = groups;
         }

@@ -74,6 +74,41 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A display name or e-mail address: shown in the app, the audit log's changed values and
+/// Jira's user JSON, so bounded and free of characters that hide or reorder text.
+pub fn validate_display_text(field: &str, text: &str) -> Result<(), ValidationError> {
+    if text.chars().count() > 255 {
+        return Err(ValidationError::new(
+            field,
+            "must be at most 255 characters",
+        ));
+    }
+    if text.chars().any(crate::bounded::is_hidden) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control, invisible or bidirectional characters",
+        ));
+    }
+    Ok(())
+}
+
+/// At most this many groups per user: each is checked against every permission list.
+pub const MAX_GROUPS: usize = 100;
+
+/// A user's whole list of groups.
+pub fn validate_groups(groups: &[String]) -> Result<(), ValidationError> {
+    if groups.len() > MAX_GROUPS {
+        return Err(ValidationError::new(
+            "groups",
+            format!("at most {MAX_GROUPS} groups per user"),
+        ));
+    }
+    for (i, g) in groups.iter().enumerate() {
+        validate_group(&format!("groups[{i}]"), g)?;
+    }
+    Ok(())
+}
+
 pub fn validate_group(field: &str, group: &str) -> Result<(), ValidationError> {
     if group.trim().is_empty() || group.chars().count() > 255 || group.chars().any(char::is_control)
     {
@@ -88,6 +123,17 @@ pub fn validate_group(field: &str, group: &str) -> Result<(), ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_bounded_and_plain() {
+        assert!(validate_display_text("displayName", "Alice Ångström").is_ok());
+        assert!(validate_display_text("displayName", "").is_ok());
+        assert!(validate_display_text("displayName", &"x".repeat(256)).is_err());
+        assert!(validate_display_text("displayName", "admin\u{202e}nimda").is_err());
+        assert!(validate_display_text("displayName", "a\nb").is_err());
+        let many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        assert_eq!(validate_groups(&many).unwrap_err().field, "groups");
+    }
 
     fn alice() -> User {
         User {
