@@ -84,12 +84,14 @@ fn words(e: &Error) -> String {
     }
 }
 
-/// Why a keychain call failed: it is not there (or locked), or the entry is missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a keychain call failed: no store to ask, or an entry name it cannot have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeychainError {
     /// No store, a locked one, or one that did not answer in time.
+    #[error("{0}")]
     Unavailable(String),
     /// The label (or user) is not one an entry can have.
+    #[error("{0}")]
     Invalid(String),
 }
 
@@ -217,10 +219,10 @@ impl Keychain {
                 .ok()
                 .map(|t| t.id.as_str().to_owned()),
         };
-        let mut index = self.index()?;
-        index.retain(|s| !same_entry(s, &saved));
-        index.push(saved);
-        self.write_index(&index)
+        self.update_index(|index| {
+            index.retain(|s| !same_entry(s, &saved));
+            index.push(saved.clone());
+        })
     }
 
     /// Removes a saved secret; answers whether there was one.
@@ -247,13 +249,36 @@ impl Keychain {
             label: label.map(str::to_owned),
             token_id: None,
         };
-        let mut index = self.index()?;
-        let before = index.len();
-        index.retain(|s| !same_entry(s, &gone));
-        if index.len() != before {
-            self.write_index(&index)?;
-        }
+        self.update_index(|index| index.retain(|s| !same_entry(s, &gone)))?;
         Ok(existed)
+    }
+
+    /// Reads, changes and writes the index, then reads it back: the app and a script may
+    /// write it at the same moment (the store has no compare-and-swap), and the later write
+    /// would drop the earlier one's change. A change not found on reading back is applied
+    /// again, a few times, before it is reported.
+    fn update_index(&self, change: impl Fn(&mut Vec<Saved>)) -> Result<(), KeychainError> {
+        // The change holds in `index` when applying it again alters nothing (order aside).
+        let holds = |index: &Vec<Saved>| {
+            let mut want = index.clone();
+            change(&mut want);
+            want.len() == index.len() && want.iter().all(|w| index.contains(w))
+        };
+        for attempt in 1..=5u64 {
+            let mut index = self.index()?;
+            if holds(&index) {
+                return Ok(());
+            }
+            change(&mut index);
+            self.write_index(&index)?;
+            if holds(&self.index()?) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10 * attempt));
+        }
+        Err(KeychainError::Unavailable(
+            "the keychain index kept changing under this write; try again".into(),
+        ))
     }
 
     /// What is saved, as the index says (servers, users, labels, token ids; no secret).

@@ -182,3 +182,89 @@ fn l6_a_secret_remembered_at_sign_in_is_saved_for_the_server_it_went_to() {
     assert_eq!(k.secret(elsewhere, "alice").unwrap(), None);
     k.forget(&slow, "alice").unwrap();
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenauth"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn a_token_saved_under_a_label_is_listed_as_kept_and_a_script_gets_it_from_the_cli() {
+    let server = Server::start();
+    let url = server.url("");
+    let mut app = launch(&server, "alice", KeychainChoice::System);
+    wait_for(&mut app, "the keychain", |a| a.state().keychain_ready());
+    sign_in(&mut app, "alice");
+    type_into(&mut app, "Token description", "nightly report");
+    click(&mut app, "Create token");
+    wait_for(&mut app, "the new secret", |a| has(a, "Save to keychain"));
+    let secret = app.get_by_label("Secret").value().unwrap();
+    type_into(&mut app, "Keychain label", "nightly");
+    click(&mut app, "Save to keychain");
+    wait_for(&mut app, "saved under the label", |a| {
+        has_text(a, "Saved in the keychain as")
+    });
+    // The list says which of alice's tokens this machine holds, and under which label.
+    wait_for(&mut app, "the token marked as kept", |a| {
+        has(a, "yes, label nightly")
+    });
+
+    // The CLI reads the entry the app wrote: a script gets the secret alone.
+    let got = cli(&["get", &url, "--user", "alice", "--label", "nightly"]);
+    assert_eq!(
+        got.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim_end(), secret);
+
+    // And the app sees what the CLI erased.
+    let erased = cli(&["erase", &url, "--user", "alice", "--label", "nightly"]);
+    assert_eq!(erased.status.code(), Some(0));
+    click(&mut app, "Done");
+    click(&mut app, "Refresh");
+    wait_for(&mut app, "the token no longer kept", |a| has(a, "no"));
+    assert!(!has(&app, "yes, label nightly"));
+}
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn entries_saved_at_the_same_moment_are_all_in_the_index() {
+    // The app and scripts share one index entry; writers racing must not drop each other.
+    let server = unique_server();
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let k = Keychain::open().unwrap();
+                k.put(&server, "alice", Some(&format!("job{i}")), "tka_not_real")
+                    .unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let k = Keychain::open().unwrap();
+    let mut labels: Vec<String> = k
+        .index()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.url == tokenauth_desktop::profiles::normalize_url(&server))
+        .filter_map(|s| s.label)
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        (0..6).map(|i| format!("job{i}")).collect::<Vec<_>>()
+    );
+    for i in 0..6 {
+        k.remove(&server, "alice", Some(&format!("job{i}")))
+            .unwrap();
+    }
+}
