@@ -35,9 +35,40 @@ pub struct UserInfo {
     #[serde(default)]
     pub display_name: String,
     #[serde(default)]
+    pub email_address: String,
+    #[serde(default)]
     pub groups: Vec<String>,
     #[serde(default)]
     pub active: bool,
+    /// Failed password logins since the last good one or an admin's reset.
+    #[serde(default)]
+    pub failed_login_count: u32,
+}
+
+/// A user to create; the password is optional (a user may live on tokens alone).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// A change to a user: only what is `Some` is sent.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
 }
 
 /// How long a new token lives.
@@ -121,7 +152,18 @@ pub struct Named {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EventType {
     #[serde(default)]
+    pub category: String,
+    #[serde(default)]
     pub action: String,
+}
+
+/// One value an event changed, before and after.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ChangedValue {
+    pub key: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// One audit event as the Jira-shaped events endpoint gives it.
@@ -142,6 +184,7 @@ pub struct Event {
     pub source: Option<String>,
     pub proxy_ip: Option<String>,
     pub reason: Option<String>,
+    pub changed_values: Vec<ChangedValue>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -455,6 +498,45 @@ impl Api {
     pub async fn users(&self) -> Result<Vec<UserInfo>, Failure> {
         self.json(self.request(Method::GET, "/rest/tokenauth/1/admin/users"))
             .await
+    }
+
+    pub async fn create_user(&self, u: &NewUser) -> Result<UserInfo, Failure> {
+        self.json(
+            self.request(Method::POST, "/rest/tokenauth/1/admin/users")
+                .json(u),
+        )
+        .await
+    }
+
+    /// Changes a user; `force` confirms a change the server refused as a conflict (an admin
+    /// demoting or deactivating themselves).
+    pub async fn update_user(
+        &self,
+        name: &str,
+        patch: &UserPatch,
+        force: bool,
+    ) -> Result<UserInfo, Failure> {
+        let mut rb = self
+            .request(
+                Method::PUT,
+                &format!("/rest/tokenauth/1/admin/users/{}", encode(name)),
+            )
+            .json(patch);
+        if force {
+            rb = rb.query(&[("force", "true")]);
+        }
+        self.json(rb).await
+    }
+
+    pub async fn reset_failed_logins(&self, name: &str) -> Result<UserInfo, Failure> {
+        self.json(self.request(
+            Method::POST,
+            &format!(
+                "/rest/tokenauth/1/admin/users/{}/reset-failed-logins",
+                encode(name)
+            ),
+        ))
+        .await
     }
 
     pub async fn search_tokens(&self, s: &TokenSearch) -> Result<TokenPage, Failure> {

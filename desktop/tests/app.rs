@@ -90,7 +90,7 @@ fn a_wrong_secret_and_a_server_that_is_gone_are_explained_in_words() {
 fn an_admin_creates_a_token_on_a_users_behalf_and_revokes_all_of_theirs() {
     let server = Server::start();
     let mut app = signed_in(&server, "admin", "admin");
-    click(&mut app, "Users & tokens");
+    click(&mut app, "All tokens");
     wait_for(&mut app, "the token search", |a| {
         has_text(a, "No tokens match")
     });
@@ -506,4 +506,33 @@ fn a_changed_certificate_is_refused_showing_both_fingerprints() {
         !has(&app, "Trust this certificate"),
         "no way around the pin in one click"
     );
+}
+
+#[test]
+fn a_token_expiring_within_a_week_is_flagged_in_days() {
+    let server = Server::start();
+    let rt = runtime();
+    for (description, days) in [("soon", 5), ("later", 30)] {
+        let status = rt.block_on(status_of(
+            server
+                .req(reqwest::Method::POST, "/rest/tokenauth/1/tokens")
+                .header(
+                    "Authorization",
+                    tokenauth_e2e::basic_header("alice", "alice"),
+                )
+                .json(&serde_json::json!({
+                    "description": description, "scope": "READ_ONLY", "validityDays": days
+                })),
+        ));
+        assert_eq!(status, 201);
+    }
+    let mut app = signed_in(&server, "alice", "alice");
+    wait_for(&mut app, "the token list", |a| has_text(a, "2 tokens"));
+    // Whole days, rounded up: a token made just now for 5 days expires "in 5 days".
+    assert!(
+        has(&app, "Soon: expires in 5 days"),
+        "within 7 days: flagged"
+    );
+    assert!(has(&app, "expires in 30 days"), "further out: plain");
+    assert!(!has(&app, "Soon: expires in 30 days"));
 }

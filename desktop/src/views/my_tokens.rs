@@ -1,5 +1,7 @@
-//! The signed-in user's own tokens: create (shown once, copy, save to keychain), list, revoke.
+//! The signed-in user's own tokens: create (shown once, copy, save to the keychain under a
+//! label), list (with where this machine's keychain holds each), revoke.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use egui::Ui;
@@ -7,8 +9,11 @@ use tokenauth_core::token::TokenView;
 
 use super::Env;
 use super::widgets::{
-    FormRules, SecretAction, TokenForm, busy, confirm, error, fresh_secret, notice, token_table,
+    FormRules, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret, notice,
+    token_table,
 };
+use crate::keychain::Saved;
+use crate::profiles::normalize_url;
 use crate::task::{Task, poll};
 
 #[derive(Default)]
@@ -20,7 +25,14 @@ pub struct MyTokensView {
     creating: Option<Task<TokenView>>,
     /// The token just made, with its secret, until "Done".
     fresh: Option<TokenView>,
-    saving: Option<Task<()>>,
+    /// The keychain label the fresh token is saved under (empty: the app's sign-in entry).
+    pub label: String,
+    saving: Option<Task<Option<String>>>,
+    /// This machine's keychain entries, by token id: their labels ("" for the sign-in entry).
+    pub kept: HashMap<String, Vec<String>>,
+    kept_task: Option<Task<Vec<Saved>>>,
+    /// Why the keychain column says nothing (no keychain, or it failed).
+    kept_problem: Option<String>,
     confirm: Option<TokenView>,
     revoking: Option<Task<String>>,
     error: Option<String>,
@@ -33,12 +45,44 @@ impl MyTokensView {
             || self.creating.is_some()
             || self.revoking.is_some()
             || self.saving.is_some()
+            || self.kept_task.is_some()
     }
 
     pub fn reload(&mut self, env: &Env<'_>) {
         let s = Arc::clone(env.session);
         self.loading = Some(env.bg.spawn(async move { s.api.my_tokens().await }));
         self.loaded = true;
+        self.reload_kept(env);
+    }
+
+    /// Reads the keychain's index (names and token ids, no secret) in the background.
+    fn reload_kept(&mut self, env: &Env<'_>) {
+        match env.keychain {
+            Some(k) => {
+                let k = Arc::clone(k);
+                self.kept_task = Some(env.bg.spawn_keychain(move || Ok(k.index()?)));
+            }
+            None => self.kept_problem = Some("no keychain in this session".into()),
+        }
+    }
+
+    /// The index entries of this server and user, by the token id they hold.
+    fn note_kept(&mut self, env: &Env<'_>, saved: Vec<Saved>) {
+        let url = normalize_url(env.session.api.base());
+        let user = tokenauth_core::user::user_key(&env.session.me.name);
+        self.kept.clear();
+        for s in saved {
+            if s.url == url
+                && s.user == user
+                && let Some(id) = s.token_id
+            {
+                self.kept
+                    .entry(id)
+                    .or_default()
+                    .push(s.label.unwrap_or_default());
+            }
+        }
+        self.kept_problem = None;
     }
 
     fn poll(&mut self, env: &Env<'_>) {
@@ -68,13 +112,29 @@ impl MyTokensView {
                 Err(e) => self.error = Some(e.message),
             }
         }
+        if let Some(r) = poll(&mut self.kept_task) {
+            match r {
+                Ok(saved) => self.note_kept(env, saved),
+                Err(e) => self.kept_problem = Some(e.message),
+            }
+        }
         if let Some(r) = poll(&mut self.saving) {
             match r {
-                Ok(()) => {
+                Ok(None) => {
                     self.notice = Some(
                         "Saved in the keychain: the app signs in with this token from now on."
                             .into(),
                     );
+                    self.reload_kept(env);
+                }
+                Ok(Some(label)) => {
+                    self.notice = Some(format!(
+                        "Saved in the keychain as \u{201c}{label}\u{201d}: \
+                         tokenauth get {} --user {} --label {label} prints it for a script.",
+                        env.session.api.base(),
+                        env.session.me.name
+                    ));
+                    self.reload_kept(env);
                 }
                 Err(e) => self.error = Some(format!("not saved in the keychain: {e}")),
             }
@@ -93,7 +153,7 @@ impl MyTokensView {
 
         if let Some(fresh) = &self.fresh {
             let can_save = Some(match env.keychain {
-                Some(_) => Ok(()),
+                Some(_) => Ok(&mut self.label),
                 None => Err("no keychain is available in this session"),
             });
             match fresh_secret(ui, fresh, can_save) {
@@ -107,11 +167,17 @@ impl MyTokensView {
                             env.session.api.base().to_owned(),
                             env.session.api.user().to_owned(),
                         );
-                        self.saving =
-                            Some(env.bg.spawn_keychain(move || k.save(&url, &user, &secret)));
+                        let label = Some(self.label.trim().to_owned()).filter(|l| !l.is_empty());
+                        self.saving = Some(env.bg.spawn_keychain(move || {
+                            k.put(&url, &user, label.as_deref(), &secret)?;
+                            Ok(label)
+                        }));
                     }
                 }
-                SecretAction::Done => self.fresh = None,
+                SecretAction::Done => {
+                    self.fresh = None;
+                    self.label.clear();
+                }
                 SecretAction::None => {}
             }
             ui.add_space(8.0);
@@ -157,7 +223,16 @@ impl MyTokensView {
         if let Some(n) = &self.notice {
             notice(ui, n);
         }
-        if let Some(i) = token_table(ui, "my-tokens", &self.tokens, false) {
+        if let Some(why) = &self.kept_problem {
+            ui.label(format!(
+                "Which tokens this machine's keychain holds is not known: {why}."
+            ));
+        }
+        let extras = TableExtras {
+            show_user: false,
+            kept: self.kept_problem.is_none().then_some(&self.kept),
+        };
+        if let Some(i) = token_table(ui, "my-tokens", &self.tokens, &extras) {
             self.confirm = self.tokens.get(i).cloned();
         }
         if let Some(t) = self.confirm.clone() {

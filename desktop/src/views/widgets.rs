@@ -2,7 +2,7 @@
 
 use egui::{Color32, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
-use tokenauth_core::clock::{Clock, SystemClock, parse_rfc3339};
+use tokenauth_core::clock::{Clock, Millis, SystemClock, parse_rfc3339};
 use tokenauth_core::scope::Scope;
 use tokenauth_core::token::{TokenView, validate_description};
 
@@ -30,6 +30,21 @@ pub fn labelled_field(ui: &mut Ui, label: &str, edit: egui::TextEdit<'_>) -> egu
     ui.add(edit).labelled_by(l.id)
 }
 
+/// A combo box with its label before it (as in every desktop form), named by that label.
+pub fn labelled_combo<R>(
+    ui: &mut Ui,
+    label: &str,
+    selected: impl Into<egui::WidgetText>,
+    add_contents: impl FnOnce(&mut Ui) -> R,
+) -> egui::Response {
+    let l = ui.label(label);
+    egui::ComboBox::from_id_salt(label)
+        .selected_text(selected)
+        .show_ui(ui, add_contents)
+        .response
+        .labelled_by(l.id)
+}
+
 /// Whether Enter was pressed in the field.
 pub fn submitted(ui: &Ui, field: &egui::Response) -> bool {
     field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
@@ -53,6 +68,85 @@ pub fn short_time(t: Option<&str>) -> String {
             let t = t.replace('T', " ");
             t.get(..16).map_or(t.clone(), str::to_owned)
         }
+    }
+}
+
+/// Within this many days, the expiry is highlighted: time to make the next token.
+pub const EXPIRES_SOON_DAYS: i64 = 7;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+/// `a / b` rounded up, for positive `a` and `b`.
+fn up(a: i64, b: i64) -> i64 {
+    a.saturating_add(b - 1) / b
+}
+
+/// How a token's expiry reads in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    pub words: String,
+    /// Within [`EXPIRES_SOON_DAYS`]: highlighted, and marked in words (not colour alone; the
+    /// default fonts have no warning sign to draw).
+    pub soon: bool,
+    pub expired: bool,
+}
+
+/// "never", "expired 2026-11-20 10:00", "expires in 3 hours", "expires in 5 days": days
+/// rounded up, so a token just made for 5 days says 5.
+pub fn expiry(expires_at: Option<&str>, now: Millis) -> Expiry {
+    let plain = |words: String| Expiry {
+        words,
+        soon: false,
+        expired: false,
+    };
+    let Some(text) = expires_at else {
+        return plain("never".into());
+    };
+    let Some(at) = parse_rfc3339(text) else {
+        return plain(short_time(Some(text)));
+    };
+    let left = at.saturating_sub(now);
+    if left <= 0 {
+        return Expiry {
+            words: format!("expired {}", short_time(Some(text))),
+            soon: false,
+            expired: true,
+        };
+    }
+    let words = if left < DAY {
+        match up(left, HOUR) {
+            1 => "expires within the hour".to_owned(),
+            h => format!("expires in {h} hours"),
+        }
+    } else {
+        match up(left, DAY) {
+            1 => "expires in 1 day".to_owned(),
+            d => format!("expires in {d} days"),
+        }
+    };
+    Expiry {
+        soon: up(left, DAY) <= EXPIRES_SOON_DAYS,
+        words,
+        expired: false,
+    }
+}
+
+/// The Expires cell, with the exact time on hover.
+pub fn expiry_cell(ui: &mut Ui, t: &TokenView) {
+    let e = expiry(t.expires_at.as_deref(), SystemClock.now());
+    let text = if e.expired {
+        RichText::new(e.words).color(ERROR)
+    } else if e.soon {
+        RichText::new(format!("Soon: {}", e.words))
+            .color(WARNING)
+            .strong()
+    } else {
+        RichText::new(e.words)
+    };
+    let r = ui.label(text);
+    if let Some(at) = &t.expires_at {
+        r.on_hover_text(at);
     }
 }
 
@@ -201,10 +295,13 @@ pub enum SecretAction {
     Done,
 }
 
+/// `can_save`: `None` for a secret that is not the signed-in user's (no keychain button);
+/// `Some(Err(why))` when there is no keychain; `Some(Ok(label))` to offer saving it under the
+/// label being typed (empty: the entry the app signs in with).
 pub fn fresh_secret(
     ui: &mut Ui,
     token: &TokenView,
-    can_save: Option<Result<(), &str>>,
+    can_save: Option<Result<&mut String, &str>>,
 ) -> SecretAction {
     let mut action = SecretAction::None;
     egui::Frame::group(ui.style()).show(ui, |ui| {
@@ -231,19 +328,38 @@ pub fn fresh_secret(
                 action = SecretAction::Copy;
             }
             match can_save {
-                Some(Ok(()))
-                    if ui
-                        .button("Save to keychain")
-                        .on_hover_text("sign in with this token from now on")
-                        .clicked() =>
-                {
-                    action = SecretAction::SaveToKeychain;
+                Some(Ok(label)) => {
+                    ui.separator();
+                    labelled_field(
+                        ui,
+                        "Keychain label",
+                        egui::TextEdit::singleline(label)
+                            .hint_text("empty: sign the app in with it")
+                            .desired_width(200.0),
+                    )
+                    .on_hover_text(
+                        "a name for scripts: tokenauth get URL --user U --label LABEL; \
+                         empty, it becomes the entry this app signs in with",
+                    );
+                    let checked = if label.trim().is_empty() {
+                        Ok(())
+                    } else {
+                        crate::keychain::check_label(label.trim()).map_err(|e| e.to_string())
+                    };
+                    let clicked = ui
+                        .add_enabled(checked.is_ok(), egui::Button::new("Save to keychain"))
+                        .clicked();
+                    match checked {
+                        Ok(()) if clicked => action = SecretAction::SaveToKeychain,
+                        Err(e) => error(ui, &e),
+                        Ok(()) => {}
+                    }
                 }
                 Some(Err(why)) => {
                     ui.add_enabled(false, egui::Button::new("Save to keychain"))
                         .on_disabled_hover_text(why.to_owned());
                 }
-                _ => {}
+                None => {}
             }
             if ui.button("Done").clicked() {
                 action = SecretAction::Done;
@@ -253,8 +369,24 @@ pub fn fresh_secret(
     action
 }
 
+/// What the token table shows besides each token's own fields.
+#[derive(Default)]
+pub struct TableExtras<'a> {
+    /// The owner's name, in a column of its own (the admin's list of everyone's tokens).
+    pub show_user: bool,
+    /// Where this machine's keychain holds each token (by token id): the label, or "" for the
+    /// entry the app signs in with. `None`: no keychain column.
+    pub kept: Option<&'a std::collections::HashMap<String, Vec<String>>>,
+}
+
 /// The tokens as a table; answers the index of the token whose Revoke was clicked.
-pub fn token_table(ui: &mut Ui, id: &str, tokens: &[TokenView], show_user: bool) -> Option<usize> {
+pub fn token_table(
+    ui: &mut Ui,
+    id: &str,
+    tokens: &[TokenView],
+    extras: &TableExtras<'_>,
+) -> Option<usize> {
+    let show_user = extras.show_user;
     let mut revoke = None;
     ui.push_id(id, |ui| {
         let mut table = TableBuilder::new(ui)
@@ -267,6 +399,10 @@ pub fn token_table(ui: &mut Ui, id: &str, tokens: &[TokenView], show_user: bool)
         table
             .column(Column::remainder().at_least(160.0).clip(true))
             .columns(Column::auto().at_least(80.0), 5)
+            .columns(
+                Column::auto().at_least(90.0),
+                usize::from(extras.kept.is_some()),
+            )
             .column(Column::auto().at_least(60.0))
             .header(22.0, |mut h| {
                 if show_user {
@@ -274,15 +410,20 @@ pub fn token_table(ui: &mut Ui, id: &str, tokens: &[TokenView], show_user: bool)
                         ui.strong("User");
                     });
                 }
+                let keychain = extras.kept.map(|_| "In this keychain");
                 for t in [
-                    "Description",
-                    "Scope",
-                    "Created",
-                    "Expires",
-                    "Last used",
-                    "Last IP",
-                    "",
-                ] {
+                    Some("Description"),
+                    Some("Scope"),
+                    Some("Created"),
+                    Some("Expires"),
+                    Some("Last used"),
+                    Some("Last IP"),
+                    keychain,
+                    Some(""),
+                ]
+                .into_iter()
+                .flatten()
+                {
                     h.col(|ui| {
                         ui.strong(t);
                     });
@@ -307,26 +448,18 @@ pub fn token_table(ui: &mut Ui, id: &str, tokens: &[TokenView], show_user: bool)
                     row.col(|ui| {
                         ui.label(short_time(Some(&t.created_at)));
                     });
-                    row.col(|ui| match &t.expires_at {
-                        None => {
-                            ui.label("never");
-                        }
-                        Some(at) if is_expired(t) => {
-                            ui.label(
-                                RichText::new(format!("expired {}", short_time(Some(at))))
-                                    .color(ERROR),
-                            );
-                        }
-                        Some(at) => {
-                            ui.label(short_time(Some(at)));
-                        }
-                    });
+                    row.col(|ui| expiry_cell(ui, t));
                     row.col(|ui| {
                         ui.label(short_time(t.last_used_at.as_deref()));
                     });
                     row.col(|ui| {
                         ui.label(t.last_used_ip.as_deref().unwrap_or("—"));
                     });
+                    if let Some(kept) = extras.kept {
+                        row.col(|ui| {
+                            ui.label(kept_words(kept.get(&t.id)));
+                        });
+                    }
                     row.col(|ui| {
                         if ui.button("Revoke").clicked() {
                             revoke = Some(i);
@@ -336,6 +469,25 @@ pub fn token_table(ui: &mut Ui, id: &str, tokens: &[TokenView], show_user: bool)
             });
     });
     revoke
+}
+
+/// Where the keychain holds a token, in words: "label nightly", "sign-in", or "no".
+pub fn kept_words(labels: Option<&Vec<String>>) -> String {
+    match labels {
+        None => "no".into(),
+        Some(ls) if ls.is_empty() => "no".into(),
+        Some(ls) => ls
+            .iter()
+            .map(|l| {
+                if l.is_empty() {
+                    "yes (sign-in)".to_owned()
+                } else {
+                    format!("yes, label {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }
 
 /// A yes/no question in a modal window; `Some(true)` when confirmed.
@@ -358,4 +510,35 @@ pub fn confirm(ui: &mut Ui, id: &str, question: &str, yes: &str) -> Option<bool>
         answer = Some(false);
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenauth_core::clock::to_rfc3339;
+
+    const NOW: Millis = 1_800_000_000_000;
+
+    fn at(ms: Millis) -> String {
+        to_rfc3339(NOW + ms)
+    }
+
+    #[test]
+    fn expiry_reads_in_days_rounded_up_and_is_highlighted_within_a_week() {
+        let e = |ms| expiry(Some(&at(ms)), NOW);
+        assert_eq!(expiry(None, NOW).words, "never");
+        assert_eq!(e(5 * DAY - 1000).words, "expires in 5 days");
+        assert!(e(5 * DAY).soon);
+        assert!(e(7 * DAY).soon, "seven days is within the week");
+        assert!(!e(7 * DAY + HOUR).soon);
+        assert_eq!(e(30 * DAY).words, "expires in 30 days");
+        assert_eq!(e(DAY).words, "expires in 1 day");
+        assert_eq!(e(3 * HOUR).words, "expires in 3 hours");
+        assert_eq!(e(10 * 60_000).words, "expires within the hour");
+        let gone = e(-HOUR);
+        assert!(
+            gone.expired && gone.words.starts_with("expired "),
+            "{gone:?}"
+        );
+    }
 }
