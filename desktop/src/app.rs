@@ -1,5 +1,5 @@
-//! The app: the sign-in screen, then tabs for the user's tokens and, for admins, users and
-//! tokens, settings and the audit log.
+//! The app: the sign-in screen, then tabs for the user's tokens and, for admins, users,
+//! everyone's tokens, settings and the audit log.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::profiles::{Profiles, STORAGE_KEY};
 use crate::session::Session;
 use crate::task::{Background, Task};
 use crate::views::Env;
+use crate::views::all_tokens::AllTokensView;
 use crate::views::audit::AuditView;
 use crate::views::connect::{ConnectView, KeychainStatus};
 use crate::views::my_tokens::MyTokensView;
@@ -21,6 +22,7 @@ use crate::views::widgets::scope_label;
 pub enum Tab {
     MyTokens,
     Users,
+    AllTokens,
     Settings,
     Audit,
 }
@@ -29,7 +31,8 @@ impl Tab {
     pub fn title(self) -> &'static str {
         match self {
             Tab::MyTokens => "My tokens",
-            Tab::Users => "Users & tokens",
+            Tab::Users => "Users",
+            Tab::AllTokens => "All tokens",
             Tab::Settings => "Settings",
             Tab::Audit => "Audit log",
         }
@@ -39,6 +42,7 @@ impl Tab {
         match text {
             "tokens" | "my-tokens" => Some(Tab::MyTokens),
             "users" => Some(Tab::Users),
+            "all-tokens" => Some(Tab::AllTokens),
             "settings" => Some(Tab::Settings),
             "audit" => Some(Tab::Audit),
             _ => None,
@@ -113,6 +117,7 @@ pub struct DesktopApp {
     first_tab: Option<Tab>,
     pub my_tokens: MyTokensView,
     pub users: UsersView,
+    pub all_tokens: AllTokensView,
     pub settings: SettingsView,
     pub audit: AuditView,
 }
@@ -170,6 +175,7 @@ impl DesktopApp {
             first_tab: launch.tab,
             my_tokens: MyTokensView::default(),
             users: UsersView::default(),
+            all_tokens: AllTokensView::default(),
             settings: SettingsView::default(),
             audit: AuditView::default(),
         })
@@ -199,6 +205,7 @@ impl DesktopApp {
         self.connect.is_busy()
             || self.my_tokens.is_busy()
             || self.users.is_busy()
+            || self.all_tokens.is_busy()
             || self.settings.is_busy()
             || self.audit.is_busy()
     }
@@ -228,6 +235,7 @@ impl DesktopApp {
         self.connect.info = Some("Signed out.".into());
         self.my_tokens = MyTokensView::default();
         self.users = UsersView::default();
+        self.all_tokens = AllTokensView::default();
         self.settings = SettingsView::default();
         self.audit = AuditView::default();
     }
@@ -241,7 +249,7 @@ impl DesktopApp {
             ui.separator();
             let mut tabs = vec![Tab::MyTokens];
             if s.is_admin() {
-                tabs.extend([Tab::Users, Tab::Settings, Tab::Audit]);
+                tabs.extend([Tab::Users, Tab::AllTokens, Tab::Settings, Tab::Audit]);
             }
             for t in tabs {
                 ui.selectable_value(&mut self.tab, t, t.title());
@@ -302,6 +310,7 @@ impl eframe::App for DesktopApp {
             match self.tab {
                 Tab::MyTokens => self.my_tokens.show(ui, &env),
                 Tab::Users => self.users.show(ui, &env),
+                Tab::AllTokens => self.all_tokens.show(ui, &env),
                 Tab::Settings => self.settings.show(ui, &env),
                 Tab::Audit => self.audit.show(ui, &env),
             }

@@ -17,8 +17,8 @@ struct Args {
     /// Sign in at once, with TOKENAUTH_SECRET or the secret in the keychain.
     #[arg(long)]
     sign_in: bool,
-    /// The screen to open after signing in: tokens, users, settings or audit.
-    #[arg(long, value_parser = |s: &str| Tab::parse(s).ok_or("one of tokens, users, settings, audit"))]
+    /// The screen to open after signing in: tokens, users, all-tokens, settings or audit.
+    #[arg(long, value_parser = |s: &str| Tab::parse(s).ok_or("one of tokens, users, all-tokens, settings, audit"))]
     tab: Option<Tab>,
     /// Do not use the OS keychain in this run.
     #[arg(long)]

@@ -1,5 +1,5 @@
 //! Admin: every user's tokens — search and filter, revoke one or all of a user's, create on a
-//! user's behalf with a scope.
+//! user's behalf with a scope. (The users themselves are in `users`.)
 
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ use tokenauth_core::token::TokenView;
 
 use super::Env;
 use super::widgets::{
-    FormRules, SecretAction, TokenForm, busy, confirm, error, fresh_secret, labelled_field, notice,
-    scope_label, token_table,
+    FormRules, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret,
+    labelled_combo, labelled_field, notice, scope_label, token_table,
 };
 use crate::api::{TokenPage, TokenSearch, UserInfo};
 use crate::task::{Task, poll};
@@ -22,7 +22,7 @@ enum Confirm {
     All(String),
 }
 
-pub struct UsersView {
+pub struct AllTokensView {
     loaded: bool,
     pub users: Vec<UserInfo>,
     users_task: Option<Task<Vec<UserInfo>>>,
@@ -40,7 +40,7 @@ pub struct UsersView {
     notice: Option<String>,
 }
 
-impl Default for UsersView {
+impl Default for AllTokensView {
     fn default() -> Self {
         Self {
             loaded: false,
@@ -65,7 +65,7 @@ impl Default for UsersView {
     }
 }
 
-impl UsersView {
+impl AllTokensView {
     pub fn is_busy(&self) -> bool {
         self.users_task.is_some()
             || self.page_task.is_some()
@@ -135,35 +135,29 @@ impl UsersView {
                 .user
                 .clone()
                 .unwrap_or_else(|| "all users".into());
-            egui::ComboBox::from_label("Owner")
-                .selected_text(shown)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.search.user, None, "all users");
-                    for u in &self.users {
-                        ui.selectable_value(&mut self.search.user, Some(u.name.clone()), &u.name);
-                    }
-                });
+            labelled_combo(ui, "Owner", shown, |ui| {
+                ui.selectable_value(&mut self.search.user, None, "all users");
+                for u in &self.users {
+                    ui.selectable_value(&mut self.search.user, Some(u.name.clone()), &u.name);
+                }
+            });
             let shown = match self.search.expired {
                 None => "any",
                 Some(true) => "expired only",
                 Some(false) => "valid only",
             };
-            egui::ComboBox::from_label("Expiry")
-                .selected_text(shown)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.search.expired, None, "any");
-                    ui.selectable_value(&mut self.search.expired, Some(true), "expired only");
-                    ui.selectable_value(&mut self.search.expired, Some(false), "valid only");
-                });
+            labelled_combo(ui, "Expiry", shown, |ui| {
+                ui.selectable_value(&mut self.search.expired, None, "any");
+                ui.selectable_value(&mut self.search.expired, Some(true), "expired only");
+                ui.selectable_value(&mut self.search.expired, Some(false), "valid only");
+            });
             let shown = self.search.scope.map_or("any", scope_label);
-            egui::ComboBox::from_label("Token scope")
-                .selected_text(shown)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.search.scope, None, "any");
-                    for s in [Scope::ReadOnly, Scope::ReadWrite] {
-                        ui.selectable_value(&mut self.search.scope, Some(s), scope_label(s));
-                    }
-                });
+            labelled_combo(ui, "Token scope", shown, |ui| {
+                ui.selectable_value(&mut self.search.scope, None, "any");
+                for s in [Scope::ReadOnly, Scope::ReadWrite] {
+                    ui.selectable_value(&mut self.search.scope, Some(s), scope_label(s));
+                }
+            });
         });
         // New filters start from their first page.
         if self.search != before {
@@ -242,7 +236,11 @@ impl UsersView {
         let table_height = (ui.available_height() - 190.0).max(120.0);
         let mut revoke = None;
         ui.allocate_ui(egui::vec2(ui.available_width(), table_height), |ui| {
-            revoke = token_table(ui, "admin-tokens", tokens, true);
+            let extras = TableExtras {
+                show_user: true,
+                kept: None,
+            };
+            revoke = token_table(ui, "admin-tokens", tokens, &extras);
         });
         if let Some(i) = revoke {
             self.confirm = tokens.get(i).cloned().map(Confirm::One);
@@ -260,13 +258,11 @@ impl UsersView {
             } else {
                 self.for_user.clone()
             };
-            egui::ComboBox::from_label("For user")
-                .selected_text(shown)
-                .show_ui(ui, |ui| {
-                    for u in self.users.iter().filter(|u| u.active) {
-                        ui.selectable_value(&mut self.for_user, u.name.clone(), &u.name);
-                    }
-                });
+            labelled_combo(ui, "For user", shown, |ui| {
+                for u in self.users.iter().filter(|u| u.active) {
+                    ui.selectable_value(&mut self.for_user, u.name.clone(), &u.name);
+                }
+            });
         });
         let p = &env.session.policy;
         let rules = FormRules {

@@ -1,6 +1,7 @@
 //! Admin: the audit log. Filters by time, user and action; pages with the server's keyset
 //! cursor (each page one range scan, however deep); a chart of events over time from the
-//! server's histogram; export to CSV or JSON streamed into a file.
+//! server's histogram; export to CSV or JSON streamed into a file. A row's "Details" opens the
+//! whole event: every field, and each changed value before and after.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokenauth_core::scope::Scope;
 
 use super::Env;
 use super::widgets::{busy, error, labelled_field, notice, scope_label, short_time, submitted};
-use crate::api::{AuditFilter, EventPage, ExportFormat};
+use crate::api::{AuditFilter, Event, EventPage, ExportFormat};
 use crate::task::{Task, poll};
 
 const PAGE: usize = 100;
@@ -39,6 +40,8 @@ pub struct AuditView {
     filter_error: Option<String>,
     error: Option<String>,
     notice: Option<String>,
+    /// The event opened from its row.
+    pub opened: Option<Event>,
 }
 
 impl Default for AuditView {
@@ -58,6 +61,7 @@ impl Default for AuditView {
             page_task: None,
             histogram: None,
             histogram_task: None,
+            opened: None,
             export_path: dir.join("tokenauth-audit.csv").display().to_string(),
             exporting: None,
             browsing: None,
@@ -202,10 +206,90 @@ impl AuditView {
             notice(ui, n);
         }
         let height = (ui.available_height() - 40.0).max(120.0);
+        let mut open = None;
         ui.allocate_ui(egui::vec2(ui.available_width(), height), |ui| {
-            self.table(ui)
+            open = self.table(ui);
         });
+        if let Some(i) = open {
+            self.opened = self.page.events.get(i).cloned();
+        }
         self.export(ui, env);
+        self.details(ui);
+    }
+
+    /// The opened event, whole: every field it has and the values it changed.
+    fn details(&mut self, ui: &mut Ui) {
+        let Some(e) = &self.opened else {
+            return;
+        };
+        let mut keep_open = true;
+        let mut close = false;
+        egui::Window::new(format!("Audit event {}", e.id))
+            .open(&mut keep_open)
+            .collapsible(false)
+            .resizable(true)
+            .default_width(560.0)
+            .show(ui.ctx(), |ui| {
+                let scope = e.scope.as_deref().and_then(Scope::parse).map(scope_label);
+                let id = e.id.to_string();
+                let fields: [(&str, Option<&str>); 14] = [
+                    ("Event id", Some(&id)),
+                    ("Time (UTC)", Some(&e.timestamp)),
+                    ("Category", Some(&e.kind.category)),
+                    ("Action", Some(&e.kind.action)),
+                    ("Author", Some(&e.author.name)),
+                    ("Affected user", e.affected_user.as_deref()),
+                    ("Token id", e.token_id.as_deref()),
+                    ("Token description", e.token_description.as_deref()),
+                    ("Scope", scope),
+                    ("Method", e.method.as_deref()),
+                    ("Path", e.path.as_deref()),
+                    ("Client IP", e.source.as_deref()),
+                    ("Proxy IP", e.proxy_ip.as_deref()),
+                    ("Reason", e.reason.as_deref()),
+                ];
+                egui::Grid::new("event-fields")
+                    .num_columns(2)
+                    .spacing([12.0, 4.0])
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for (name, value) in fields {
+                            let l = ui.strong(name);
+                            ui.label(value.filter(|v| !v.is_empty()).unwrap_or("—"))
+                                .labelled_by(l.id);
+                            ui.end_row();
+                        }
+                    });
+                ui.add_space(6.0);
+                if e.changed_values.is_empty() {
+                    ui.label("No values changed.");
+                } else {
+                    ui.strong("Changed values");
+                    egui::Grid::new("event-changes")
+                        .num_columns(3)
+                        .spacing([12.0, 4.0])
+                        .striped(true)
+                        .show(ui, |ui| {
+                            ui.strong("Setting");
+                            ui.strong("Before");
+                            ui.strong("After");
+                            ui.end_row();
+                            for c in &e.changed_values {
+                                ui.label(&c.key);
+                                ui.label(if c.from.is_empty() { "—" } else { &c.from });
+                                ui.label(if c.to.is_empty() { "—" } else { &c.to });
+                                ui.end_row();
+                            }
+                        });
+                }
+                ui.add_space(6.0);
+                if ui.button("Close").clicked() {
+                    close = true;
+                }
+            });
+        if close || !keep_open {
+            self.opened = None;
+        }
     }
 
     fn filters(&mut self, ui: &mut Ui, env: &Env<'_>) {
@@ -236,9 +320,12 @@ impl AuditView {
             );
             apply |= submitted(ui, &r);
             let before = self.action.clone();
-            egui::ComboBox::from_label("Action")
+            let l = ui.label("Action");
+            egui::ComboBox::from_id_salt("Action")
                 .selected_text(self.action.clone().unwrap_or_else(|| "any action".into()))
                 .width(220.0)
+                // Every action at once: fifteen lines need no scrolling.
+                .height(400.0)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.action, None, "any action");
                     for a in AuditAction::ALL {
@@ -248,7 +335,9 @@ impl AuditView {
                             a.label(),
                         );
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             apply |= before != self.action;
             apply |= ui.button("Apply filters").clicked();
         });
@@ -343,8 +432,10 @@ impl AuditView {
         });
     }
 
-    fn table(&self, ui: &mut Ui) {
+    /// The events as a table; answers the row whose "Details" was clicked.
+    fn table(&self, ui: &mut Ui) -> Option<usize> {
         let events = &self.page.events;
+        let mut open = None;
         TableBuilder::new(ui)
             .striped(true)
             .resizable(true)
@@ -356,6 +447,7 @@ impl AuditView {
             .column(Column::auto().at_least(70.0))
             .column(Column::remainder().at_least(160.0).clip(true))
             .column(Column::auto().at_least(90.0))
+            .column(Column::auto().at_least(60.0))
             .header(22.0, |mut h| {
                 for t in [
                     "Time (UTC)",
@@ -366,6 +458,7 @@ impl AuditView {
                     "Scope",
                     "Request",
                     "Client IP",
+                    "",
                 ] {
                     h.col(|ui| {
                         ui.strong(t);
@@ -415,8 +508,19 @@ impl AuditView {
                             r.on_hover_text(format!("via proxy {p}"));
                         }
                     });
+                    let i = row.index();
+                    row.col(|ui| {
+                        if ui
+                            .button("Details")
+                            .on_hover_text("every field of the event and the values it changed")
+                            .clicked()
+                        {
+                            open = Some(i);
+                        }
+                    });
                 });
             });
+        open
     }
 
     fn export(&mut self, ui: &mut Ui, env: &Env<'_>) {

@@ -1,5 +1,6 @@
 //! One module per screen, plus the widgets they share.
 
+pub mod all_tokens;
 pub mod audit;
 pub mod connect;
 pub mod my_tokens;

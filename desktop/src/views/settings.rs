@@ -263,6 +263,15 @@ impl SettingsView {
             "Allow tokens that never expire",
         );
         ui.horizontal(|ui| {
+            let l = ui.label("Tokens per user, at most");
+            ui.add(
+                egui::DragValue::new(&mut self.draft.max_tokens_per_user)
+                    .range(1..=tokenauth_core::settings::MAX_TOKENS_PER_USER_LIMIT),
+            )
+            .labelled_by(l.id);
+        });
+        self.show_field_message(ui, "maxTokensPerUser");
+        ui.horizontal(|ui| {
             let l = ui.label("Failed logins before CAPTCHA (0 = off)");
             ui.add(egui::DragValue::new(&mut self.draft.max_failed_logins).range(0..=100))
                 .labelled_by(l.id);

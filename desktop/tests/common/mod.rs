@@ -88,7 +88,19 @@ pub fn signed_in(server: &Server, user: &str, secret: &str) -> App {
 
 /// Picks an entry of the open combo box (not a table cell with the same text).
 pub fn choose(app: &mut App, option: &str) {
+    // The pointer moves there a frame before it presses, as a hand would.
     app.get_by_role_and_label(egui::accesskit::Role::Button, option)
+        .hover();
+    app.step();
+    app.get_by_role_and_label(egui::accesskit::Role::Button, option)
+        .click();
+    app.step();
+    app.step();
+}
+
+/// Opens the drop-down named `label` (a table header may carry the same word).
+pub fn open_combo(app: &mut App, label: &str) {
+    app.get_by_role_and_label(egui::accesskit::Role::ComboBox, label)
         .click();
     app.step();
     app.step();
