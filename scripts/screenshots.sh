@@ -35,22 +35,37 @@ for t in "alice:CI pipeline:READ_ONLY" "alice:release script:READ_WRITE" "bob:ba
     -d "{\"description\":\"$desc\",\"scope\":\"$scope\",\"validityDays\":90}" | sed 's/.*"token":"\([^"]*\)".*/\1/')
   for _ in 1 2 3; do curl -fs -u "$user:$secret" "$url/rest/api/2/myself" >/dev/null; done
   curl -s -u "$user:$secret" -X POST "$url/rest/api/2/issue" >/dev/null
+  [ "$desc" = "CI pipeline" ] && ci_secret=$secret
 done
+# One of alice's tokens runs out within the week: My tokens flags it.
+api -X POST "$url/rest/tokenauth/1/admin/users/alice/tokens" \
+  -d '{"description":"demo for the customer","scope":"READ_ONLY","validityDays":5}'
+cargo build --locked --quiet -p tokenauth-desktop --bin tokenauth
 curl -s -u alice:wrong "$url/rest/api/2/myself" >/dev/null
+# bob mistypes his password until the CAPTCHA limit: the Users screen shows him locked out.
+for _ in 1 2 3; do curl -s -u bob:wrong "$url/rest/api/2/myself" >/dev/null; done
 sleep 1.2
 
 out="${SHOTS_DIR:-docs}"
 mkdir -p "$out"
 export XDG_DATA_HOME="$work/xdg"   # a fresh keyring and app storage, not the user's
 
-shoot() { # name user tab [sign-in]
+shoot() { # name user tab [sign-in: yes, no, keychain]
   local name=$1 user=$2 tab=$3 sign=${4:-yes}
   local args=(--url "$url" --user "$user" --tab "$tab")
   local secret=""
-  if [ "$sign" = yes ]; then args+=(--sign-in --no-keychain); secret="$user"; fi
+  case "$sign" in
+    yes) args+=(--sign-in --no-keychain); secret="$user" ;;
+    keychain) args+=(--sign-in); secret="$user" ;;
+  esac
   # The sign-in screen runs with a real, unlocked keychain, as a desktop session has one.
-  TOKENAUTH_SECRET="$secret" dbus-run-session -- xvfb-run -a -s "-screen 0 1180x780x24" bash -c '
+  KEEP="${KEEP:-}" TOKENAUTH_SECRET="$secret" dbus-run-session -- xvfb-run -a -s "-screen 0 1180x780x24" bash -c '
     echo -n screenshots | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    # A script of alice'"'"'s keeps the CI token under a label: My tokens shows which it is.
+    # (The secret travels in the environment, never on a command line.)
+    if [ -n "$KEEP" ]; then
+      printf %s "$KEEP" | target/debug/tokenauth login "'"$url"'" --user alice --label nightly >/dev/null
+    fi
     "$@" & app=$!
     sleep 7
     import -window root "'"$out/screen-$name.png"'"
@@ -58,7 +73,8 @@ shoot() { # name user tab [sign-in]
   echo "$out/screen-$name.png"
 }
 shoot sign-in admin tokens no
-shoot my-tokens alice tokens
+KEEP="$ci_secret" shoot my-tokens alice tokens keychain
 shoot users admin users
+shoot all-tokens admin all-tokens
 shoot settings admin settings
 shoot audit admin audit

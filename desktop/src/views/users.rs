@@ -335,9 +335,9 @@ impl UsersView {
                 .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
                 .column(Column::auto().at_least(110.0))
                 .column(Column::auto().at_least(160.0).clip(true))
-                .column(Column::remainder().at_least(180.0).clip(true))
+                .column(Column::initial(320.0).at_least(180.0).clip(true))
                 .column(Column::auto().at_least(80.0))
-                .column(Column::auto().at_least(150.0))
+                .column(Column::remainder().at_least(180.0))
                 .header(22.0, |mut h| {
                     for t in ["User", "Display name", "Groups", "Active", "Failed logins"] {
                         h.col(|ui| {
@@ -419,6 +419,9 @@ impl UsersView {
         let mut act = None;
         egui::Grid::new("edit-user")
             .num_columns(3)
+            // A grid cell offers a text field only last frame's column width: without a
+            // floor, the fields stay as narrow as their first frame.
+            .min_col_width(210.0)
             .spacing([10.0, 6.0])
             .show(ui, |ui| {
                 labelled_field(
@@ -574,6 +577,9 @@ impl UsersView {
         let mut n = self.new.clone();
         egui::Grid::new("new-user")
             .num_columns(3)
+            // A grid cell offers a text field only last frame's column width: without a
+            // floor, the fields stay as narrow as their first frame.
+            .min_col_width(210.0)
             .spacing([10.0, 6.0])
             .show(ui, |ui| {
                 labelled_field(
