@@ -31,10 +31,15 @@ pub enum AuditAction {
     UserChanged,
     UserDeleted,
     FailedLoginCountReset,
+    // Appended, never inserted: events are stored with the variant's index.
+    TokenRotated,
+    RotatedTokenPresented,
+    ExpiryNoticeSent,
+    ExpiryNoticeFailed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::TokenCreated,
         AuditAction::TokenDeleted,
         AuditAction::AllTokensDeleted,
@@ -49,6 +54,10 @@ impl AuditAction {
         AuditAction::UserChanged,
         AuditAction::UserDeleted,
         AuditAction::FailedLoginCountReset,
+        AuditAction::TokenRotated,
+        AuditAction::RotatedTokenPresented,
+        AuditAction::ExpiryNoticeSent,
+        AuditAction::ExpiryNoticeFailed,
     ];
 
     /// The action as the audit log shows it.
@@ -68,6 +77,10 @@ impl AuditAction {
             AuditAction::UserChanged => "User changed",
             AuditAction::UserDeleted => "User deleted",
             AuditAction::FailedLoginCountReset => "Failed-login count reset",
+            AuditAction::TokenRotated => "API token rotated",
+            AuditAction::RotatedTokenPresented => "Rotated-away API token used",
+            AuditAction::ExpiryNoticeSent => "Expiry notice sent",
+            AuditAction::ExpiryNoticeFailed => "Expiry notice failed",
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::audit::{ANONYMOUS, AuditAction, AuditEvent};
+use crate::audit::{ANONYMOUS, AuditAction, AuditEvent, ChangedValue};
 use crate::clock::Millis;
 use crate::credentials::{CredentialError, Credentials, SessionOrigin, SessionPrincipal};
 use crate::csrf::{self, BrowserHeaders};
@@ -15,7 +15,7 @@ use crate::scope::Scope;
 use crate::secret_hash::{HashParams, SecretHash};
 use crate::settings::Policy;
 use crate::store::StoreError;
-use crate::token::TokenRecord;
+use crate::token::{RetiredToken, TokenRecord};
 use crate::token_format::{self, ParsedToken, TokenId};
 use crate::user::{User, user_key};
 use subtle::ConstantTimeEq as _;
@@ -24,6 +24,10 @@ use subtle::ConstantTimeEq as _;
 pub trait Directory {
     fn user(&self, key: &str) -> Result<Option<User>, StoreError>;
     fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+    /// A token rotated away, by its old id (looked up only when no live token has the id).
+    fn retired_token(&self, _id: &TokenId) -> Result<Option<RetiredToken>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The seam where hashes are checked, so the server can put its cache of verified secrets here.
@@ -325,6 +329,8 @@ enum TokenCheck {
         reason: &'static str,
     },
     NotPermitted(User, TokenRecord),
+    /// The right secret of a token that was rotated away.
+    Rotated(RetiredToken),
 }
 
 pub fn decide(
@@ -443,6 +449,15 @@ fn check_token(
     parsed: &ParsedToken<'_>,
 ) -> Result<TokenCheck, StoreError> {
     let Some(record) = dir.token(&parsed.id)? else {
+        // A rotated-away secret that still proves right: a script that was not updated. Told
+        // apart from a wrong guess only after the hash matched, so the old id alone cannot
+        // produce these always-written events.
+        if let Some(retired) = dir.retired_token(&parsed.id)?
+            && claimed_user.is_none_or(|u| user_key(u) == user_key(&retired.owner))
+            && verifier.verify_token(&retired.as_record(), parsed.secret, ctx.client.client)
+        {
+            return Ok(TokenCheck::Rotated(retired));
+        }
         return Ok(TokenCheck::Invalid {
             record: None,
             reason: "unknown or revoked token",
@@ -502,6 +517,29 @@ fn token_path(
 ) -> Result<Result<Principal, Denial>, StoreError> {
     match check_token(ctx, dir, verifier, claimed_user, parsed)? {
         TokenCheck::Valid(user, record) => Ok(token_success(ctx, user, record, true)),
+        TokenCheck::Rotated(retired) => {
+            // Always audited, whatever the settings: the admin must see which script still
+            // uses the old secret, and which token replaced it.
+            let mut e = ctx.event(
+                AuditAction::RotatedTokenPresented,
+                ANONYMOUS,
+                Some(&retired.owner),
+            );
+            e.token_id = Some(retired.id.clone());
+            e.token_description = Some(retired.description.clone());
+            e.scope = Some(retired.scope);
+            e.reason = Some(format!(
+                "token {} was rotated; its successor is {}",
+                retired.id, retired.successor
+            ));
+            e.changed_values.push(ChangedValue {
+                key: "successorTokenId".into(),
+                from: retired.id.clone(),
+                to: retired.successor.clone(),
+            });
+            ctx.events.push(e);
+            Ok(Err(Denial::new(DenialKind::Failed)))
+        }
         TokenCheck::NotPermitted(user, record) => {
             ctx.audit_permission_denied(&user, &record, "not permitted to use API tokens");
             Ok(Err(Denial::new(DenialKind::TokenUseNotPermitted)))

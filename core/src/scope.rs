@@ -64,18 +64,28 @@ pub fn is_read_method(method: &str) -> bool {
 /// creation of one's own token (governed by the permissions, not by the scope). Creating a token
 /// on someone else's behalf is not exempt: an admin's Read Only token stays read only there.
 /// Logging out (`DELETE` of the session) is allowed too: ending one's own session writes nothing.
-pub const SCOPE_EXEMPT_POST_PATHS: [&str; 3] = [
+pub const SCOPE_EXEMPT_POST_PATHS: [&str; 4] = [
     "/rest/auth/1/session",
     "/rest/tokenauth/1/tokens",
     "/rest/de.resolution.apitokenauth/latest/user/token",
+    "/rest/pat/latest/tokens",
 ];
+
+/// Rotating a token (`POST /rest/tokenauth/1/tokens/{id}/rotate`) is exempt too: a Read Only
+/// script renews its own secret; what it may rotate is bounded by what it holds, as for
+/// creation (`service::rotate_token`).
+fn is_rotation(path: &str) -> bool {
+    path.strip_prefix("/rest/tokenauth/1/tokens/")
+        .and_then(|rest| rest.strip_suffix("/rotate"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
 
 pub const SESSION_PATH: &str = "/rest/auth/1/session";
 
 /// Exactly the routed paths: `/rest/tokenauth/1/tokens/` is no route, so a Read Only token's
 /// POST there is a write like any other (the echo would otherwise answer it with a 201).
 pub fn is_scope_exempt(method: &str, path: &str) -> bool {
-    (method == "POST" && SCOPE_EXEMPT_POST_PATHS.contains(&path))
+    (method == "POST" && (SCOPE_EXEMPT_POST_PATHS.contains(&path) || is_rotation(path)))
         || (method == "DELETE" && path == SESSION_PATH)
 }
 
@@ -126,6 +136,22 @@ mod tests {
             "POST",
             "/rest/de.resolution.apitokenauth/latest/user/token/"
         ));
+    }
+
+    #[test]
+    fn read_only_may_post_to_the_pat_api_and_rotate_one_token() {
+        assert!(Scope::ReadOnly.allows("POST", "/rest/pat/latest/tokens"));
+        assert!(Scope::ReadOnly.allows("POST", "/rest/tokenauth/1/tokens/AAAAAAAAAAAA/rotate"));
+        for path in [
+            "/rest/tokenauth/1/tokens//rotate",
+            "/rest/tokenauth/1/tokens/AAAA/BBBB/rotate",
+            "/rest/tokenauth/1/tokens/AAAAAAAAAAAA/rotate/",
+            "/rest/tokenauth/1/tokens/AAAA%2FB/rotate",
+            "/rest/pat/latest/admin/tokens",
+        ] {
+            assert!(!Scope::ReadOnly.allows("POST", path), "{path}");
+        }
+        assert!(!Scope::ReadOnly.allows("DELETE", "/rest/pat/latest/tokens/1"));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::secret_hash::{HashParams, SecretHash};
 use crate::settings::{Policy, Settings};
 use crate::store::{Store, StoreError};
 use crate::token::{
-    Expiry, TokenPolicy, TokenRecord, TokenView, cap_expiry, resolve_expiry, validate_description,
+    Expiry, RetiredToken, TokenPolicy, TokenRecord, TokenView, cap_expiry, resolve_expiry,
+    validate_description,
 };
 use crate::token_format::{self, TokenId};
 use crate::user::{User, user_key, validate_display_text, validate_groups, validate_name};
@@ -140,6 +141,8 @@ pub struct TokenFilter {
     pub q: Option<String>,
     pub expired: Option<bool>,
     pub scope: Option<Scope>,
+    /// Only tokens still valid that expire within this many days.
+    pub expiring_within_days: Option<u32>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -463,6 +466,136 @@ impl TokenAuth {
         Ok(record.view_under(&self.policy().settings))
     }
 
+    /// Replaces a token by a new one with the same owner, description and scope and a fresh
+    /// expiry; the old secret stops working in the same durable write (no moment in which
+    /// neither works, none in which both do). `expiry` `Default` gives the new token the old
+    /// one's lifetime (within the maximum validity; "never" stays "never" where allowed).
+    /// The owner rotates their own tokens (with the permission to create them); an admin
+    /// rotates anyone's (`as_admin`). A token may rotate itself — a script renewing its own
+    /// secret — but rotating another token it stays bound by what it holds, as for creation.
+    pub fn rotate_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expiry: Expiry,
+        as_admin: bool,
+    ) -> Result<TokenView, CoreError> {
+        let policy = self.policy();
+        let settings = &policy.settings;
+        let old = self.visible_token(actor, id, as_admin)?;
+        let not_found = || CoreError::NotFound(format!("token '{id}'"));
+        let old_id = old.token_id().ok_or_else(not_found)?;
+        let owner = self.existing_user(&old.owner)?;
+        let own = owner.key() == actor.user.key();
+        let perms = &settings.permissions;
+        if !actor.system && own && !as_admin && !perms.create_own_tokens.allows(&actor.user) {
+            return Err(CoreError::Forbidden(
+                "you are not permitted to create API tokens, so not to rotate them".into(),
+            ));
+        }
+        if !owner.active {
+            return Err(ValidationError::new("user", "the user is deactivated").into());
+        }
+        // A token rotating itself is replaced, not copied: it is not capped by itself.
+        let caller = actor.token.as_ref().filter(|t| t.id != old_id);
+        let forced_read_only = own && !actor.system && perms.force_read_only_own_tokens;
+        let scope = minted_scope(ScopeChoice::Exactly(old.scope), caller, forced_read_only)?;
+        let now = self.now();
+        let expiry = match expiry {
+            Expiry::Default => match old.expires_at {
+                None if settings.allow_non_expiring_tokens => Expiry::Never,
+                None => Expiry::Default,
+                Some(e) => {
+                    let days =
+                        (e.saturating_sub(old.created_at) + MILLIS_PER_DAY - 1) / MILLIS_PER_DAY;
+                    let days = u32::try_from(days.max(1)).unwrap_or(u32::MAX);
+                    Expiry::Days(days.min(settings.max_token_validity_days))
+                }
+            },
+            other => other,
+        };
+        let expires_at = resolve_expiry(expiry, settings, now)?;
+        let expires_at = cap_expiry(expiry, expires_at, caller.and_then(|t| t.expires_at))?;
+        let new = token_format::generate()?;
+        let secret = token_format::parse(&new.text)
+            .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
+            .secret;
+        let record = TokenRecord {
+            id: new.id.as_str().to_owned(),
+            owner: old.owner.clone(),
+            description: old.description.clone(),
+            scope,
+            created_at: now,
+            created_by: actor.user.name.clone(),
+            expires_at,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
+        };
+        let retired = RetiredToken {
+            id: old.id.clone(),
+            owner: old.owner.clone(),
+            description: old.description.clone(),
+            scope: old.scope,
+            successor: record.id.clone(),
+            retired_at: now,
+            hash: old.hash.clone(),
+        };
+        let mut event = self.event(actor, AuditAction::TokenRotated, Some(&owner.name));
+        token_fields(&mut event, &record);
+        event.changed_values.push(ChangedValue {
+            key: "tokenId".into(),
+            from: old.id.clone(),
+            to: record.id.clone(),
+        });
+        if !self
+            .store
+            .rotate_token(&old_id, &record, &retired, event.clone())?
+        {
+            return Err(not_found());
+        }
+        log_event(&event);
+        let mut view = record.view_under(settings);
+        view.token = Some(new.text);
+        Ok(view)
+    }
+
+    /// The number Jira's personal access token API shows for a token.
+    pub fn token_number(&self, id: &str) -> Result<u64, CoreError> {
+        self.store
+            .token_number(id)?
+            .ok_or_else(|| CoreError::NotFound(format!("token '{id}'")))
+    }
+
+    /// A token by its number, if the actor may see it (theirs; anyone's for an admin).
+    pub fn token_by_number(&self, actor: &Actor, number: u64) -> Result<TokenView, CoreError> {
+        let not_found = || CoreError::NotFound(format!("token {number}"));
+        let record = self.store.token_by_number(number)?.ok_or_else(not_found)?;
+        let mine = user_key(&record.owner) == actor.user.key();
+        if !mine && !self.is_admin_actor(actor) {
+            return Err(not_found());
+        }
+        Ok(record.view_under(&self.policy().settings))
+    }
+
+    /// The actor's tokens that expire within `days` from now (expired ones not included).
+    pub fn own_tokens_expiring_within(
+        &self,
+        actor: &Actor,
+        days: u32,
+    ) -> Result<Vec<TokenView>, CoreError> {
+        let now = self.now();
+        let until = now.saturating_add(i64::from(days) * MILLIS_PER_DAY);
+        let settings = &self.policy().settings;
+        let mut tokens = self.store.tokens_of(&actor.user.key())?;
+        tokens.retain(|t| {
+            t.expiry_under(settings)
+                .is_some_and(|e| e > now && e <= until)
+        });
+        tokens.sort_by_key(|t| t.expiry_under(settings));
+        Ok(tokens.iter().map(|t| t.view_under(settings)).collect())
+    }
+
     pub fn own_tokens(&self, actor: &Actor) -> Result<Vec<TokenView>, CoreError> {
         let mut tokens = self.store.tokens_of(&actor.user.key())?;
         tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
@@ -486,6 +619,11 @@ impl TokenAuth {
             f.expired
                 .is_none_or(|e| t.is_expired_under(now, settings) == e)
                 && f.scope.is_none_or(|s| t.scope == s)
+                && f.expiring_within_days.is_none_or(|d| {
+                    let until = now.saturating_add(i64::from(d) * MILLIS_PER_DAY);
+                    t.expiry_under(settings)
+                        .is_some_and(|e| e > now && e <= until)
+                })
                 && q.as_deref().is_none_or(|q| {
                     t.description.to_lowercase().contains(q)
                         || t.owner.to_lowercase().contains(q)

@@ -78,6 +78,40 @@ impl TokenRecord {
     }
 }
 
+/// What stays of a token rotated away: enough to recognise its secret when a script that was
+/// not updated presents it again, and to tell the admin which token replaced it. Never the
+/// secret; the hash, as the live token had it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetiredToken {
+    pub id: String,
+    pub owner: String,
+    pub description: String,
+    pub scope: Scope,
+    /// The token that replaced this one.
+    pub successor: String,
+    pub retired_at: Millis,
+    pub hash: SecretHash,
+}
+
+impl RetiredToken {
+    /// The retired token as a record, for the verifier (which checks a secret against a
+    /// record's hash); it is never stored as one.
+    pub fn as_record(&self) -> TokenRecord {
+        TokenRecord {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            description: self.description.clone(),
+            scope: self.scope,
+            created_at: self.retired_at,
+            created_by: String::new(),
+            expires_at: Some(self.retired_at),
+            last_used_at: None,
+            last_used_ip: None,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
 /// A token as JSON: `{"id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt",
 /// "lastUsedAt", "lastUsedIp"}` plus `"token"` only in the answer to its creation.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

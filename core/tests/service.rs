@@ -691,3 +691,278 @@ fn l10_lowering_the_maximum_validity_applies_to_existing_tokens() {
         Some(common::T0 + 30 * MILLIS_PER_DAY)
     );
 }
+
+// ---------------------------------------------------------------- rotation (SPEC §9)
+
+fn id_of(secret: &str) -> String {
+    tokenauth_core::token_format::parse(secret)
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned()
+}
+
+#[test]
+fn rotation_gives_a_new_secret_with_the_same_owner_description_and_scope() {
+    let w = World::new();
+    let old = w.token("alice", Scope::ReadWrite);
+    let old_id = id_of(&old);
+    w.clock.advance(5 * MILLIS_PER_DAY);
+    let new = w
+        .auth
+        .rotate_token(&w.actor("alice"), &old_id, Expiry::Default, false)
+        .unwrap();
+    assert_ne!(new.id, old_id);
+    assert_eq!(new.user, "alice");
+    assert_eq!(new.description, "alice's script");
+    assert_eq!(new.scope, Scope::ReadWrite);
+    // A fresh expiry: the old one's lifetime (the maximum, 365 days) from now.
+    let expires = new.expires_at.as_deref().and_then(parse_rfc3339).unwrap();
+    assert_eq!(expires, w.auth.now() + 365 * MILLIS_PER_DAY);
+    let secret = new.token.clone().unwrap();
+    // The old secret is refused at once, the new one works.
+    assert!(
+        w.request(Some(&common::bearer(&old)), "GET", "/rest/api/2/myself")
+            .result
+            .is_err()
+    );
+    assert!(
+        w.request(Some(&common::bearer(&secret)), "GET", "/rest/api/2/myself")
+            .result
+            .is_ok()
+    );
+    // Audited, naming both ids.
+    let rotated = w
+        .auth
+        .query_events(
+            &Actor::cli(),
+            &AuditQuery {
+                action: Some(AuditAction::TokenRotated),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events;
+    assert_eq!(rotated.len(), 1);
+    assert!(
+        rotated[0]
+            .changed_values
+            .iter()
+            .any(|c| c.key == "tokenId" && c.from == old_id && c.to == new.id)
+    );
+    // The token count is unchanged.
+    assert_eq!(w.auth.own_tokens(&w.actor("alice")).unwrap().len(), 1);
+}
+
+#[test]
+fn a_rotated_away_secret_is_always_audited_with_its_successor_even_with_failure_auditing_off() {
+    let w = World::new();
+    w.settings(json!({"audit": {"failedTokenAttempts": false, "allFailedAttempts": false}}));
+    let old = w.token("alice", Scope::ReadOnly);
+    let new = w
+        .auth
+        .rotate_token(&w.actor("alice"), &id_of(&old), Expiry::Default, false)
+        .unwrap();
+    // Some days later a forgotten cron job still sends the old secret, in Basic and Bearer.
+    w.clock.advance(3 * MILLIS_PER_DAY);
+    for header in [common::bearer(&old), common::basic("alice", &old)] {
+        let out = w.request(Some(&header), "GET", "/rest/api/2/myself");
+        assert_eq!(out.result.unwrap_err().status, 401);
+    }
+    let seen = w
+        .auth
+        .query_events(
+            &Actor::cli(),
+            &AuditQuery {
+                action: Some(AuditAction::RotatedTokenPresented),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events;
+    assert_eq!(seen.len(), 2);
+    for e in &seen {
+        assert_eq!(e.token_id.as_deref(), Some(id_of(&old).as_str()));
+        assert!(
+            e.changed_values
+                .iter()
+                .any(|c| c.key == "successorTokenId" && c.to == new.id)
+        );
+        assert_eq!(e.affected_user.as_deref(), Some("alice"));
+    }
+    // A wrong secret under the old id is an ordinary failure: not audited with failures off,
+    // and never reported as the rotated token (the id alone is public).
+    let forged = tokenauth_core::token_format::compose(
+        &TokenId::parse(&id_of(&old)).unwrap(),
+        &"x".repeat(tokenauth_core::token_format::SECRET_LEN),
+    )
+    .unwrap();
+    let _ = w.request(Some(&common::bearer(&forged)), "GET", "/rest/api/2/myself");
+    let count = w
+        .auth
+        .query_events(
+            &Actor::cli(),
+            &AuditQuery {
+                action: Some(AuditAction::RotatedTokenPresented),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events
+        .len();
+    assert_eq!(count, 2);
+}
+
+#[test]
+fn users_rotate_only_their_own_tokens_admins_anyones() {
+    let w = World::new();
+    let bobs = id_of(&w.token("bob", Scope::ReadOnly));
+    assert!(matches!(
+        w.auth
+            .rotate_token(&w.actor("alice"), &bobs, Expiry::Default, false),
+        Err(CoreError::NotFound(_))
+    ));
+    let by_admin = w
+        .auth
+        .rotate_token(&w.actor("admin"), &bobs, Expiry::Days(7), true)
+        .unwrap();
+    assert_eq!(by_admin.user, "bob");
+    assert_eq!(
+        by_admin.expires_at.as_deref().and_then(parse_rfc3339),
+        Some(w.auth.now() + 7 * MILLIS_PER_DAY)
+    );
+    // Rotating what is already rotated away: not found, nothing written.
+    assert!(matches!(
+        w.auth
+            .rotate_token(&w.actor("admin"), &bobs, Expiry::Default, true),
+        Err(CoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_read_only_token_rotates_itself_but_cannot_rotate_a_read_write_token() {
+    let w = World::new();
+    let rw = id_of(&w.token("alice", Scope::ReadWrite));
+    let ro = via_token(&w, "alice", Scope::ReadOnly, 10);
+    assert!(matches!(
+        w.auth.rotate_token(&ro, &rw, Expiry::Default, false),
+        Err(CoreError::ReadOnlyToken(_))
+    ));
+    // Itself: replaced, not copied, so its own expiry does not cap the new one (10 days of
+    // lifetime → 10 days from now).
+    let own_id = ro.token.as_ref().unwrap().id.as_str().to_owned();
+    w.clock.advance(8 * MILLIS_PER_DAY);
+    let renewed = w
+        .auth
+        .rotate_token(&ro, &own_id, Expiry::Default, false)
+        .unwrap();
+    assert_eq!(renewed.scope, Scope::ReadOnly);
+    assert_eq!(
+        renewed.expires_at.as_deref().and_then(parse_rfc3339),
+        Some(w.auth.now() + 10 * MILLIS_PER_DAY)
+    );
+}
+
+#[test]
+fn token_numbers_are_stable_across_restarts_and_never_reused() {
+    let w = World::new();
+    let a = id_of(&w.token("alice", Scope::ReadOnly));
+    let b = id_of(&w.token("bob", Scope::ReadOnly));
+    let (na, nb) = (
+        w.auth.token_number(&a).unwrap(),
+        w.auth.token_number(&b).unwrap(),
+    );
+    assert_ne!(na, nb);
+    w.auth.revoke_token(&w.actor("bob"), &b, false).unwrap();
+    let c = id_of(&w.token("bob", Scope::ReadOnly));
+    let nc = w.auth.token_number(&c).unwrap();
+    assert!(nc > nb, "a revoked token's number is not given again");
+    let w = w.reopen();
+    assert_eq!(w.auth.token_number(&a).unwrap(), na);
+    assert_eq!(w.auth.token_by_number(&w.actor("alice"), na).unwrap().id, a);
+    // Others' tokens by number look absent; an admin sees them.
+    assert!(matches!(
+        w.auth.token_by_number(&w.actor("alice"), nc),
+        Err(CoreError::NotFound(_))
+    ));
+    assert_eq!(w.auth.token_by_number(&w.actor("admin"), nc).unwrap().id, c);
+    assert!(w.auth.token_by_number(&w.actor("admin"), nb).is_err());
+}
+
+#[test]
+fn expiring_within_days_lists_only_valid_tokens_expiring_in_the_window() {
+    let w = World::new();
+    let alice = w.actor("alice");
+    let soon = w
+        .auth
+        .create_token(&alice, "alice", req(None, Expiry::Days(3)))
+        .unwrap();
+    let later = w
+        .auth
+        .create_token(&alice, "alice", req(None, Expiry::Days(30)))
+        .unwrap();
+    let expired = w
+        .auth
+        .create_token(&alice, "alice", req(None, Expiry::Days(1)))
+        .unwrap();
+    w.clock.advance(MILLIS_PER_DAY + 1);
+    let ids: Vec<String> = w
+        .auth
+        .own_tokens_expiring_within(&alice, 7)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, vec![soon.id.clone()]);
+    assert!(!ids.contains(&later.id) && !ids.contains(&expired.id));
+    let page = w
+        .auth
+        .list_tokens(
+            &w.actor("admin"),
+            &TokenFilter {
+                expiring_within_days: Some(30),
+                ..TokenFilter::default()
+            },
+        )
+        .unwrap();
+    let mut got: Vec<String> = page.tokens.into_iter().map(|t| t.id).collect();
+    got.sort();
+    let mut want = vec![soon.id, later.id];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn tokens_made_before_numbering_get_numbers_when_the_store_is_opened() {
+    let w = World::new();
+    let a = id_of(&w.token("alice", Scope::ReadOnly));
+    let b = id_of(&w.token("bob", Scope::ReadOnly));
+    let World { dir, auth, .. } = w;
+    drop(auth);
+    // A database written by a build without numbers: no number trees, no counter.
+    {
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        db.drop_tree("token_numbers").unwrap();
+        db.drop_tree("tokens_by_number").unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove("next_token_number")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let w = World::open_in(dir);
+    let (na, nb) = (
+        w.auth.token_number(&a).unwrap(),
+        w.auth.token_number(&b).unwrap(),
+    );
+    assert_ne!(na, nb);
+    let c = id_of(&w.token("alice", Scope::ReadOnly));
+    assert!(w.auth.token_number(&c).unwrap() > na.max(nb));
+    let w = w.reopen();
+    assert_eq!(w.auth.token_number(&a).unwrap(), na);
+}

@@ -18,7 +18,7 @@ use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::auth::Directory;
 use crate::clock::Millis;
 use crate::settings::Settings;
-use crate::token::TokenRecord;
+use crate::token::{RetiredToken, TokenRecord};
 use crate::token_format::TokenId;
 use crate::user::User;
 
@@ -85,6 +85,21 @@ pub trait Store: Directory + Send + Sync {
         owner_key: &str,
         event: AuditEvent,
     ) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Replaces `old` by `new` in one transaction with its event: `new` is inserted with a
+    /// new number, `old` removed and kept as `retired` (so its secret is recognised later).
+    /// False (nothing written) when `old` is already gone.
+    fn rotate_token(
+        &self,
+        old: &TokenId,
+        new: &TokenRecord,
+        retired: &RetiredToken,
+        event: AuditEvent,
+    ) -> Result<bool, StoreError>;
+    /// The number Jira's personal access token API shows for a token: assigned when the token
+    /// is made (or, for tokens older than numbering, when the store is first opened), never
+    /// reused, the same across restarts.
+    fn token_number(&self, id: &str) -> Result<Option<u64>, StoreError>;
+    fn token_by_number(&self, number: u64) -> Result<Option<TokenRecord>, StoreError>;
     /// Records last-used times; never brings back a deleted token or moves a time backwards.
     fn record_token_uses(&self, uses: &[(TokenId, Millis, String)]) -> Result<(), StoreError>;
 

@@ -1,8 +1,10 @@
 //! [`Store`] on sled.
 //!
 //! Trees: `meta` (schema version, settings as JSON), `users` (key: lower-cased name),
-//! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id) and `audit`, the
-//! block-structured audit log of [`super::audit_log`].
+//! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id),
+//! `token_numbers` (token id → number) and `tokens_by_number` (number → token id) for the
+//! numeric ids of Jira's PAT API, `retired_tokens` (old id → what stays of a token rotated
+//! away) and `audit`, the block-structured audit log of [`super::audit_log`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use crate::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::auth::Directory;
 use crate::clock::Millis;
 use crate::settings::Settings;
-use crate::token::TokenRecord;
+use crate::token::{RetiredToken, TokenRecord};
 use crate::token_format::TokenId;
 use crate::user::{User, user_key};
 
@@ -35,6 +37,8 @@ const COMMIT_KEY: &[u8] = b"commit";
 /// carrying on without them (or starting over with no users and no tokens).
 pub const MARKER_FILE: &str = "tokenauth-store";
 const SETTINGS_KEY: &[u8] = b"settings";
+/// The next token number to give (big-endian u64); numbers start at 1 and are never reused.
+const NEXT_NUMBER_KEY: &[u8] = b"next_token_number";
 
 pub struct SledStore {
     path: PathBuf,
@@ -43,6 +47,9 @@ pub struct SledStore {
     users: Tree,
     tokens: Tree,
     by_owner: Tree,
+    numbers: Tree,
+    by_number: Tree,
+    retired: Tree,
     audit: AuditLog,
     /// Serialises multi-key token changes (read the owner's index, then delete in a transaction).
     token_writes: Mutex<()>,
@@ -96,6 +103,9 @@ impl SledStore {
             users: tree("users")?,
             tokens: tree("tokens")?,
             by_owner: tree("tokens_by_owner")?,
+            numbers: tree("token_numbers")?,
+            by_number: tree("tokens_by_number")?,
+            retired: tree("retired_tokens")?,
             audit: AuditLog::open(db.clone(), tree("audit")?)?,
             db,
             token_writes: Mutex::new(()),
@@ -104,9 +114,34 @@ impl SledStore {
             token_records: Records::new(),
         };
         store.check_schema()?;
+        store.number_unnumbered_tokens()?;
         crate::private_fs::restrict_contents(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         Ok(store)
+    }
+
+    /// Gives a number to every token made before tokens were numbered (once; a no-op after).
+    fn number_unnumbered_tokens(&self) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut ids = Vec::new();
+        for key in self.tokens.iter().keys() {
+            let key = key.map_err(io)?;
+            if self.numbers.get(&key).map_err(io)?.is_none() {
+                ids.push(key);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        (&self.meta, &self.numbers, &self.by_number)
+            .transaction(|(meta, nums, by_num)| {
+                for id in &ids {
+                    assign_number(meta, nums, by_num, id)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.durable()
     }
 
     pub fn path(&self) -> &Path {
@@ -260,17 +295,51 @@ fn owner_key(owner: &str, id: &str) -> Vec<u8> {
     k
 }
 
-/// Removes tokens and their owner-index entries inside a transaction.
-fn remove_tokens(
-    toks: &sled::transaction::TransactionalTree,
-    owners: &sled::transaction::TransactionalTree,
-    tokens: &[TokenRecord],
-) -> Result<(), sled::transaction::UnabortableTransactionError> {
-    for t in tokens {
-        toks.remove(t.id.as_bytes())?;
-        owners.remove(owner_key(&t.owner, &t.id))?;
+type TxTree = sled::transaction::TransactionalTree;
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// Gives token `id` the next number, inside a transaction.
+fn assign_number(meta: &TxTree, nums: &TxTree, by_num: &TxTree, id: &[u8]) -> TxResult<u64> {
+    let next = match meta.get(NEXT_NUMBER_KEY)? {
+        Some(v) => u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| abort(StoreError::Decode("next token number".into())))?,
+        ),
+        None => 1,
+    };
+    meta.insert(NEXT_NUMBER_KEY, &next.saturating_add(1).to_be_bytes())?;
+    nums.insert(id, &next.to_be_bytes())?;
+    by_num.insert(&next.to_be_bytes(), id)?;
+    Ok(next)
+}
+
+/// Removes a token's number (both directions), inside a transaction.
+fn remove_number(nums: &TxTree, by_num: &TxTree, id: &[u8]) -> TxResult<()> {
+    if let Some(n) = nums.remove(id)? {
+        by_num.remove(n)?;
     }
     Ok(())
+}
+
+/// The trees a token lives in, inside one transaction.
+struct TokenTrees<'a> {
+    toks: &'a TxTree,
+    owners: &'a TxTree,
+    nums: &'a TxTree,
+    by_num: &'a TxTree,
+}
+
+impl TokenTrees<'_> {
+    /// Removes tokens, their owner-index entries and their numbers.
+    fn remove(&self, tokens: &[TokenRecord]) -> TxResult<()> {
+        for t in tokens {
+            self.toks.remove(t.id.as_bytes())?;
+            self.owners.remove(owner_key(&t.owner, &t.id))?;
+            remove_number(self.nums, self.by_num, t.id.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
@@ -278,6 +347,14 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 }
 
 impl Directory for SledStore {
+    fn retired_token(&self, id: &TokenId) -> Result<Option<RetiredToken>, StoreError> {
+        self.retired
+            .get(id.as_str().as_bytes())
+            .map_err(io)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
     fn user(&self, key: &str) -> Result<Option<User>, StoreError> {
         let key = user_key(key);
         self.user_records.get(&key, || {
@@ -336,10 +413,23 @@ impl Store for SledStore {
         };
         let tokens = self.tokens_of(key)?;
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
-        (&self.users, &self.tokens, &self.by_owner, self.audit.tree())
-            .transaction(|(users, toks, owners, audit)| {
+        (
+            &self.users,
+            &self.tokens,
+            &self.by_owner,
+            &self.numbers,
+            &self.by_number,
+            self.audit.tree(),
+        )
+            .transaction(|(users, toks, owners, nums, by_num, audit)| {
                 users.remove(user.key().as_bytes())?;
-                remove_tokens(toks, owners, &tokens)?;
+                TokenTrees {
+                    toks,
+                    owners,
+                    nums,
+                    by_num,
+                }
+                .remove(&tokens)?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
@@ -421,8 +511,15 @@ impl Store for SledStore {
         }
         let value = encode(token)?;
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
-        (&self.tokens, &self.by_owner, self.audit.tree())
-            .transaction(|(toks, owners, audit)| {
+        (
+            &self.tokens,
+            &self.by_owner,
+            &self.meta,
+            &self.numbers,
+            &self.by_number,
+            self.audit.tree(),
+        )
+            .transaction(|(toks, owners, meta, nums, by_num, audit)| {
                 if toks.get(token.id.as_bytes())?.is_some() {
                     return Err(abort(StoreError::Io(format!(
                         "token id {} already exists",
@@ -431,6 +528,7 @@ impl Store for SledStore {
                 }
                 toks.insert(token.id.as_bytes(), value.as_slice())?;
                 owners.insert(owner_key(&token.owner, &token.id), IVec::default())?;
+                assign_number(meta, nums, by_num, token.id.as_bytes())?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
@@ -465,13 +563,20 @@ impl Store for SledStore {
     fn delete_token(&self, id: &TokenId, mut event: AuditEvent) -> Result<bool, StoreError> {
         let _guard = self.lock();
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
-        let deleted = (&self.tokens, &self.by_owner, self.audit.tree())
-            .transaction(|(toks, owners, audit)| {
+        let deleted = (
+            &self.tokens,
+            &self.by_owner,
+            &self.numbers,
+            &self.by_number,
+            self.audit.tree(),
+        )
+            .transaction(|(toks, owners, nums, by_num, audit)| {
                 let Some(old) = toks.remove(id.as_str().as_bytes())? else {
                     return Ok(false);
                 };
                 let record: TokenRecord = decode(&old).map_err(abort)?;
                 owners.remove(owner_key(&record.owner, &record.id))?;
+                remove_number(nums, by_num, record.id.as_bytes())?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(true)
             })
@@ -492,9 +597,21 @@ impl Store for SledStore {
         let _guard = self.lock();
         let tokens = self.tokens_of(owner)?;
         let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
-        (&self.tokens, &self.by_owner, self.audit.tree())
-            .transaction(|(toks, owners, audit)| {
-                remove_tokens(toks, owners, &tokens)?;
+        (
+            &self.tokens,
+            &self.by_owner,
+            &self.numbers,
+            &self.by_number,
+            self.audit.tree(),
+        )
+            .transaction(|(toks, owners, nums, by_num, audit)| {
+                TokenTrees {
+                    toks,
+                    owners,
+                    nums,
+                    by_num,
+                }
+                .remove(&tokens)?;
                 audit.apply_batch(&prepared.batch)?;
                 Ok(())
             })
@@ -504,6 +621,79 @@ impl Store for SledStore {
             .forget(tokens.iter().map(|t| t.id.as_str()));
         self.durable()?;
         Ok(tokens)
+    }
+
+    fn rotate_token(
+        &self,
+        old: &TokenId,
+        new: &TokenRecord,
+        retired: &RetiredToken,
+        mut event: AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        let value = encode(new)?;
+        let retired_value = encode(retired)?;
+        let prepared = self.audit.prepare(std::slice::from_mut(&mut event))?;
+        let rotated = (
+            &self.tokens,
+            &self.by_owner,
+            &self.meta,
+            &self.numbers,
+            &self.by_number,
+            &self.retired,
+            self.audit.tree(),
+        )
+            .transaction(|(toks, owners, meta, nums, by_num, retired_tree, audit)| {
+                let Some(old_value) = toks.remove(old.as_str().as_bytes())? else {
+                    return Ok(false);
+                };
+                let record: TokenRecord = decode(&old_value).map_err(abort)?;
+                owners.remove(owner_key(&record.owner, &record.id))?;
+                remove_number(nums, by_num, record.id.as_bytes())?;
+                if toks.get(new.id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Io(format!(
+                        "token id {} already exists",
+                        new.id
+                    ))));
+                }
+                toks.insert(new.id.as_bytes(), value.as_slice())?;
+                owners.insert(owner_key(&new.owner, &new.id), IVec::default())?;
+                assign_number(meta, nums, by_num, new.id.as_bytes())?;
+                retired_tree.insert(old.as_str().as_bytes(), retired_value.as_slice())?;
+                audit.apply_batch(&prepared.batch)?;
+                Ok(true)
+            })
+            .map_err(tx_error)?;
+        if rotated {
+            prepared.commit.done();
+            self.token_records.forget([old.as_str(), new.id.as_str()]);
+            // Acknowledged means durable: no moment after a crash where neither secret works.
+            self.durable()?;
+        }
+        Ok(rotated)
+    }
+
+    fn token_number(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        self.numbers
+            .get(id.as_bytes())
+            .map_err(io)?
+            .map(|v| {
+                v.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Decode(format!("number of token {id}")))
+            })
+            .transpose()
+    }
+
+    fn token_by_number(&self, number: u64) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(id) = self.by_number.get(number.to_be_bytes()).map_err(io)? else {
+            return Ok(None);
+        };
+        match std::str::from_utf8(&id).ok().and_then(TokenId::parse) {
+            Some(id) => self.token(&id),
+            None => Ok(None),
+        }
     }
 
     fn record_token_uses(&self, uses: &[(TokenId, Millis, String)]) -> Result<(), StoreError> {

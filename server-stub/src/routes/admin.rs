@@ -22,6 +22,8 @@ pub struct TokenQuery {
     q: Option<String>,
     expired: Option<bool>,
     scope: Option<String>,
+    #[serde(rename = "expiringWithinDays")]
+    expiring_within_days: Option<u32>,
     offset: Option<usize>,
     limit: Option<usize>,
 }
@@ -44,6 +46,7 @@ pub async fn list_tokens(
         q: q.q,
         expired: q.expired,
         scope,
+        expiring_within_days: q.expiring_within_days,
         offset: q.offset.unwrap_or(0),
         limit: q.limit.unwrap_or(50),
     };

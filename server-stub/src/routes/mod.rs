@@ -5,6 +5,7 @@ pub mod audit;
 pub mod compat;
 pub mod jira;
 pub mod ops;
+pub mod pat;
 pub mod session;
 pub mod tokens;
 
@@ -59,6 +60,16 @@ pub fn router(state: Shared) -> Router {
             "/rest/tokenauth/1/tokens/{id}",
             patch(tokens::rename_own).delete(tokens::revoke_own),
         )
+        .route("/rest/tokenauth/1/tokens/{id}/rotate", post(tokens::rotate))
+        .route(
+            "/rest/pat/latest/tokens",
+            get(pat::list_own).post(pat::create),
+        )
+        .route(
+            "/rest/pat/latest/tokens/{id}",
+            get(pat::get_one).delete(pat::revoke),
+        )
+        .route("/rest/pat/latest/admin/tokens", delete(pat::admin_revoke))
         .route("/rest/tokenauth/1/admin/tokens", get(admin::list_tokens))
         .route(
             "/rest/tokenauth/1/admin/tokens/{id}",
@@ -235,31 +246,37 @@ impl CreateTokenBody {
                 })?)
             }
         };
-        let given = [
-            self.validity_days.is_some(),
-            self.expires_at.is_some(),
-            self.never_expires,
-        ];
-        if given.iter().filter(|g| **g).count() > 1 {
-            return Err(ApiError::bad_request(
-                "give at most one of validityDays, expiresAt and neverExpires",
-            ));
-        }
-        let expiry = match (self.validity_days, self.expires_at) {
-            (Some(d), _) => Expiry::Days(d),
-            (_, Some(at)) => {
-                Expiry::At(parse_rfc3339(&at).ok_or_else(|| ApiError::BadRequest {
-                    message: format!("expiresAt: '{at}' is not an RFC 3339 date-time"),
-                    field: Some("expiresAt".into()),
-                })?)
-            }
-            _ if self.never_expires => Expiry::Never,
-            _ => Expiry::Default,
-        };
+        let expiry = expiry_of(self.validity_days, self.expires_at, self.never_expires)?;
         Ok(NewTokenRequest {
             description: self.description,
             scope,
             expiry,
         })
     }
+}
+
+/// The expiry asked for with at most one of `validityDays`, `expiresAt` and `neverExpires`.
+pub fn expiry_of(
+    validity_days: Option<u32>,
+    expires_at: Option<String>,
+    never_expires: bool,
+) -> Result<Expiry, ApiError> {
+    let given = [validity_days.is_some(), expires_at.is_some(), never_expires];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ApiError::bad_request(
+            "give at most one of validityDays, expiresAt and neverExpires",
+        ));
+    }
+    Ok(match (validity_days, expires_at) {
+        (Some(d), _) => Expiry::Days(d),
+        (_, Some(at)) => Expiry::At(parse_rfc3339(&at).ok_or_else(|| ApiError::BadRequest {
+            message: format!(
+                "expiresAt: '{}' is not an RFC 3339 date-time",
+                tokenauth_core::bounded::name(&at)
+            ),
+            field: Some("expiresAt".into()),
+        })?),
+        _ if never_expires => Expiry::Never,
+        _ => Expiry::Default,
+    })
 }

@@ -7,16 +7,71 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokenauth_core::token::{TokenPolicy, TokenView};
 
-use super::{Authed, CreateTokenBody, forget_tokens};
-use crate::error::{ApiError, JsonBody};
+use super::{Authed, CreateTokenBody, expiry_of, forget_tokens};
+use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
 use crate::hashing;
 use crate::state::Shared;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnQuery {
+    /// Only tokens still valid that expire within this many days.
+    expiring_within_days: Option<u32>,
+}
 
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
+    QueryParams(q): QueryParams<OwnQuery>,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(state.auth.own_tokens(&authed.actor())?))
+    let actor = authed.actor();
+    Ok(Json(match q.expiring_within_days {
+        Some(days) => state.auth.own_tokens_expiring_within(&actor, days)?,
+        None => state.auth.own_tokens(&actor)?,
+    }))
+}
+
+/// The optional body of a rotation: the new token's expiry (default: the old one's lifetime).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotateBody {
+    #[serde(default)]
+    validity_days: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    never_expires: bool,
+}
+
+/// `POST /rest/tokenauth/1/tokens/{id}/rotate`: the owner's own token, or anyone's for an
+/// admin. 201 with the new token (its secret this once) and `replaces`, the old id.
+pub async fn rotate(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+    RawBody(bytes): RawBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let body: RotateBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let expiry = expiry_of(body.validity_days, body.expires_at, body.never_expires)?;
+    let as_admin = state.auth.is_admin(&authed.principal.user);
+    let old = id.clone();
+    let view = hashing::core(&state, move |s| {
+        s.auth.rotate_token(&authed.actor(), &id, expiry, as_admin)
+    })
+    .await?;
+    // The old secret's sessions end and the cache forgets it: refused from this moment.
+    forget_tokens(&state, [old.as_str()]);
+    let mut body =
+        serde_json::to_value(&view).map_err(|e| ApiError::Internal(format!("token view: {e}")))?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("replaces".into(), serde_json::Value::String(old));
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPolicy> {

@@ -1,0 +1,153 @@
+//! Jira and Confluence Data Center's own personal access token API (`/rest/pat/latest/`), so
+//! scripts and provisioning tools written for it run unchanged. Each token is an ordinary
+//! token (same rules, cap, audit); Jira's numeric id is the store's token number, stable
+//! across restarts.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
+use tokenauth_core::token::{Expiry, TokenView};
+
+use super::{Admin, Authed, forget_tokens};
+use crate::error::{ApiError, JsonBody};
+use crate::hashing;
+use crate::state::Shared;
+
+/// `{"name", "expirationDuration"?}`: Jira ignores fields it does not know, and so do we.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    name: String,
+    /// Days; absent: the server's maximum validity.
+    #[serde(default)]
+    expiration_duration: Option<u32>,
+}
+
+/// A token as Jira's PAT API shows it; `rawToken` only in the answer to its creation.
+fn pat_json(number: u64, v: &TokenView) -> Value {
+    let mut o = json!({
+        "id": number,
+        "name": v.description,
+        "createdAt": v.created_at,
+        "expiringAt": v.expires_at,
+        "lastAccessedAt": v.last_used_at,
+    });
+    if let (Some(secret), Some(map)) = (&v.token, o.as_object_mut()) {
+        map.insert("rawToken".into(), Value::String(secret.clone()));
+    }
+    o
+}
+
+/// Jira's ids are numbers: anything else names no token.
+fn number(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::NotFound(format!(
+            "Not found: token {}",
+            tokenauth_core::bounded::name(id)
+        ))
+    })
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    authed: Authed,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    // Read & Write unless the settings force Read Only (or the caller is a Read Only token),
+    // as a Jira PAT carries its owner's permissions.
+    let req = NewTokenRequest {
+        description: body.name,
+        scope: ScopeChoice::AsMuchAsAllowed,
+        expiry: body
+            .expiration_duration
+            .map_or(Expiry::Default, Expiry::Days),
+    };
+    let owner = authed.principal.user.name.clone();
+    let (number, view) = hashing::core(&state, move |s| {
+        let view = s.auth.create_token(&authed.actor(), &owner, req)?;
+        Ok((s.auth.token_number(&view.id)?, view))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(pat_json(number, &view))))
+}
+
+pub async fn list_own(
+    State(state): State<Shared>,
+    authed: Authed,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let tokens = state.auth.own_tokens(&authed.actor())?;
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in &tokens {
+        out.push(pat_json(state.auth.token_number(&t.id)?, t));
+    }
+    Ok(Json(out))
+}
+
+pub async fn get_one(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let n = number(&id)?;
+    let view = state.auth.token_by_number(&authed.actor(), n)?;
+    Ok(Json(pat_json(n, &view)))
+}
+
+/// 204; the owner's token, or anyone's for an admin.
+pub async fn revoke(
+    State(state): State<Shared>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let n = number(&id)?;
+    let actor = authed.actor();
+    let view = state.auth.token_by_number(&actor, n)?;
+    let as_admin = state.auth.is_admin(&actor.user);
+    let gone = state.auth.revoke_token(&actor, &view.id, as_admin)?;
+    forget_tokens(&state, [gone.id.as_str()]);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The most ids one bulk delete takes: the body is bounded by size already; this bounds the
+/// work (each is one durable write).
+const MAX_BULK: usize = 1000;
+
+/// `DELETE /rest/pat/latest/admin/tokens` with a JSON array of ids: admins. 204; ids that name
+/// no token are skipped (the call is repeatable), each deletion is audited.
+pub async fn admin_revoke(
+    State(state): State<Shared>,
+    Admin(a): Admin,
+    JsonBody(ids): JsonBody<Vec<u64>>,
+) -> Result<StatusCode, ApiError> {
+    if ids.len() > MAX_BULK {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_BULK} ids in one request"
+        )));
+    }
+    let actor = a.actor();
+    let mut gone = Vec::new();
+    let mut failure = None;
+    for n in ids {
+        let Ok(view) = state.auth.token_by_number(&actor, n) else {
+            continue;
+        };
+        match state.auth.revoke_token(&actor, &view.id, true) {
+            Ok(v) => gone.push(v.id),
+            Err(tokenauth_core::CoreError::NotFound(_)) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // Those revoked before a failure are gone: their sessions end either way.
+    forget_tokens(&state, gone.iter().map(String::as_str));
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(StatusCode::NO_CONTENT),
+    }
+}
