@@ -66,3 +66,43 @@ def test_confluence_get_current_user_with_a_token(server, read_only_token):
 def test_confluence_bearer_token(server, read_only_token):
     confluence = Confluence(url=server, token=read_only_token)
     assert confluence.get_current_user()["username"] == "alice"
+
+
+def test_a_script_written_for_jira_dc_pat_api_runs_unchanged(server):
+    """Jira DC's PAT API as a provisioning script uses it, then the jira client with the
+    token as Bearer (`token_auth=`), then the script's clean-up."""
+    session = requests.Session()
+    session.auth = ("bob", "bob")
+    made = session.post(f"{server}/rest/pat/latest/tokens",
+                        json={"name": "nightly sync", "expirationDuration": 90})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert isinstance(body["id"], int)
+    assert {"name", "createdAt", "expiringAt", "rawToken"} <= body.keys()
+
+    jira = JIRA(server, token_auth=body["rawToken"], max_retries=0)
+    assert jira.myself()["name"] == "bob"
+
+    listed = session.get(f"{server}/rest/pat/latest/tokens").json()
+    assert [t["id"] for t in listed if t["name"] == "nightly sync"] == [body["id"]]
+    assert all("rawToken" not in t for t in listed)
+    assert session.get(f"{server}/rest/pat/latest/tokens/{body['id']}").json()["name"] == "nightly sync"
+
+    assert session.delete(f"{server}/rest/pat/latest/tokens/{body['id']}").status_code == 204
+    with pytest.raises(JIRAError) as refused:
+        JIRA(server, token_auth=body["rawToken"], max_retries=0).myself()
+    assert refused.value.status_code == 401
+    assert session.get(f"{server}/rest/pat/latest/tokens/{body['id']}").status_code == 404
+
+
+def test_a_rotated_token_works_in_the_jira_client_and_the_old_one_does_not(server):
+    session = requests.Session()
+    session.auth = ("bob", "bob")
+    made = session.post(f"{server}/rest/tokenauth/1/tokens",
+                        json={"description": "rotating", "scope": "READ_ONLY"}).json()
+    rotated = session.post(f"{server}/rest/tokenauth/1/tokens/{made['id']}/rotate")
+    assert rotated.status_code == 201, rotated.text
+    assert JIRA(server, token_auth=rotated.json()["token"], max_retries=0).myself()["name"] == "bob"
+    with pytest.raises(JIRAError) as refused:
+        JIRA(server, token_auth=made["token"], max_retries=0).myself()
+    assert refused.value.status_code == 401
