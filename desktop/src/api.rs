@@ -423,6 +423,23 @@ impl Api {
         &self.base
     }
 
+    /// The id of the token this client signs in with (`None`: a password).
+    pub fn token_id(&self) -> Option<String> {
+        tokenauth_core::token_format::parse(&self.secret)
+            .ok()
+            .map(|t| t.id.as_str().to_owned())
+    }
+
+    /// The same server and user with another secret (the sign-in token was rotated).
+    pub fn with_secret(&self, secret: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            user: self.user.clone(),
+            secret: secret.to_owned(),
+        }
+    }
+
     pub fn user(&self) -> &str {
         &self.user
     }
@@ -482,6 +499,23 @@ impl Api {
         self.json(
             self.request(Method::POST, "/rest/tokenauth/1/tokens")
                 .json(&t.body()),
+        )
+        .await
+    }
+
+    /// Rotates a token (own, or anyone's for an admin): the new token, its secret this once.
+    pub async fn rotate(&self, id: &str, validity: Validity) -> Result<TokenView, Failure> {
+        let body = match validity {
+            Validity::Default => serde_json::json!({}),
+            Validity::Days(d) => serde_json::json!({"validityDays": d}),
+            Validity::Never => serde_json::json!({"neverExpires": true}),
+        };
+        self.json(
+            self.request(
+                Method::POST,
+                &format!("/rest/tokenauth/1/tokens/{}/rotate", encode(id)),
+            )
+            .json(&body),
         )
         .await
     }

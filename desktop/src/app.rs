@@ -314,6 +314,19 @@ impl eframe::App for DesktopApp {
                 Tab::Settings => self.settings.show(ui, &env),
                 Tab::Audit => self.audit.show(ui, &env),
             }
+            // The token the app signed in with was rotated: sign in with its successor.
+            if let Some(secret) = self
+                .my_tokens
+                .replaced_secret
+                .take()
+                .or_else(|| self.all_tokens.replaced_secret.take())
+            {
+                self.session = Some(Arc::new(Session {
+                    api: session.api.with_secret(&secret),
+                    me: session.me.clone(),
+                    policy: session.policy.clone(),
+                }));
+            }
             if session.policy.own_tokens_read_only && self.tab == Tab::MyTokens {
                 ui.label(format!(
                     "This server makes your own tokens {}.",

@@ -4,6 +4,8 @@
 //! - `login` keeps a token (given on standard input, or made with the password given there);
 //! - `get` prints the secret alone on standard output;
 //! - `exec` runs a command with the secret in its environment only, never on a command line;
+//! - `rotate` replaces the saved token by a new one (the old secret stops working at once) and
+//!   keeps the new one under the same name;
 //! - `list`, `erase`, `status`.
 //!
 //! `TOKENAUTH_TOKEN` in the environment wins over the keychain, as `GH_TOKEN` does for gh.
@@ -127,6 +129,20 @@ enum Cmd {
         #[command(flatten)]
         tls: TlsArgs,
     },
+    /// Replace the saved token by a new one (same owner, description and scope, a fresh
+    /// expiry): the old secret stops working at once, the new one is kept in its place
+    Rotate {
+        #[command(flatten)]
+        which: Which,
+        #[command(flatten)]
+        tls: TlsArgs,
+        /// Days the new token lives [default: as long as the old one did]
+        #[arg(long)]
+        days: Option<u32>,
+        /// Send the secret over plain http:// to another machine all the same
+        #[arg(long)]
+        insecure_http: bool,
+    },
     /// Remove a saved token from the keychain (the token itself stays valid on the server)
     Erase {
         #[command(flatten)]
@@ -243,6 +259,12 @@ fn run(cli: Cli) -> Result<i32, Stop> {
             insecure_http,
         } => login(&which, &tls, scope, days, description, insecure_http),
         Cmd::List { offline, tls } => list(offline, &tls),
+        Cmd::Rotate {
+            which,
+            tls,
+            days,
+            insecure_http,
+        } => rotate(&which, &tls, days, insecure_http),
         Cmd::Erase { which } => {
             let Which { url, user, label } = which.clone();
             let existed = call(move |k| k.remove(&url, &user, label.as_deref()))?;
@@ -522,6 +544,75 @@ fn login(
         std::io::stderr(),
         "kept {} (token {id}) in the keychain ({BACKEND})",
         describe(which)
+    );
+    Ok(0)
+}
+
+/// Rotates the saved token with itself and keeps the new secret in the same entry. The
+/// keychain is checked first; should saving still fail after the server rotated, the new
+/// secret is printed on standard output (it exists nowhere else) with what to do.
+fn rotate(
+    which: &Which,
+    tls_args: &TlsArgs,
+    days: Option<u32>,
+    insecure_http: bool,
+) -> Result<i32, Stop> {
+    let Which { url, user, label } = which.clone();
+    let secret =
+        call(move |k| k.get(&url, &user, label.as_deref()))?.ok_or_else(|| not_found(which))?;
+    let id = token_format::parse(&secret)
+        .map(|t| t.id.as_str().to_owned())
+        .map_err(|_| {
+            Stop::new(
+                Exit::Usage,
+                format!(
+                    "{} holds a password, not a token: nothing to rotate",
+                    describe(which)
+                ),
+            )
+        })?;
+    let url = normalize_url(&which.url);
+    let trust = trust_for(&url, tls_args)?;
+    let rt = runtime()?;
+    let view = rt.block_on(async {
+        let api = Api::connect(&url, &which.user, &secret, &trust, insecure_http)
+            .map_err(from_failure)?;
+        match api
+            .rotate(&id, days.map_or(Validity::Default, Validity::Days))
+            .await
+        {
+            Ok(v) => Ok(v),
+            Err(f) => Err(certificate_advice(&url, f).await),
+        }
+    })?;
+    let new = view
+        .token
+        .clone()
+        .ok_or_else(|| Stop::new(Exit::Refused, "the server sent no secret"))?;
+    let (u, user, label, t) = (
+        url.clone(),
+        which.user.clone(),
+        which.label.clone(),
+        new.clone(),
+    );
+    if let Err(e) = call(move |k| k.put(&u, &user, label.as_deref(), &t)) {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "{new}");
+        let _ = out.flush();
+        return Err(Stop::new(
+            e.code,
+            format!(
+                "token {id} was rotated to {}, but the keychain did not take the new secret ({}); it is printed above, the only copy: keep it with `tokenauth login`",
+                view.id, e.message
+            ),
+        ));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "rotated {}: token {id} no longer works; token {} (expires {}) kept in its place",
+        describe(which),
+        view.id,
+        view.expires_at.as_deref().unwrap_or("never")
     );
     Ok(0)
 }

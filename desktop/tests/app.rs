@@ -536,3 +536,95 @@ fn a_token_expiring_within_a_week_is_flagged_in_days() {
     assert!(has(&app, "expires in 30 days"), "further out: plain");
     assert!(!has(&app, "Soon: expires in 30 days"));
 }
+
+#[test]
+fn rotating_asks_first_shows_the_new_secret_once_and_only_the_new_one_works() {
+    let server = Server::start();
+    let rt = runtime();
+    let old = rt.block_on(server.secret("alice", "READ_ONLY"));
+    let mut app = signed_in(&server, "alice", "alice");
+    wait_for(&mut app, "the token listed", |a| has_text(a, "1 tokens"));
+    click(&mut app, "Rotate");
+    assert!(
+        has_text(&app, "the old one is refused"),
+        "a confirmation first"
+    );
+    click(&mut app, "Cancel");
+    click(&mut app, "Rotate");
+    click(&mut app, "Yes, rotate");
+    wait_for(&mut app, "the new secret", |a| {
+        has_text(a, "shown only once")
+    });
+    let new = app.get_by_label("Secret").value().unwrap();
+    assert!(new.starts_with("tka_") && new != old);
+    wait_for(&mut app, "still one token", |a| has_text(a, "1 tokens"));
+    let status = |secret: &str| {
+        rt.block_on(status_of(server.get_as(
+            "/rest/api/2/myself",
+            "alice",
+            secret,
+        )))
+    };
+    assert_eq!((status(&old), status(&new)), (401, 200));
+}
+
+#[test]
+fn signed_in_with_a_token_the_app_rotates_it_and_carries_on_with_the_new_one() {
+    let server = Server::start();
+    let rt = runtime();
+    let old = rt.block_on(server.secret("alice", "READ_ONLY"));
+    let mut app = signed_in(&server, "alice", &old);
+    wait_for(&mut app, "the token listed", |a| has_text(a, "1 tokens"));
+    click(&mut app, "Rotate");
+    click(&mut app, "Yes, rotate");
+    wait_for(&mut app, "the new secret", |a| {
+        has_text(a, "shown only once")
+    });
+    click(&mut app, "Done");
+    // The next request goes with the successor: no refusal, the list loads.
+    click(&mut app, "Refresh");
+    wait_for(&mut app, "the list again", |a| {
+        has_text(a, "1 tokens") && !has_text(a, "refused")
+    });
+    assert!(
+        !has_text(&app, "401"),
+        "the app did not keep using the old secret"
+    );
+    assert_eq!(
+        rt.block_on(status_of(server.get_as(
+            "/rest/api/2/myself",
+            "alice",
+            &old
+        ))),
+        401
+    );
+}
+
+#[test]
+fn an_admin_rotates_a_users_token_and_hands_over_the_new_secret() {
+    let server = Server::start();
+    let rt = runtime();
+    let old = rt.block_on(server.secret("bob", "READ_WRITE"));
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "All tokens");
+    wait_for(&mut app, "bob's token listed", |a| has_text(a, "1–1 of 1"));
+    click(&mut app, "Rotate");
+    assert!(has_text(&app, "shown once for you to hand over"));
+    click(&mut app, "Yes, rotate");
+    wait_for(&mut app, "the rotation", |a| {
+        has_text(a, "Rotated bob's token")
+    });
+    let new = app.get_by_label("Secret").value().unwrap();
+    assert!(
+        !has(&app, "Save to keychain"),
+        "bob's secret is not the admin's to keep"
+    );
+    let status = |secret: &str| {
+        rt.block_on(status_of(server.get_as(
+            "/rest/api/2/myself",
+            "bob",
+            secret,
+        )))
+    };
+    assert_eq!((status(&old), status(&new)), (401, 200));
+}

@@ -92,6 +92,53 @@ fn login_with_a_password_keeps_a_token_and_get_prints_it_alone() {
 
 #[test]
 #[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn rotate_replaces_the_saved_token_and_the_old_secret_stops_working() {
+    let s = Server::start();
+    let user = fresh_user(&s, "cli-rota");
+    let url = s.url("");
+    let out = tokenauth(
+        &["login", &url, "--user", &user, "--label", "cron"],
+        "pw-1",
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let get = || {
+        let o = tokenauth(&["get", &url, "--user", &user, "--label", "cron"], "", &[]);
+        text(&o.stdout).trim_end().to_owned()
+    };
+    let old = get();
+    let out = tokenauth(
+        &["rotate", &url, "--user", &user, "--label", "cron"],
+        "",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        out.stdout.is_empty(),
+        "no secret printed when the keychain took it"
+    );
+    let new = get();
+    assert_ne!(new, old);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = |secret: &str| {
+        rt.block_on(tokenauth_e2e::status_of(
+            s.req(reqwest::Method::GET, "/rest/api/2/myself")
+                .header("Authorization", format!("Bearer {secret}")),
+        ))
+    };
+    assert_eq!((status(&old), status(&new)), (401, 200));
+    // Nothing saved under another label: exit code 1, nothing rotated.
+    let out = tokenauth(
+        &["rotate", &url, "--user", &user, "--label", "none"],
+        "",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(status(&new), 200);
+}
+
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
 fn a_wrong_password_keeps_nothing_and_says_so_with_its_exit_code() {
     let s = Server::start();
     let user = fresh_user(&s, "cli-wrong");

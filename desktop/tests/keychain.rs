@@ -223,6 +223,22 @@ fn a_token_saved_under_a_label_is_listed_as_kept_and_a_script_gets_it_from_the_c
     );
     assert_eq!(String::from_utf8_lossy(&got.stdout).trim_end(), secret);
 
+    // Rotated in the app: the labelled entry gets the successor, so the script carries on.
+    click(&mut app, "Done");
+    click(&mut app, "Rotate");
+    assert!(
+        has_text(&app, "will hold the new one"),
+        "the entry is named"
+    );
+    click(&mut app, "Yes, rotate");
+    wait_for(&mut app, "the entry re-keyed", |a| {
+        has_text(a, "now holds the new one")
+    });
+    let rotated = app.get_by_label("Secret").value().unwrap();
+    assert_ne!(rotated, secret);
+    let got = cli(&["get", &url, "--user", "alice", "--label", "nightly"]);
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim_end(), rotated);
+
     // And the app sees what the CLI erased.
     let erased = cli(&["erase", &url, "--user", "alice", "--label", "nightly"]);
     assert_eq!(erased.status.code(), Some(0));

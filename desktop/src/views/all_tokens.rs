@@ -1,5 +1,5 @@
-//! Admin: every user's tokens — search and filter, revoke one or all of a user's, create on a
-//! user's behalf with a scope. (The users themselves are in `users`.)
+//! Admin: every user's tokens — search and filter, rotate one (the new secret shown once, to
+//! hand over), revoke one or all of a user's, create on a user's behalf with a scope. (The users themselves are in `users`.)
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use tokenauth_core::token::TokenView;
 
 use super::Env;
 use super::widgets::{
-    FormRules, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret,
+    FormRules, RowAction, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret,
     labelled_combo, labelled_field, notice, scope_label, token_table,
 };
 use crate::api::{TokenPage, TokenSearch, UserInfo};
@@ -20,6 +20,7 @@ const PAGE: usize = 50;
 enum Confirm {
     One(TokenView),
     All(String),
+    Rotate(TokenView),
 }
 
 pub struct AllTokensView {
@@ -38,6 +39,10 @@ pub struct AllTokensView {
     acting: Option<Task<String>>,
     error: Option<String>,
     notice: Option<String>,
+    /// The id of the token being rotated.
+    rotating: Option<String>,
+    /// The admin's own sign-in token was rotated: the app signs in with this secret now.
+    pub replaced_secret: Option<String>,
 }
 
 impl Default for AllTokensView {
@@ -61,6 +66,8 @@ impl Default for AllTokensView {
             acting: None,
             error: None,
             notice: None,
+            rotating: None,
+            replaced_secret: None,
         }
     }
 }
@@ -96,11 +103,26 @@ impl AllTokensView {
         if let Some(r) = poll(&mut self.creating) {
             match r {
                 Ok(t) => {
-                    self.form.description.clear();
+                    match self.rotating.take() {
+                        Some(old) => {
+                            if env.session.api.token_id().as_deref() == Some(old.as_str()) {
+                                self.replaced_secret = t.token.clone();
+                            }
+                            self.notice = Some(format!(
+                                "Rotated {}'s token \u{201c}{}\u{201d}: the old secret no \
+                                 longer works; hand over the new one below.",
+                                t.user, t.description
+                            ));
+                        }
+                        None => self.form.description.clear(),
+                    }
                     self.fresh = Some(t);
                     self.requested = None;
                 }
-                Err(e) => self.error = Some(e.message),
+                Err(e) => {
+                    self.rotating = None;
+                    self.error = Some(e.message);
+                }
             }
         }
         if let Some(r) = poll(&mut self.acting) {
@@ -242,8 +264,12 @@ impl AllTokensView {
             };
             revoke = token_table(ui, "admin-tokens", tokens, &extras);
         });
-        if let Some(i) = revoke {
-            self.confirm = tokens.get(i).cloned().map(Confirm::One);
+        match revoke {
+            Some(RowAction::Revoke(i)) => self.confirm = tokens.get(i).cloned().map(Confirm::One),
+            Some(RowAction::Rotate(i)) => {
+                self.confirm = tokens.get(i).cloned().map(Confirm::Rotate);
+            }
+            None => {}
         }
         ui.separator();
         self.create_for(ui, env);
@@ -301,11 +327,29 @@ impl AllTokensView {
                 format!("Revoke every token of {u}? All of {u}'s scripts are refused from now on."),
                 "Yes, revoke all",
             ),
+            Confirm::Rotate(t) => (
+                format!(
+                    "Rotate {}'s token \u{201c}{}\u{201d}? A new secret replaces it (same scope, \
+                     a fresh expiry), shown once for you to hand over; the old one is refused \
+                     from now on.",
+                    t.user, t.description
+                ),
+                "Yes, rotate",
+            ),
         };
         match confirm(ui, "confirm-admin-revoke", &q, yes) {
             Some(true) => {
                 let s = Arc::clone(env.session);
                 self.error = None;
+                if let Some(Confirm::Rotate(t)) = &self.confirm {
+                    let id = t.id.clone();
+                    self.rotating = Some(id.clone());
+                    self.confirm = None;
+                    self.creating = Some(env.bg.spawn(async move {
+                        s.api.rotate(&id, crate::api::Validity::Default).await
+                    }));
+                    return;
+                }
                 self.acting = Some(match self.confirm.take() {
                     Some(Confirm::One(t)) => env.bg.spawn(async move {
                         s.api.admin_revoke(&t.id).await.map(|()| {
@@ -321,7 +365,7 @@ impl AllTokensView {
                             .await
                             .map(|n| format!("Revoked all {n} tokens of {u}."))
                     }),
-                    None => return,
+                    Some(Confirm::Rotate(_)) | None => return,
                 });
             }
             Some(false) => self.confirm = None,

@@ -1,5 +1,6 @@
 //! The signed-in user's own tokens: create (shown once, copy, save to the keychain under a
-//! label), list (with where this machine's keychain holds each), revoke.
+//! label), list (with where this machine's keychain holds each), rotate (the keychain entries
+//! holding the old token get the new one), revoke.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use tokenauth_core::token::TokenView;
 
 use super::Env;
 use super::widgets::{
-    FormRules, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret, notice,
-    token_table,
+    FormRules, RowAction, SecretAction, TableExtras, TokenForm, busy, confirm, error, fresh_secret,
+    notice, token_table,
 };
 use crate::keychain::Saved;
 use crate::profiles::normalize_url;
@@ -35,6 +36,14 @@ pub struct MyTokensView {
     kept_problem: Option<String>,
     confirm: Option<TokenView>,
     revoking: Option<Task<String>>,
+    confirm_rotate: Option<TokenView>,
+    rotating: Option<Task<TokenView>>,
+    /// The token being rotated: its id, and the labels this keychain keeps it under.
+    rotating_from: Option<(String, Vec<String>)>,
+    /// Keychain entries being given the rotated token's new secret: answers their labels.
+    rekeying: Option<Task<Vec<String>>>,
+    /// The sign-in token was rotated: the app signs in with this secret from now on.
+    pub replaced_secret: Option<String>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -46,6 +55,8 @@ impl MyTokensView {
             || self.revoking.is_some()
             || self.saving.is_some()
             || self.kept_task.is_some()
+            || self.rotating.is_some()
+            || self.rekeying.is_some()
     }
 
     pub fn reload(&mut self, env: &Env<'_>) {
@@ -112,6 +123,30 @@ impl MyTokensView {
                 Err(e) => self.error = Some(e.message),
             }
         }
+        if let Some(r) = poll(&mut self.rotating) {
+            let (old_id, labels) = self.rotating_from.take().unwrap_or_default();
+            match r {
+                Ok(new) => self.rotated(env, &old_id, labels, new),
+                Err(e) => self.error = Some(e.message),
+            }
+        }
+        if let Some(r) = poll(&mut self.rekeying) {
+            match r {
+                Ok(labels) => {
+                    self.notice = Some(format!(
+                        "Rotated: the old secret no longer works; this keychain's {} now hold{} the new one.",
+                        labels_in_words(&labels),
+                        if labels.len() == 1 { "s" } else { "" }
+                    ));
+                    self.reload_kept(env);
+                }
+                Err(e) => {
+                    self.error = Some(format!(
+                        "Rotated, but the keychain did not take the new secret ({e}): copy it now and save it; the old one no longer works."
+                    ));
+                }
+            }
+        }
         if let Some(r) = poll(&mut self.kept_task) {
             match r {
                 Ok(saved) => self.note_kept(env, saved),
@@ -139,6 +174,32 @@ impl MyTokensView {
                 Err(e) => self.error = Some(format!("not saved in the keychain: {e}")),
             }
         }
+    }
+
+    /// After a rotation: the new secret is shown once; the keychain entries that held the old
+    /// token get the new one; the app signs in with it if it signed in with the old one.
+    fn rotated(&mut self, env: &Env<'_>, old_id: &str, labels: Vec<String>, new: TokenView) {
+        self.notice = Some("Rotated: the old secret no longer works.".into());
+        let secret = new.token.clone().unwrap_or_default();
+        if env.session.api.token_id().as_deref() == Some(old_id) {
+            self.replaced_secret = Some(secret.clone());
+        }
+        if let (Some(k), false) = (env.keychain, labels.is_empty()) {
+            let k = Arc::clone(k);
+            let (url, user) = (
+                env.session.api.base().to_owned(),
+                env.session.api.user().to_owned(),
+            );
+            self.rekeying = Some(env.bg.spawn_keychain(move || {
+                for l in &labels {
+                    let label = Some(l.as_str()).filter(|l| !l.is_empty());
+                    k.put(&url, &user, label, &secret)?;
+                }
+                Ok(labels)
+            }));
+        }
+        self.fresh = Some(new);
+        self.reload(env);
     }
 
     pub fn show(&mut self, ui: &mut Ui, env: &Env<'_>) {
@@ -213,7 +274,7 @@ impl MyTokensView {
             }
             busy(
                 ui,
-                self.loading.is_some() || self.revoking.is_some(),
+                self.loading.is_some() || self.revoking.is_some() || self.rotating.is_some(),
                 "Loading…",
             );
         });
@@ -232,8 +293,40 @@ impl MyTokensView {
             show_user: false,
             kept: self.kept_problem.is_none().then_some(&self.kept),
         };
-        if let Some(i) = token_table(ui, "my-tokens", &self.tokens, &extras) {
-            self.confirm = self.tokens.get(i).cloned();
+        match token_table(ui, "my-tokens", &self.tokens, &extras) {
+            Some(RowAction::Revoke(i)) => self.confirm = self.tokens.get(i).cloned(),
+            Some(RowAction::Rotate(i)) => self.confirm_rotate = self.tokens.get(i).cloned(),
+            None => {}
+        }
+        if let Some(t) = self.confirm_rotate.clone() {
+            let labels = self.kept.get(&t.id).cloned().unwrap_or_default();
+            let kept = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " This keychain's {} will hold the new one.",
+                    labels_in_words(&labels)
+                )
+            };
+            let q = format!(
+                "Rotate \u{201c}{}\u{201d}? A new secret replaces it, with the same scope and \
+                 a fresh expiry; the old one is refused from now on.{kept}",
+                t.description
+            );
+            match confirm(ui, "confirm-rotate-own", &q, "Yes, rotate") {
+                Some(true) => {
+                    self.confirm_rotate = None;
+                    self.error = None;
+                    let s = Arc::clone(env.session);
+                    let id = t.id.clone();
+                    self.rotating_from = Some((t.id, labels));
+                    self.rotating = Some(env.bg.spawn(async move {
+                        s.api.rotate(&id, crate::api::Validity::Default).await
+                    }));
+                }
+                Some(false) => self.confirm_rotate = None,
+                None => {}
+            }
         }
         if let Some(t) = self.confirm.clone() {
             let q = format!(
@@ -254,4 +347,19 @@ impl MyTokensView {
             }
         }
     }
+}
+
+/// Keychain entries by label, in words: "sign-in entry", "entry labelled “nightly”", ….
+fn labels_in_words(labels: &[String]) -> String {
+    let names: Vec<String> = labels
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                "sign-in entry".to_owned()
+            } else {
+                format!("entry labelled \u{201c}{l}\u{201d}")
+            }
+        })
+        .collect();
+    names.join(" and ")
 }

@@ -379,13 +379,20 @@ pub struct TableExtras<'a> {
     pub kept: Option<&'a std::collections::HashMap<String, Vec<String>>>,
 }
 
-/// The tokens as a table; answers the index of the token whose Revoke was clicked.
+/// What was clicked in a token's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAction {
+    Rotate(usize),
+    Revoke(usize),
+}
+
+/// The tokens as a table; answers the row whose Rotate or Revoke was clicked.
 pub fn token_table(
     ui: &mut Ui,
     id: &str,
     tokens: &[TokenView],
     extras: &TableExtras<'_>,
-) -> Option<usize> {
+) -> Option<RowAction> {
     let show_user = extras.show_user;
     let mut revoke = None;
     ui.push_id(id, |ui| {
@@ -403,7 +410,7 @@ pub fn token_table(
                 Column::auto().at_least(90.0),
                 usize::from(extras.kept.is_some()),
             )
-            .column(Column::auto().at_least(60.0))
+            .column(Column::auto().at_least(130.0))
             .header(22.0, |mut h| {
                 if show_user {
                     h.col(|ui| {
@@ -461,8 +468,17 @@ pub fn token_table(
                         });
                     }
                     row.col(|ui| {
+                        if ui
+                            .button("Rotate")
+                            .on_hover_text(
+                                "A new secret in its place: the old one stops working at once",
+                            )
+                            .clicked()
+                        {
+                            revoke = Some(RowAction::Rotate(i));
+                        }
                         if ui.button("Revoke").clicked() {
-                            revoke = Some(i);
+                            revoke = Some(RowAction::Revoke(i));
                         }
                     });
                 });

@@ -33,7 +33,15 @@ pub fn wait_for(app: &mut App, what: &str, done: impl Fn(&App) -> bool) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("timed out waiting for: {what}");
+    // What the screen said instead, so a failure explains itself.
+    let shown: Vec<String> = app
+        .query_all_by(|_| true)
+        .filter_map(|n| {
+            let n = egui_kittest::kittest::NodeT::accesskit_node(&n);
+            n.label().or_else(|| n.value()).filter(|t| !t.is_empty())
+        })
+        .collect();
+    panic!("timed out waiting for: {what}; the screen shows: {shown:?}");
 }
 
 pub fn type_into(app: &mut App, label: &str, text: &str) {
