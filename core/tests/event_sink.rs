@@ -11,9 +11,7 @@ use serde_json::json;
 use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery};
 use tokenauth_core::clock::ManualClock;
 use tokenauth_core::scope::Scope;
-use tokenauth_core::service::{
-    Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth, UserPatch,
-};
+use tokenauth_core::service::{Actor, NewTokenRequest, NewUser, ScopeChoice, TokenAuth, UserPatch};
 use tokenauth_core::store::sled_store::EventSink;
 use tokenauth_core::token::Expiry;
 
@@ -85,7 +83,10 @@ fn every_event_in_the_log_reaches_the_sink_once_with_its_id_in_id_order() {
     new_token(&auth, "alice").unwrap();
     new_token(&auth, "alice").unwrap();
     assert!(new_token(&auth, "alice").is_err(), "over maxTokensPerUser");
-    assert!(auth.revoke_token(&cli, &first, true).is_err(), "gone already");
+    assert!(
+        auth.revoke_token(&cli, &first, true).is_err(),
+        "gone already"
+    );
     auth.create_user(
         &cli,
         NewUser {
