@@ -124,18 +124,18 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 
 /// What one [`RotatingFile::write_lines`] did.
 #[derive(Debug, Default)]
-pub struct WriteReport {
-    pub written: u64,
-    pub failed: u64,
-    pub rotations: u64,
-    pub rotation_failures: u64,
+struct WriteReport {
+    written: u64,
+    failed: u64,
+    rotations: u64,
+    rotation_failures: u64,
     /// The live file was no longer at `PATH`; a new one was (or was to be) opened there.
-    pub moved: bool,
-    pub errors: Vec<AuditFileError>,
+    moved: bool,
+    errors: Vec<AuditFileError>,
 }
 
 /// The files themselves, written from one thread (the writer thread, or a test).
-pub struct RotatingFile {
+struct RotatingFile {
     config: AuditFileConfig,
     /// `None` after the live file was lost (a failed reopen or rotation): the next write opens
     /// `PATH` again.
@@ -150,7 +150,7 @@ pub struct RotatingFile {
 impl RotatingFile {
     /// Opens (or creates) the live file for appending; its directory is created 0700 when
     /// missing.
-    pub fn open(config: AuditFileConfig) -> Result<Self, AuditFileError> {
+    fn open(config: AuditFileConfig) -> Result<Self, AuditFileError> {
         let mut me = Self {
             config,
             file: None,
@@ -161,7 +161,7 @@ impl RotatingFile {
         Ok(me)
     }
 
-    pub fn path(&self) -> &Path {
+    fn path(&self) -> &Path {
         &self.config.path
     }
 
@@ -206,7 +206,7 @@ impl RotatingFile {
     }
 
     /// Closes the live file and opens `PATH` again (SIGHUP: the file may have been moved).
-    pub fn reopen(&mut self) -> Result<(), AuditFileError> {
+    fn reopen(&mut self) -> Result<(), AuditFileError> {
         self.file = None;
         self.open_live()
     }
@@ -241,14 +241,16 @@ impl RotatingFile {
             path: path.clone(),
             source,
         };
-        // Oldest first, so a failure part-way loses nothing (each rename replaces a file that
-        // has already moved on, or the one past the count).
-        for i in (1..n.saturating_sub(1)).rev() {
-            match std::fs::rename(numbered(&path, i), numbered(&path, i + 1)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(fail(e)),
-            }
+        // `PATH.1` … `PATH.last` are there (counted, rather than a rename tried for every
+        // number up to the count: with a large count and few files that is most of the work).
+        let mut last = 0;
+        while last + 1 < n && std::fs::symlink_metadata(numbered(&path, last + 1)).is_ok() {
+            last += 1;
+        }
+        // Oldest first, so a failure part-way loses nothing: each rename goes to a free number,
+        // or replaces the oldest file, the one past the count.
+        for i in (1..=last.min(n.saturating_sub(2))).rev() {
+            std::fs::rename(numbered(&path, i), numbered(&path, i + 1)).map_err(fail)?;
         }
         if n >= 2 {
             std::fs::rename(&path, numbered(&path, 1)).map_err(fail)?;
@@ -268,7 +270,7 @@ impl RotatingFile {
     /// Appends whole lines: `buf` holds them back to back and `ends[i]` is where line `i` ends
     /// (each ends in `\n`). Rotates before a line that would take the live file past the limit.
     /// Never fails as a whole: what happened, line by line, is in the report.
-    pub fn write_lines(&mut self, buf: &[u8], ends: &[usize]) -> WriteReport {
+    fn write_lines(&mut self, buf: &[u8], ends: &[usize]) -> WriteReport {
         let mut report = WriteReport::default();
         // Moved or removed since the last batch (rotated by hand or by logrotate, no SIGHUP
         // yet; deleted; its directory removed): a removed file's lines would vanish with it,
@@ -326,7 +328,7 @@ impl RotatingFile {
                 Err((done, e)) => {
                     let whole = ends[next..end]
                         .iter()
-                        .take_while(|&&e| e - start_of(next) <= done)
+                        .take_while(|&&line_end| line_end - start_of(next) <= done)
                         .count();
                     report.written += whole as u64;
                     report.failed += (ends.len() - next - whole) as u64;
@@ -364,7 +366,7 @@ impl RotatingFile {
         result
     }
 
-    pub fn sync(&self) -> io::Result<()> {
+    fn sync(&self) -> io::Result<()> {
         match &self.file {
             Some(f) => f.sync_data(),
             None => Ok(()),
@@ -632,27 +634,26 @@ impl Writer {
                 QUEUE_BYTES >> 20
             ));
         }
-        if self.ends.is_empty() {
-            return;
-        }
-        let report = self.file.write_lines(&self.buf, &self.ends);
-        if report.moved {
-            tracing::info!(
-                "the audit file {} was moved or removed; writing to a new file there",
-                self.file.path().display()
-            );
-        }
-        self.count(report.written, report.failed, report.rotation_failures);
-        for e in &report.errors {
-            let lost = if report.failed > 0 {
-                format!(" ({} events not written)", report.failed)
-            } else {
-                String::new()
-            };
-            self.alarm.report(&format!("{e}{lost}"));
-        }
-        if report.errors.is_empty() {
-            self.alarm.recovered(self.file.path());
+        if !self.ends.is_empty() {
+            let report = self.file.write_lines(&self.buf, &self.ends);
+            if report.moved {
+                tracing::info!(
+                    "the audit file {} was moved or removed; writing to a new file there",
+                    self.file.path().display()
+                );
+            }
+            self.count(report.written, report.failed, report.rotation_failures);
+            for e in &report.errors {
+                let lost = if report.failed > 0 {
+                    format!(" ({} events not written)", report.failed)
+                } else {
+                    String::new()
+                };
+                self.alarm.report(&format!("{e}{lost}"));
+            }
+            if report.errors.is_empty() {
+                self.alarm.recovered(self.file.path());
+            }
         }
         shared.queued.fetch_sub(self.held, Ordering::Relaxed);
         self.held = 0;
@@ -766,7 +767,7 @@ mod tests {
                 Some((n, p))
             })
             .collect();
-        numbered.sort_by(|a, b| b.0.cmp(&a.0));
+        numbered.sort_by_key(|b| std::cmp::Reverse(b.0));
         let mut out: Vec<PathBuf> = numbered.into_iter().map(|(_, p)| p).collect();
         if path.exists() {
             out.push(path.to_path_buf());
@@ -851,6 +852,32 @@ mod tests {
         );
         #[cfg(unix)]
         assert_eq!(mode(path.parent().unwrap()), 0o700, "a new directory");
+    }
+
+    #[test]
+    fn files_beyond_a_lowered_count_go_at_the_next_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), 1024, 3);
+        let path = config.path.clone();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Left by a run with --audit-file-max-files 6.
+        for n in 1..=5 {
+            std::fs::write(numbered(&path, n), format!("{{\"id\":{}}}\n", 100 - n)).unwrap();
+        }
+        let mut f = RotatingFile::open(config).unwrap();
+        let events: Vec<_> = (1..=4).map(|i| event(i, "f")).collect();
+        let (buf, ends) = lines(&events);
+        let r = f.write_lines(&buf, &ends);
+        assert_eq!((r.rotations, r.written), (1, 4), "{:?}", r.errors);
+        assert_eq!(
+            files_oldest_first(&path),
+            vec![numbered(&path, 2), numbered(&path, 1), path.clone()]
+        );
+        assert_eq!(
+            ids_in(&numbered(&path, 2)),
+            vec![99],
+            "the newest of the old ones"
+        );
     }
 
     #[test]
