@@ -89,10 +89,10 @@ struct ServeArgs {
     #[arg(long, env = "TOKENAUTH_AUDIT_FILE", value_name = "PATH")]
     audit_file: Option<PathBuf>,
     /// Rotate the audit file before it passes this size: bytes, or with KB, MB or GB (1024-based)
-    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_SIZE", default_value = "100MB", value_parser = audit_file::parse_size)]
+    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_SIZE", value_name = "SIZE", default_value = "100MB", value_parser = audit_file::parse_size)]
     audit_file_max_size: u64,
     /// Audit files kept, the live one included: PATH, PATH.1 (newest) … PATH.<N-1> (oldest)
-    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_FILES", default_value_t = audit_file::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..=i64::from(audit_file::MAX_MAX_FILES)))]
+    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_FILES", value_name = "N", default_value_t = audit_file::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..=i64::from(audit_file::MAX_MAX_FILES)))]
     audit_file_max_files: u32,
 }
 
