@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsSource>,
     /// Plain HTTP on a non-loopback address, said aloud (`--insecure-http`).
     pub insecure_http: bool,
+    /// Every audit event also as a JSON line in this file (`--audit-file`).
+    pub audit_file: Option<crate::audit_file::AuditFileConfig>,
     pub hash_params: HashParams,
 }
 
@@ -56,6 +58,7 @@ impl ServerConfig {
             max_sessions: crate::sessions::MAX_SESSIONS,
             tls: None,
             insecure_http: false,
+            audit_file: None,
             hash_params: HashParams::DEFAULT,
         }
     }

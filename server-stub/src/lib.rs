@@ -3,6 +3,7 @@
 //! core and back, and adds what only a server needs: the cache of verified secrets, the
 //! background writer, sessions and the rate limit.
 
+pub mod audit_file;
 pub mod cache;
 pub mod commands;
 pub mod config;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokenauth_core::private_fs::PrivateFile;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenAuth};
+use tokenauth_stub::audit_file::{self, AuditFile, AuditFileConfig};
 use tokenauth_stub::commands::{self, ExportFilter};
 use tokenauth_stub::config::{
     DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerConfig,
@@ -83,6 +84,16 @@ struct ServeArgs {
     /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
     #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_concurrency: Option<usize>,
+    /// Also write every audit event as one JSON line to this file (0600), for log shippers;
+    /// rotated by size and count, reopened on SIGHUP
+    #[arg(long, env = "TOKENAUTH_AUDIT_FILE", value_name = "PATH")]
+    audit_file: Option<PathBuf>,
+    /// Rotate the audit file before it passes this size: bytes, or with KB, MB or GB (1024-based)
+    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_SIZE", value_name = "SIZE", default_value = "100MB", value_parser = audit_file::parse_size)]
+    audit_file_max_size: u64,
+    /// Audit files kept, the live one included: PATH, PATH.1 (newest) … PATH.<N-1> (oldest)
+    #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_FILES", value_name = "N", default_value_t = audit_file::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..=i64::from(audit_file::MAX_MAX_FILES)))]
+    audit_file_max_files: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,13 +242,15 @@ fn seed_users(path: Option<&PathBuf>) -> anyhow::Result<Vec<NewUser>> {
 fn open(
     config: &ServerConfig,
     users: Option<&PathBuf>,
+    audit_file: Option<&AuditFile>,
 ) -> anyhow::Result<(std::sync::Arc<TokenAuth>, bool)> {
-    let (auth, seeded) = server::open(config, seed_users(users)?).with_context(|| {
-        format!(
-            "cannot open the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    let (auth, seeded) =
+        server::open(config, seed_users(users)?, audit_file).with_context(|| {
+            format!(
+                "cannot open the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
     Ok((auth, seeded))
 }
 
@@ -320,18 +333,39 @@ fn run() -> anyhow::Result<()> {
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
+    config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {
+        path,
+        max_size: cli.serve.audit_file_max_size,
+        max_files: cli.serve.audit_file_max_files,
+    });
     let log = init_logging(cli.serve.log_format);
-    let result = dispatch(cli, config);
+    let result = start_audit_file(&config).and_then(|file| {
+        let result = dispatch(cli, config, file.as_ref());
+        // The sub-commands' events too (a token made on a stopped server's data).
+        if let Some(f) = file {
+            f.flush();
+        }
+        result
+    });
     log.flush();
     result
 }
 
-fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
+/// Opens `--audit-file` before anything is written: a file that cannot be opened is a
+/// configuration error, said before the server starts rather than found in its log later.
+fn start_audit_file(config: &ServerConfig) -> anyhow::Result<Option<AuditFile>> {
+    Ok(match &config.audit_file {
+        Some(c) => Some(AuditFile::start(c.clone())?),
+        None => None,
+    })
+}
+
+fn dispatch(cli: Cli, config: ServerConfig, audit_file: Option<&AuditFile>) -> anyhow::Result<()> {
     let users = cli.serve.users.as_ref();
     match cli.command {
-        None | Some(Command::Serve) => run_server(config, users),
+        None | Some(Command::Serve) => run_server(config, users, audit_file),
         Some(Command::User(c)) => {
-            let (auth, _) = open(&config, users)?;
+            let (auth, _) = open(&config, users, audit_file)?;
             match c {
                 UserCommand::Create {
                     name,
@@ -371,7 +405,7 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Token(c)) => {
-            let (auth, _) = open(&config, users)?;
+            let (auth, _) = open(&config, users, audit_file)?;
             match c {
                 TokenCommand::Create {
                     user,
@@ -414,7 +448,7 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Settings(c)) => {
-            let (auth, _) = open(&config, users)?;
+            let (auth, _) = open(&config, users, audit_file)?;
             match c {
                 SettingsCommand::Show => println!("{}", commands::show_settings(&auth)?),
                 SettingsCommand::Set { json } => {
@@ -436,7 +470,7 @@ fn dispatch(cli: Cli, config: ServerConfig) -> anyhow::Result<()> {
             from,
             to,
         })) => {
-            let (auth, _) = open(&config, users)?;
+            let (auth, _) = open(&config, users, audit_file)?;
             let filter = ExportFilter {
                 user,
                 action,
@@ -517,8 +551,12 @@ fn report_open_data_dir(dir: &std::path::Path) {
     }
 }
 
-fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<()> {
-    let (auth, seeded) = open(&config, users)?;
+fn run_server(
+    config: ServerConfig,
+    users: Option<&PathBuf>,
+    audit_file: Option<&AuditFile>,
+) -> anyhow::Result<()> {
+    let (auth, seeded) = open(&config, users, audit_file)?;
     let data_dir = config.data_dir.clone();
     report_open_data_dir(&data_dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -538,6 +576,7 @@ fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<(
         server::serve(
         config,
         auth,
+        audit_file.cloned(),
         |addr, cert| {
             let scheme = if cert.is_some() { "https" } else { "http" };
             // The first line on standard output: scripts and tests read the address from it.
@@ -553,6 +592,9 @@ fn run_server(config: ServerConfig, users: Option<&PathBuf>) -> anyhow::Result<(
                 );
             }
             say!("data directory: {}", data_dir.display());
+            if let Some(f) = audit_file {
+                say!("audit file: {} (every audit event as a JSON line)", f.path().display());
+            }
             if seeded && users.is_none() {
                 say!("created the demo users admin/admin (administrator), alice/alice and bob/bob");
             }

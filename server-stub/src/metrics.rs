@@ -12,6 +12,7 @@
 //! | `tokenauth_verified_cache_hits_total`, `…_misses_total` | secrets answered from memory, or not |
 //! | `tokenauth_sessions` | live cookie sessions |
 //! | `tokenauth_audit_events_queued_total`, `…_written_total`, `…_failed_total` | the audit writer; a failed write is also logged at ERROR |
+//! | `tokenauth_audit_file_written_total`, `…_failed_total`, `tokenauth_audit_file_rotation_failures_total` | `--audit-file`: lines written, events not written (also logged at ERROR), rotations that failed (the line then goes past the size limit) |
 //! | `tokenauth_last_used_write_failures_total` | last-used times that could not be written |
 //! | `tokenauth_journal_requests` | requests held in the request journal |
 //! | `tokenauth_log_lines_dropped_total` | log lines standard error did not take |
@@ -81,6 +82,9 @@ pub struct Metrics {
     pub audit_queued: Counter,
     pub audit_written: Counter,
     pub audit_failed: Counter,
+    pub audit_file_written: Counter,
+    pub audit_file_failed: Counter,
+    pub audit_file_rotation_failures: Counter,
     pub last_used_failed: Counter,
     pub journal: Gauge,
     log_dropped: Counter,
@@ -178,6 +182,21 @@ impl Metrics {
                 "Audit events the background writer could not write (each failure is also logged at ERROR)",
                 vec![],
             ),
+            audit_file_written: r.counter(
+                "tokenauth_audit_file_written_total",
+                "Audit events written to the --audit-file as JSON lines",
+                vec![],
+            ),
+            audit_file_failed: r.counter(
+                "tokenauth_audit_file_failed_total",
+                "Audit events that could not be written to the --audit-file (each failure is also logged at ERROR)",
+                vec![],
+            ),
+            audit_file_rotation_failures: r.counter(
+                "tokenauth_audit_file_rotation_failures_total",
+                "Rotations of the --audit-file that failed (the lines then go on into the live file, past its size limit)",
+                vec![],
+            ),
             last_used_failed: r.counter(
                 "tokenauth_last_used_write_failures_total",
                 "Batches of token last-used times that could not be written",
@@ -258,6 +277,10 @@ mod tests {
         assert!(text.contains("tokenauth_requests_total{outcome=\"allowed\",reason=\"\"} 2"));
         assert!(
             text.contains("tokenauth_audit_events_failed_total 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tokenauth_audit_file_failed_total 0"),
             "{text}"
         );
         assert!(text.contains("tokenauth_build_info{version="));

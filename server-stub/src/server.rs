@@ -11,6 +11,7 @@ use tokenauth_core::clock::SystemClock;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_core::store::{SledStore, StoreError};
 
+use crate::audit_file::{AuditFile, FileCounters};
 use crate::cache::{CacheMetrics, VerifiedCache};
 use crate::config::ServerConfig;
 use crate::hashing::HashPool;
@@ -53,12 +54,17 @@ pub enum ServerError {
 }
 
 /// Opens the database and the rules on it, creating `seed` users on a new database.
-/// Returns whether the users were created now.
+/// Returns whether the users were created now. With `audit_file`, every event the store
+/// commits from here on (the seeded users' too) also goes to that file.
 pub fn open(
     config: &ServerConfig,
     seed: Vec<NewUser>,
+    audit_file: Option<&AuditFile>,
 ) -> Result<(Arc<TokenAuth>, bool), ServerError> {
-    let store = SledStore::open(&config.data_dir)?;
+    let mut store = SledStore::open(&config.data_dir)?;
+    if let Some(file) = audit_file {
+        store = store.with_event_sink(file.sink());
+    }
     let auth = TokenAuth::new(Arc::new(store), Arc::new(SystemClock), config.hash_params)?;
     let seeded = auth.seed_users(seed)?;
     Ok((Arc::new(auth), seeded))
@@ -79,10 +85,12 @@ pub fn unchanged_demo_password(auth: &TokenAuth) -> Result<Option<String>, Serve
 }
 
 /// Serves until `shutdown` resolves; `ready` learns the bound address (port 0 becomes real)
-/// and, with TLS, the certificate clients will see.
+/// and, with TLS, the certificate clients will see. `audit_file` (the one given to [`open`])
+/// is reopened on SIGHUP and written out before this returns.
 pub async fn serve(
     config: ServerConfig,
     auth: Arc<TokenAuth>,
+    audit_file: Option<AuditFile>,
     ready: impl FnOnce(SocketAddr, Option<CertInfo>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -126,6 +134,16 @@ pub async fn serve(
             last_used_failed: metrics.last_used_failed.clone(),
         },
     );
+    if let Some(file) = &audit_file {
+        file.count_in(FileCounters {
+            written: metrics.audit_file_written.clone(),
+            failed: metrics.audit_file_failed.clone(),
+            rotation_failures: metrics.audit_file_rotation_failures.clone(),
+        });
+        // Installed before the server says it is ready: a SIGHUP from then on reopens the
+        // file, and never meets the default action (which ends the process).
+        reopen_on_hangup(file.clone()).map_err(ServerError::Serve)?;
+    }
     let prune_now = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
@@ -189,6 +207,10 @@ pub async fn serve(
     drop(writer);
     let _ = writer_task.await;
     auth.store().flush().map_err(CoreError::from)?;
+    if let Some(file) = audit_file {
+        // After the writer's last batch: every event is in the file too.
+        let _ = tokio::task::spawn_blocking(move || file.flush()).await;
+    }
     tracing::info!("stopped; all audit events and last-used times are on disk");
     served.map_err(ServerError::Serve)
 }
@@ -219,6 +241,24 @@ async fn reload_on_hangup(tls: Arc<Tls>) {
     }
     #[cfg(not(unix))]
     let _ = tls;
+}
+
+/// Reopens the audit file on each SIGHUP (logrotate or a shipper moved it), beside the TLS
+/// reload; the handler is installed now, the waiting runs in a task.
+fn reopen_on_hangup(file: AuditFile) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                file.reopen();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 async fn prune_forever(auth: Arc<TokenAuth>, now: Arc<tokio::sync::Notify>) {

@@ -15,11 +15,12 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sled::{Batch, Db, Tree};
 
 use super::StoreError;
+use super::sled_store::EventSink;
 use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
 use crate::clock::Millis;
 use crate::user::user_key;
@@ -32,6 +33,8 @@ pub(super) struct AuditLog {
     /// The newest timestamp in the log; held while a batch is built and written.
     last_ts: Mutex<Millis>,
     count: AtomicU64,
+    /// Told of every committed event (see [`EventSink`]).
+    sink: Option<Arc<dyn EventSink>>,
 }
 
 /// A batch ready to write, and the log's order, held until the batch is [`Commit::done`].
@@ -44,11 +47,20 @@ pub(super) struct Commit<'a> {
     _order: MutexGuard<'a, Millis>,
     events: u64,
     count: &'a AtomicU64,
+    /// The sink and the events it is told of once they are committed (with their ids).
+    sink: Option<(&'a dyn EventSink, Vec<AuditEvent>)>,
 }
 
 impl Commit<'_> {
     pub fn done(self) {
         self.count.fetch_add(self.events, Ordering::Relaxed);
+        // Still under the order lock: the sink hears of events in id order, each once, and
+        // only of events that are in the log.
+        if let Some((sink, events)) = self.sink
+            && !events.is_empty()
+        {
+            sink.committed(events);
+        }
     }
 }
 
@@ -192,7 +204,12 @@ impl AuditLog {
             tree,
             last_ts: Mutex::new(last_ts),
             count: AtomicU64::new(count),
+            sink: None,
         })
+    }
+
+    pub fn set_sink(&mut self, sink: Arc<dyn EventSink>) {
+        self.sink = Some(sink);
     }
 
     pub fn tree(&self) -> &Tree {
@@ -222,6 +239,7 @@ impl AuditLog {
                 _order: last,
                 events: events.len() as u64,
                 count: &self.count,
+                sink: self.sink.as_deref().map(|s| (s, events.to_vec())),
             },
         })
     }

@@ -148,6 +148,12 @@ impl SledStore {
         &self.path
     }
 
+    /// Tells `sink` of every audit event this store commits from now on (see [`EventSink`]).
+    pub fn with_event_sink(mut self, sink: std::sync::Arc<dyn EventSink>) -> Self {
+        self.audit.set_sink(sink);
+        self
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
         let marker = self.path.join(MARKER_FILE);
         let marked = read_marker(&marker)?;
@@ -221,6 +227,17 @@ impl SledStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Hears of every audit event the store commits — batched (`append_events`) or with a user,
+/// token or settings change — once, after it is in the log, with its id, in id order. The one
+/// place every event passes with its id (the id is assigned in the store, and a change's event
+/// is written inside the change's transaction), so a copy of the log kept elsewhere (the
+/// server's `--audit-file`) misses none and repeats none, whichever operation wrote it.
+pub trait EventSink: Send + Sync {
+    /// Called while the log's order is held: must not block or do I/O (queue the events and
+    /// return), or every audit write waits for it.
+    fn committed(&self, events: Vec<crate::audit::AuditEvent>);
 }
 
 /// Writes the marker durably: a temporary file, fsync, then rename over the final name.
