@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod error;
 pub mod ip;
+pub mod notify;
 pub mod permission;
 pub mod private_fs;
 pub mod scope;

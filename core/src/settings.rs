@@ -37,6 +37,9 @@ pub struct Settings {
     /// Settings stored before this field existed get the default.
     #[serde(default = "default_max_tokens_per_user")]
     pub max_tokens_per_user: u32,
+    /// Expiry notices to a webhook (SPEC §9). Settings stored before it existed get none.
+    #[serde(default)]
+    pub notifications: crate::notify::NotificationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +84,7 @@ impl Default for Settings {
             rate_limit_per_minute: None,
             admin_group: DEFAULT_ADMIN_GROUP.to_owned(),
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
+            notifications: crate::notify::NotificationSettings::default(),
         }
     }
 }
@@ -137,6 +141,7 @@ impl Settings {
             ));
         }
         validate_group("adminGroup", &self.admin_group)?;
+        self.notifications.validate()?;
         let p = &self.permissions;
         for (field, rule) in [
             ("permissions.useTokens", &p.use_tokens),
@@ -280,7 +285,8 @@ mod tests {
                     "allFailedAttempts": false, "permissionDenied": false,
                     "retentionDays": 90, "maxEvents": 1000000},
                 "maxFailedLogins": 3, "rateLimitPerMinute": null,
-                "adminGroup": "jira-administrators", "maxTokensPerUser": 100
+                "adminGroup": "jira-administrators", "maxTokensPerUser": 100,
+                "notifications": {"webhookUrl": null, "daysBefore": [7, 1]}
             })
         );
         assert!(s.validate(&groups(&[])).is_ok());

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     /// Every audit event also as a JSON line in this file (`--audit-file`).
     pub audit_file: Option<crate::audit_file::AuditFileConfig>,
+    /// The expiry-notice job.
+    pub notifier: crate::notifier::NotifierConfig,
     pub hash_params: HashParams,
 }
 
@@ -59,6 +61,7 @@ impl ServerConfig {
             tls: None,
             insecure_http: false,
             audit_file: None,
+            notifier: crate::notifier::NotifierConfig::default(),
             hash_params: HashParams::DEFAULT,
         }
     }

@@ -84,6 +84,13 @@ struct ServeArgs {
     /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
     #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_concurrency: Option<usize>,
+    /// Seconds between looks for due expiry notices (the webhook of the settings'
+    /// `notifications`)
+    #[arg(long, env = "TOKENAUTH_NOTIFY_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    notify_every: u64,
+    /// Milliseconds before the first retry of an expiry notice (doubled each time; 5 attempts)
+    #[arg(long, env = "TOKENAUTH_NOTIFY_RETRY_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    notify_retry_ms: u64,
     /// Also write every audit event as one JSON line to this file (0600), for log shippers;
     /// rotated by size and count, reopened on SIGHUP
     #[arg(long, env = "TOKENAUTH_AUDIT_FILE", value_name = "PATH")]
@@ -333,6 +340,8 @@ fn run() -> anyhow::Result<()> {
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
+    config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
+    config.notifier.retry_base = std::time::Duration::from_millis(cli.serve.notify_retry_ms);
     config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {
         path,
         max_size: cli.serve.audit_file_max_size,

@@ -13,6 +13,7 @@
 //! | `tokenauth_sessions` | live cookie sessions |
 //! | `tokenauth_audit_events_queued_total`, `…_written_total`, `…_failed_total` | the audit writer; a failed write is also logged at ERROR |
 //! | `tokenauth_audit_file_written_total`, `…_failed_total`, `tokenauth_audit_file_rotation_failures_total` | `--audit-file`: lines written, events not written (also logged at ERROR), rotations that failed (the line then goes past the size limit) |
+//! | `tokenauth_expiry_notices_total{outcome}` | expiry notices `sent` to the webhook, or `failed` after every retry (also logged at ERROR and audited) |
 //! | `tokenauth_last_used_write_failures_total` | last-used times that could not be written |
 //! | `tokenauth_journal_requests` | requests held in the request journal |
 //! | `tokenauth_log_lines_dropped_total` | log lines standard error did not take |
@@ -86,6 +87,8 @@ pub struct Metrics {
     pub audit_file_failed: Counter,
     pub audit_file_rotation_failures: Counter,
     pub last_used_failed: Counter,
+    pub notices_sent: Counter,
+    pub notices_failed: Counter,
     pub journal: Gauge,
     log_dropped: Counter,
     log_dropped_seen: std::sync::atomic::AtomicU64,
@@ -201,6 +204,16 @@ impl Metrics {
                 "tokenauth_last_used_write_failures_total",
                 "Batches of token last-used times that could not be written",
                 vec![],
+            ),
+            notices_sent: r.counter(
+                "tokenauth_expiry_notices_total",
+                "Expiry notices by outcome: sent to the webhook, or failed after every retry",
+                vec![Label::new("outcome", "sent")],
+            ),
+            notices_failed: r.counter(
+                "tokenauth_expiry_notices_total",
+                "Expiry notices by outcome: sent to the webhook, or failed after every retry",
+                vec![Label::new("outcome", "failed")],
             ),
             journal: r.gauge(
                 "tokenauth_journal_requests",

@@ -172,6 +172,10 @@ pub async fn serve(
         tokio::spawn(reload_on_hangup(Arc::clone(t)));
     }
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
+    let notifier = tokio::spawn(crate::notifier::run(
+        Arc::clone(&state),
+        state.config.notifier.clone(),
+    ));
     let app = crate::routes::router(Arc::clone(&state));
     let (max_connections, lowered) = listener::fit_connections(state.config.max_connections);
     if let Some(limit) = lowered {
@@ -195,6 +199,7 @@ pub async fn serve(
     };
     let served = listener::serve(listener, app, limits, tls, shutdown).await;
     pruner.abort();
+    notifier.abort();
     let stats = state.cache.stats();
     tracing::info!(
         argon2_verifications = stats.hashed,

@@ -255,6 +255,15 @@ impl Server {
         s
     }
 
+    /// Stops cleanly and starts again on the same data directory with `extra` options.
+    pub fn restart_with(mut self, extra: &[&str]) -> Self {
+        self.stop();
+        let dir = self._dir.take();
+        let mut s = Self::start_on(&self.data, extra);
+        s._dir = dir;
+        s
+    }
+
     /// Stops cleanly and starts again on the same data directory.
     pub fn restart(mut self) -> Self {
         self.stop();

@@ -128,5 +128,15 @@ pub trait Store: Directory + Send + Sync {
         buckets: usize,
     ) -> Result<Vec<u64>, StoreError>;
 
+    /// The secret expiry notices are signed with (kept apart from the settings document, which
+    /// admins read and whose changes are audited with their values).
+    fn notice_secret(&self) -> Result<Option<String>, StoreError>;
+    /// Sets it with its event (which must not carry the value), durably.
+    fn put_notice_secret(&self, secret: &str, event: AuditEvent) -> Result<(), StoreError>;
+    /// Whether the notice for (token, threshold) was sent.
+    fn notice_sent(&self, token_id: &str, days_before: u32) -> Result<bool, StoreError>;
+    /// Marks notices sent, durably, before they are delivered: never the same one twice.
+    fn mark_notices_sent(&self, marks: &[(String, u32)]) -> Result<(), StoreError>;
+
     fn flush(&self) -> Result<(), StoreError>;
 }

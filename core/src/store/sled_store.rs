@@ -4,7 +4,8 @@
 //! `tokens` (key: token id), `tokens_by_owner` (key: owner key, 0, token id),
 //! `token_numbers` (token id → number) and `tokens_by_number` (number → token id) for the
 //! numeric ids of Jira's PAT API, `retired_tokens` (old id → what stays of a token rotated
-//! away) and `audit`, the block-structured audit log of [`super::audit_log`].
+//! away), `notices` (token id, 0, threshold → (): expiry notices sent) and `audit`, the
+//! block-structured audit log of [`super::audit_log`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,14 @@ pub const MARKER_FILE: &str = "tokenauth-store";
 const SETTINGS_KEY: &[u8] = b"settings";
 /// The next token number to give (big-endian u64); numbers start at 1 and are never reused.
 const NEXT_NUMBER_KEY: &[u8] = b"next_token_number";
+const NOTICE_SECRET_KEY: &[u8] = b"notice_secret";
+
+fn notice_key(token_id: &str, days_before: u32) -> Vec<u8> {
+    let mut k = token_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&days_before.to_be_bytes());
+    k
+}
 
 pub struct SledStore {
     path: PathBuf,
@@ -50,6 +59,7 @@ pub struct SledStore {
     numbers: Tree,
     by_number: Tree,
     retired: Tree,
+    notices: Tree,
     audit: AuditLog,
     /// Serialises multi-key token changes (read the owner's index, then delete in a transaction).
     token_writes: Mutex<()>,
@@ -106,6 +116,7 @@ impl SledStore {
             numbers: tree("token_numbers")?,
             by_number: tree("tokens_by_number")?,
             retired: tree("retired_tokens")?,
+            notices: tree("notices")?,
             audit: AuditLog::open(db.clone(), tree("audit")?)?,
             db,
             token_writes: Mutex::new(()),
@@ -790,6 +801,48 @@ impl Store for SledStore {
         buckets: usize,
     ) -> Result<Vec<u64>, StoreError> {
         self.audit.histogram(q, from, to, buckets)
+    }
+
+    fn notice_secret(&self) -> Result<Option<String>, StoreError> {
+        self.meta
+            .get(NOTICE_SECRET_KEY)
+            .map_err(io)?
+            .map(|v| {
+                String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Decode("the notice secret".into()))
+            })
+            .transpose()
+    }
+
+    fn put_notice_secret(&self, secret: &str, event: AuditEvent) -> Result<(), StoreError> {
+        let mut events = vec![event];
+        let prepared = self.audit.prepare(&mut events)?;
+        (&self.meta, self.audit.tree())
+            .transaction(|(meta, audit)| {
+                meta.insert(NOTICE_SECRET_KEY, secret.as_bytes())?;
+                audit.apply_batch(&prepared.batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        prepared.commit.done();
+        self.durable()
+    }
+
+    fn notice_sent(&self, token_id: &str, days_before: u32) -> Result<bool, StoreError> {
+        self.notices
+            .contains_key(notice_key(token_id, days_before))
+            .map_err(io)
+    }
+
+    fn mark_notices_sent(&self, marks: &[(String, u32)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, d) in marks {
+            batch.insert(notice_key(id, *d), IVec::default());
+        }
+        self.notices.apply_batch(batch).map_err(io)?;
+        // Durable before the first delivery attempt: a restart must not send it again.
+        self.notices.flush().map_err(io)?;
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

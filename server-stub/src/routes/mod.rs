@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod compat;
 pub mod jira;
+pub mod notifications;
 pub mod ops;
 pub mod pat;
 pub mod session;
@@ -94,6 +95,18 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/rest/tokenauth/1/admin/settings",
             get(admin::get_settings).put(admin::put_settings),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/notifications",
+            get(notifications::get),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/notifications/secret",
+            put(notifications::put_secret),
+        )
+        .route(
+            "/rest/tokenauth/1/admin/notifications/test",
+            post(notifications::test),
         )
         .route("/rest/tokenauth/1/admin/audit/export", get(audit::export))
         .route(

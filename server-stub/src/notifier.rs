@@ -1,0 +1,203 @@
+//! Expiry notices delivered: a background job that asks core which (token, threshold)
+//! notices are due, marks each sent (durably, first: never twice, even across restarts),
+//! POSTs it to the admin's webhook signed with HMAC-SHA256, retries with back-off, and audits
+//! the outcome. The rules (what is due, the message, the signature) are in `core::notify`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenauth_core::notify::{self, Notice, SIGNATURE_HEADER};
+
+use crate::state::Shared;
+
+/// How the job runs; tests make it quick.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// How often due notices are looked for.
+    pub every: Duration,
+    /// Attempts per notice (the first and the retries).
+    pub attempts: u32,
+    /// The wait before the first retry; doubled before each next one.
+    pub retry_base: Duration,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(300),
+            attempts: 5,
+            retry_base: Duration::from_secs(2),
+        }
+    }
+}
+
+/// An answer to one delivery attempt, bounded: the receiver's status, or why there was none.
+pub type Delivery = Result<u16, String>;
+
+/// The HTTP client for webhooks: the platform's trust store, short timeouts, no redirects (a
+/// signed message goes where the admin said, nowhere else).
+pub fn client() -> Result<reqwest::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+        .map_err(|e| format!("the platform's trust store: {e}"))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("the HTTP client: {e}"))
+}
+
+/// One POST of a signed body.
+pub async fn post(client: &reqwest::Client, url: &str, secret: &str, body: Vec<u8>) -> Delivery {
+    let signature = notify::signature(secret.as_bytes(), &body);
+    let r = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header(
+            "User-Agent",
+            concat!("tokenauth/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| tokenauth_core::bounded::name(&e.to_string()).into_owned())?;
+    let status = r.status().as_u16();
+    if r.status().is_success() {
+        Ok(status)
+    } else {
+        Err(format!("the receiver answered HTTP {status}"))
+    }
+}
+
+/// Delivers with retries: on no answer, 408, 429 and 5xx; another refusal is final.
+async fn deliver(
+    client: &reqwest::Client,
+    cfg: &NotifierConfig,
+    url: &str,
+    secret: &str,
+    body: &[u8],
+) -> (Delivery, u32) {
+    let mut wait = cfg.retry_base;
+    let mut attempt = 1;
+    loop {
+        let outcome = post(client, url, secret, body.to_vec()).await;
+        let retry = match &outcome {
+            Ok(_) => false,
+            Err(why) => {
+                !why.starts_with("the receiver answered HTTP 4")
+                    || why.ends_with(" 408")
+                    || why.ends_with(" 429")
+            }
+        };
+        if !retry || attempt >= cfg.attempts.max(1) {
+            return (outcome, attempt);
+        }
+        tokio::time::sleep(wait).await;
+        wait = wait.saturating_mul(2);
+        attempt += 1;
+    }
+}
+
+/// Runs for the life of the server.
+pub async fn run(state: Shared, cfg: NotifierConfig) {
+    let client = match client() {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::error!("expiry notices are off: {why}");
+            return;
+        }
+    };
+    let mut warned_no_secret = false;
+    loop {
+        round(&state, &cfg, &client, &mut warned_no_secret).await;
+        tokio::time::sleep(cfg.every).await;
+    }
+}
+
+async fn round(
+    state: &Shared,
+    cfg: &NotifierConfig,
+    client: &reqwest::Client,
+    warned_no_secret: &mut bool,
+) {
+    let a = Arc::clone(&state.auth);
+    let due = match tokio::task::spawn_blocking(move || a.due_notices()).await {
+        Ok(Ok(due)) => due,
+        Ok(Err(e)) => {
+            tracing::error!("expiry notices: cannot read what is due: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    if due.is_empty() {
+        return;
+    }
+    let Some(url) = state.auth.settings().notifications.webhook_url else {
+        return;
+    };
+    let secret = match state.auth.notice_secret() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            if !*warned_no_secret {
+                tracing::warn!(
+                    "expiry notices are due but no signing secret is set \
+                     (PUT /rest/tokenauth/1/admin/notifications/secret): none sent"
+                );
+                *warned_no_secret = true;
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::error!("expiry notices: cannot read the signing secret: {e}");
+            return;
+        }
+    };
+    *warned_no_secret = false;
+    for notice in due {
+        send(state, cfg, client, &url, &secret, notice).await;
+    }
+}
+
+async fn send(
+    state: &Shared,
+    cfg: &NotifierConfig,
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    notice: Notice,
+) {
+    // Marked before the first attempt: a crash now loses this notice rather than repeat it.
+    if let Err(e) = state.auth.mark_notice_sent(&notice) {
+        tracing::error!(token = %notice.token_id, "expiry notice not sent: cannot mark it sent: {e}");
+        return;
+    }
+    let delivery = delivery_id();
+    let body = notify::message(&notice, state.auth.now(), &delivery);
+    let (outcome, attempts) = deliver(client, cfg, url, secret, &body).await;
+    match &outcome {
+        Ok(_) => state.metrics.notices_sent.increment(1),
+        Err(why) => {
+            state.metrics.notices_failed.increment(1);
+            tracing::error!(token = %notice.token_id, days_before = notice.days_before, "expiry notice not delivered after {attempts} attempt(s): {why}");
+        }
+    }
+    if let Err(e) = state.auth.record_notice_outcome(&notice, outcome, attempts) {
+        tracing::error!("expiry notice outcome not audited: {e}");
+    }
+}
+
+/// A random id per message, so a receiver can tell a retry (same id) from a new notice.
+pub fn delivery_id() -> String {
+    tokenauth_core::secret_hash::random_bytes::<12>()
+        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_else(|_| format!("{:x}", std::process::id()))
+}
