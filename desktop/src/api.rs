@@ -635,6 +635,45 @@ impl Api {
 
     /// Sends what changed from `base` (the settings as loaded) to `s`, not the whole document:
     /// a field another admin changed meanwhile keeps their value.
+    /// Whether a signing secret for expiry notices is set (its value is never sent back).
+    pub async fn notice_secret_set(&self) -> Result<bool, Failure> {
+        let v: serde_json::Value = self
+            .json(self.request(Method::GET, "/rest/tokenauth/1/admin/notifications"))
+            .await?;
+        Ok(v["secretSet"].as_bool().unwrap_or(false))
+    }
+
+    pub async fn set_notice_secret(&self, secret: &str) -> Result<(), Failure> {
+        self.send(
+            self.request(Method::PUT, "/rest/tokenauth/1/admin/notifications/secret")
+                .json(&serde_json::json!({ "secret": secret })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Sends one signed test message to `url` (or the saved URL): the outcome in words.
+    pub async fn test_notice(&self, url: Option<&str>) -> Result<String, Failure> {
+        let body = match url {
+            Some(u) => serde_json::json!({ "webhookUrl": u }),
+            None => serde_json::json!({}),
+        };
+        let v: serde_json::Value = self
+            .json(
+                self.request(Method::POST, "/rest/tokenauth/1/admin/notifications/test")
+                    .json(&body),
+            )
+            .await?;
+        Ok(if v["delivered"].as_bool() == Some(true) {
+            format!("Delivered: the receiver answered HTTP {}.", v["status"])
+        } else {
+            format!(
+                "Not delivered: {}.",
+                v["error"].as_str().unwrap_or("no answer")
+            )
+        })
+    }
+
     pub async fn put_settings(
         &self,
         base: &Settings,

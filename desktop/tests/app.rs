@@ -628,3 +628,77 @@ fn an_admin_rotates_a_users_token_and_hands_over_the_new_secret() {
     };
     assert_eq!((status(&old), status(&new)), (401, 200));
 }
+
+/// A webhook receiver on 127.0.0.1 that answers 200 and hands over the request it got.
+fn one_shot_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = conn.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if n == 0
+                || (text.contains("\r\n\r\n") && text.contains("\"event\"") && text.ends_with('}'))
+            {
+                break;
+            }
+        }
+        let _ =
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
+    });
+    (url, rx)
+}
+
+#[test]
+fn an_admin_sets_up_expiry_notices_and_sends_a_test_message() {
+    let server = Server::start();
+    let (url, received) = one_shot_receiver();
+    let mut app = signed_in(&server, "admin", "admin");
+    click(&mut app, "Settings");
+    wait_for(&mut app, "the settings", |a| has(a, "Webhook URL"));
+    app.get_by_label("Webhook URL").scroll_to_me();
+    app.step();
+    type_into(&mut app, "Webhook URL", &url);
+    replace_in(&mut app, "Days before expiry", "14, 3");
+    type_into(&mut app, "Signing secret", "a-long-enough-secret");
+    app.get_by_label("Set secret").click_accesskit();
+    wait_for(&mut app, "the secret set", |a| {
+        has_text(a, "Signing secret set.")
+    });
+    assert!(has_text(&app, "a secret is set"));
+    app.get_by_label("Send a test message").click_accesskit();
+    wait_for(&mut app, "the test message delivered", |a| {
+        has_text(a, "Delivered: the receiver answered HTTP 200")
+    });
+    let request = received
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("x-tokenauth-signature-256: sha256="),
+        "{request}"
+    );
+    app.get_by_label("Save settings").click_accesskit();
+    wait_for(&mut app, "saved", |a| has_text(a, "Settings saved"));
+    let rt = runtime();
+    let saved = rt.block_on(json_of(
+        server.admin(reqwest::Method::GET, "/rest/tokenauth/1/admin/settings"),
+    ));
+    assert_eq!(saved["notifications"]["webhookUrl"], url.as_str());
+    assert_eq!(
+        saved["notifications"]["daysBefore"],
+        serde_json::json!([14, 3])
+    );
+    // A threshold that is no number is refused before anything is sent.
+    replace_in(&mut app, "Days before expiry", "soon");
+    assert!(has_text(&app, "each threshold is 1 to 365 days"));
+}

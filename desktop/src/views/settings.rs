@@ -33,6 +33,17 @@ pub struct SettingsView {
     lockout: Option<String>,
     error: Option<String>,
     notice: Option<String>,
+    /// Expiry notices: the thresholds as typed ("7, 1").
+    days_text: String,
+    /// Whether the server holds a signing secret (`None`: not known yet).
+    secret_set: Option<bool>,
+    secret_task: Option<Task<bool>>,
+    /// A new signing secret as typed; sent on its own, never shown again.
+    pub new_secret: String,
+    setting_secret: Option<Task<()>>,
+    testing: Option<Task<String>>,
+    /// What the last test message came to, or why the secret was not set.
+    notice_result: Option<Result<String, String>>,
 }
 
 /// Why the IP entry at hand is not valid, from core's parser.
@@ -98,7 +109,11 @@ fn split_groups(text: &str) -> Vec<String> {
 
 impl SettingsView {
     pub fn is_busy(&self) -> bool {
-        self.loading.is_some() || self.saving.is_some()
+        self.loading.is_some()
+            || self.saving.is_some()
+            || self.secret_task.is_some()
+            || self.setting_secret.is_some()
+            || self.testing.is_some()
     }
 
     pub fn reload(&mut self, env: &Env<'_>) {
@@ -108,6 +123,8 @@ impl SettingsView {
             let users = s.api.users().await?;
             Ok((settings, users))
         }));
+        let s = Arc::clone(env.session);
+        self.secret_task = Some(env.bg.spawn(async move { s.api.notice_secret_set().await }));
         self.loaded = true;
     }
 
@@ -118,6 +135,13 @@ impl SettingsView {
             p.create_own_tokens.groups.join(", "),
             p.create_tokens_for_others.groups.join(", "),
         ];
+        self.days_text = s
+            .notifications
+            .days_before
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         self.draft = s.clone();
         self.original = Some(s);
     }
@@ -206,7 +230,11 @@ impl SettingsView {
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
             .max_height(ui.available_height() - 70.0)
-            .show(ui, |ui| self.form(ui));
+            .show(ui, |ui| {
+                self.form(ui);
+                ui.separator();
+                self.notices(ui, env);
+            });
         ui.separator();
         self.footer(ui, env);
     }
@@ -405,6 +433,111 @@ impl SettingsView {
             .labelled_by(l.id);
         });
         self.show_field_message(ui, "audit");
+    }
+
+    /// Expiry notices: the webhook and thresholds (saved with the settings), the signing secret
+    /// (set on its own, never shown), and a test message to the URL as typed.
+    fn notices(&mut self, ui: &mut Ui, env: &Env<'_>) {
+        if let Some(r) = poll(&mut self.secret_task) {
+            self.secret_set = r.ok();
+        }
+        if let Some(r) = poll(&mut self.setting_secret) {
+            self.notice_result = Some(match r {
+                Ok(()) => {
+                    self.secret_set = Some(true);
+                    Ok("Signing secret set.".into())
+                }
+                Err(e) => Err(format!("Signing secret not set: {}", e.message)),
+            });
+        }
+        if let Some(r) = poll(&mut self.testing) {
+            self.notice_result = Some(r.map_err(|e| e.message));
+        }
+        ui.strong("Expiry notices");
+        ui.label(
+            "Before a token expires, the server POSTs a JSON message to this URL, once per \
+             threshold, signed with HMAC-SHA256 of the body in X-Tokenauth-Signature-256.",
+        );
+        let n = &mut self.draft.notifications;
+        let mut url = n.webhook_url.clone().unwrap_or_default();
+        egui::Grid::new("notices")
+            .num_columns(2)
+            .min_col_width(210.0)
+            .show(ui, |ui| {
+                let l = ui.label("Webhook URL");
+                ui.add(egui::TextEdit::singleline(&mut url).desired_width(360.0))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Days before expiry");
+                ui.add(egui::TextEdit::singleline(&mut self.days_text).desired_width(120.0))
+                    .labelled_by(l.id);
+                ui.end_row();
+            });
+        let trimmed = url.trim();
+        n.webhook_url = (!trimmed.is_empty()).then(|| trimmed.to_owned());
+        // A threshold that is not a number shows as 0, which core's check names.
+        n.days_before = self
+            .days_text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.parse().unwrap_or(0))
+            .collect();
+        self.show_field_message(ui, "notifications");
+        ui.horizontal(|ui| {
+            let l = ui.label("Signing secret");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.new_secret)
+                    .password(true)
+                    .desired_width(240.0),
+            )
+            .labelled_by(l.id);
+            let ok = tokenauth_core::notify::validate_secret(&self.new_secret).is_ok();
+            if ui
+                .add_enabled(
+                    ok && self.setting_secret.is_none(),
+                    egui::Button::new("Set secret"),
+                )
+                .clicked()
+            {
+                let (s, secret) = (
+                    Arc::clone(env.session),
+                    std::mem::take(&mut self.new_secret),
+                );
+                self.setting_secret = Some(
+                    env.bg
+                        .spawn(async move { s.api.set_notice_secret(&secret).await }),
+                );
+            }
+            ui.label(match self.secret_set {
+                Some(true) => "a secret is set",
+                Some(false) => "no secret yet: nothing is sent",
+                None => "",
+            });
+        });
+        ui.horizontal(|ui| {
+            let url = self.draft.notifications.webhook_url.clone();
+            if ui
+                .add_enabled(
+                    url.is_some() && self.testing.is_none(),
+                    egui::Button::new("Send a test message"),
+                )
+                .clicked()
+            {
+                let s = Arc::clone(env.session);
+                self.notice_result = None;
+                self.testing = Some(
+                    env.bg
+                        .spawn(async move { s.api.test_notice(url.as_deref()).await }),
+                );
+            }
+            busy(ui, self.testing.is_some(), "Sending…");
+            match &self.notice_result {
+                Some(Ok(m)) => notice(ui, m),
+                Some(Err(m)) => error(ui, m),
+                None => {}
+            }
+        });
     }
 
     fn footer(&mut self, ui: &mut Ui, env: &Env<'_>) {
