@@ -58,6 +58,7 @@ pub fn spec() -> Value {
         "responses": secured(json!({"200": ok("Who the request authenticated as", r("Echo"))}))
     });
     let token_list = json!({"type": "array", "items": r("Token")});
+    let days = json!({"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64});
     let policy = json!({"type": "object", "required": ["maxTokenValidityDays", "allowNonExpiringTokens", "mayCreateOwnTokens", "ownTokensReadOnly", "mayCreateTokensForOthers", "isAdmin"]});
     let histogram = json!({"type": "object", "required": ["from", "to", "bucketMillis", "counts"], "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketMillis": {"type": "integer"}, "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}}}});
     json!({
@@ -85,7 +86,8 @@ pub fn spec() -> Value {
             },
             "/rest/tokenauth/1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI", json!({"type": "object"}))}}},
             "/rest/tokenauth/1/tokens": {
-                "get": {"summary": "Own tokens", "responses": secured(json!({"200": ok("Tokens", token_list.clone())}))},
+                "get": {"summary": "Own tokens", "parameters": [query("expiringWithinDays", days.clone())],
+                    "responses": secured(json!({"200": ok("Tokens (with expiringWithinDays: only those still valid that expire within that many days, soonest first)", token_list.clone()), "400": err("Bad parameter")}))},
                 "post": {"summary": "Create an own token (allowed for a Read Only token)", "requestBody": body(r("CreateToken")),
                     "responses": secured(json!({"201": ok("The token, with its secret this once", r("Token")), "400": err("Invalid, over maxTokensPerUser, or outliving the token you authenticated with"), "413": err("Body over 1 MiB")}))}
             },
@@ -96,7 +98,7 @@ pub fn spec() -> Value {
                 "delete": {"summary": "Revoke an own token", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token of yours")}))}
             },
             "/rest/tokenauth/1/admin/tokens": {"get": {"summary": "All users' tokens (admin)",
-                "parameters": [query("user", json!({"type": "string"})), query("q", json!({"type": "string"})), query("expired", json!({"type": "boolean"})), query("scope", json!({"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]})), query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
+                "parameters": [query("user", json!({"type": "string"})), query("q", json!({"type": "string"})), query("expired", json!({"type": "boolean"})), query("scope", json!({"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]})), query("expiringWithinDays", days.clone()), query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
                 "responses": admin(json!({"200": ok("A page of tokens", json!({"type": "object", "properties": {"offset": {"type": "integer"}, "limit": {"type": "integer"}, "total": {"type": "integer"}, "tokens": token_list.clone()}})), "400": err("Bad parameter")}))}},
             "/rest/tokenauth/1/admin/tokens/{id}": {"parameters": [path_param("id")], "delete": {"summary": "Revoke any token (admin)", "responses": admin(json!({"204": {"description": "Revoked"}, "404": err("No such token")}))}},
             "/rest/tokenauth/1/admin/users": {
@@ -165,6 +167,103 @@ pub fn spec() -> Value {
     })
 }
 
+/// The token lifecycle of SPEC §9: rotation, Jira DC's personal access token API, expiry
+/// notices (kept apart from `spec`'s one literal, which the `json!` macro's recursion limit
+/// bounds).
+fn lifecycle_paths() -> Vec<(&'static str, Value)> {
+    let pat_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}});
+    let notices = json!({"type": "object", "required": ["webhookUrl", "daysBefore", "secretSet"], "properties": {"webhookUrl": {"type": "string", "nullable": true}, "daysBefore": {"type": "array", "items": {"type": "integer"}}, "secretSet": {"type": "boolean"}}});
+    let secret = json!({"type": "object", "required": ["secret"], "additionalProperties": false, "properties": {"secret": {"type": "string", "minLength": 16, "maxLength": 256}}});
+    let test_body = json!({"type": "object", "additionalProperties": false, "properties": {"webhookUrl": {"type": "string"}}});
+    let test_answer = json!({"type": "object", "required": ["delivered", "delivery"], "properties": {"delivered": {"type": "boolean"}, "status": {"type": "integer"}, "error": {"type": "string"}, "delivery": {"type": "string"}}});
+    let ids = json!({"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 0}});
+    vec![
+        (
+            "/rest/tokenauth/1/tokens/{id}/rotate",
+            json!({
+                "parameters": [path_param("id")],
+                "post": {"summary": "Rotate a token (the owner's; admins: anyone's): a new secret with the same owner, description and scope and a fresh expiry (by default the old token's lifetime); the old secret is refused from now on. Allowed for a Read Only token.",
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": r("RotateToken")}}},
+                    "responses": secured(json!({"201": ok("The new token, with its secret this once, and replaces (the old id)", r("RotatedToken")), "400": err("Invalid expiry or body"), "404": err("No such token of yours (or already rotated away)"), "413": err("Body over 1 MiB")}))}
+            }),
+        ),
+        (
+            "/rest/pat/latest/tokens",
+            json!({
+                "get": {"summary": "Own tokens as Jira Data Center's personal access token API lists them", "responses": secured(json!({"200": ok("Tokens", json!({"type": "array", "items": r("Pat")}))}))},
+                "post": {"summary": "Create a personal access token (Jira DC's API): Read & Write unless the settings force Read Only", "requestBody": body(r("CreatePat")),
+                    "responses": secured(json!({"201": ok("The token, with rawToken this once", r("Pat")), "400": err("Invalid, or over maxTokensPerUser"), "413": err("Body over 1 MiB")}))}
+            }),
+        ),
+        (
+            "/rest/pat/latest/tokens/{id}",
+            json!({
+                "parameters": [pat_id],
+                "get": {"summary": "One personal access token (owner or admin)", "responses": secured(json!({"200": ok("Token", r("Pat")), "404": err("No such token of yours")}))},
+                "delete": {"summary": "Revoke a personal access token (owner or admin)", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token of yours")}))}
+            }),
+        ),
+        (
+            "/rest/pat/latest/admin/tokens",
+            json!({"delete": {"summary": "Revoke personal access tokens by id (admin); ids that name no token are skipped",
+                "requestBody": body(ids),
+                "responses": admin(json!({"204": {"description": "Revoked"}, "400": err("Not an array of ids, or over 1000"), "413": err("Body over 1 MiB")}))}}),
+        ),
+        (
+            "/rest/tokenauth/1/admin/notifications",
+            json!({"get": {"summary": "Expiry notices: the webhook, the thresholds and whether a signing secret is set (admin)",
+                "responses": admin(json!({"200": ok("Notices", notices)}))}}),
+        ),
+        (
+            "/rest/tokenauth/1/admin/notifications/secret",
+            json!({"put": {"summary": "Set the secret expiry notices are signed with (HMAC-SHA256 in X-Tokenauth-Signature-256); never shown again, audited as changed (admin)",
+                "requestBody": body(secret),
+                "responses": admin(json!({"204": {"description": "Set"}, "400": err("Too short, too long or not text"), "413": err("Body over 1 MiB")}))}}),
+        ),
+        (
+            "/rest/tokenauth/1/admin/notifications/test",
+            json!({"post": {"summary": "Send one signed test message to the webhook (or to webhookUrl, to try it before saving) (admin)",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": test_body}}},
+                "responses": admin(json!({"200": ok("What the receiver answered", test_answer), "400": err("No webhook URL, an invalid one, or no signing secret"), "413": err("Body over 1 MiB")}))}}),
+        ),
+    ]
+}
+
+fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        ("RotateToken", json!({"type": "object", "additionalProperties": false, "properties": {"validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}})),
+        ("RotatedToken", json!({"allOf": [r("Token"), {"type": "object", "required": ["replaces", "token"], "properties": {"replaces": {"type": "string"}}}]})),
+        ("CreatePat", json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255}, "expirationDuration": {"type": "integer", "minimum": 1}}})),
+        ("Pat", json!({"type": "object", "required": ["id", "name", "createdAt", "expiringAt"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "createdAt": {"type": "string"}, "expiringAt": {"type": "string", "nullable": true}, "lastAccessedAt": {"type": "string", "nullable": true}, "rawToken": {"type": "string"}}})),
+        ("Notifications", json!({"type": "object", "properties": {"webhookUrl": {"type": "string", "nullable": true, "maxLength": 2048}, "daysBefore": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "integer", "minimum": 1, "maximum": 365}}}})),
+    ]
+}
+
+/// The whole document.
+pub fn document_value() -> Value {
+    let mut doc = spec();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (p, v) in lifecycle_paths() {
+            paths.insert(p.to_owned(), v);
+        }
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, v) in lifecycle_schemas() {
+            schemas.insert(name.to_owned(), v);
+        }
+    }
+    if let Some(props) = doc
+        .pointer_mut("/components/schemas/Settings/properties")
+        .and_then(Value::as_object_mut)
+    {
+        props.insert("notifications".into(), r("Notifications"));
+    }
+    doc
+}
+
 pub async fn document() -> Json<Value> {
-    Json(spec())
+    Json(document_value())
 }
