@@ -176,7 +176,8 @@ fn lifecycle_paths() -> Vec<(&'static str, Value)> {
     let secret = json!({"type": "object", "required": ["secret"], "additionalProperties": false, "properties": {"secret": {"type": "string", "minLength": 16, "maxLength": 256}}});
     let test_body = json!({"type": "object", "additionalProperties": false, "properties": {"webhookUrl": {"type": "string"}}});
     let test_answer = json!({"type": "object", "required": ["delivered", "delivery"], "properties": {"delivered": {"type": "boolean"}, "status": {"type": "integer"}, "error": {"type": "string"}, "delivery": {"type": "string"}}});
-    let ids = json!({"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 0}});
+    let ids =
+        json!({"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 0}});
     vec![
         (
             "/rest/tokenauth/1/tokens/{id}/rotate",
@@ -231,11 +232,26 @@ fn lifecycle_paths() -> Vec<(&'static str, Value)> {
 
 fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
     vec![
-        ("RotateToken", json!({"type": "object", "additionalProperties": false, "properties": {"validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}})),
-        ("RotatedToken", json!({"allOf": [r("Token"), {"type": "object", "required": ["replaces", "token"], "properties": {"replaces": {"type": "string"}}}]})),
-        ("CreatePat", json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255}, "expirationDuration": {"type": "integer", "minimum": 1}}})),
-        ("Pat", json!({"type": "object", "required": ["id", "name", "createdAt", "expiringAt"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "createdAt": {"type": "string"}, "expiringAt": {"type": "string", "nullable": true}, "lastAccessedAt": {"type": "string", "nullable": true}, "rawToken": {"type": "string"}}})),
-        ("Notifications", json!({"type": "object", "properties": {"webhookUrl": {"type": "string", "nullable": true, "maxLength": 2048}, "daysBefore": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "integer", "minimum": 1, "maximum": 365}}}})),
+        (
+            "RotateToken",
+            json!({"type": "object", "additionalProperties": false, "properties": {"validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}}),
+        ),
+        (
+            "RotatedToken",
+            json!({"allOf": [r("Token"), {"type": "object", "required": ["replaces", "token"], "properties": {"replaces": {"type": "string"}}}]}),
+        ),
+        (
+            "CreatePat",
+            json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255}, "expirationDuration": {"type": "integer", "minimum": 1}}}),
+        ),
+        (
+            "Pat",
+            json!({"type": "object", "required": ["id", "name", "createdAt", "expiringAt"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "createdAt": {"type": "string"}, "expiringAt": {"type": "string", "nullable": true}, "lastAccessedAt": {"type": "string", "nullable": true}, "rawToken": {"type": "string"}}}),
+        ),
+        (
+            "Notifications",
+            json!({"type": "object", "properties": {"webhookUrl": {"type": "string", "nullable": true, "maxLength": 2048}, "daysBefore": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "integer", "minimum": 1, "maximum": 365}}}}),
+        ),
     ]
 }
 

@@ -359,3 +359,56 @@ async fn expiring_within_days_filters_own_and_admin_lists() {
         400
     );
 }
+
+#[tokio::test]
+async fn the_per_user_cap_holds_on_every_way_a_token_is_made() {
+    let mut s = Server::start();
+    s.settings(json!({"maxTokensPerUser": 1})).await;
+    s.token("alice", "READ_ONLY").await;
+    let alice = basic_header("alice", "alice");
+    let ways = [
+        (
+            "/rest/tokenauth/1/tokens",
+            json!({"description": "own API"}),
+            alice.clone(),
+        ),
+        (
+            "/rest/pat/latest/tokens",
+            json!({"name": "PAT API"}),
+            alice.clone(),
+        ),
+        (
+            "/rest/de.resolution.apitokenauth/latest/user/token",
+            json!({"tokenDescription": "original product's API"}),
+            alice.clone(),
+        ),
+        (
+            "/rest/tokenauth/1/admin/users/alice/tokens",
+            json!({"description": "admin on behalf"}),
+            basic_header("admin", "admin"),
+        ),
+    ];
+    for (path, body, auth) in ways {
+        let r = s
+            .req(Method::POST, path)
+            .header("Authorization", auth)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, v) = parts(r, "x").await;
+        assert_eq!(status, 400, "{path}: {v}");
+        assert!(v.to_string().contains("maxTokensPerUser"), "{path}: {v}");
+    }
+    // And the command line, on the stopped server's data.
+    s.stop();
+    let out = std::process::Command::new(tokenauth_e2e::binary())
+        .arg("--data-dir")
+        .arg(&s.data)
+        .args(["token", "create", "alice", "--description", "cli"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("maxTokensPerUser"), "{err}");
+}
