@@ -418,6 +418,43 @@ impl SearchText {
         }
     }
 
+    /// Whether the text can only be found in what an event stores as text of its own (author,
+    /// path, description…): ASCII, and part of no action label, category or scope name, which
+    /// events hold as numbers. Then an encoded event (or block of them) whose bytes do not
+    /// contain it, ignoring ASCII case, cannot match ([`SearchText::found_in_bytes`]).
+    pub fn only_in_stored_text(&self) -> bool {
+        self.ascii
+            && !self.lower.is_empty()
+            && !self.found_in(CATEGORY)
+            && !AuditAction::ALL.iter().any(|a| self.found_in(a.label()))
+            && !all_scopes().any(|s| self.found_in(s.as_str()))
+    }
+
+    /// Whether the (ASCII) text occurs in `hay`, ignoring ASCII case: a test on encoded bytes
+    /// that may say yes where no field matches, never no where one does.
+    pub fn found_in_bytes(&self, hay: &[u8]) -> bool {
+        let needle = self.lower.as_bytes();
+        let Some((&first, rest)) = needle.split_first() else {
+            return true;
+        };
+        let upper = first.to_ascii_uppercase();
+        let mut from = 0;
+        while let Some(at) = hay
+            .get(from..)
+            .and_then(|h| h.iter().position(|&b| b == first || b == upper))
+        {
+            let start = from + at + 1;
+            if hay
+                .get(start..start + rest.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+            {
+                return true;
+            }
+            from = start;
+        }
+        false
+    }
+
     /// Whether the text occurs in `hay`, ignoring case.
     pub fn found_in(&self, hay: &str) -> bool {
         if self.ascii {
@@ -433,6 +470,15 @@ impl SearchText {
             hay.to_lowercase().contains(&self.lower)
         }
     }
+}
+
+/// Every scope. The match cannot compile once a scope is added, until it is listed here too.
+fn all_scopes() -> impl Iterator<Item = Scope> {
+    [Scope::ReadOnly, Scope::ReadWrite]
+        .into_iter()
+        .inspect(|s| match s {
+            Scope::ReadOnly | Scope::ReadWrite => {}
+        })
 }
 
 impl AuditEvent {
@@ -581,7 +627,24 @@ mod tests {
     }
 
     #[test]
-    fn search_looks_at_every_text_field_but_no_secret_is_there_to_find() {
+    fn encoded_bytes_rule_out_a_match_only_for_text_events_store_as_text() {
+        let e = event();
+        let bytes = postcard::to_allocvec(&e).unwrap();
+        for text in ["alice", "CI DEPLOY", "/rest/api", "127.0.0.1", "AbC123"] {
+            let t = SearchText::new(text);
+            assert!(t.only_in_stored_text(), "{text}");
+            assert!(e.contains_text(&t) && t.found_in_bytes(&bytes), "{text}");
+        }
+        assert!(!SearchText::new("bob").found_in_bytes(&bytes));
+        assert!(!SearchText::new("alicf").found_in_bytes(b"alic"));
+        // Held as numbers, not text: the bytes cannot tell.
+        for text in ["authenticated", "API TOK", "read_only", "ü", ""] {
+            assert!(!SearchText::new(text).only_in_stored_text(), "{text}");
+        }
+    }
+
+    #[test]
+    fn search_looks_at_every_text_field_of_an_event() {
         let mut e = event();
         e.proxy_ip = Some("10.1.2.3".into());
         e.reason = Some("expired".into());

@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use sled::{Batch, Db, Tree};
 
 use super::StoreError;
-use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
+use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE, SearchText};
 use crate::clock::Millis;
 use crate::user::user_key;
 
@@ -68,6 +68,12 @@ fn time_key(ts: Millis, id: u64) -> [u8; 16] {
 fn key_time(time: &[u8]) -> Option<Millis> {
     let b: [u8; 8] = time.get(..8)?.try_into().ok()?;
     Some((u64::from_be_bytes(b) ^ (1 << 63)) as Millis)
+}
+
+/// The timestamp and id of a [`time_key`]: a block's first (oldest) event.
+fn key_event(time: &[u8]) -> Option<(Millis, u64)> {
+    let id: [u8; 8] = time.get(8..16)?.try_into().ok()?;
+    Some((key_time(time)?, u64::from_be_bytes(id)))
 }
 
 fn key(prefix: &[u8], time: &[u8]) -> Vec<u8> {
@@ -347,6 +353,16 @@ impl AuditLog {
         // At least one event, so that a stopped query always names where it stopped.
         let budget = q.scan_limit.map(|n| n.max(1));
         let filter = q.filter();
+        // A search for text that only stored strings can hold skips, undecoded, every block
+        // whose bytes do not contain it.
+        let raw_search = q
+            .search
+            .as_deref()
+            .map(SearchText::new)
+            .filter(SearchText::only_in_stored_text);
+        // Only the first block walked can hold events after `to` or the cursor.
+        let bounded_above = q.to.is_some() || q.before.is_some();
+        let mut first_block = true;
         // No block that starts after `to` or at/after the cursor can hold a match.
         let mut upper = vec![0xff; 17];
         if let Some(to) = q.to {
@@ -363,6 +379,24 @@ impl AuditLog {
         let mut last_examined: Option<(Millis, u64)> = None;
         let mut stop: Option<Stop> = None;
         self.walk_blocks(q, &upper, |time, value| {
+            let whole_block_in_range = !(first_block && bounded_above)
+                && q.from
+                    .is_none_or(|from| key_time(time).is_some_and(|t| t >= from));
+            first_block = false;
+            if let Some(text) = &raw_search
+                && whole_block_in_range
+                && let Some(oldest) = key_event(time)
+            {
+                let n = block_len(value)?;
+                if budget.is_none_or(|b| scanned + n <= b)
+                    && !text.found_in_bytes(value.get(4..).unwrap_or_default())
+                {
+                    // Every event of the block examined, none a match; the oldest is last.
+                    scanned += n;
+                    last_examined = Some(oldest);
+                    return Ok(ControlFlow::Continue(()));
+                }
+            }
             for e in decode_block(value)?.into_iter().rev() {
                 if !q.in_range(&e) {
                     continue;
@@ -831,6 +865,49 @@ mod tests {
             .collect();
         assert_eq!(ids, want);
         assert_eq!(pages, 4);
+    }
+
+    #[test]
+    fn blocks_without_the_text_are_counted_undecoded_and_the_count_stays_exact() {
+        let log = log();
+        // Five blocks of ten; only the oldest block holds the word.
+        let batches = (0..5)
+            .map(|b| {
+                (0..10)
+                    .map(|i| {
+                        let mut e = ev(b * 10 + i, AuditAction::TokenCreated, "ci", None);
+                        if b == 0 {
+                            e.token_description = Some("Deploy key".into());
+                        }
+                        e
+                    })
+                    .collect()
+            })
+            .collect();
+        let all = fill(&log, batches);
+        let q = AuditQuery {
+            search: Some("deploy".into()),
+            scan_limit: Some(25),
+            ..AuditQuery::default()
+        };
+        // Two blocks skipped whole (20), the third decoded to stop exactly at 25.
+        let p = log.query(&q).unwrap();
+        assert!(p.events.is_empty() && p.scan_limited);
+        assert_eq!(p.scanned, 25);
+        assert_eq!(p.next, Some((all[24].timestamp, all[24].id)));
+        // A skipped block's oldest event is where the next page starts.
+        let p = log
+            .query(&AuditQuery {
+                scan_limit: Some(20),
+                ..q.clone()
+            })
+            .unwrap();
+        assert_eq!(
+            (p.scanned, p.next),
+            (20, Some((all[19].timestamp, all[19].id)))
+        );
+        let (ids, _) = walk_all(&log, &q, 10);
+        assert_eq!(ids, all[40..].iter().map(|e| e.id).collect::<Vec<_>>());
     }
 
     #[test]
