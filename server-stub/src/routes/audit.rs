@@ -126,12 +126,14 @@ fn number_param(name: &str, v: Option<&str>, min: u64, max: u64) -> Result<Optio
                 .ok()
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
+                    let range = if max == u64::MAX {
+                        format!("of at least {min}")
+                    } else {
+                        format!("from {min} to {max}")
+                    };
                     bad(
                         name,
-                        format!(
-                            "must be a whole number from {min} to {max}, not '{}'",
-                            shown(s)
-                        ),
+                        format!("must be a whole number {range}, not '{}'", shown(s)),
                     )
                 })
         })
