@@ -1,12 +1,14 @@
-//! The audit log at scale: append, the first page of a filtered query and a pruning pass on a
-//! store of 1,000,000 events (set TOKENAUTH_BENCH_EVENTS for another size).
+//! The audit log at scale: append, the first page of a filtered query, a free-text search with
+//! its scan limit, a cursor page at the far end of the log and a pruning pass on a store of
+//! 1,000,000 events (set TOKENAUTH_BENCH_EVENTS for another size). The search group alone:
+//! `cargo bench -p tokenauth-core --bench audit_scale -- audit_search`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery};
+use tokenauth_core::audit::{AuditAction, AuditEvent, AuditQuery, SEARCH_SCAN_LIMIT};
 use tokenauth_core::store::{SledStore, Store};
 
 const USERS: usize = 1_000;
@@ -67,6 +69,7 @@ fn audit(c: &mut Criterion) {
         started.elapsed().as_secs_f64(),
         dir_size(dir.path()) as f64 / 1_048_576.0
     );
+    search(c, &store, n);
     let mut next = n;
 
     let mut g = c.benchmark_group("audit");
@@ -126,6 +129,101 @@ fn audit(c: &mut Criterion) {
             total
         });
     });
+    g.finish();
+}
+
+/// Free-text search (Jira's `search`) and keyset paging, on the filled store. Time-boxed: 10
+/// samples each, a short measurement.
+fn search(c: &mut Criterion, store: &SledStore, n: usize) {
+    let page = |search: Option<&str>, scan_limit: Option<u64>| AuditQuery {
+        limit: 50,
+        search: search.map(str::to_owned),
+        scan_limit,
+        ..AuditQuery::default()
+    };
+    // What each query does, once, so the figures can be read.
+    for (name, q) in [
+        (
+            "absent term",
+            page(Some("no-such-text"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+        (
+            "user999 (1 in 1,000)",
+            page(Some("user999"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+        (
+            "nightly (every event)",
+            page(Some("nightly"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+    ] {
+        let p = store.query_events(&q).unwrap();
+        eprintln!(
+            "search {name}: {} events, {} examined, scan limit reached: {}",
+            p.events.len(),
+            p.scanned,
+            p.scan_limited
+        );
+    }
+    // The cursor of the page holding the log's oldest 50 events (events 999,951..=1,000,000
+    // counted from the newest): the 51st oldest event, found by its time.
+    let ts = 1_700_000_000_000 + 50;
+    let at = store
+        .query_events(&AuditQuery {
+            from: Some(ts),
+            to: Some(ts),
+            ..AuditQuery::default()
+        })
+        .unwrap()
+        .events[0]
+        .clone();
+    let deep = AuditQuery {
+        limit: 50,
+        before: Some((at.timestamp, at.id)),
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.query_events(&deep).unwrap().events.len(), 50);
+
+    let mut g = c.benchmark_group("audit_search");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    let cases = [
+        // A term in no event: the whole scan budget is examined, then the page stops.
+        (
+            "search_absent_term_scan_limit_100k",
+            page(Some("no-such-text"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+        // A term in 1 event of 1,000: the page of 50 fills after about 50,000 events.
+        (
+            "search_rare_term_1_in_1000_page_50",
+            page(Some("user999"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+        // A term in every event: the first 50 fill the page.
+        (
+            "search_common_term_page_50",
+            page(Some("nightly"), Some(SEARCH_SCAN_LIMIT)),
+        ),
+        // What the scan limit prevents: the same absent term over the whole log.
+        (
+            "search_absent_term_unbounded_whole_log",
+            page(Some("no-such-text"), None),
+        ),
+        ("first_page_50", page(None, None)),
+        (&*format!("cursor_page_50_at_event_{n}"), deep.clone()),
+        (
+            &*format!("offset_page_50_at_event_{n}"),
+            AuditQuery {
+                limit: 50,
+                offset: n - 50,
+                ..AuditQuery::default()
+            },
+        ),
+    ];
+    for (name, q) in &cases {
+        g.bench_function(*name, |b| {
+            b.iter(|| store.query_events(black_box(q)).unwrap());
+        });
+    }
     g.finish();
 }
 

@@ -155,6 +155,7 @@ pub fn export_audit(
         before: None,
         offset: 0,
         limit: MAX_PAGE,
+        ..AuditQuery::default()
     };
     out.write_all(if csv {
         b"id,timestamp,category,action,author,affectedUser,tokenId,tokenDescription,scope,method,path,clientIp,proxyIp,reason,changedValues\n"

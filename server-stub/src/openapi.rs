@@ -122,9 +122,25 @@ pub fn spec() -> Value {
                     "parameters": [query("force", json!({"type": "boolean"}))], "requestBody": body(json!({"type": "object"})),
                     "responses": admin(json!({"200": ok("Settings", r("Settings")), "400": err("Invalid, with the field named in errors"), "409": err("Would lock you out (use force=true)")}))}
             },
-            "/rest/auditing/1.0/events": {"get": {"summary": "Audit events, newest first (admin)",
-                "parameters": [query("offset", json!({"type": "integer", "minimum": 0})), query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})), query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("before", json!({"type": "string", "pattern": "^-?[0-9]+:[0-9]+$"}))],
-                "responses": admin(json!({"200": ok("A page of events", r("AuditPage")), "400": err("Bad parameter")}))}},
+            "/rest/auditing/1.0/events": {"get": {"summary": "Audit events, newest first, in Jira Data Center's shape (admin)",
+                "description": "Every filter narrows; a list parameter matches any of its comma-separated values. A search examines at most 100,000 events per request (scanLimit may ask for fewer); when that stops it before the page is full, pagingInfo.scanLimitReached is true and nextPageCursor/nextPageLink continue from the last event examined. A CSV answer carries pagingInfo as X-Paging-* and Link headers when limit is at most 1,000.",
+                "parameters": [
+                    query("offset", json!({"type": "integer", "minimum": 0})),
+                    query("limit", json!({"type": "integer", "minimum": 1, "maximum": 100_000, "default": 200})),
+                    query("from", json!({"type": "string", "description": "RFC 3339 or epoch milliseconds"})),
+                    query("to", json!({"type": "string", "description": "RFC 3339 or epoch milliseconds"})),
+                    query("user", json!({"type": "string", "maxLength": 255, "description": "Author or affected user, ignoring case"})),
+                    query("action", json!({"type": "string", "description": "One action label"})),
+                    query("before", json!({"type": "string", "pattern": "^-?[0-9]+:[0-9]+$", "description": "Keyset cursor from pagingInfo.nextBefore"})),
+                    query("userIds", json!({"type": "string", "description": "Jira: comma-separated users (names, ignoring case), author or affected user, any of them; at most 100"})),
+                    query("actions", json!({"type": "string", "description": "Jira: comma-separated action labels, any of them; an unknown label is refused"})),
+                    query("categories", json!({"type": "string", "description": "Jira: comma-separated categories, any of them (every event is in \"API tokens\"; another matches nothing)"})),
+                    query("search", json!({"type": "string", "maxLength": 100, "description": "Jira: free text, found ignoring case in any text field of an event"})),
+                    query("pageCursor", json!({"type": "string", "maxLength": 64, "description": "Jira: cursor timestamp,id from pagingInfo.nextPageCursor (the time in epoch milliseconds or RFC 3339)"})),
+                    query("outputFormat", json!({"type": "string", "enum": ["json", "csv"], "default": "json"})),
+                    query("scanLimit", json!({"type": "integer", "minimum": 1, "description": "Jira: the most events to examine; at most 100,000 are (the default for a search)"}))
+                ],
+                "responses": admin(json!({"200": {"description": "A page of events", "content": {"application/json": {"schema": r("AuditPage")}, "text/csv": {"schema": {"type": "string"}}}}, "400": err("Bad parameter, named in errors")}))}},
             "/rest/tokenauth/1/tokens/policy": {"get": {"summary": "The token rules as they apply to the caller", "responses": secured(json!({"200": ok("Policy", policy.clone())}))}},
             "/rest/tokenauth/1/admin/audit/histogram": {"get": {"summary": "Events over time, for a chart (admin)",
                 "parameters": [query("from", json!({"type": "string"})), query("to", json!({"type": "string"})), query("user", json!({"type": "string"})), query("action", json!({"type": "string"})), query("buckets", json!({"type": "integer", "minimum": 1, "maximum": 1000}))],
@@ -161,7 +177,16 @@ pub fn spec() -> Value {
                 "CompatToken": {"type": "object", "required": ["id", "description", "created"], "properties": {"id": {"type": "string"}, "description": {"type": "string"}, "created": {"type": "integer", "nullable": true}, "lastAccessed": {"type": "integer", "nullable": true}, "expires": {"type": "integer", "nullable": true}, "scope": {"type": "string"}, "plainTextToken": {"type": "string"}}},
                 "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}, "maxTokensPerUser": {"type": "integer", "minimum": 1, "maximum": 10000}}},
                 "AuditEntity": {"type": "object", "required": ["id", "timestamp", "author", "type", "affectedObjects", "changedValues"], "properties": {"id": {"type": "integer"}, "timestamp": {"type": "string"}, "author": {"type": "object"}, "type": {"type": "object"}, "affectedObjects": {"type": "array", "items": {"type": "object"}}, "changedValues": {"type": "array", "items": {"type": "object"}}, "source": {"type": "string", "nullable": true}, "proxyIp": {"type": "string", "nullable": true}, "tokenId": {"type": "string", "nullable": true}, "tokenDescription": {"type": "string", "nullable": true}, "scope": {"type": "string", "nullable": true}, "method": {"type": "string", "nullable": true}, "path": {"type": "string", "nullable": true}, "reason": {"type": "string", "nullable": true}, "affectedUser": {"type": "string", "nullable": true}}},
-                "AuditPage": {"type": "object", "required": ["entities", "pagingInfo"], "properties": {"entities": {"type": "array", "items": r("AuditEntity")}, "pagingInfo": {"type": "object"}}}
+                "AuditPage": {"type": "object", "required": ["entities", "pagingInfo"], "properties": {"entities": {"type": "array", "items": r("AuditEntity")}, "pagingInfo": r("PagingInfo")}},
+                "PagingInfo": {"type": "object", "required": ["start", "limit", "size", "lastPage", "isLastPage", "scanned", "scanLimitReached"], "properties": {
+                    "start": {"type": "integer"}, "limit": {"type": "integer"}, "size": {"type": "integer"},
+                    "lastPage": {"type": "boolean"}, "isLastPage": {"type": "boolean"},
+                    "nextPageOffset": {"type": "integer", "nullable": true}, "nextStart": {"type": "integer", "nullable": true},
+                    "nextPageCursor": {"type": "string", "nullable": true, "description": "timestamp,id: pass as pageCursor"},
+                    "nextBefore": {"type": "string", "nullable": true, "description": "timestamp:id: pass as before"},
+                    "nextPageLink": {"type": "string", "nullable": true, "description": "This query's next page, an absolute link"},
+                    "scanLimit": {"type": "integer", "nullable": true}, "scanned": {"type": "integer"},
+                    "scanLimitReached": {"type": "boolean", "description": "The scan limit stopped the query before the page was full"}}}
             }
         }
     })

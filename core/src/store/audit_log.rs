@@ -13,7 +13,7 @@
 //! block's events after the previous block's, so time ranges and keyset cursors are exact.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,7 +21,7 @@ use sled::{Batch, Db, Tree};
 
 use super::StoreError;
 use super::sled_store::EventSink;
-use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE};
+use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE, SearchText};
 use crate::clock::Millis;
 use crate::user::user_key;
 
@@ -82,6 +82,12 @@ fn key_time(time: &[u8]) -> Option<Millis> {
     Some((u64::from_be_bytes(b) ^ (1 << 63)) as Millis)
 }
 
+/// The timestamp and id of a [`time_key`]: a block's first (oldest) event.
+fn key_event(time: &[u8]) -> Option<(Millis, u64)> {
+    let id: [u8; 8] = time.get(8..16)?.try_into().ok()?;
+    Some((key_time(time)?, u64::from_be_bytes(id)))
+}
+
 fn key(prefix: &[u8], time: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + time.len());
     k.extend_from_slice(prefix);
@@ -101,7 +107,33 @@ fn action_prefix(a: AuditAction) -> Vec<u8> {
     vec![b'a', action_code(a)]
 }
 
-/// The keys to walk for a query: its user's index, else its action's, else the blocks.
+/// The index lists a query walks, merged: its user's, else its users', else its action's, else
+/// its actions'; none (walk the blocks themselves) without a user or action filter.
+fn walk_prefixes(q: &AuditQuery) -> Vec<Vec<u8>> {
+    let mut prefixes: Vec<Vec<u8>> = if let Some(u) = &q.user {
+        vec![user_prefix(u)]
+    } else if !q.users.is_empty() {
+        q.users.iter().map(|u| user_prefix(u)).collect()
+    } else if let Some(a) = q.action {
+        vec![action_prefix(a)]
+    } else {
+        q.actions.iter().map(|a| action_prefix(*a)).collect()
+    };
+    // The same user in two spellings, or an action named twice, is one list.
+    prefixes.sort();
+    prefixes.dedup();
+    prefixes
+}
+
+/// Why a page query stopped before the end of the log.
+enum Stop {
+    /// The page is full and another match follows.
+    Full,
+    /// The scan limit was reached with more events in range.
+    ScanLimit,
+}
+
+/// The keys the histogram walks: its user's index, else its action's, else the blocks.
 fn narrowest_prefix(q: &AuditQuery) -> Vec<u8> {
     match (&q.user, q.action) {
         (Some(u), _) => user_prefix(u),
@@ -266,30 +298,135 @@ impl AuditLog {
             .transpose()
     }
 
-    pub fn query(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        // Walk the narrowest index (or the blocks), newest block first.
-        let prefix = narrowest_prefix(q);
-        // No block that starts after `to` or at/after the cursor can hold a match.
-        let mut end = key(&prefix, &[0xff; 17]);
-        if let Some(to) = q.to {
-            end = end.min(key(&prefix, &time_key(to.saturating_add(1), 0)));
+    /// Calls `visit` with each block that may hold an event of `q` (its time key and encoded
+    /// value), newest first, starting with the newest block that begins before `upper` (a time
+    /// key bound, exclusive). Walks the narrowest index: the blocks themselves without a user or
+    /// action filter, else the index entries of the filter's users (or actions), several lists
+    /// merged newest first with each block visited once.
+    fn walk_blocks(
+        &self,
+        q: &AuditQuery,
+        upper: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let prefixes = walk_prefixes(q);
+        if prefixes.is_empty() {
+            for entry in self.tree.range(b"b".to_vec()..key(b"b", upper)).rev() {
+                let (k, v) = entry.map_err(io)?;
+                if visit(&k[1..], &v)?.is_break() {
+                    break;
+                }
+            }
+            return Ok(());
         }
-        if let Some((ts, id)) = q.before {
-            end = end.min(key(&prefix, &time_key(ts, id)));
-        }
-        let mut events = Vec::with_capacity(limit);
-        let mut skipped = 0usize;
-        for k in self.tree.range(prefix.clone()..end).keys().rev() {
-            let k = k.map_err(io)?;
-            let time = &k[prefix.len()..];
+        let mut lists: Vec<_> = prefixes
+            .iter()
+            .map(|p| {
+                let keys = self.tree.range(p.clone()..key(p, upper)).keys().rev();
+                (p.len(), keys.peekable())
+            })
+            .collect();
+        loop {
+            // The newest block any list names next.
+            let mut newest: Option<Vec<u8>> = None;
+            for (len, keys) in &mut lists {
+                if let Some(Err(_)) = keys.peek()
+                    && let Some(Err(e)) = keys.next()
+                {
+                    return Err(io(e));
+                }
+                if let Some(Ok(k)) = keys.peek()
+                    && let Some(time) = k.get(*len..)
+                    && newest.as_deref().is_none_or(|n| time > n)
+                {
+                    newest = Some(time.to_vec());
+                }
+            }
+            let Some(time) = newest else {
+                return Ok(());
+            };
+            // Each list names a block at most once; step every list that names this one.
+            for (len, keys) in &mut lists {
+                if matches!(keys.peek(), Some(Ok(k)) if k.get(*len..) == Some(time.as_slice())) {
+                    keys.next();
+                }
+            }
             // An index entry whose block was pruned in between is skipped.
-            let Some(block) = self.block_at(time)? else {
+            let Some(block) = self.tree.get(key(b"b", &time)).map_err(io)? else {
                 continue;
             };
-            let first_ts = block.first().map_or(Millis::MIN, |e| e.timestamp);
-            for e in block.into_iter().rev() {
-                if !q.matches(&e) {
+            if visit(&time, &block)?.is_break() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One page of `q`, newest first. Examines at most `q.scan_limit` events (those in the time
+    /// range and past the cursor); the page says where the next one starts.
+    pub fn query(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+        if q.matches_nothing() {
+            return Ok(AuditPage::last(Vec::new(), 0));
+        }
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        // At least one event, so that a stopped query always names where it stopped.
+        let budget = q.scan_limit.map(|n| n.max(1));
+        let filter = q.filter();
+        // A search for text that only stored strings can hold skips, undecoded, every block
+        // whose bytes do not contain it.
+        let raw_search = q
+            .search
+            .as_deref()
+            .map(SearchText::new)
+            .filter(SearchText::only_in_stored_text);
+        // Only the first block walked can hold events after `to` or the cursor.
+        let bounded_above = q.to.is_some() || q.before.is_some();
+        let mut first_block = true;
+        // No block that starts after `to` or at/after the cursor can hold a match.
+        let mut upper = vec![0xff; 17];
+        if let Some(to) = q.to {
+            upper = upper.min(time_key(to.saturating_add(1), 0).to_vec());
+        }
+        if let Some((ts, id)) = q.before {
+            upper = upper.min(time_key(ts, id).to_vec());
+        }
+        let mut events = Vec::with_capacity(limit.min(64));
+        let mut skipped = 0usize;
+        let mut scanned = 0u64;
+        // The scan count when the page's last event was taken.
+        let mut scanned_at_last = 0u64;
+        let mut last_examined: Option<(Millis, u64)> = None;
+        let mut stop: Option<Stop> = None;
+        self.walk_blocks(q, &upper, |time, value| {
+            let whole_block_in_range = !(first_block && bounded_above)
+                && q.from
+                    .is_none_or(|from| key_time(time).is_some_and(|t| t >= from));
+            first_block = false;
+            if let Some(text) = &raw_search
+                && whole_block_in_range
+                && let Some(oldest) = key_event(time)
+            {
+                let n = block_len(value)?;
+                if budget.is_none_or(|b| scanned + n <= b)
+                    && !text.found_in_bytes(value.get(4..).unwrap_or_default())
+                {
+                    // Every event of the block examined, none a match; the oldest is last.
+                    scanned += n;
+                    last_examined = Some(oldest);
+                    return Ok(ControlFlow::Continue(()));
+                }
+            }
+            for e in decode_block(value)?.into_iter().rev() {
+                if !q.in_range(&e) {
+                    continue;
+                }
+                if budget.is_some_and(|b| scanned >= b) {
+                    // Another event is in range, unexamined: the scan limit stops the page.
+                    stop = Some(Stop::ScanLimit);
+                    return Ok(ControlFlow::Break(()));
+                }
+                scanned += 1;
+                last_examined = Some((e.timestamp, e.id));
+                if !filter.selects(&e) {
                     continue;
                 }
                 if skipped < q.offset {
@@ -297,21 +434,42 @@ impl AuditLog {
                     continue;
                 }
                 if events.len() == limit {
-                    return Ok(AuditPage {
-                        events,
-                        is_last_page: false,
-                    });
+                    // One more match: the page is full and not the last.
+                    stop = Some(Stop::Full);
+                    return Ok(ControlFlow::Break(()));
                 }
                 events.push(e);
+                scanned_at_last = scanned;
             }
             // Every older block holds only older events.
-            if q.from.is_some_and(|from| first_ts < from) {
-                break;
+            Ok(match (q.from, key_time(time)) {
+                (Some(from), Some(first)) if first < from => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+        })?;
+        Ok(match stop {
+            None => AuditPage::last(events, scanned),
+            Some(Stop::Full) => {
+                let next = events.last().map(|e| (e.timestamp, e.id));
+                AuditPage {
+                    events,
+                    is_last_page: false,
+                    next,
+                    scanned: scanned_at_last,
+                    scan_limited: false,
+                }
             }
-        }
-        Ok(AuditPage {
-            events,
-            is_last_page: true,
+            Some(Stop::ScanLimit) => AuditPage {
+                // A full page whose look for one more match ran out of budget is simply not
+                // the last; only a short page was cut by the limit.
+                scan_limited: events.len() < limit,
+                events,
+                is_last_page: false,
+                // Everything up to the last event examined was looked at; `q.before` only when
+                // nothing was (a limit of 0 is raised to 1, so never in practice).
+                next: last_examined.or(q.before),
+                scanned,
+            },
         })
     }
 
@@ -472,5 +630,392 @@ impl AuditLog {
                 return Ok(removed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::ChangedValue;
+
+    fn log() -> AuditLog {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("audit").unwrap();
+        AuditLog::open(db, tree).unwrap()
+    }
+
+    fn ev(ts: Millis, action: AuditAction, author: &str, affected: Option<&str>) -> AuditEvent {
+        let mut e = AuditEvent::new(ts, action, author);
+        e.affected_user = affected.map(str::to_owned);
+        e
+    }
+
+    /// Appends each batch as its own blocks, so the log spans several blocks.
+    fn fill(log: &AuditLog, batches: Vec<Vec<AuditEvent>>) -> Vec<AuditEvent> {
+        let mut all = Vec::new();
+        for mut b in batches {
+            log.append(&mut b).unwrap();
+            all.extend(b);
+        }
+        all.reverse();
+        all
+    }
+
+    /// Every page of `q`, following `next` until the last page; at most one page per event
+    /// (plus one), so a cursor that does not advance fails instead of looping.
+    fn walk_all(log: &AuditLog, q: &AuditQuery, pages_max: usize) -> (Vec<u64>, usize) {
+        let mut q = q.clone();
+        let mut ids = Vec::new();
+        for pages in 1..=pages_max {
+            let page = log.query(&q).unwrap();
+            ids.extend(page.events.iter().map(|e| e.id));
+            if page.is_last_page {
+                assert_eq!(page.next, None);
+                return (ids, pages);
+            }
+            assert!(
+                page.next.is_some(),
+                "a page that is not the last names the next"
+            );
+            q.before = page.next;
+            q.offset = 0;
+        }
+        panic!("the cursor did not reach the last page in {pages_max} pages");
+    }
+
+    #[test]
+    fn user_ids_actions_and_categories_each_narrow_and_take_any_of_their_values() {
+        let log = log();
+        let all = fill(
+            &log,
+            vec![
+                vec![
+                    ev(1, AuditAction::TokenCreated, "alice", Some("alice")),
+                    ev(2, AuditAction::TokenDeleted, "admin", Some("bob")),
+                ],
+                vec![
+                    ev(3, AuditAction::UserCreated, "admin", Some("carol")),
+                    ev(4, AuditAction::TokenCreated, "Bob", Some("bob")),
+                    ev(5, AuditAction::SettingsChanged, "dave", None),
+                ],
+            ],
+        );
+        let ts = |q: AuditQuery| -> Vec<Millis> {
+            log.query(&q)
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e.timestamp)
+                .collect()
+        };
+        let users = |u: &[&str]| u.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // Author or affected user, ignoring case, any of the list.
+        assert_eq!(
+            ts(AuditQuery {
+                users: users(&["ALICE", "bob"]),
+                ..AuditQuery::default()
+            }),
+            vec![4, 2, 1]
+        );
+        // `user` and `userIds` both hold.
+        assert_eq!(
+            ts(AuditQuery {
+                user: Some("admin".into()),
+                users: users(&["bob", "carol"]),
+                ..AuditQuery::default()
+            }),
+            vec![3, 2]
+        );
+        assert_eq!(
+            ts(AuditQuery {
+                actions: vec![AuditAction::TokenCreated, AuditAction::TokenDeleted],
+                ..AuditQuery::default()
+            }),
+            vec![4, 2, 1]
+        );
+        // `action` and `actions` both hold; users and actions together.
+        assert_eq!(
+            ts(AuditQuery {
+                action: Some(AuditAction::TokenCreated),
+                actions: vec![AuditAction::TokenCreated, AuditAction::UserCreated],
+                users: users(&["bob"]),
+                ..AuditQuery::default()
+            }),
+            vec![4]
+        );
+        assert_eq!(
+            ts(AuditQuery {
+                categories: vec!["api TOKENS".into(), "other".into()],
+                ..AuditQuery::default()
+            })
+            .len(),
+            all.len()
+        );
+        let none = log
+            .query(&AuditQuery {
+                categories: vec!["User management".into()],
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        assert!(none.events.is_empty() && none.is_last_page, "{none:?}");
+    }
+
+    #[test]
+    fn several_users_index_lists_are_merged_newest_first_each_event_once() {
+        let log = log();
+        // alice and bob both in one event (author and affected), and spread over blocks.
+        let mut batches = Vec::new();
+        for i in 0..6 {
+            batches.push(vec![
+                ev(10 * i, AuditAction::TokenCreated, "alice", Some("bob")),
+                ev(10 * i + 1, AuditAction::TokenCreated, "bob", None),
+                ev(10 * i + 2, AuditAction::TokenCreated, "carol", None),
+                ev(10 * i + 3, AuditAction::TokenDeleted, "alice", None),
+            ]);
+        }
+        let all = fill(&log, batches);
+        let q = AuditQuery {
+            users: vec!["alice".into(), "BOB".into(), "bob".into()],
+            limit: 4,
+            ..AuditQuery::default()
+        };
+        let want: Vec<u64> = all
+            .iter()
+            .filter(|e| e.author != "carol")
+            .map(|e| e.id)
+            .collect();
+        let (got, pages) = walk_all(&log, &q, 20);
+        assert_eq!(got, want);
+        assert_eq!(pages, want.len().div_ceil(4));
+    }
+
+    #[test]
+    fn search_matches_any_text_field_ignoring_case() {
+        let log = log();
+        let mut a = ev(1, AuditAction::TokenCreated, "alice", Some("alice"));
+        a.token_description = Some("Nightly Deploy".into());
+        let mut b = ev(2, AuditAction::SettingsChanged, "admin", None);
+        b.changed_values.push(ChangedValue {
+            key: "ipAllowList".into(),
+            from: "[]".into(),
+            to: "[\"10.0.0.0/8\"]".into(),
+        });
+        let mut c = ev(3, AuditAction::FailedAuthentication, "Anonymous", None);
+        c.client_ip = Some("192.0.2.7".into());
+        c.reason = Some("wrong secret".into());
+        fill(&log, vec![vec![a, b, c]]);
+        let found = |text: &str| -> Vec<Millis> {
+            let q = AuditQuery {
+                search: Some(text.into()),
+                ..AuditQuery::default()
+            };
+            log.query(&q)
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e.timestamp)
+                .collect()
+        };
+        assert_eq!(found("nightly deploy"), vec![1]);
+        assert_eq!(found("10.0.0."), vec![2]);
+        assert_eq!(found("192.0.2"), vec![3]);
+        assert_eq!(found("WRONG"), vec![3]);
+        assert_eq!(found("settings changed"), vec![2], "the action label");
+        assert_eq!(found("api tok"), vec![3, 2, 1], "the category: every event");
+        assert_eq!(found("nowhere"), Vec::<Millis>::new());
+    }
+
+    #[test]
+    fn the_scan_limit_stops_a_search_before_the_page_is_full_and_says_where() {
+        let log = log();
+        // 100 events, newest first ids; every 10th carries the rare word.
+        let batch: Vec<AuditEvent> = (0..100)
+            .map(|i| {
+                let mut e = ev(i, AuditAction::AuthenticatedWithToken, "ci", None);
+                if i % 10 == 0 {
+                    e.path = Some("/rest/api/2/issue/RARE-1".into());
+                }
+                e
+            })
+            .collect();
+        let all = fill(&log, vec![batch]);
+        let q = AuditQuery {
+            search: Some("rare-1".into()),
+            scan_limit: Some(25),
+            limit: 50,
+            ..AuditQuery::default()
+        };
+        let page = log.query(&q).unwrap();
+        // The 25 newest are 99..=75: matches 90 and 80.
+        let ts: Vec<Millis> = page.events.iter().map(|e| e.timestamp).collect();
+        assert_eq!(ts, vec![90, 80]);
+        assert!(page.scan_limited && !page.is_last_page);
+        assert_eq!(page.scanned, 25);
+        assert_eq!(page.next, Some((all[24].timestamp, all[24].id)));
+        // A page filled within the limit is not marked; with one more match found, it counts
+        // and continues from its last event.
+        let full = log
+            .query(&AuditQuery {
+                limit: 2,
+                scan_limit: Some(35),
+                ..q.clone()
+            })
+            .unwrap();
+        assert!(!full.scan_limited && !full.is_last_page);
+        assert_eq!(full.scanned, 20, "counted up to the page's last event (80)");
+        assert_eq!(full.next, Some((80, all[19].id)));
+        // Without one more match within the limit, it continues from the last event examined.
+        let full = log
+            .query(&AuditQuery {
+                limit: 2,
+                ..q.clone()
+            })
+            .unwrap();
+        assert!(!full.scan_limited && !full.is_last_page);
+        assert_eq!(full.scanned, 25);
+        assert_eq!(full.next, Some((all[24].timestamp, all[24].id)));
+        // Continuing from each cursor finds every match once, in 4 stopped pages and a last.
+        let (ids, pages) = walk_all(&log, &q, 10);
+        let want: Vec<u64> = all
+            .iter()
+            .filter(|e| e.path.is_some())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!(pages, 4);
+    }
+
+    #[test]
+    fn blocks_without_the_text_are_counted_undecoded_and_the_count_stays_exact() {
+        let log = log();
+        // Five blocks of ten; only the oldest block holds the word.
+        let batches = (0..5)
+            .map(|b| {
+                (0..10)
+                    .map(|i| {
+                        let mut e = ev(b * 10 + i, AuditAction::TokenCreated, "ci", None);
+                        if b == 0 {
+                            e.token_description = Some("Deploy key".into());
+                        }
+                        e
+                    })
+                    .collect()
+            })
+            .collect();
+        let all = fill(&log, batches);
+        let q = AuditQuery {
+            search: Some("deploy".into()),
+            scan_limit: Some(25),
+            ..AuditQuery::default()
+        };
+        // Two blocks skipped whole (20), the third decoded to stop exactly at 25.
+        let p = log.query(&q).unwrap();
+        assert!(p.events.is_empty() && p.scan_limited);
+        assert_eq!(p.scanned, 25);
+        assert_eq!(p.next, Some((all[24].timestamp, all[24].id)));
+        // A skipped block's oldest event is where the next page starts.
+        let p = log
+            .query(&AuditQuery {
+                scan_limit: Some(20),
+                ..q.clone()
+            })
+            .unwrap();
+        assert_eq!(
+            (p.scanned, p.next),
+            (20, Some((all[19].timestamp, all[19].id)))
+        );
+        let (ids, _) = walk_all(&log, &q, 10);
+        assert_eq!(ids, all[40..].iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn cursor_pages_see_every_matching_event_once_whatever_the_page_and_scan_sizes() {
+        let log = log();
+        // Equal timestamps across block boundaries, several users and actions, text in places.
+        let mut batches = Vec::new();
+        let mut n = 0;
+        for size in [1usize, 7, 3, 12, 1, 9, 5] {
+            let batch = (0..size)
+                .map(|_| {
+                    n += 1;
+                    let action = AuditAction::ALL[n % 3];
+                    let user = ["alice", "bob", "carol", "dave"][n % 4];
+                    let mut e = ev(n as Millis / 4, action, user, None);
+                    if n % 5 == 0 {
+                        e.reason = Some("needle".into());
+                    }
+                    e
+                })
+                .collect();
+            batches.push(batch);
+        }
+        let all = fill(&log, batches);
+        let queries = [
+            AuditQuery::default(),
+            AuditQuery {
+                search: Some("NEEDLE".into()),
+                ..AuditQuery::default()
+            },
+            AuditQuery {
+                users: vec!["bob".into(), "dave".into()],
+                actions: vec![AuditAction::ALL[1], AuditAction::ALL[2]],
+                ..AuditQuery::default()
+            },
+            AuditQuery {
+                users: vec!["alice".into(), "carol".into()],
+                search: Some("needle".into()),
+                from: Some(2),
+                to: Some(8),
+                ..AuditQuery::default()
+            },
+        ];
+        for base in queries {
+            let want: Vec<u64> = all
+                .iter()
+                .filter(|e| base.matches(e))
+                .map(|e| e.id)
+                .collect();
+            for limit in [1, 2, 5, 100] {
+                for scan_limit in [None, Some(1), Some(3), Some(10)] {
+                    let q = AuditQuery {
+                        limit,
+                        scan_limit,
+                        ..base.clone()
+                    };
+                    let (got, _) = walk_all(&log, &q, all.len() + 1);
+                    assert_eq!(
+                        got, want,
+                        "limit {limit}, scan limit {scan_limit:?}, {base:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_deep_in_the_log_reads_only_from_its_cursor() {
+        let log = log();
+        let batches = (0..20)
+            .map(|b| {
+                (0..100)
+                    .map(|i| ev(b * 100 + i, AuditAction::TokenCreated, "ci", None))
+                    .collect()
+            })
+            .collect();
+        let all = fill(&log, batches);
+        let deep = &all[1_950];
+        let q = AuditQuery {
+            before: Some((deep.timestamp, deep.id)),
+            search: Some("ci".into()),
+            scan_limit: Some(1_000),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let page = log.query(&q).unwrap();
+        assert_eq!(page.events.first().map(|e| e.id), Some(all[1_951].id));
+        assert_eq!(
+            page.scanned, 10,
+            "examined from the cursor on, not from the newest"
+        );
     }
 }
