@@ -121,6 +121,25 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// About how many bytes the event holds in memory: what a queue of events is bounded by.
+    pub fn approx_size(&self) -> usize {
+        let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+        160 + self.author.len()
+            + opt(&self.affected_user)
+            + opt(&self.token_id)
+            + opt(&self.token_description)
+            + opt(&self.method)
+            + opt(&self.path)
+            + opt(&self.client_ip)
+            + opt(&self.proxy_ip)
+            + opt(&self.reason)
+            + self
+                .changed_values
+                .iter()
+                .map(|c| c.key.len() + c.from.len() + c.to.len() + 72)
+                .sum::<usize>()
+    }
+
     pub fn new(timestamp: Millis, action: AuditAction, author: impl Into<String>) -> Self {
         Self {
             id: 0,

@@ -331,22 +331,8 @@ impl TokenAuth {
             expires_at,
             actor.token.as_ref().and_then(|t| t.expires_at),
         )?;
-        let new = token_format::generate()?;
-        let secret = token_format::parse(&new.text)
-            .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
-            .secret;
-        let record = TokenRecord {
-            id: new.id.as_str().to_owned(),
-            owner: owner.name.clone(),
-            description,
-            scope,
-            created_at: now,
-            created_by: actor.user.name.clone(),
-            expires_at,
-            last_used_at: None,
-            last_used_ip: None,
-            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
-        };
+        let (record, text) =
+            self.mint(actor, &owner.name, description, scope, (now, expires_at))?;
         let mut event = self.event(actor, AuditAction::TokenCreated, Some(&owner.name));
         token_fields(&mut event, &record);
         if let Some(t) = &actor.token {
@@ -376,8 +362,37 @@ impl TokenAuth {
         }
         log_event(&event);
         let mut view = record.view_under(settings);
-        view.token = Some(new.text);
+        view.token = Some(text);
         Ok(view)
+    }
+
+    /// A new token's record and its text (the secret, shown once): a fresh id and secret,
+    /// only the hash kept.
+    fn mint(
+        &self,
+        actor: &Actor,
+        owner: &str,
+        description: String,
+        scope: Scope,
+        (now, expires_at): (Millis, Option<Millis>),
+    ) -> Result<(TokenRecord, String), CoreError> {
+        let new = token_format::generate()?;
+        let secret = token_format::parse(&new.text)
+            .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
+            .secret;
+        let record = TokenRecord {
+            id: new.id.as_str().to_owned(),
+            owner: owner.to_owned(),
+            description,
+            scope,
+            created_at: now,
+            created_by: actor.user.name.clone(),
+            expires_at,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
+        };
+        Ok((record, new.text))
     }
 
     /// A token the actor may see: their own, or any for an admin. Others are "not found", so
@@ -516,22 +531,13 @@ impl TokenAuth {
         };
         let expires_at = resolve_expiry(expiry, settings, now)?;
         let expires_at = cap_expiry(expiry, expires_at, caller.and_then(|t| t.expires_at))?;
-        let new = token_format::generate()?;
-        let secret = token_format::parse(&new.text)
-            .map_err(|e| CoreError::Hash(format!("generated token does not parse: {e}")))?
-            .secret;
-        let record = TokenRecord {
-            id: new.id.as_str().to_owned(),
-            owner: old.owner.clone(),
-            description: old.description.clone(),
+        let (record, text) = self.mint(
+            actor,
+            &old.owner,
+            old.description.clone(),
             scope,
-            created_at: now,
-            created_by: actor.user.name.clone(),
-            expires_at,
-            last_used_at: None,
-            last_used_ip: None,
-            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
-        };
+            (now, expires_at),
+        )?;
         let retired = RetiredToken {
             id: old.id.clone(),
             owner: old.owner.clone(),
@@ -556,7 +562,7 @@ impl TokenAuth {
         }
         log_event(&event);
         let mut view = record.view_under(settings);
-        view.token = Some(new.text);
+        view.token = Some(text);
         Ok(view)
     }
 

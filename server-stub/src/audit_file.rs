@@ -494,20 +494,7 @@ struct Sink {
 
 /// About how many bytes an event holds in memory (its line is about as long).
 fn size_of(e: &AuditEvent) -> usize {
-    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
-    200 + e.author.len()
-        + opt(&e.affected_user)
-        + opt(&e.token_id)
-        + opt(&e.token_description)
-        + opt(&e.method)
-        + opt(&e.path)
-        + opt(&e.client_ip)
-        + opt(&e.proxy_ip)
-        + opt(&e.reason)
-        + e.changed_values
-            .iter()
-            .map(|c| c.key.len() + c.from.len() + c.to.len() + 40)
-            .sum::<usize>()
+    e.approx_size() + 40
 }
 
 impl EventSink for Sink {

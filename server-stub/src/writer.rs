@@ -66,20 +66,7 @@ impl WriterMetrics {
 
 /// About how many bytes an event holds in memory.
 fn size_of(e: &AuditEvent) -> usize {
-    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
-    160 + e.author.len()
-        + opt(&e.affected_user)
-        + opt(&e.token_id)
-        + opt(&e.token_description)
-        + opt(&e.method)
-        + opt(&e.path)
-        + opt(&e.client_ip)
-        + opt(&e.proxy_ip)
-        + opt(&e.reason)
-        + e.changed_values
-            .iter()
-            .map(|c| c.key.len() + c.from.len() + c.to.len() + 72)
-            .sum::<usize>()
+    e.approx_size()
 }
 
 impl Writer {

@@ -289,6 +289,15 @@ impl Server {
         }
     }
 
+    /// The value of one series of `GET /metrics` (e.g. `tokenauth_audit_file_failed_total` or
+    /// `tokenauth_expiry_notices_total{outcome="sent"}`), from this machine.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = text_of(self.req(Method::GET, "/metrics")).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -430,6 +439,11 @@ pub async fn parts(r: Response, header: &str) -> (u16, Option<String>, Value) {
 /// Sends a request and answers its JSON body (panics on a transport error or a non-JSON body).
 pub async fn json_of(rb: RequestBuilder) -> Value {
     rb.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends a request and answers its body as text.
+pub async fn text_of(rb: RequestBuilder) -> String {
+    rb.send().await.unwrap().text().await.unwrap()
 }
 
 /// Sends a request and answers its status.

@@ -52,17 +52,7 @@ async fn all_event_ids(s: &Server) -> BTreeSet<u64> {
 }
 
 async fn metric(s: &Server, name: &str) -> f64 {
-    let text = s
-        .req(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    s.metric(name).await
 }
 
 fn ids_in(file: &Path) -> Vec<u64> {

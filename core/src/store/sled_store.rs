@@ -155,6 +155,25 @@ impl SledStore {
         self.durable()
     }
 
+    /// Writes one `meta` value with its events in one transaction, durably.
+    fn put_meta(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mut events: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let prepared = self.audit.prepare(&mut events)?;
+        (&self.meta, self.audit.tree())
+            .transaction(|(meta, audit)| {
+                meta.insert(key, value)?;
+                audit.apply_batch(&prepared.batch)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        prepared.commit.done();
+        self.durable()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -760,17 +779,7 @@ impl Store for SledStore {
         event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let value = serde_json::to_vec(settings).map_err(|e| StoreError::Decode(e.to_string()))?;
-        let mut events: Vec<AuditEvent> = event.into_iter().collect();
-        let prepared = self.audit.prepare(&mut events)?;
-        (&self.meta, self.audit.tree())
-            .transaction(|(meta, audit)| {
-                meta.insert(SETTINGS_KEY, value.as_slice())?;
-                audit.apply_batch(&prepared.batch)?;
-                Ok(())
-            })
-            .map_err(tx_error)?;
-        prepared.commit.done();
-        self.durable()
+        self.put_meta(SETTINGS_KEY, &value, event.into_iter().collect())
     }
 
     fn append_events(&self, events: &mut [AuditEvent]) -> Result<(), StoreError> {
@@ -815,17 +824,7 @@ impl Store for SledStore {
     }
 
     fn put_notice_secret(&self, secret: &str, event: AuditEvent) -> Result<(), StoreError> {
-        let mut events = vec![event];
-        let prepared = self.audit.prepare(&mut events)?;
-        (&self.meta, self.audit.tree())
-            .transaction(|(meta, audit)| {
-                meta.insert(NOTICE_SECRET_KEY, secret.as_bytes())?;
-                audit.apply_batch(&prepared.batch)?;
-                Ok(())
-            })
-            .map_err(tx_error)?;
-        prepared.commit.done();
-        self.durable()
+        self.put_meta(NOTICE_SECRET_KEY, secret.as_bytes(), vec![event])
     }
 
     fn notice_sent(&self, token_id: &str, days_before: u32) -> Result<bool, StoreError> {
