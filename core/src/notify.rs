@@ -85,6 +85,21 @@ fn validate_url(url: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A webhook URL as logs and the audit log show it: scheme and host only. Slack, Teams and
+/// Discord webhook URLs carry their secret in the path or query.
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let more = rest.len() > host.len();
+    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
+}
+
 /// The signing secret's rule: 16 to 256 characters, none of them hidden.
 pub fn validate_secret(secret: &str) -> Result<(), ValidationError> {
     let n = secret.chars().count();
@@ -244,6 +259,19 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn a_webhook_url_is_shown_without_its_path_query_or_credentials() {
+        assert_eq!(
+            shown_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            shown_url("http://u:p@127.0.0.1:8080?k=s"),
+            "http://127.0.0.1:8080/…"
+        );
+        assert_eq!(shown_url("https://example.com"), "https://example.com");
     }
 
     #[test]

@@ -511,11 +511,25 @@ impl TokenAuth {
         if !owner.active {
             return Err(ValidationError::new("user", "the user is deactivated").into());
         }
-        // A token rotating itself is replaced, not copied: it is not capped by itself.
+        // A Read Only token writes nothing but itself: rotating another token (anyone's, for an
+        // admin) gives its holder that token's new secret, a write like creating one for them.
+        let itself = actor.token.as_ref().is_some_and(|t| t.id == old_id);
+        if let Some(t) = &actor.token
+            && !itself
+            && t.scope == Scope::ReadOnly
+        {
+            return Err(CoreError::ReadOnlyToken(
+                "a Read Only token can only rotate itself".into(),
+            ));
+        }
+        // A token rotating itself is replaced, not copied: its own expiry does not cap the new
+        // one, but its lifetime does (below), so a short-lived token cannot renew itself longer.
         let caller = actor.token.as_ref().filter(|t| t.id != old_id);
         let forced_read_only = own && !actor.system && perms.force_read_only_own_tokens;
         let scope = minted_scope(ScopeChoice::Exactly(old.scope), caller, forced_read_only)?;
         let now = self.now();
+        // What was asked for: a default is lowered to a cap, an explicit value is refused.
+        let asked = expiry;
         let expiry = match expiry {
             Expiry::Default => match old.expires_at {
                 None if settings.allow_non_expiring_tokens => Expiry::Never,
@@ -530,7 +544,33 @@ impl TokenAuth {
             other => other,
         };
         let expires_at = resolve_expiry(expiry, settings, now)?;
-        let expires_at = cap_expiry(expiry, expires_at, caller.and_then(|t| t.expires_at))?;
+        let expires_at = cap_expiry(asked, expires_at, caller.and_then(|t| t.expires_at))?;
+        let expires_at = match old.expires_at {
+            Some(e) if itself => {
+                let cap = now.saturating_add(e.saturating_sub(old.created_at));
+                match expires_at {
+                    Some(x) if x <= cap => Some(x),
+                    _ if asked == Expiry::Default => Some(cap),
+                    _ => {
+                        return Err(ValidationError::new(
+                            match expiry {
+                                Expiry::At(_) => "expiresAt",
+                                Expiry::Never => "neverExpires",
+                                _ => "validityDays",
+                            },
+                            format!(
+                                "a token rotating itself keeps its lifetime at most ({} days); \
+                                 sign in with a password to give it a longer one",
+                                (e.saturating_sub(old.created_at) + MILLIS_PER_DAY - 1)
+                                    / MILLIS_PER_DAY
+                            ),
+                        )
+                        .into());
+                    }
+                }
+            }
+            _ => expires_at,
+        };
         let (record, text) = self.mint(
             actor,
             &old.owner,
@@ -1058,8 +1098,15 @@ impl TokenAuth {
         self.record_events(&mut [e])
     }
 
-    /// Applies the retention settings once; returns how many events went.
+    /// Applies the retention settings once; returns how many events went. Tokens rotated away
+    /// are remembered for the maximum validity after their rotation (a script still sending
+    /// one is reported with its successor that long), then forgotten.
     pub fn prune_audit(&self) -> Result<u64, CoreError> {
+        let max_days = self.policy().settings.max_token_validity_days;
+        self.store.prune_retired_tokens(
+            self.now()
+                .saturating_sub(i64::from(max_days) * MILLIS_PER_DAY),
+        )?;
         let a = self.policy().settings.audit.clone();
         let cutoff = self
             .now()
@@ -1122,6 +1169,16 @@ fn diff_settings(a: &Settings, b: &Settings) -> Vec<ChangedValue> {
     };
     let mut out = Vec::new();
     diff_values("", &a, &b, &mut out);
+    // The webhook URL may carry a secret (Slack's do, in the path): scheme and host only.
+    for c in &mut out {
+        if c.key == "notifications.webhookUrl" {
+            for v in [&mut c.from, &mut c.to] {
+                if let Ok(serde_json::Value::String(url)) = serde_json::from_str(v) {
+                    *v = crate::notify::shown_url(&url);
+                }
+            }
+        }
+    }
     out
 }
 

@@ -966,3 +966,96 @@ fn tokens_made_before_numbering_get_numbers_when_the_store_is_opened() {
     let w = w.reopen();
     assert_eq!(w.auth.token_number(&a).unwrap(), na);
 }
+
+#[test]
+fn review_m1_an_admins_read_only_token_cannot_rotate_someone_elses_token() {
+    let w = World::new();
+    let bobs = id_of(&w.token("bob", Scope::ReadOnly));
+    let admin_ro = via_token(&w, "admin", Scope::ReadOnly, 30);
+    assert!(matches!(
+        w.auth.rotate_token(&admin_ro, &bobs, Expiry::Default, true),
+        Err(CoreError::ReadOnlyToken(_))
+    ));
+    // With a password (or a Read & Write token) the admin may.
+    let admin_rw = via_token(&w, "admin", Scope::ReadWrite, 30);
+    assert!(
+        w.auth
+            .rotate_token(&admin_rw, &bobs, Expiry::Default, true)
+            .is_ok()
+    );
+}
+
+#[test]
+fn review_m3_a_token_rotating_itself_keeps_its_lifetime_at_most() {
+    let w = World::new();
+    let one_day = via_token(&w, "alice", Scope::ReadOnly, 1);
+    let id = one_day.token.as_ref().unwrap().id.as_str().to_owned();
+    let err = w
+        .auth
+        .rotate_token(&one_day, &id, Expiry::Days(365), false)
+        .unwrap_err();
+    assert!(
+        matches!(err, CoreError::Invalid(ref v) if v.field == "validityDays"),
+        "{err}"
+    );
+    assert!(
+        w.auth
+            .rotate_token(&one_day, &id, Expiry::Never, false)
+            .is_err()
+    );
+    let renewed = w
+        .auth
+        .rotate_token(&one_day, &id, Expiry::Default, false)
+        .unwrap();
+    assert_eq!(
+        renewed.expires_at.as_deref().and_then(parse_rfc3339),
+        Some(w.auth.now() + MILLIS_PER_DAY)
+    );
+    // The owner, signed in with a password, may give it a longer life.
+    let longer = w
+        .auth
+        .rotate_token(&w.actor("alice"), &renewed.id, Expiry::Days(30), false)
+        .unwrap();
+    assert_eq!(
+        longer.expires_at.as_deref().and_then(parse_rfc3339),
+        Some(w.auth.now() + 30 * MILLIS_PER_DAY)
+    );
+}
+
+#[test]
+fn review_m2_rotated_away_tokens_are_forgotten_after_the_maximum_validity() {
+    let w = World::new();
+    w.settings(json!({"maxTokenValidityDays": 30}));
+    let old = w.token("alice", Scope::ReadOnly);
+    w.auth
+        .rotate_token(&w.actor("alice"), &id_of(&old), Expiry::Default, false)
+        .unwrap();
+    let presented = |w: &World| {
+        w.request(Some(&common::bearer(&old)), "GET", "/rest/api/2/myself");
+        w.auth
+            .query_events(
+                &Actor::cli(),
+                &AuditQuery {
+                    action: Some(AuditAction::RotatedTokenPresented),
+                    ..AuditQuery::default()
+                },
+            )
+            .unwrap()
+            .events
+            .len()
+    };
+    w.clock.advance(29 * MILLIS_PER_DAY);
+    w.auth.prune_audit().unwrap();
+    assert_eq!(
+        presented(&w),
+        1,
+        "still remembered within the maximum validity"
+    );
+    w.clock.advance(2 * MILLIS_PER_DAY);
+    w.auth.prune_audit().unwrap();
+    assert_eq!(
+        presented(&w),
+        1,
+        "forgotten after it: an unknown id, not reported"
+    );
+}

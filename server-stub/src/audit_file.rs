@@ -183,11 +183,27 @@ impl RotatingFile {
         // Read too, to see whether an existing file ends in the middle of a line.
         options.read(true).append(true).create(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+            // Never through a symbolic link: someone who can write the directory could point
+            // PATH at another file, which would then get audit lines and our 0600.
+            options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        }
         let file = options.open(path).map_err(|e| self.open_error(e))?;
         let meta = file.metadata().map_err(|e| self.open_error(e))?;
         if !meta.is_file() {
             return Err(self.open_error(io::Error::other("not a regular file")));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // A second name for the file (a hard link made beforehand) is refused like a link.
+            if meta.nlink() > 1 {
+                return Err(self.open_error(io::Error::other(
+                    "the file has other names (hard links); refusing to write through them",
+                )));
+            }
         }
         // A file that was there (an earlier run, one made by hand) is the owner's only too; set
         // on the open file, never on whatever the name points to by then.
@@ -708,6 +724,31 @@ fn run(file: RotatingFile, rx: &mpsc::Receiver<Msg>, shared: &Shared) {
 mod tests {
     use super::*;
     use tokenauth_core::audit::AuditAction;
+
+    #[cfg(unix)]
+    #[test]
+    fn review_l1_a_symlink_or_hard_link_at_path_is_refused_and_its_target_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let sym = dir.path().join("sym.log");
+        std::os::unix::fs::symlink(&victim, &sym).unwrap();
+        let hard = dir.path().join("hard.log");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        for path in [sym, hard] {
+            let config = AuditFileConfig {
+                path: path.clone(),
+                max_size: 1024 * 1024,
+                max_files: 3,
+            };
+            assert!(AuditFile::start(config).is_err(), "{}", path.display());
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
 
     fn event(id: u64, description: &str) -> AuditEvent {
         let mut e = AuditEvent::new(

@@ -20,6 +20,7 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod users_file;
 pub mod writer;

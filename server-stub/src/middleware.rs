@@ -187,6 +187,7 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
             state.writer.token_used(id, at, ip);
         }
     }
+    state.rotated_reports.filter(&mut outcome.events);
     state
         .writer
         .events(std::mem::take(&mut outcome.events))

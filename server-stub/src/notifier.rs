@@ -34,6 +34,13 @@ impl Default for NotifierConfig {
 /// An answer to one delivery attempt, bounded: the receiver's status, or why there was none.
 pub type Delivery = Result<u16, String>;
 
+/// The HTTP client for webhooks, made once (loading the platform's trust store is not free).
+pub fn shared_client() -> Result<reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT.get_or_init(client).clone()
+}
+
 /// The HTTP client for webhooks: the platform's trust store, short timeouts, no redirects (a
 /// signed message goes where the admin said, nowhere else).
 pub fn client() -> Result<reqwest::Client, String> {
@@ -69,7 +76,8 @@ pub async fn post(client: &reqwest::Client, url: &str, secret: &str, body: Vec<u
         .body(body)
         .send()
         .await
-        .map_err(|e| tokenauth_core::bounded::name(&e.to_string()).into_owned())?;
+        // Without the URL: it may carry the receiver's secret (Slack's do, in the path).
+        .map_err(|e| tokenauth_core::bounded::name(&e.without_url().to_string()).into_owned())?;
     let status = r.status().as_u16();
     if r.status().is_success() {
         Ok(status)
@@ -109,7 +117,7 @@ async fn deliver(
 
 /// Runs for the life of the server.
 pub async fn run(state: Shared, cfg: NotifierConfig) {
-    let client = match client() {
+    let client = match shared_client() {
         Ok(c) => c,
         Err(why) => {
             tracing::error!("expiry notices are off: {why}");
@@ -176,9 +184,15 @@ async fn send(
     notice: Notice,
 ) {
     // Marked before the first attempt: a crash now loses this notice rather than repeat it.
-    if let Err(e) = state.auth.mark_notice_sent(&notice) {
-        tracing::error!(token = %notice.token_id, "expiry notice not sent: cannot mark it sent: {e}");
-        return;
+    // (An fsync: on the blocking pool, not on a thread that serves requests.)
+    let (a, n) = (Arc::clone(&state.auth), notice.clone());
+    match tokio::task::spawn_blocking(move || a.mark_notice_sent(&n)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(token = %notice.token_id, "expiry notice not sent: cannot mark it sent: {e}");
+            return;
+        }
+        Err(_) => return,
     }
     let delivery = delivery_id();
     let body = notify::message(&notice, state.auth.now(), &delivery);
@@ -190,7 +204,11 @@ async fn send(
             tracing::error!(token = %notice.token_id, days_before = notice.days_before, "expiry notice not delivered after {attempts} attempt(s): {why}");
         }
     }
-    if let Err(e) = state.auth.record_notice_outcome(&notice, outcome, attempts) {
+    let a = Arc::clone(&state.auth);
+    let recorded =
+        tokio::task::spawn_blocking(move || a.record_notice_outcome(&notice, outcome, attempts))
+            .await;
+    if let Ok(Err(e)) = recorded {
         tracing::error!("expiry notice outcome not audited: {e}");
     }
 }

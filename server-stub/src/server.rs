@@ -167,6 +167,7 @@ pub async fn serve(
         prune_now: Arc::clone(&prune_now),
         tls: tls.clone(),
         phase: Phase::default(),
+        rotated_reports: crate::throttle::RotatedReports::default(),
     });
     if let Some(t) = &tls {
         tokio::spawn(reload_on_hangup(Arc::clone(t)));

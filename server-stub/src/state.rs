@@ -28,6 +28,8 @@ pub struct AppState {
     pub tls: Option<Arc<crate::tls::Tls>>,
     /// What `GET /status` answers.
     pub phase: Phase,
+    /// Reports of rotated-away secrets, one per token per minute.
+    pub rotated_reports: crate::throttle::RotatedReports,
 }
 
 /// Where the server is in its life, as Jira's `/status` reports it.

@@ -412,3 +412,34 @@ async fn the_per_user_cap_holds_on_every_way_a_token_is_made() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("maxTokensPerUser"), "{err}");
 }
+
+#[tokio::test]
+async fn review_m2_a_rotated_away_secret_sent_in_a_loop_is_reported_once_a_minute() {
+    let s = Server::start();
+    let made = s.token("alice", "READ_ONLY").await;
+    let old = made["token"].as_str().unwrap().to_owned();
+    let r = s
+        .req(
+            Method::POST,
+            &format!(
+                "/rest/tokenauth/1/tokens/{}/rotate",
+                made["id"].as_str().unwrap()
+            ),
+        )
+        .header("Authorization", basic_header("alice", "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for _ in 0..50 {
+        let status = status_of(
+            s.req(Method::GET, "/rest/api/2/myself")
+                .header("Authorization", bearer(&old)),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    s.settle().await;
+    let seen = s.events("action=Rotated-away API token used", 1).await;
+    assert_eq!(seen.len(), 1, "one report, not fifty");
+}

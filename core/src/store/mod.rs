@@ -95,6 +95,9 @@ pub trait Store: Directory + Send + Sync {
         retired: &RetiredToken,
         event: AuditEvent,
     ) -> Result<bool, StoreError>;
+    /// Forgets tokens rotated away before `before` (their secrets are then unknown ids, an
+    /// ordinary failure); answers how many.
+    fn prune_retired_tokens(&self, before: Millis) -> Result<u64, StoreError>;
     /// The number Jira's personal access token API shows for a token: assigned when the token
     /// is made (or, for tokens older than numbering, when the store is first opened), never
     /// reused, the same across restarts.

@@ -720,6 +720,19 @@ impl Store for SledStore {
         Ok(rotated)
     }
 
+    fn prune_retired_tokens(&self, before: Millis) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for entry in self.retired.iter() {
+            let (key, value) = entry.map_err(io)?;
+            let old = decode::<RetiredToken>(&value).map_or(true, |r| r.retired_at < before);
+            if old {
+                self.retired.remove(key).map_err(io)?;
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+
     fn token_number(&self, id: &str) -> Result<Option<u64>, StoreError> {
         self.numbers
             .get(id.as_bytes())

@@ -83,7 +83,7 @@ pub async fn test(
             field: Some("secret".into()),
         });
     };
-    let client = notifier::client().map_err(ApiError::Internal)?;
+    let client = notifier::shared_client().map_err(ApiError::Internal)?;
     let delivery = notifier::delivery_id();
     let message = notify::test_message(state.auth.now(), &delivery);
     Ok(Json(

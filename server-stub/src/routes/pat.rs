@@ -129,21 +129,28 @@ pub async fn admin_revoke(
         )));
     }
     let actor = a.actor();
-    let mut gone = Vec::new();
-    let mut failure = None;
-    for n in ids {
-        let Ok(view) = state.auth.token_by_number(&actor, n) else {
-            continue;
-        };
-        match state.auth.revoke_token(&actor, &view.id, true) {
-            Ok(v) => gone.push(v.id),
-            Err(tokenauth_core::CoreError::NotFound(_)) => {}
-            Err(e) => {
-                failure = Some(e);
-                break;
+    // Each revocation is a durable write: on the blocking pool, not on a request thread.
+    let auth = std::sync::Arc::clone(&state.auth);
+    let (gone, failure) = tokio::task::spawn_blocking(move || {
+        let mut gone = Vec::new();
+        let mut failure = None;
+        for n in ids {
+            let Ok(view) = auth.token_by_number(&actor, n) else {
+                continue;
+            };
+            match auth.revoke_token(&actor, &view.id, true) {
+                Ok(v) => gone.push(v.id),
+                Err(tokenauth_core::CoreError::NotFound(_)) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
         }
-    }
+        (gone, failure)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Those revoked before a failure are gone: their sessions end either way.
     forget_tokens(&state, gone.iter().map(String::as_str));
     match failure {
