@@ -23,4 +23,5 @@ pub mod state;
 pub mod throttle;
 pub mod tls;
 pub mod users_file;
+pub mod wiremock;
 pub mod writer;
