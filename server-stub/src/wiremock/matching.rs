@@ -226,17 +226,9 @@ impl StringMatcher {
                 Ok(doc) => {
                     let found = path.query(&doc).all();
                     match then {
+                        // Something found, even an empty array or object at a definite path.
                         None => !found.is_empty(),
-                        Some(m) => match found.as_slice() {
-                            [] => m.matches(None),
-                            // One node is handed as its text (a string without quotes), as
-                            // WireMock hands a definite path's value; several as a JSON array.
-                            [one] => m.matches(Some(&json_text(one))),
-                            many => m.matches(Some(
-                                &Value::Array(many.iter().map(|v| (*v).clone()).collect())
-                                    .to_string(),
-                            )),
-                        },
+                        Some(m) => json_path_result_matches(&found, m),
                     }
                 }
                 Err(_) => false,
@@ -245,6 +237,28 @@ impl StringMatcher {
             StringMatcher::Or(ms) => ms.iter().any(|m| m.matches(Some(v))),
         }
     }
+}
+
+/// WireMock's `MatchesJsonPathPattern.getExpressionResult`: an object (or, for `equalToJson`,
+/// a list) is matched as JSON text; a list otherwise matches if any of its items does; a
+/// scalar as its text; nothing found matches only `absent`. A definite path (one node) holding
+/// an array is the list itself, as Jayway returns it.
+fn json_path_result_matches(found: &[&Value], m: &StringMatcher) -> bool {
+    let items: Vec<&Value> = match found {
+        [Value::Array(a)] => a.iter().collect(),
+        [obj @ Value::Object(_)] => return m.matches(Some(&super::response::jackson_pretty(obj))),
+        other => other.to_vec(),
+    };
+    let is_list = !matches!(found, [one] if !one.is_array());
+    if is_list && matches!(m, StringMatcher::EqualToJson(_)) {
+        return m.matches(Some(
+            &Value::Array(items.into_iter().cloned().collect()).to_string(),
+        ));
+    }
+    if items.is_empty() {
+        return matches!(m, StringMatcher::Absent);
+    }
+    items.iter().any(|item| m.matches(Some(&json_text(item))))
 }
 
 /// A JSON value as a matcher sees it: a string's contents, anything else as JSON text.
@@ -282,8 +296,7 @@ pub(crate) fn bracket_depth(s: &str) -> usize {
     max
 }
 
-/// JsonUnit's comparison as WireMock configures it. Numbers of different kinds differ (`1` is
-/// not `1.0`), as in JsonUnit's default; the `${json-unit.*}` placeholders are honoured.
+/// JsonUnit's comparison as WireMock configures it, `${json-unit.*}` placeholders included.
 fn json_equal(
     expected: &Value,
     actual: &Value,
@@ -302,11 +315,12 @@ fn json_equal(
             "${json-unit.any-boolean}" => a.is_boolean(),
             _ => a.as_str() == Some(e),
         },
+        // WireMock's `NormalisedNumberComparator`: equal values are equal numbers, `1` is `1.0`.
         (Value::Number(e), Value::Number(a)) => {
             match (e.as_i64(), a.as_i64(), e.as_u64(), a.as_u64()) {
                 (Some(x), Some(y), _, _) => x == y,
                 (_, _, Some(x), Some(y)) => x == y,
-                _ => e.is_f64() && a.is_f64() && e.as_f64() == a.as_f64(),
+                _ => e.as_f64() == a.as_f64(),
             }
         }
         (Value::Object(e), Value::Object(a)) => {
@@ -356,65 +370,96 @@ pub enum UrlMatcher {
     PathTemplate(PathTemplate),
 }
 
-/// A path template: literal segments and `{name}` segments that take one whole segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A path template as WireMock's `PathTemplate`: `{name}` takes one or more characters up to the
+/// next `/`, `**` takes anything (named `"0"`, `"1"`, … in order); the rest is literal.
+#[derive(Debug, Clone)]
 pub struct PathTemplate {
-    segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
+    regex: Regex,
+    names: Vec<String>,
 }
 
 impl PathTemplate {
     pub fn parse(t: &str, ptr: &str) -> Result<Self, MappingError> {
-        let segments = t
-            .split('/')
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) if !name.is_empty() && !name.contains(['{', '}']) => {
-                        Ok(Segment::Param(name.to_owned()))
-                    }
-                    _ if s.contains(['{', '}']) => Err(err(
+        if t.len() > MAX_EXPRESSION_LEN {
+            return Err(err(ptr, ErrorKind::Invalid("longer than 64 KiB".into())));
+        }
+        let mut pattern = String::from(r"\A");
+        let mut names = Vec::new();
+        let mut wildcards = 0usize;
+        let mut rest = t;
+        loop {
+            let next_var = rest.find('{');
+            let next_wild = rest.find("**");
+            let at = match (next_var, next_wild) {
+                (Some(v), Some(w)) => v.min(w),
+                (Some(v), None) => v,
+                (None, Some(w)) => w,
+                (None, None) => break,
+            };
+            pattern.push_str(&regex::escape(&rest[..at]));
+            if Some(at) == next_wild {
+                pattern.push_str("(.*?)");
+                names.push(wildcards.to_string());
+                wildcards += 1;
+                rest = &rest[at + 2..];
+            } else {
+                let close = rest[at..].find('}').filter(|&c| c > 1).ok_or_else(|| {
+                    err(
                         ptr,
-                        ErrorKind::Invalid(format!(
-                            "a path parameter must be a whole segment: {s:?}"
-                        )),
-                    )),
-                    _ => Ok(Segment::Literal(s.to_owned())),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PathTemplate { segments })
+                        ErrorKind::Invalid("a `{` without a name and `}`".into()),
+                    )
+                })?;
+                let name = &rest[at + 1..at + close];
+                if name.contains('{') {
+                    return Err(err(
+                        ptr,
+                        ErrorKind::Invalid(format!("bad parameter name {name:?}")),
+                    ));
+                }
+                if names.iter().any(|n| n == name) {
+                    return Err(err(
+                        ptr,
+                        ErrorKind::Invalid(format!("parameter {name:?} given twice")),
+                    ));
+                }
+                pattern.push_str("([^/]+)");
+                names.push(name.to_owned());
+                rest = &rest[at + close + 1..];
+            }
+        }
+        pattern.push_str(&regex::escape(rest));
+        pattern.push_str(r"\z");
+        let regex = regex::RegexBuilder::new(&pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                err(
+                    ptr,
+                    ErrorKind::Invalid(format!("cannot compile the template: {e}")),
+                )
+            })?;
+        Ok(PathTemplate { regex, names })
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().filter_map(|s| {
-            if let Segment::Param(n) = s {
-                Some(n.as_str())
-            } else {
-                None
-            }
-        })
+        self.names.iter().map(String::as_str)
     }
 
-    /// The parameters when `path` fits the template; a parameter takes a non-empty segment.
+    /// The parameters, in template order, when `path` fits the template.
     pub fn captures(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let parts: Vec<&str> = path.split('/').collect();
-        if parts.len() != self.segments.len() {
-            return None;
-        }
-        let mut out = Vec::new();
-        for (seg, part) in self.segments.iter().zip(parts) {
-            match seg {
-                Segment::Literal(l) if l == part => {}
-                Segment::Param(n) if !part.is_empty() => out.push((n.clone(), part.to_owned())),
-                _ => return None,
-            }
-        }
-        Some(out)
+        let caps = self.regex.captures(path)?;
+        Some(
+            self.names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    (
+                        n.clone(),
+                        caps.get(i + 1).map_or("", |m| m.as_str()).to_owned(),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 
@@ -595,8 +640,8 @@ impl RequestPattern {
             }
         }
         for m in &self.body_patterns {
-            // An empty body is an absent one for `absent`; every other matcher sees the text.
-            let v = if r.req.body.is_empty() && matches!(m, StringMatcher::Absent) {
+            // WireMock hands an empty body to its matchers as no body at all.
+            let v = if r.req.body.is_empty() {
                 None
             } else {
                 Some(&*r.body)
@@ -905,6 +950,481 @@ impl Stubs {
         MatchedStub {
             mapping,
             path_parameters,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mapping::{ParseContext, parse_mapping_at};
+    use super::*;
+    use rand::{RngExt as _, SeedableRng as _};
+    use serde_json::json;
+
+    fn matcher(v: Value) -> StringMatcher {
+        StringMatcher::parse(&v, "").unwrap()
+    }
+
+    fn mapping(v: Value) -> Mapping {
+        parse_mapping_at(&v, "", ParseContext::default()).unwrap()
+    }
+
+    fn stubs(list: Vec<Value>) -> Stubs {
+        Stubs::new(list.into_iter().map(mapping).collect())
+    }
+
+    fn get(url: &str) -> MockRequest {
+        MockRequest::new("GET", url)
+    }
+
+    /// Which mapping (by id) answers, with fresh scenarios.
+    fn answer(s: &Stubs, r: &MockRequest) -> Option<String> {
+        s.find(r, &ScenarioStates::default())
+            .map(|m| m.mapping.id.clone())
+    }
+
+    #[test]
+    fn equal_to_is_exact_unless_case_insensitive() {
+        let m = matcher(json!({"equalTo": "Hello"}));
+        assert!(m.matches(Some("Hello")));
+        assert!(!m.matches(Some("hello")) && !m.matches(None));
+        let m = matcher(json!({"equalTo": "Hello", "caseInsensitive": true}));
+        assert!(m.matches(Some("hELLO")));
+        assert!(!m.matches(Some("hello!")));
+    }
+
+    #[test]
+    fn contains_and_does_not_contain() {
+        assert!(matcher(json!({"contains": "ell"})).matches(Some("Hello")));
+        assert!(!matcher(json!({"contains": "xyz"})).matches(Some("Hello")));
+        assert!(matcher(json!({"doesNotContain": "xyz"})).matches(Some("Hello")));
+        assert!(!matcher(json!({"doesNotContain": "ell"})).matches(Some("Hello")));
+        // A missing value matches neither (WireMock's MultiValuePattern: present vs absent).
+        assert!(!matcher(json!({"doesNotContain": "x"})).matches(None));
+    }
+
+    #[test]
+    fn matches_and_does_not_match_take_the_whole_string_as_java_does() {
+        let m = matcher(json!({"matches": "[a-z]+"}));
+        assert!(m.matches(Some("abc")));
+        assert!(!m.matches(Some("abc1")), "a partial match is no match");
+        let m = matcher(json!({"doesNotMatch": "[a-z]+"}));
+        assert!(m.matches(Some("abc1")));
+        assert!(!m.matches(Some("abc")));
+        let m = matcher(json!({"matches": "a|b"}));
+        assert!(
+            m.matches(Some("b")) && !m.matches(Some("ab")),
+            "alternation stays inside the anchors"
+        );
+    }
+
+    #[test]
+    fn absent_matches_only_a_missing_value() {
+        let m = matcher(json!({"absent": true}));
+        assert!(m.matches(None));
+        assert!(!m.matches(Some("")));
+        assert!(StringMatcher::parse(&json!({"absent": false}), "").is_err());
+    }
+
+    #[test]
+    fn and_or_combine_matchers_and_or_can_accept_absence() {
+        let m = matcher(json!({"and": [{"contains": "a"}, {"contains": "b"}]}));
+        assert!(m.matches(Some("ab")) && !m.matches(Some("a")));
+        let m = matcher(json!({"or": [{"equalTo": "x"}, {"absent": true}]}));
+        assert!(m.matches(Some("x")) && m.matches(None) && !m.matches(Some("y")));
+    }
+
+    #[test]
+    fn equal_to_json_compares_structure_not_text() {
+        let m = matcher(json!({"equalToJson": {"a": 1, "b": [1, 2]}}));
+        assert!(m.matches(Some(r#"{ "b" : [1,2], "a": 1 }"#)));
+        assert!(
+            !m.matches(Some(r#"{"a": 1, "b": [2, 1]}"#)),
+            "array order counts by default"
+        );
+        assert!(
+            !m.matches(Some(r#"{"a": 1, "b": [1, 2], "c": 3}"#)),
+            "extra fields count by default"
+        );
+        assert!(!m.matches(Some("not json")));
+        // The expectation may be given as a string holding JSON.
+        let m = matcher(json!({"equalToJson": "{\"a\": \"{not json inside}\"}"}));
+        assert!(m.matches(Some(r#"{"a": "{not json inside}"}"#)));
+        assert!(StringMatcher::parse(&json!({"equalToJson": "{oops"}), "").is_err());
+    }
+
+    #[test]
+    fn equal_to_json_numbers_compare_by_value_as_wiremocks_normalised_comparator() {
+        let m = matcher(json!({"equalToJson": {"n": 1}}));
+        assert!(m.matches(Some(r#"{"n": 1.0}"#)));
+        assert!(m.matches(Some(r#"{"n": 1}"#)));
+        assert!(!m.matches(Some(r#"{"n": 1.5}"#)));
+        assert!(
+            !m.matches(Some(r#"{"n": "1"}"#)),
+            "a string is not a number"
+        );
+    }
+
+    #[test]
+    fn equal_to_json_relaxations() {
+        let m = matcher(json!({"equalToJson": {"b": [1, 2]}, "ignoreArrayOrder": true}));
+        assert!(m.matches(Some(r#"{"b": [2, 1]}"#)));
+        assert!(!m.matches(Some(r#"{"b": [2, 2]}"#)));
+        let m =
+            matcher(json!({"equalToJson": {"a": {"x": 1}, "b": [1]}, "ignoreExtraElements": true}));
+        assert!(m.matches(Some(r#"{"a": {"x": 1, "y": 2}, "b": [1, 9], "c": 3}"#)));
+        assert!(
+            !m.matches(Some(r#"{"a": {"y": 2}, "b": [1]}"#)),
+            "a missing field still fails"
+        );
+        let m = matcher(
+            json!({"equalToJson": {"id": "${json-unit.any-string}", "t": "${json-unit.ignore}"}}),
+        );
+        assert!(m.matches(Some(r#"{"id": "abc", "t": [1]}"#)));
+        assert!(!m.matches(Some(r#"{"id": 5, "t": null}"#)));
+    }
+
+    #[test]
+    fn matches_json_path_with_an_expression_alone_or_a_matcher() {
+        let body = r#"{"name": "Bob", "things": [{"id": 1}, {"id": 2}], "empty": []}"#;
+        assert!(matcher(json!({"matchesJsonPath": "$.name"})).matches(Some(body)));
+        assert!(!matcher(json!({"matchesJsonPath": "$.nope"})).matches(Some(body)));
+        assert!(matcher(json!({"matchesJsonPath": "$.things[?(@.id == 2)]"})).matches(Some(body)));
+        assert!(!matcher(json!({"matchesJsonPath": "$.things[?(@.id == 3)]"})).matches(Some(body)));
+        assert!(
+            matcher(json!({"matchesJsonPath": "$.empty"})).matches(Some(body)),
+            "a definite empty array is a value"
+        );
+        assert!(!matcher(json!({"matchesJsonPath": "$.name"})).matches(Some("not json")));
+        let m = matcher(json!({"matchesJsonPath": {"expression": "$.name", "equalTo": "Bob"}}));
+        assert!(m.matches(Some(body)));
+        assert!(
+            !matcher(json!({"matchesJsonPath": {"expression": "$.name", "equalTo": "Al"}}))
+                .matches(Some(body))
+        );
+        // A list matches if any item does.
+        assert!(
+            matcher(json!({"matchesJsonPath": {"expression": "$.things[*].id", "equalTo": "2"}}))
+                .matches(Some(body))
+        );
+        assert!(
+            matcher(json!({"matchesJsonPath": {"expression": "$.nope", "absent": true}}))
+                .matches(Some(body))
+        );
+        let m = matcher(
+            json!({"matchesJsonPath": {"expression": "$.things", "equalToJson": [{"id": 1}, {"id": 2}]}}),
+        );
+        assert!(m.matches(Some(body)));
+        assert!(StringMatcher::parse(&json!({"matchesJsonPath": "$[?"}), "").is_err());
+    }
+
+    #[test]
+    fn method_and_any() {
+        let s = stubs(vec![
+            json!({"id": "post", "request": {"method": "POST", "url": "/x"}}),
+        ]);
+        assert_eq!(
+            answer(&s, &MockRequest::new("POST", "/x")).as_deref(),
+            Some("post")
+        );
+        assert_eq!(answer(&s, &get("/x")), None);
+        let s = stubs(vec![
+            json!({"id": "any", "request": {"method": "ANY", "url": "/x"}}),
+        ]);
+        assert_eq!(
+            answer(&s, &MockRequest::new("DELETE", "/x")).as_deref(),
+            Some("any")
+        );
+    }
+
+    #[test]
+    fn the_five_url_kinds() {
+        let s = stubs(vec![json!({"id": "u", "request": {"url": "/a?b=1"}})]);
+        assert!(answer(&s, &get("/a?b=1")).is_some());
+        assert!(answer(&s, &get("/a?b=2")).is_none() && answer(&s, &get("/a")).is_none());
+        let s = stubs(vec![json!({"id": "p", "request": {"urlPath": "/a"}})]);
+        assert!(answer(&s, &get("/a?anything=1")).is_some() && answer(&s, &get("/a/b")).is_none());
+        let s = stubs(vec![
+            json!({"id": "r", "request": {"urlPattern": "/a/[0-9]+\\?x=.*"}}),
+        ]);
+        assert!(answer(&s, &get("/a/12?x=y")).is_some() && answer(&s, &get("/a/12")).is_none());
+        let s = stubs(vec![
+            json!({"id": "pp", "request": {"urlPathPattern": "/a/[0-9]+"}}),
+        ]);
+        assert!(answer(&s, &get("/a/12?x=y")).is_some() && answer(&s, &get("/a/b")).is_none());
+        let s = stubs(vec![json!({"id": "any", "request": {}})]);
+        assert!(answer(&s, &get("/whatever?x")).is_some());
+    }
+
+    #[test]
+    fn url_path_template_with_path_parameters() {
+        let s = stubs(vec![json!({"id": "t", "request": {
+            "urlPathTemplate": "/rest/api/2/issue/{key}/comment/{id}",
+            "pathParameters": {"key": {"matches": "[A-Z]+-[0-9]+"}}}})]);
+        let r = get("/rest/api/2/issue/PROJ-1/comment/7?expand=x");
+        let m = s.find(&r, &ScenarioStates::default()).unwrap();
+        assert_eq!(
+            m.path_parameters,
+            vec![("key".into(), "PROJ-1".into()), ("id".into(), "7".into())]
+        );
+        assert!(
+            answer(&s, &get("/rest/api/2/issue/proj-1/comment/7")).is_none(),
+            "pathParameters apply"
+        );
+        assert!(
+            answer(&s, &get("/rest/api/2/issue//comment/7")).is_none(),
+            "a parameter takes a non-empty segment"
+        );
+        assert!(
+            answer(&s, &get("/rest/api/2/issue/A-1/x/comment/7")).is_none(),
+            "a parameter stops at /"
+        );
+        let s = stubs(vec![
+            json!({"id": "w", "request": {"urlPathTemplate": "/files/**"}}),
+        ]);
+        assert_eq!(
+            s.find(&get("/files/a/b.txt"), &ScenarioStates::default())
+                .unwrap()
+                .path_parameters,
+            vec![("0".into(), "a/b.txt".into())]
+        );
+        let e = parse_mapping_at(
+            &json!({"request": {"urlPath": "/a", "pathParameters": {"k": {"equalTo": "1"}}}}),
+            "",
+            ParseContext::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/request/pathParameters");
+        let e = parse_mapping_at(
+            &json!({"request": {"urlPathTemplate": "/a/{k}", "pathParameters": {"j": {"equalTo": "1"}}}}),
+            "",
+            ParseContext::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/request/pathParameters/j");
+    }
+
+    #[test]
+    fn query_parameters_headers_and_cookies() {
+        let s = stubs(vec![json!({"id": "m", "request": {"urlPath": "/s",
+            "queryParameters": {"jql": {"contains": "project = X"}, "debug": {"absent": true}},
+            "headers": {"accept": {"equalTo": "application/json"}},
+            "cookies": {"session": {"matches": "[0-9a-f]+"}}}})]);
+        let ok = get("/s?jql=project%20%3D%20X")
+            .header("Accept", "application/json")
+            .header("Cookie", "a=b; session=beef");
+        assert!(
+            answer(&s, &ok).is_some(),
+            "header names ignore case, query values are decoded"
+        );
+        let mut r = ok.clone();
+        r.url.push_str("&debug=1");
+        assert!(answer(&s, &r).is_none(), "absent parameter present");
+        let r = get("/s?jql=project%20%3D%20X").header("Accept", "application/json");
+        assert!(answer(&s, &r).is_none(), "cookie missing");
+        let r = get("/s?jql=project%20%3D%20X")
+            .header("Accept", "text/html")
+            .header("Accept", "application/json")
+            .header("Cookie", "session=1");
+        assert!(
+            answer(&s, &r).is_some(),
+            "a repeated header matches if either value does"
+        );
+    }
+
+    #[test]
+    fn body_patterns_must_all_match() {
+        let s = stubs(vec![
+            json!({"id": "b", "request": {"method": "POST", "url": "/b", "bodyPatterns": [
+            {"matchesJsonPath": "$.fields.summary"}, {"doesNotContain": "secret"}]}}),
+        ]);
+        let post = |b: &str| MockRequest::new("POST", "/b").body(b);
+        assert!(answer(&s, &post(r#"{"fields": {"summary": "x"}}"#)).is_some());
+        assert!(answer(&s, &post(r#"{"fields": {"summary": "secret"}}"#)).is_none());
+        assert!(answer(&s, &post(r#"{"fields": {}}"#)).is_none());
+        let s = stubs(vec![
+            json!({"id": "e", "request": {"bodyPatterns": [{"absent": true}]}}),
+        ]);
+        assert!(
+            answer(&s, &get("/")).is_some(),
+            "an empty body is an absent one"
+        );
+        assert!(answer(&s, &get("/").body("x")).is_none());
+    }
+
+    #[test]
+    fn the_lowest_priority_wins_then_the_newest() {
+        let s = stubs(vec![
+            json!({"id": "old", "request": {"urlPath": "/p"}}),
+            json!({"id": "new", "request": {"urlPattern": "/p.*"}}),
+            json!({"id": "low", "priority": 9, "request": {"urlPath": "/p"}}),
+        ]);
+        assert_eq!(
+            answer(&s, &get("/p")).as_deref(),
+            Some("new"),
+            "equal priority (default 5): newest"
+        );
+        let s = stubs(vec![
+            json!({"id": "first", "priority": 1, "request": {"urlPathPattern": "/p"}}),
+            json!({"id": "second", "request": {"urlPath": "/p"}}),
+        ]);
+        assert_eq!(answer(&s, &get("/p")).as_deref(), Some("first"));
+        assert_eq!(
+            s.near_misses(&get("/q"), &ScenarioStates::default(), 1)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn pushing_an_existing_id_replaces_it_and_remove_drops_it() {
+        let mut s = stubs(vec![
+            json!({"id": "a", "request": {"url": "/a"}}),
+            json!({"id": "b", "request": {"url": "/a"}}),
+        ]);
+        assert_eq!(answer(&s, &get("/a")).as_deref(), Some("b"));
+        s.push(mapping(json!({"id": "a", "request": {"url": "/a"}})));
+        assert_eq!((s.len(), answer(&s, &get("/a")).as_deref()), (2, Some("a")));
+        assert!(s.remove("a") && !s.remove("a"));
+        assert_eq!(answer(&s, &get("/a")).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn scenarios_start_in_started_and_move_when_served() {
+        let s = stubs(vec![
+            json!({"id": "todo-empty", "scenarioName": "todo", "requiredScenarioState": "Started",
+                   "request": {"method": "GET", "url": "/todo"}}),
+            json!({"id": "add", "scenarioName": "todo", "requiredScenarioState": "Started", "newScenarioState": "One item",
+                   "request": {"method": "POST", "url": "/todo"}}),
+            json!({"id": "todo-one", "scenarioName": "todo", "requiredScenarioState": "One item",
+                   "request": {"method": "GET", "url": "/todo"}}),
+        ]);
+        let mut states = ScenarioStates::default();
+        assert_eq!(
+            s.serve(&get("/todo"), &mut states).unwrap().mapping.id,
+            "todo-empty"
+        );
+        assert_eq!(states.state("todo"), "Started");
+        assert_eq!(
+            s.serve(&MockRequest::new("POST", "/todo"), &mut states)
+                .unwrap()
+                .mapping
+                .id,
+            "add"
+        );
+        assert_eq!(states.state("todo"), "One item");
+        assert_eq!(
+            s.serve(&get("/todo"), &mut states).unwrap().mapping.id,
+            "todo-one"
+        );
+        assert!(
+            s.serve(&MockRequest::new("POST", "/todo"), &mut states)
+                .is_none(),
+            "add needs Started"
+        );
+        states.reset();
+        assert_eq!(
+            s.find(&get("/todo"), &states).unwrap().mapping.id,
+            "todo-empty"
+        );
+    }
+
+    #[test]
+    fn near_misses_rank_by_the_share_of_parts_matched() {
+        let s = stubs(vec![
+            json!({"id": "far", "request": {"method": "POST", "url": "/other"}}),
+            json!({"id": "close", "request": {"method": "GET", "urlPath": "/issue", "headers": {"X": {"equalTo": "1"}}}}),
+        ]);
+        let misses = s.near_misses(&get("/issue"), &ScenarioStates::default(), 5);
+        assert_eq!(
+            misses.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["close", "far"]
+        );
+        assert_eq!((misses[0].matched, misses[0].total), (2, 3));
+        assert_eq!((misses[1].matched, misses[1].total), (0, 2));
+    }
+
+    /// Random mappings over a small vocabulary, so that many overlap.
+    fn random_mapping(rng: &mut rand::rngs::StdRng, i: usize) -> Value {
+        let paths = ["/a", "/b", "/a/1", "/c/2"];
+        let path = paths[rng.random_range(0..paths.len())];
+        let mut req = Map::new();
+        match rng.random_range(0..6) {
+            0 => req.insert("url".into(), json!(path)),
+            1 => req.insert("url".into(), json!(format!("{path}?q=1"))),
+            2 => req.insert("urlPath".into(), json!(path)),
+            3 => req.insert("urlPathPattern".into(), json!("/[ab].*")),
+            4 => req.insert("urlPathTemplate".into(), json!("/{x}/{y}")),
+            _ => None,
+        };
+        match rng.random_range(0..3) {
+            0 => req.insert("method".into(), json!("GET")),
+            1 => req.insert("method".into(), json!("POST")),
+            _ => None,
+        };
+        if rng.random_range(0..3) == 0 {
+            req.insert("queryParameters".into(), json!({"q": {"equalTo": "1"}}));
+        }
+        let mut m = json!({"id": format!("m{i}"), "request": req});
+        if rng.random_range(0..2) == 0 {
+            m["priority"] = json!(rng.random_range(1..4));
+        }
+        m
+    }
+
+    #[test]
+    fn the_index_answers_as_a_scan_of_every_mapping_would() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for round in 0..200 {
+            let n = rng.random_range(0..30);
+            let s = stubs((0..n).map(|i| random_mapping(&mut rng, i)).collect());
+            for url in [
+                "/a", "/a?q=1", "/b", "/b?q=2", "/a/1", "/a/1?q=1", "/c/2", "/d",
+            ] {
+                for method in ["GET", "POST", "PUT"] {
+                    let r = MockRequest::new(method, url);
+                    let states = ScenarioStates::default();
+                    let indexed = s.find(&r, &states).map(|m| m.mapping.id.clone());
+                    let linear = s.find_linear(&r, &states).map(|m| m.mapping.id.clone());
+                    assert_eq!(indexed, linear, "round {round}: {method} {url}");
+                }
+            }
+        }
+    }
+
+    /// Not a benchmark, a sanity figure: `cargo test --release -p tokenauth-stub --lib
+    /// matching_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn matching_cost_with_1_and_1000_mappings() {
+        let build = |n: usize| {
+            stubs(
+                (0..n)
+                    .map(|i| json!({"id": format!("m{i}"), "request": {"method": "GET", "urlPath": format!("/rest/api/2/issue/P-{i}"),
+                        "headers": {"Accept": {"contains": "json"}}}}))
+                    .collect(),
+            )
+        };
+        for n in [1usize, 1000] {
+            let s = build(n);
+            let r = get("/rest/api/2/issue/P-0?x=1").header("Accept", "application/json");
+            let states = ScenarioStates::default();
+            for (label, linear) in [("index", false), ("linear", true)] {
+                let start = std::time::Instant::now();
+                let rounds = 20_000u32;
+                for _ in 0..rounds {
+                    let m = if linear {
+                        s.find_linear(&r, &states)
+                    } else {
+                        s.find(&r, &states)
+                    };
+                    assert!(m.is_some());
+                }
+                println!(
+                    "{n} mappings, {label}: {:?} per request",
+                    start.elapsed() / rounds
+                );
+            }
         }
     }
 }

@@ -352,7 +352,7 @@ fn parse_distribution(v: &Value, ptr: &str) -> Result<DelayDistribution, Mapping
 
 /// Jackson's default pretty printer, which WireMock uses to write `jsonBody`: `"k" : v`, two
 /// spaces of indent, arrays on one line as `[ 1, 2 ]`, empty containers as `{ }` and `[ ]`.
-fn jackson_pretty(v: &Value) -> String {
+pub(crate) fn jackson_pretty(v: &Value) -> String {
     fn write(v: &Value, indent: usize, out: &mut String) {
         match v {
             Value::Object(m) if m.is_empty() => out.push_str("{ }"),
