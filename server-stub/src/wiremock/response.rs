@@ -533,7 +533,9 @@ fn json_path_helper(
     Ok(())
 }
 
-/// `{{randomValue length=N type='ALPHANUMERIC'|'ALPHABETIC'|'NUMERIC'|'HEXADECIMAL'|'UUID' uppercase=true}}`.
+/// `{{randomValue length=N type='ALPHANUMERIC'|'ALPHABETIC'|'NUMERIC'|'HEXADECIMAL'|'UUID'|… uppercase=true}}`
+/// as WireMock's helper: 36 characters by default, lower case unless `uppercase=true`, any
+/// other type printable ASCII.
 fn random_value_helper(
     h: &Helper<'_>,
     _: &Handlebars<'_>,
@@ -556,6 +558,7 @@ fn random_value_helper(
     let upper = h
         .hash_get("uppercase")
         .is_some_and(|v| v.value().as_bool() == Some(true));
+    let printable: Vec<u8> = (32..=126).collect();
     let alphabet: &[u8] = match kind.as_str() {
         "UUID" => {
             let id = super::mapping::random_uuid();
@@ -565,15 +568,19 @@ fn random_value_helper(
         "ALPHANUMERIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
         "ALPHABETIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
         "NUMERIC" => b"0123456789",
-        "HEXADECIMAL" => b"0123456789abcdef",
-        "ALPHANUMERIC_AND_SYMBOLS" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()-_=+[]{};:,.<>/?",
-        other => return Err(helper_error(format!("randomValue type {other:?} is not supported"))),
+        "HEXADECIMAL" => b"ABCDEF0123456789",
+        "ALPHANUMERIC_AND_SYMBOLS" => &printable[1..],
+        _ => &printable,
     };
     let mut rng = rand::rng();
     let s: String = (0..length)
         .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
         .collect();
-    out.write(&if upper { s.to_uppercase() } else { s })?;
+    out.write(&if upper {
+        s.to_uppercase()
+    } else {
+        s.to_lowercase()
+    })?;
     Ok(())
 }
 
@@ -604,7 +611,8 @@ fn now_helper(
     Ok(())
 }
 
-/// WireMock's offsets: `"<n> seconds|minutes|hours|days|weeks"`, `n` may be negative.
+/// WireMock's offsets: `"<n> seconds|minutes|hours|days|weeks"`, `n` may be negative (months
+/// and years, which WireMock also takes, are not supported).
 fn parse_offset(s: &str) -> Option<time::Duration> {
     let mut parts = s.split_whitespace();
     let n: i64 = parts.next()?.parse().ok()?;
@@ -732,5 +740,300 @@ fn render_one(
         Ok(()) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
         Err(_) if out.overflowed => Err(RenderError::TooLarge),
         Err(e) => Err(RenderError::Template(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wiremock::mapping::{ErrorKind, ParseContext};
+    use rand::SeedableRng as _;
+
+    fn response(v: Value) -> ResponseDefinition {
+        ResponseDefinition::parse(&v, "/response", ParseContext::default()).unwrap()
+    }
+
+    fn error(v: Value) -> MappingError {
+        ResponseDefinition::parse(&v, "/response", ParseContext::default()).unwrap_err()
+    }
+
+    fn render(v: Value, req: &MockRequest) -> RenderedResponse {
+        response(v).render(req, &[]).unwrap()
+    }
+
+    fn body_text(v: Value, req: &MockRequest) -> String {
+        String::from_utf8(render(v, req).body).unwrap()
+    }
+
+    #[test]
+    fn status_defaults_to_200_and_headers_may_repeat() {
+        let r = render(json!({}), &MockRequest::default());
+        assert_eq!(
+            (r.status, r.body.len(), r.delay, r.fault),
+            (200, 0, Duration::ZERO, None)
+        );
+        let r = render(
+            json!({"status": 404, "statusMessage": "Nope", "headers": {"Set-Cookie": ["a=1", "b=2"], "X": 5}}),
+            &MockRequest::default(),
+        );
+        assert_eq!((r.status, r.status_message.as_deref()), (404, Some("Nope")));
+        assert_eq!(
+            r.headers,
+            [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X", "5")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert_eq!(error(json!({"status": 20})).pointer, "/response/status");
+    }
+
+    #[test]
+    fn the_four_kinds_of_body() {
+        assert_eq!(
+            body_text(json!({"body": "plain"}), &MockRequest::default()),
+            "plain"
+        );
+        assert_eq!(
+            body_text(json!({"base64Body": "aGk="}), &MockRequest::default()),
+            "hi"
+        );
+        // jsonBody is written as WireMock writes it, with Jackson's pretty printer.
+        assert_eq!(
+            body_text(
+                json!({"jsonBody": {"key": "PROJ-1", "n": [1, 2], "e": {}, "o": {"a": null}}}),
+                &MockRequest::default()
+            ),
+            "{\n  \"e\" : { },\n  \"key\" : \"PROJ-1\",\n  \"n\" : [ 1, 2 ],\n  \"o\" : {\n    \"a\" : null\n  }\n}"
+        );
+        let e = error(json!({"body": "a", "jsonBody": {}}));
+        assert_eq!(e.pointer, "/response/jsonBody");
+        assert!(matches!(e.kind, ErrorKind::ConflictingBody(_)));
+        assert_eq!(
+            error(json!({"base64Body": "!!"})).pointer,
+            "/response/base64Body"
+        );
+    }
+
+    #[test]
+    fn delays_fixed_uniform_and_lognormal() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let r = response(json!({"fixedDelayMilliseconds": 250}));
+        assert_eq!(r.sample_delay(&mut rng), Duration::from_millis(250));
+        let r =
+            response(json!({"delayDistribution": {"type": "uniform", "lower": 10, "upper": 20}}));
+        for _ in 0..100 {
+            let d = r.sample_delay(&mut rng).as_millis();
+            assert!((10..=20).contains(&d), "{d}");
+        }
+        let r = response(
+            json!({"delayDistribution": {"type": "lognormal", "median": 80, "sigma": 0.4}}),
+        );
+        let mut draws: Vec<u128> = (0..1001)
+            .map(|_| r.sample_delay(&mut rng).as_millis())
+            .collect();
+        draws.sort_unstable();
+        assert!(
+            (60..=100).contains(&draws[500]),
+            "median near 80: {}",
+            draws[500]
+        );
+        let r = response(
+            json!({"delayDistribution": {"type": "lognormal", "median": 1e300, "sigma": 1e300}}),
+        );
+        let _ = r.sample_delay(&mut rng); // saturates, does not panic
+        assert_eq!(
+            error(json!({"delayDistribution": {"type": "uniform", "lower": 5, "upper": 1}}))
+                .pointer,
+            "/response/delayDistribution/upper"
+        );
+        assert_eq!(
+            error(json!({"delayDistribution": {"type": "pareto"}})).pointer,
+            "/response/delayDistribution/type"
+        );
+    }
+
+    #[test]
+    fn chunked_dribble_delay_and_faults_are_data() {
+        let r = response(
+            json!({"chunkedDribbleDelay": {"numberOfChunks": 5, "totalDuration": 1000}, "fault": "EMPTY_RESPONSE"}),
+        );
+        assert_eq!(
+            r.chunked_dribble_delay,
+            Some(ChunkedDribbleDelay {
+                number_of_chunks: 5,
+                total_duration: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(r.fault, Some(Fault::EmptyResponse));
+        for (name, f) in [
+            ("CONNECTION_RESET_BY_PEER", Fault::ConnectionResetByPeer),
+            ("MALFORMED_RESPONSE_CHUNK", Fault::MalformedResponseChunk),
+            ("RANDOM_DATA_THEN_CLOSE", Fault::RandomDataThenClose),
+        ] {
+            assert_eq!(response(json!({"fault": name})).fault, Some(f));
+        }
+        assert_eq!(error(json!({"fault": "BOOM"})).pointer, "/response/fault");
+        assert_eq!(
+            error(json!({"chunkedDribbleDelay": {"numberOfChunks": 0, "totalDuration": 1}}))
+                .pointer,
+            "/response/chunkedDribbleDelay/numberOfChunks"
+        );
+    }
+
+    fn templated(body: &str) -> Value {
+        json!({"body": body, "transformers": ["response-template"]})
+    }
+
+    #[test]
+    fn templates_see_the_request_model() {
+        let req = MockRequest::new("post", "/rest/api/2/issue/PROJ-7?expand=names&x=1&x=2")
+            .header("X-Trace", "t-1")
+            .header("Cookie", "s=abc")
+            .body(r#"{"fields": {"summary": "Hello"}, "labels": ["a", "b"]}"#);
+        let t = |body: &str| body_text(templated(body), &req);
+        assert_eq!(t("{{request.pathSegments.[4]}}"), "PROJ-7");
+        assert_eq!(t("{{request.path}}"), "/rest/api/2/issue/PROJ-7");
+        // `{{…}}` escapes as WireMock's default (jknack's Handlebars.js strategy), `{{{…}}}` does not.
+        assert_eq!(
+            t("{{request.url}}"),
+            "/rest/api/2/issue/PROJ-7?expand&#x3D;names&amp;x&#x3D;1&amp;x&#x3D;2"
+        );
+        assert_eq!(
+            t("{{{request.url}}}"),
+            "/rest/api/2/issue/PROJ-7?expand=names&x=1&x=2"
+        );
+        assert_eq!(
+            t("{{request.query.expand}} {{request.query.x.[1]}}"),
+            "names 2"
+        );
+        assert_eq!(
+            t("{{request.headers.X-Trace}} {{request.headers.x-trace}}"),
+            "t-1 t-1"
+        );
+        assert_eq!(t("{{request.cookies.s}} {{request.method}}"), "abc POST");
+        assert_eq!(t("{{jsonPath request.body '$.fields.summary'}}"), "Hello");
+        assert_eq!(t("{{jsonPath request.body '$.labels[*]'}}"), r#"["a","b"]"#);
+        assert_eq!(
+            t("{{jsonPath request.body '$.missing'}}|{{request.nothing}}"),
+            "|",
+            "strict mode off"
+        );
+        assert_eq!(t("{{#each request.query.x}}[{{this}}]{{/each}}"), "[1][2]");
+    }
+
+    #[test]
+    fn path_parameters_from_a_template_url() {
+        let r = response(templated("issue {{request.pathParameters.key}}"));
+        let out = r
+            .render(
+                &MockRequest::new("GET", "/i/K-1"),
+                &[("key".into(), "K-1".into())],
+            )
+            .unwrap();
+        assert_eq!(out.body, b"issue K-1");
+    }
+
+    #[test]
+    fn headers_and_json_bodies_are_templated_too() {
+        let req = MockRequest::new("GET", "/a/b");
+        let r = render(
+            json!({"jsonBody": {"seg": "{{request.pathSegments.[1]}}"}, "headers": {"Location": "/x/{{request.pathSegments.[0]}}"},
+                   "transformers": ["response-template"]}),
+            &req,
+        );
+        assert_eq!(r.body, b"{\n  \"seg\" : \"b\"\n}");
+        assert_eq!(r.headers, vec![("Location".to_owned(), "/x/a".to_owned())]);
+        // Without the transformer nothing is rendered.
+        assert_eq!(
+            body_text(json!({"body": "{{request.path}}"}), &req),
+            "{{request.path}}"
+        );
+    }
+
+    #[test]
+    fn random_values_and_now() {
+        let req = MockRequest::default();
+        let v = body_text(templated("{{randomValue length=12 type='NUMERIC'}}"), &req);
+        assert!(
+            v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()),
+            "{v}"
+        );
+        let v = body_text(templated("{{randomValue length=20}}"), &req);
+        assert!(
+            v.len() == 20
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "{v}"
+        );
+        let v = body_text(
+            templated("{{randomValue length=8 type='ALPHABETIC' uppercase=true}}"),
+            &req,
+        );
+        assert!(
+            v.len() == 8 && v.bytes().all(|b| b.is_ascii_uppercase()),
+            "{v}"
+        );
+        let v = body_text(templated("{{randomValue type='UUID'}}"), &req);
+        assert_eq!((v.len(), v.as_bytes()[14]), (36, b'4'));
+        assert!(
+            response(templated("{{randomValue length=99999999}}"))
+                .render(&req, &[])
+                .is_err()
+        );
+        let now = body_text(templated("{{now}}"), &req);
+        assert_eq!(
+            (now.len(), &now[10..11], &now[19..]),
+            (20, "T", "Z"),
+            "{now}"
+        );
+        let year = time::OffsetDateTime::now_utc().year();
+        let next = body_text(templated("{{now offset='366 days' format='yyyy'}}"), &req);
+        assert!(
+            next == (year + 1).to_string() || next == (year + 2).to_string(),
+            "{next}"
+        );
+        let epoch: i64 = body_text(templated("{{now format='unix'}}"), &req)
+            .parse()
+            .unwrap();
+        assert!((epoch - time::OffsetDateTime::now_utc().unix_timestamp()).abs() < 5);
+        assert_eq!(
+            java_format(
+                time::macros::datetime!(2024-03-05 07:08:09.123 UTC),
+                "dd/MM/yy HH:mm:ss.SSS 'at' yyyy"
+            ),
+            "05/03/24 07:08:09.123 at 2024"
+        );
+    }
+
+    #[test]
+    fn templates_are_checked_at_load_and_bounded_when_rendered() {
+        let e = error(templated("{{#if x}}unclosed"));
+        assert_eq!(e.pointer, "/response/body");
+        assert!(matches!(e.kind, ErrorKind::InvalidTemplate(_)));
+        assert!(
+            matches!(
+                error(templated("{{> other}}")).kind,
+                ErrorKind::InvalidTemplate(_)
+            ),
+            "no partials"
+        );
+        assert!(matches!(
+            error(templated("{{#*inline \"p\"}}{{> p}}{{/inline}}")).kind,
+            ErrorKind::InvalidTemplate(_)
+        ));
+        let deep = "{{#if a}}".repeat(40) + &"{{/if}}".repeat(40);
+        assert!(matches!(
+            error(templated(&deep)).kind,
+            ErrorKind::InvalidTemplate(_)
+        ));
+        // 64 KiB of random value per item × a 200-item query list: over the 10 MiB cap.
+        let big = "{{#each request.query.x}}{{randomValue length=65536}}{{/each}}";
+        let url = format!("/?{}", "x=1&".repeat(200));
+        let out = response(templated(big)).render(&MockRequest::new("GET", &url), &[]);
+        assert_eq!(out, Err(RenderError::TooLarge));
+        // A binary body is sent as it is, not parsed as a template.
+        let r = response(json!({"base64Body": "/wA=", "transformers": ["response-template"]}));
+        assert_eq!(
+            r.render(&MockRequest::default(), &[]).unwrap().body,
+            vec![0xff, 0]
+        );
     }
 }
