@@ -49,8 +49,7 @@ impl MockRequest {
 
     /// The path: the URL up to `?` (or `#`, which a client should not send but may).
     pub fn path(&self) -> &str {
-        let end = self.url.find(['?', '#']).unwrap_or(self.url.len());
-        &self.url[..end]
+        path_of(&self.url)
     }
 
     /// The raw query string after `?`, if any.
@@ -99,6 +98,11 @@ impl MockRequest {
     pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.body)
     }
+}
+
+/// The path of a URL as received: up to `?` (or `#`, which a client should not send but may).
+pub(crate) fn path_of(url: &str) -> &str {
+    &url[..url.find(['?', '#']).unwrap_or(url.len())]
 }
 
 #[cfg(test)]
