@@ -13,7 +13,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 total=0
-for target in token_format authorization_header forwarded_for session_login ip_entry settings_json; do
+for target in token_format authorization_header forwarded_for session_login ip_entry settings_json wiremock_mapping; do
   mkdir -p "fuzz/corpus/$target"
   log=$(mktemp)
   if ! cargo fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$SECONDS_EACH" -print_final_stats=1 >"$log" 2>&1; then
