@@ -510,6 +510,20 @@ mod tests {
     }
 
     #[test]
+    fn request_fields_this_stub_cannot_honour_are_refused_not_ignored() {
+        // Ignoring `basicAuthCredentials` would answer requests the author meant to refuse.
+        let (p, k) = pointer_of(
+            json!({"request": {"url": "/a", "basicAuthCredentials": {"username": "u"}}}),
+        );
+        assert_eq!(p, "/request/basicAuthCredentials");
+        assert!(matches!(k, ErrorKind::Invalid(_)));
+        assert!(
+            parse(json!({"request": {}, "persistent": true, "postServeActions": []})).is_ok(),
+            "other fields are ignored"
+        );
+    }
+
+    #[test]
     fn pointers_escape_slashes_and_tildes_in_keys() {
         let (p, _) = pointer_of(json!({"request": {"headers": {"a/b~c": {"matches": "("}}}}));
         assert_eq!(p, "/request/headers/a~1b~0c/matches");
