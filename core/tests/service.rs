@@ -25,6 +25,20 @@ fn req(scope: Option<Scope>, expiry: Expiry) -> NewTokenRequest {
     }
 }
 
+/// The events of one action, newest first.
+fn events_of(w: &World, action: AuditAction) -> Vec<tokenauth_core::audit::AuditEvent> {
+    w.auth
+        .query_events(
+            &Actor::cli(),
+            &AuditQuery {
+                action: Some(action),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events
+}
+
 fn last_event(w: &World) -> tokenauth_core::audit::AuditEvent {
     w.auth
         .query_events(
@@ -732,17 +746,7 @@ fn rotation_gives_a_new_secret_with_the_same_owner_description_and_scope() {
             .is_ok()
     );
     // Audited, naming both ids.
-    let rotated = w
-        .auth
-        .query_events(
-            &Actor::cli(),
-            &AuditQuery {
-                action: Some(AuditAction::TokenRotated),
-                ..AuditQuery::default()
-            },
-        )
-        .unwrap()
-        .events;
+    let rotated = events_of(&w, AuditAction::TokenRotated);
     assert_eq!(rotated.len(), 1);
     assert!(
         rotated[0]
@@ -769,17 +773,7 @@ fn a_rotated_away_secret_is_always_audited_with_its_successor_even_with_failure_
         let out = w.request(Some(&header), "GET", "/rest/api/2/myself");
         assert_eq!(out.result.unwrap_err().status, 401);
     }
-    let seen = w
-        .auth
-        .query_events(
-            &Actor::cli(),
-            &AuditQuery {
-                action: Some(AuditAction::RotatedTokenPresented),
-                ..AuditQuery::default()
-            },
-        )
-        .unwrap()
-        .events;
+    let seen = events_of(&w, AuditAction::RotatedTokenPresented);
     assert_eq!(seen.len(), 2);
     for e in &seen {
         assert_eq!(e.token_id.as_deref(), Some(id_of(&old).as_str()));
@@ -798,18 +792,7 @@ fn a_rotated_away_secret_is_always_audited_with_its_successor_even_with_failure_
     )
     .unwrap();
     let _ = w.request(Some(&common::bearer(&forged)), "GET", "/rest/api/2/myself");
-    let count = w
-        .auth
-        .query_events(
-            &Actor::cli(),
-            &AuditQuery {
-                action: Some(AuditAction::RotatedTokenPresented),
-                ..AuditQuery::default()
-            },
-        )
-        .unwrap()
-        .events
-        .len();
+    let count = events_of(&w, AuditAction::RotatedTokenPresented).len();
     assert_eq!(count, 2);
 }
 
@@ -1032,17 +1015,7 @@ fn review_m2_rotated_away_tokens_are_forgotten_after_the_maximum_validity() {
         .unwrap();
     let presented = |w: &World| {
         w.request(Some(&common::bearer(&old)), "GET", "/rest/api/2/myself");
-        w.auth
-            .query_events(
-                &Actor::cli(),
-                &AuditQuery {
-                    action: Some(AuditAction::RotatedTokenPresented),
-                    ..AuditQuery::default()
-                },
-            )
-            .unwrap()
-            .events
-            .len()
+        events_of(&w, AuditAction::RotatedTokenPresented).len()
     };
     w.clock.advance(29 * MILLIS_PER_DAY);
     w.auth.prune_audit().unwrap();
