@@ -1015,7 +1015,7 @@ fn review_m2_rotated_away_tokens_are_forgotten_after_the_maximum_validity() {
         .unwrap();
     let presented = |w: &World| {
         w.request(Some(&common::bearer(&old)), "GET", "/rest/api/2/myself");
-        events_of(&w, AuditAction::RotatedTokenPresented).len()
+        events_of(w, AuditAction::RotatedTokenPresented).len()
     };
     w.clock.advance(29 * MILLIS_PER_DAY);
     w.auth.prune_audit().unwrap();
