@@ -12,7 +12,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub audit_file: Option<crate::audit_file::AuditFileConfig>,
     /// The expiry-notice job.
     pub notifier: crate::notifier::NotifierConfig,
+    /// WireMock mappings served after the token rules (`--mappings`).
+    pub mocks: Option<std::sync::Arc<crate::mocks::Mocks>>,
     pub hash_params: HashParams,
 }
 
@@ -62,6 +64,7 @@ impl ServerConfig {
             insecure_http: false,
             audit_file: None,
             notifier: crate::notifier::NotifierConfig::default(),
+            mocks: None,
             hash_params: HashParams::DEFAULT,
         }
     }

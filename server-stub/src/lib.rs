@@ -13,6 +13,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;
+pub mod mocks;
 pub mod notifier;
 pub mod openapi;
 pub mod rate_limit;

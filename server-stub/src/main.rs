@@ -84,6 +84,10 @@ struct ServeArgs {
     /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
     #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_concurrency: Option<usize>,
+    /// Serve the WireMock mappings of DIR (its `mappings/` and `__files/`) after the token rules;
+    /// a bad mapping file refuses the start, naming the file and the JSON pointer of the problem
+    #[arg(long, env = "TOKENAUTH_MAPPINGS", value_name = "DIR")]
+    mappings: Option<PathBuf>,
     /// Seconds between looks for due expiry notices (the webhook of the settings'
     /// `notifications`)
     #[arg(long, env = "TOKENAUTH_NOTIFY_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -340,6 +344,11 @@ fn run() -> anyhow::Result<()> {
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
+    if let Some(dir) = &cli.serve.mappings {
+        config.mocks = Some(std::sync::Arc::new(tokenauth_stub::mocks::Mocks::load(
+            dir,
+        )?));
+    }
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
     config.notifier.retry_base = std::time::Duration::from_millis(cli.serve.notify_retry_ms);
     config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {
@@ -582,6 +591,7 @@ fn run_server(
             tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw()),
         )
         .context("installing the signal handlers")?;
+        let mocks = config.mocks.clone();
         server::serve(
         config,
         auth,
@@ -603,6 +613,9 @@ fn run_server(
             say!("data directory: {}", data_dir.display());
             if let Some(f) = audit_file {
                 say!("audit file: {} (every audit event as a JSON line)", f.path().display());
+            }
+            if let Some(m) = &mocks {
+                say!("serving {} WireMock mapping(s) after the token rules", m.len());
             }
             if seeded && users.is_none() {
                 say!("created the demo users admin/admin (administrator), alice/alice and bob/bob");

@@ -13,6 +13,7 @@ use super::{Authed, user_json};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
 use crate::state::Shared;
+use crate::wiremock::MockRequest;
 
 pub const VERSION: &str = "9.12.0";
 
@@ -58,21 +59,42 @@ pub async fn current_user(authed: Authed) -> Json<serde_json::Value> {
     Json(v)
 }
 
-/// Any other `/rest/` path: who the request authenticated as, so a developer can check that a
-/// script's writes are refused with a Read Only token. Elsewhere: 404.
-pub async fn echo_or_not_found(req: Request) -> Response {
+/// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
+/// passed the token rules by now; other paths are matched without authentication, as a real
+/// server's static pages are). Otherwise a `/rest/` path gets the echo — who the request
+/// authenticated as, so a developer can check that a script's writes are refused with a Read
+/// Only token — and any other path 404.
+pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
+    let url = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let method = req.method().clone();
-    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+    let principal = req.extensions().get::<Principal>().cloned();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    // Read (and bound) the body, so an oversized chunked upload gets its 413.
+    let Ok(body) = axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    if let Some(mocks) = &state.config.mocks {
+        let mock_request = MockRequest {
+            method: method.as_str().to_owned(),
+            url,
+            headers,
+            body: body.to_vec(),
+        };
+        if let Some(answer) = mocks.answer(&mock_request) {
+            return mapped(answer).await;
+        }
+    }
+    let Some(principal) = principal else {
         return ApiError::NotFound(format!("No resource at {path}")).into_response();
     };
-    // Read (and bound) the body, so an oversized chunked upload gets its 413.
-    if axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT)
-        .await
-        .is_err()
-    {
-        return ApiError::PayloadTooLarge.into_response();
-    }
     let mut body = json!({
         "user": principal.user.name,
         "method": method.as_str(),
@@ -89,4 +111,24 @@ pub async fn echo_or_not_found(req: Request) -> Response {
         StatusCode::OK
     };
     (status, Json(body)).into_response()
+}
+
+/// A matched mapping's answer, after its delay.
+async fn mapped(answer: crate::mocks::Answer) -> Response {
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        // A header the mapping names that HTTP cannot carry is left out, not a failure.
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
 }
