@@ -253,11 +253,14 @@ impl Keychain {
         Ok(existed)
     }
 
-    /// Reads, changes and writes the index, then reads it back: the app and a script may
-    /// write it at the same moment (the store has no compare-and-swap), and the later write
-    /// would drop the earlier one's change. A change not found on reading back is applied
-    /// again, a few times, before it is reported.
+    /// Reads, changes and writes the index under an exclusive file lock: the app and scripts
+    /// may write it at the same moment, the store has no compare-and-swap, and two
+    /// read-modify-writes that overlap lose one of the changes (reading back after writing is
+    /// not enough: a later writer may have read before ours landed). The lock serialises them
+    /// across threads and processes; it is released when the file closes. Where no lock file
+    /// can be made the change is still made, read back and re-applied a few times.
     fn update_index(&self, change: impl Fn(&mut Vec<Saved>)) -> Result<(), KeychainError> {
+        let _lock = index_lock();
         // The change holds in `index` when applying it again alters nothing (order aside).
         let holds = |index: &Vec<Saved>| {
             let mut want = index.clone();
@@ -392,4 +395,22 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(2));
     }
+}
+
+/// The lock that serialises writers of the index: `index.lock` in the user's config directory
+/// for tokenauth (0700), held until the returned file is dropped. `None` when it cannot be
+/// made (a read-only home): the caller goes on without it.
+fn index_lock() -> Option<std::fs::File> {
+    let dir = directories::ProjectDirs::from("", "", "tokenauth")?
+        .config_dir()
+        .to_path_buf();
+    tokenauth_core::private_fs::create_dir(&dir).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("index.lock"))
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
 }
