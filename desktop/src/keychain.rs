@@ -361,6 +361,24 @@ pub fn within<T: Send + 'static>(
     }
 }
 
+/// The lock that serialises writers of the index: `index.lock` in the user's config directory
+/// for tokenauth (0700), held until the returned file is dropped. `None` when it cannot be
+/// made (a read-only home): the caller goes on without it.
+fn index_lock() -> Option<std::fs::File> {
+    let dir = directories::ProjectDirs::from("", "", "tokenauth")?
+        .config_dir()
+        .to_path_buf();
+    tokenauth_core::private_fs::create_dir(&dir).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("index.lock"))
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,22 +413,4 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(2));
     }
-}
-
-/// The lock that serialises writers of the index: `index.lock` in the user's config directory
-/// for tokenauth (0700), held until the returned file is dropped. `None` when it cannot be
-/// made (a read-only home): the caller goes on without it.
-fn index_lock() -> Option<std::fs::File> {
-    let dir = directories::ProjectDirs::from("", "", "tokenauth")?
-        .config_dir()
-        .to_path_buf();
-    tokenauth_core::private_fs::create_dir(&dir).ok()?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("index.lock"))
-        .ok()?;
-    file.lock().ok()?;
-    Some(file)
 }
