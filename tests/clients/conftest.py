@@ -1,5 +1,6 @@
 """Starts the real tokenauth-stub binary on 127.0.0.1:0 with a fresh data directory."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -15,11 +16,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = pathlib.Path(os.environ.get("TOKENAUTH_BIN", ROOT / "target" / "debug" / "tokenauth-stub"))
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def running_stub(*extra):
+    """The real binary on 127.0.0.1:0 with a fresh data directory (and `extra` options); yields
+    its URL, read from its first line, and stops it on exit."""
     data = tempfile.mkdtemp(prefix="tokenauth-clients-")
     proc = subprocess.Popen(
-        [str(BINARY), "--data-dir", data, "--bind", "127.0.0.1:0"],
+        [str(BINARY), "--data-dir", data, "--bind", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -27,9 +30,17 @@ def server():
     line = proc.stdout.readline().strip()
     prefix = "tokenauth-stub listening on "
     assert line.startswith(prefix), f"unexpected first line: {line!r}"
-    yield line[len(prefix):]
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    try:
+        yield line[len(prefix):]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server():
+    with running_stub() as url:
+        yield url
 
 
 def create_token(base_url, user, password, scope):

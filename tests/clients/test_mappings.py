@@ -3,14 +3,12 @@ team already has, unchanged, gets the mapped issue with a token and Jira's 401 w
 
 import json
 import pathlib
-import signal
-import subprocess
 import tempfile
 
 import pytest
 from jira import JIRA, JIRAError
 
-from conftest import BINARY, create_token
+from conftest import create_token, running_stub
 
 ISSUE = {
     "id": "10001",
@@ -30,17 +28,8 @@ def mapped_server():
         "response": {"status": 200, "headers": {"Content-Type": "application/json"},
                      "jsonBody": ISSUE},
     }))
-    data = tempfile.mkdtemp(prefix="tokenauth-mapped-data-")
-    proc = subprocess.Popen(
-        [str(BINARY), "--data-dir", data, "--bind", "127.0.0.1:0", "--mappings", str(root)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = proc.stdout.readline().strip()
-    prefix = "tokenauth-stub listening on "
-    assert line.startswith(prefix), f"unexpected first line: {line!r}"
-    yield line[len(prefix):]
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    with running_stub("--mappings", str(root)) as url:
+        yield url
 
 
 def test_the_jira_client_reads_a_mapped_issue_with_a_token(mapped_server):

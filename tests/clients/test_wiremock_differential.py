@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import BINARY, create_token
+from conftest import create_token, running_stub
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WIREMOCK_VERSION = "3.13.2"
@@ -139,18 +139,8 @@ def wiremock(folder):
 
 @pytest.fixture(scope="module")
 def stub(folder):
-    data = tempfile.mkdtemp(prefix="tokenauth-diff-data-")
-    proc = subprocess.Popen(
-        [str(BINARY), "--data-dir", data, "--bind", "127.0.0.1:0", "--mappings", str(folder)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = proc.stdout.readline().strip()
-    prefix = "tokenauth-stub listening on "
-    assert line.startswith(prefix), f"unexpected first line: {line!r}"
-    url = line[len(prefix):]
-    yield url, create_token(url, "alice", "alice", "READ_WRITE")
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    with running_stub("--mappings", str(folder)) as url:
+        yield url, create_token(url, "alice", "alice", "READ_WRITE")
 
 
 def answer(r, names):
