@@ -42,8 +42,13 @@ pub struct ServerConfig {
     pub audit_file: Option<crate::audit_file::AuditFileConfig>,
     /// The expiry-notice job.
     pub notifier: crate::notifier::NotifierConfig,
-    /// WireMock mappings served after the token rules (`--mappings`).
-    pub mocks: Option<std::sync::Arc<crate::mocks::Mocks>>,
+    /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
+    pub mocks: std::sync::Arc<crate::mocks::Mocks>,
+    /// Requests the journal keeps (`--journal-size`; 0: no journal).
+    pub journal_size: usize,
+    /// What a request no mapping answers gets: the echo (`/rest/`) or WireMock's 404 with the
+    /// closest mappings (`--unmatched 404`).
+    pub unmatched_404: bool,
     pub hash_params: HashParams,
 }
 
@@ -64,7 +69,9 @@ impl ServerConfig {
             insecure_http: false,
             audit_file: None,
             notifier: crate::notifier::NotifierConfig::default(),
-            mocks: None,
+            mocks: std::sync::Arc::new(crate::mocks::Mocks::empty()),
+            journal_size: crate::journal::DEFAULT_SIZE,
+            unmatched_404: false,
             hash_params: HashParams::DEFAULT,
         }
     }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod hashing;
+pub mod journal;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

@@ -88,6 +88,13 @@ struct ServeArgs {
     /// a bad mapping file refuses the start, naming the file and the JSON pointer of the problem
     #[arg(long, env = "TOKENAUTH_MAPPINGS", value_name = "DIR")]
     mappings: Option<PathBuf>,
+    /// Requests the journal keeps for `/__admin/requests` (redacted; 0 turns it off)
+    #[arg(long, env = "TOKENAUTH_JOURNAL_SIZE", default_value_t = tokenauth_stub::journal::DEFAULT_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    journal_size: usize,
+    /// What a request no mapping answers gets: `echo` (the echo under /rest/, 404 elsewhere)
+    /// or `404` (WireMock's 404 with the closest mappings, everywhere)
+    #[arg(long, env = "TOKENAUTH_UNMATCHED", value_enum, default_value_t = Unmatched::Echo)]
+    unmatched: Unmatched,
     /// Seconds between looks for due expiry notices (the webhook of the settings'
     /// `notifications`)
     #[arg(long, env = "TOKENAUTH_NOTIFY_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -105,6 +112,13 @@ struct ServeArgs {
     /// Audit files kept, the live one included: PATH, PATH.1 (newest) … PATH.<N-1> (oldest)
     #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_FILES", value_name = "N", default_value_t = audit_file::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..=i64::from(audit_file::MAX_MAX_FILES)))]
     audit_file_max_files: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Unmatched {
+    Echo,
+    #[value(name = "404")]
+    NotFound,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -345,10 +359,10 @@ fn run() -> anyhow::Result<()> {
         config.hash_concurrency = n;
     }
     if let Some(dir) = &cli.serve.mappings {
-        config.mocks = Some(std::sync::Arc::new(tokenauth_stub::mocks::Mocks::load(
-            dir,
-        )?));
+        config.mocks = std::sync::Arc::new(tokenauth_stub::mocks::Mocks::load(dir)?);
     }
+    config.journal_size = cli.serve.journal_size;
+    config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
     config.notifier.retry_base = std::time::Duration::from_millis(cli.serve.notify_retry_ms);
     config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {
@@ -614,9 +628,10 @@ fn run_server(
             if let Some(f) = audit_file {
                 say!("audit file: {} (every audit event as a JSON line)", f.path().display());
             }
-            if let Some(m) = &mocks {
-                say!("serving {} WireMock mapping(s) after the token rules", m.len());
+            if !mocks.is_empty() {
+                say!("serving {} WireMock mapping(s) after the token rules", mocks.len());
             }
+            say!("WireMock admin API: {scheme}://{addr}/__admin/ (no credentials from this machine, an admin's from elsewhere)");
             if seeded && users.is_none() {
                 say!("created the demo users admin/admin (administrator), alice/alice and bob/bob");
             }

@@ -49,7 +49,7 @@ const DENIALS: [DenialKind; 9] = [
     DenialKind::XsrfCheckFailed,
 ];
 
-fn denial_label(kind: DenialKind) -> &'static str {
+pub fn denial_label(kind: DenialKind) -> &'static str {
     match kind {
         DenialKind::IpNotAllowed => "ip_not_allowed",
         DenialKind::MissingCredentials => "missing_credentials",

@@ -18,7 +18,9 @@ use crate::cache::{CachingVerifier, Mode};
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
 use crate::hashing;
+use crate::journal::{Arrived, Decided, Served};
 use crate::metrics::Outcome;
+use crate::routes::wiremock_admin::{is_admin_api, is_local};
 use crate::sessions::cookie_value;
 use crate::state::Shared;
 
@@ -211,7 +213,10 @@ pub async fn authenticate(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    if is_anonymous(&method, &path) {
+    // The WireMock admin API is open to this machine only; from elsewhere it takes an
+    // administrator's credentials, decided like any `/rest/` request.
+    let remote_admin = is_admin_api(&path) && !is_local(peer, req.headers());
+    if is_anonymous(&method, &path) && !remote_admin {
         // The session login decides (and is counted) in its handler.
         if !(method == Method::POST && path == SESSION_PATH) {
             state.metrics.request(Outcome::Anonymous);
@@ -266,7 +271,15 @@ pub async fn authenticate(
             {
                 state.sessions.close(&id);
             }
-            return denial_response(&denial);
+            let mut response = denial_response(&denial);
+            if state.journal.enabled() {
+                response.extensions_mut().insert(Decided::Refused {
+                    status: denial.status,
+                    kind: crate::metrics::denial_label(denial.kind),
+                    reason: denial.message,
+                });
+            }
+            return response;
         }
     };
     if let Err(e) = rate_limited(&state, &principal) {
@@ -274,8 +287,64 @@ pub async fn authenticate(
         return e.into_response();
     }
     state.metrics.request(Outcome::Allowed);
+    let decided = state.journal.enabled().then(|| Decided::Allowed {
+        user: principal.user.name.clone(),
+        how: principal.auth.as_str(),
+        token_id: principal.token.as_ref().map(|t| t.id.as_str().to_owned()),
+    });
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    if let Some(d) = decided {
+        response.extensions_mut().insert(d);
+    }
+    response
+}
+
+/// Records each request in the journal with what became of it: the decision the
+/// authentication left on the response, and what the mappings did (`journal::Served`). The
+/// admin API's own calls are not journaled, as WireMock does not journal them.
+pub async fn journal(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    if !state.journal.enabled() || is_admin_api(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let url = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let scheme = state.scheme();
+    let arrived = Arrived {
+        method: req.method().as_str().to_owned(),
+        absolute_url: format!("{scheme}://{host}{url}"),
+        url,
+        client_ip: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(p)| p.ip().to_canonical().to_string())
+            .unwrap_or_default(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    let mut response = next.run(req).await;
+    let decided = response.extensions_mut().remove::<Decided>();
+    let served = response.extensions_mut().remove::<Served>();
+    state
+        .journal
+        .record(arrived, response.status().as_u16(), decided, served);
+    response
 }
 
 /// How a decision that could not be made is counted.

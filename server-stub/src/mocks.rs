@@ -5,11 +5,18 @@
 //! after its delay. Mappings that ask for what the server does not do yet — a `fault` or a
 //! `chunkedDribbleDelay` — are refused at start rather than answered differently from WireMock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::wiremock::{self, MockRequest, ScenarioStates, Stubs};
+use serde_json::{Value, json};
+
+use crate::journal::StubRef;
+use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
+use crate::wiremock::{self, Mapping, MappingError, MockRequest, NearMiss, ScenarioStates, Stubs};
+
+/// Mappings held at once: the admin API adds them one request at a time, and each costs memory.
+pub const MAX_MAPPINGS: usize = 100_000;
 
 /// The longest delay a mapping may ask for: a request waits at most this long.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -18,10 +25,17 @@ pub struct Mocks {
     /// The stubs and the scenario states under one lock: a match and the scenario step it
     /// takes happen together.
     inner: Mutex<(Stubs, ScenarioStates)>,
+    /// What `--mappings` loaded: the set `POST /__admin/mappings/reset` returns to.
+    defaults: Vec<Mapping>,
+    /// `--mappings DIR/__files`, where a mapping added through the admin API finds its
+    /// `bodyFileName` (none without `--mappings`: such a mapping is refused).
+    files_dir: Option<PathBuf>,
 }
 
 /// What to answer, once a mapping matched.
 pub struct Answer {
+    /// The mapping that answered (for the journal).
+    pub stub: StubRef,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -64,8 +78,19 @@ impl Mocks {
             }
         }
         Ok(Self {
-            inner: Mutex::new((Stubs::new(mappings), ScenarioStates::default())),
+            inner: Mutex::new((Stubs::new(mappings.clone()), ScenarioStates::default())),
+            defaults: mappings,
+            files_dir: Some(dir.join("__files")),
         })
+    }
+
+    /// No mappings (the server without `--mappings`: the admin API may add some).
+    pub fn empty() -> Self {
+        Self {
+            inner: Mutex::new((Stubs::default(), ScenarioStates::default())),
+            defaults: Vec::new(),
+            files_dir: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -88,6 +113,10 @@ impl Mocks {
         let mut guard = self.lock();
         let (stubs, scenarios) = &mut *guard;
         let matched = stubs.serve(req, scenarios)?;
+        let stub = StubRef {
+            id: matched.mapping.id.clone(),
+            name: matched.mapping.name.clone(),
+        };
         Some(
             match matched
                 .mapping
@@ -95,12 +124,14 @@ impl Mocks {
                 .render(req, &matched.path_parameters)
             {
                 Ok(r) => Answer {
+                    stub,
                     status: r.status,
                     headers: r.headers,
                     body: r.body,
                     delay: r.delay.min(MAX_DELAY),
                 },
                 Err(e) => Answer {
+                    stub,
                     status: 500,
                     headers: vec![("Content-Type".into(), "text/plain".into())],
                     body: e.to_string().into_bytes(),
@@ -108,5 +139,179 @@ impl Mocks {
                 },
             },
         )
+    }
+}
+
+/// Why the admin API refused a mapping.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(#[from] MappingError),
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("{MAX_MAPPINGS} mappings are loaded already; delete some first")]
+    Full,
+}
+
+/// A mapping as the admin API shows it: its JSON as given, with `id` and `uuid` (WireMock
+/// answers both).
+fn shown(m: &Mapping) -> Value {
+    let mut v = m.source.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(m.id));
+        o.insert("uuid".into(), json!(m.id));
+    }
+    v
+}
+
+/// The admin API's operations (`/__admin/mappings`, `/__admin/scenarios`).
+impl Mocks {
+    fn parse(&self, v: &Value) -> Result<Mapping, MappingError> {
+        parse_mapping_at(
+            v,
+            "",
+            ParseContext {
+                files_dir: self.files_dir.as_deref(),
+            },
+        )
+    }
+
+    /// Newest first, as WireMock lists them.
+    pub fn list(&self) -> Vec<Value> {
+        self.lock().0.mappings().iter().rev().map(shown).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.lock().0.get(id).map(shown)
+    }
+
+    /// The JSON of the mapping with this id (the journal's `stubMapping`).
+    pub fn source(&self, id: &str) -> Option<Value> {
+        self.get(id)
+    }
+
+    /// Adds a mapping as the newest (replacing one with the same id); returns it as shown.
+    pub fn add(&self, v: &Value) -> Result<Value, AdminError> {
+        let m = self.parse(v)?;
+        let shown = shown(&m);
+        let mut guard = self.lock();
+        if guard.0.len() >= MAX_MAPPINGS && guard.0.get(&m.id).is_none() {
+            return Err(AdminError::Full);
+        }
+        guard.0.push(m);
+        Ok(shown)
+    }
+
+    /// Replaces the mapping `id` with `v` (whose own id, if any, is ignored); `None` if there
+    /// is no such mapping.
+    pub fn replace(&self, id: &str, v: &Value) -> Result<Option<Value>, AdminError> {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("uuid");
+            o.insert("id".into(), json!(id));
+        }
+        let m = self.parse(&v)?;
+        let shown = shown(&m);
+        let mut guard = self.lock();
+        if guard.0.get(id).is_none() {
+            return Ok(None);
+        }
+        guard.0.push(m);
+        Ok(Some(shown))
+    }
+
+    pub fn remove(&self, id: &str) -> bool {
+        self.lock().0.remove(id)
+    }
+
+    pub fn remove_all(&self) {
+        self.lock().0 = Stubs::default();
+    }
+
+    /// Back to the mappings `--mappings` loaded.
+    pub fn reset(&self) {
+        self.lock().0 = Stubs::new(self.defaults.clone());
+    }
+
+    /// WireMock's import: all parsed first (nothing changes if one is bad), then added;
+    /// `overwrite: false` keeps an existing mapping with the same id (`duplicatePolicy:
+    /// IGNORE`), `delete_others` removes every mapping not in the import first.
+    pub fn import(
+        &self,
+        list: &[Value],
+        overwrite: bool,
+        delete_others: bool,
+    ) -> Result<usize, AdminError> {
+        let parsed = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                self.parse(v).map_err(|mut e| {
+                    e.pointer = format!("/mappings/{i}{}", e.pointer);
+                    e
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut guard = self.lock();
+        if delete_others {
+            guard.0 = Stubs::default();
+        }
+        if guard.0.len() + parsed.len() > MAX_MAPPINGS {
+            return Err(AdminError::Full);
+        }
+        let mut added = 0;
+        for m in parsed {
+            if !overwrite && guard.0.get(&m.id).is_some() {
+                continue;
+            }
+            guard.0.push(m);
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Every scenario the mappings name: its current state and the states it can be in.
+    pub fn scenarios(&self) -> Vec<Value> {
+        let guard = self.lock();
+        let (stubs, states) = &*guard;
+        let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for m in stubs.mappings() {
+            if let Some(s) = &m.scenario {
+                let possible = by_name.entry(s.name.as_str()).or_default();
+                for st in [
+                    Some("Started"),
+                    s.required_state.as_deref(),
+                    s.new_state.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if !possible.contains(&st) {
+                        possible.push(st);
+                    }
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, possible)| {
+                json!({
+                    "id": name,
+                    "name": name,
+                    "state": states.state(name),
+                    "possibleStates": possible,
+                })
+            })
+            .collect()
+    }
+
+    pub fn reset_scenarios(&self) {
+        self.lock().1.reset();
+    }
+
+    /// The closest mappings to a request none matched (WireMock's 404 report).
+    pub fn near_misses(&self, req: &MockRequest, limit: usize) -> Vec<NearMiss> {
+        let guard = self.lock();
+        guard.0.near_misses(req, &guard.1, limit)
     }
 }

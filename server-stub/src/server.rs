@@ -145,6 +145,7 @@ pub async fn serve(
         reopen_on_hangup(file.clone()).map_err(ServerError::Serve)?;
     }
     let prune_now = Arc::new(tokio::sync::Notify::new());
+    let journal = crate::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,
@@ -168,6 +169,7 @@ pub async fn serve(
         tls: tls.clone(),
         phase: Phase::default(),
         rotated_reports: crate::throttle::RotatedReports::default(),
+        journal,
     });
     if let Some(t) = &tls {
         tokio::spawn(reload_on_hangup(Arc::clone(t)));

@@ -30,6 +30,8 @@ pub struct AppState {
     pub phase: Phase,
     /// Reports of rotated-away secrets, one per token per minute.
     pub rotated_reports: crate::throttle::RotatedReports,
+    /// The last requests, for WireMock's `/__admin/requests`.
+    pub journal: crate::journal::Journal,
 }
 
 /// Where the server is in its life, as Jira's `/status` reports it.

@@ -12,6 +12,7 @@ use tokenauth_core::clock::to_rfc3339;
 use super::{Authed, user_json};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
+use crate::journal::Served;
 use crate::state::Shared;
 use crate::wiremock::MockRequest;
 
@@ -81,17 +82,78 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
     let Ok(body) = axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT).await else {
         return ApiError::PayloadTooLarge.into_response();
     };
-    if let Some(mocks) = &state.config.mocks {
-        let mock_request = MockRequest {
-            method: method.as_str().to_owned(),
-            url,
-            headers,
-            body: body.to_vec(),
-        };
-        if let Some(answer) = mocks.answer(&mock_request) {
-            return mapped(answer).await;
+    let mock_request = MockRequest {
+        method: method.as_str().to_owned(),
+        url,
+        headers,
+        body: body.to_vec(),
+    };
+    // What the journal keeps of a request the mappings saw (its body is shared, not copied).
+    let mut served = state.journal.enabled().then(|| Served {
+        body: body.clone(),
+        stub: None,
+        answer: None,
+    });
+    if let Some(answer) = state.config.mocks.answer(&mock_request) {
+        if let Some(s) = &mut served {
+            s.stub = Some(answer.stub.clone());
+            s.answer = Some((answer.headers.clone(), answer.body.clone()));
+        }
+        let mut response = mapped(answer).await;
+        if let Some(s) = served {
+            response.extensions_mut().insert(s);
+        }
+        return response;
+    }
+    let mut response = if state.config.unmatched_404 {
+        not_matched(&state, &mock_request)
+    } else {
+        echo(principal, &method, &path)
+    };
+    if let Some(s) = served {
+        response.extensions_mut().insert(s);
+    }
+    response
+}
+
+/// WireMock's answer to a request no mapping matched (`--unmatched 404`): 404 with the
+/// closest mappings, so a developer sees which mapping they meant and how far it is.
+fn not_matched(state: &Shared, req: &MockRequest) -> Response {
+    let misses = state.config.mocks.near_misses(req, 3);
+    let mut report = format!(
+        "Request was not matched\n=======================\n\n{} {}\n\n",
+        req.method, req.url
+    );
+    if misses.is_empty() {
+        report.push_str("No stub mappings are loaded.\n");
+    } else {
+        report.push_str("Closest stub mappings:\n");
+        for (i, n) in misses.iter().enumerate() {
+            let name = n
+                .name
+                .as_deref()
+                .map(|s| format!("\"{s}\" "))
+                .unwrap_or_default();
+            report.push_str(&format!(
+                "  {}. {name}(id {}): {} of {} parts match\n",
+                i + 1,
+                n.id,
+                n.matched,
+                n.total
+            ));
         }
     }
+    let mut response = Response::new(Body::from(report));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    response
+}
+
+/// The echo of a `/rest/` request (who it authenticated as), or 404 for any other path.
+fn echo(principal: Option<Principal>, method: &Method, path: &str) -> Response {
     let Some(principal) = principal else {
         return ApiError::NotFound(format!("No resource at {path}")).into_response();
     };

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod pat;
 pub mod session;
 pub mod tokens;
+pub mod wiremock_admin;
 
 use std::net::SocketAddr;
 
@@ -126,10 +127,16 @@ pub fn router(state: Shared) -> Router {
             "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
             patch(compat::rename).delete(compat::revoke),
         )
+        .merge(wiremock_admin_routes())
         .fallback(jira::echo_or_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::middleware::authenticate,
+        ))
+        // Outside the token rules: the journal records refusals too, with their reason.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::journal,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -137,6 +144,42 @@ pub fn router(state: Shared) -> Router {
             timeout,
         ))
         .with_state(state)
+}
+
+/// WireMock's admin API (`wiremock_admin`).
+fn wiremock_admin_routes() -> Router<Shared> {
+    use wiremock_admin as w;
+    Router::new()
+        .route(
+            "/__admin/mappings",
+            get(w::list_mappings)
+                .post(w::create_mapping)
+                .delete(w::delete_mappings),
+        )
+        .route("/__admin/mappings/reset", post(w::reset_mappings))
+        .route("/__admin/mappings/import", post(w::import_mappings))
+        .route(
+            "/__admin/mappings/{id}",
+            get(w::get_mapping)
+                .put(w::put_mapping)
+                .delete(w::delete_mapping),
+        )
+        .route(
+            "/__admin/requests",
+            get(w::list_requests).delete(w::clear_requests),
+        )
+        .route("/__admin/requests/reset", post(w::clear_requests))
+        .route("/__admin/requests/count", post(w::count_requests))
+        .route("/__admin/requests/find", post(w::find_requests))
+        .route("/__admin/requests/unmatched", get(w::unmatched_requests))
+        .route(
+            "/__admin/requests/unmatched/near-misses",
+            get(w::unmatched_near_misses),
+        )
+        .route("/__admin/requests/{id}", get(w::get_request))
+        .route("/__admin/scenarios", get(w::list_scenarios))
+        .route("/__admin/scenarios/reset", post(w::reset_scenarios))
+        .route("/__admin/reset", post(w::reset_all))
 }
 
 /// The authenticated caller of a handler.

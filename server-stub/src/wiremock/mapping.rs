@@ -412,7 +412,7 @@ pub(crate) fn read_body_file(
 }
 
 /// A version-4 UUID in its usual text form, for mappings that name no id.
-pub(crate) fn random_uuid() -> String {
+pub fn random_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -1,0 +1,611 @@
+//! The request journal (SPEC §8): the last requests the server received, in WireMock's shape,
+//! with what the stub decided for each — who was authenticated and how, the refusal, the
+//! mapping that answered — for the admin API's `/__admin/requests` family.
+//!
+//! Bounded twice: by count (`--journal-size`, default 10,000; 0 turns it off) and by bytes
+//! ([`MAX_BYTES`]), each body kept up to [`MAX_BODY`]. A full journal forgets its oldest entry.
+//!
+//! Redacted before it is stored, never at read time: the values of `Authorization`,
+//! `Proxy-Authorization` and `Cookie` are replaced, and every secret the request presented (the
+//! password or token of its `Authorization` header, and that header's encoded form) is cut out
+//! of the URL, the other headers, the body and a mapped answer (a template can echo a header).
+//! What is not stored cannot leak through the admin API, a heap dump or a later change.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::wiremock::{MockRequest, RequestPattern};
+
+/// Default number of requests kept.
+pub const DEFAULT_SIZE: usize = 10_000;
+/// Bytes kept in all (URLs, headers, bodies): with 1 MiB bodies allowed, the count alone would
+/// let 10,000 requests hold 10 GiB.
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Longest body kept per request; the rest is cut and the entry says so.
+pub const MAX_BODY: usize = 64 * 1024;
+/// What replaces a credential header's value and every presented secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Headers whose values are credentials, whatever they hold.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// What the token rules decided for a request (a response extension the authentication
+/// middleware sets; absent: the path needs no authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Allowed {
+        user: String,
+        /// `token`, `password` or `session`.
+        how: &'static str,
+        token_id: Option<String>,
+    },
+    Refused {
+        status: u16,
+        /// The denial's kind as the metrics' `reason` label names it.
+        kind: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// What the mappings did with a request that reached them (a response extension the fallback
+/// handler sets): its body, and the mapping that answered, if one did.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    pub body: axum::body::Bytes,
+    pub stub: Option<StubRef>,
+    /// A mapped answer's headers and body, as sent.
+    pub answer: Option<Answered>,
+}
+
+/// A mapped answer's headers and body, as sent.
+pub type Answered = (Vec<(String, String)>, Vec<u8>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubRef {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// One journaled request.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub logged_ms: i64,
+    pub client_ip: String,
+    pub absolute_url: String,
+    /// Redacted: see the module comment.
+    pub request: MockRequest,
+    pub body_truncated: bool,
+    /// Whether the body reached the journal at all: only requests the mappings saw (or the
+    /// echo) carry theirs; the server's own API is never recorded with its body (it holds
+    /// passwords and new tokens' descriptions).
+    pub body_recorded: bool,
+    pub decided: Option<Decided>,
+    /// `Some(None)`: the mappings saw it and none matched; `None`: the server's own routes (or
+    /// the token rules) answered it.
+    pub mappings: Option<Option<StubRef>>,
+    pub status: u16,
+    pub answer: Option<Answered>,
+    bytes: usize,
+}
+
+impl Entry {
+    /// A request the mappings saw and none answered (WireMock's "unmatched").
+    pub fn unmatched(&self) -> bool {
+        matches!(self.mappings, Some(None))
+    }
+}
+
+/// The request as it arrived, before redaction (the journal's input).
+pub struct Arrived {
+    pub method: String,
+    pub url: String,
+    pub absolute_url: String,
+    pub client_ip: String,
+    pub headers: Vec<(String, String)>,
+}
+
+pub struct Journal {
+    capacity: usize,
+    ring: Mutex<Ring>,
+    gauge: Option<metrics::Gauge>,
+}
+
+#[derive(Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Journal {
+    pub fn new(capacity: usize, gauge: Option<metrics::Gauge>) -> Self {
+        Journal {
+            capacity,
+            ring: Mutex::new(Ring::default()),
+            gauge,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a request and what became of it, redacted.
+    pub fn record(
+        &self,
+        arrived: Arrived,
+        status: u16,
+        decided: Option<Decided>,
+        served: Option<Served>,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let entry = redacted_entry(arrived, status, decided, served);
+        let mut ring = self.lock();
+        ring.bytes += entry.bytes;
+        ring.entries.push_back(entry);
+        while ring.entries.len() > self.capacity || ring.bytes > MAX_BYTES {
+            match ring.entries.pop_front() {
+                Some(old) => ring.bytes -= old.bytes,
+                None => break,
+            }
+        }
+        if let Some(g) = &self.gauge {
+            g.set(ring.entries.len() as f64);
+        }
+    }
+
+    /// Newest first, at most `limit`.
+    pub fn newest(&self, limit: usize) -> (Vec<Entry>, usize) {
+        let ring = self.lock();
+        let total = ring.entries.len();
+        (
+            ring.entries.iter().rev().take(limit).cloned().collect(),
+            total,
+        )
+    }
+
+    pub fn get(&self, id: &str) -> Option<Entry> {
+        self.lock().entries.iter().find(|e| e.id == id).cloned()
+    }
+
+    /// Entries whose (redacted) request the pattern matches, oldest first.
+    pub fn matching(&self, pattern: &RequestPattern) -> Vec<Entry> {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|e| pattern.matches(&e.request))
+            .cloned()
+            .collect()
+    }
+
+    pub fn count(&self, pattern: &RequestPattern) -> usize {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|e| pattern.matches(&e.request))
+            .count()
+    }
+
+    pub fn unmatched(&self) -> Vec<Entry> {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|e| e.unmatched())
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        let mut ring = self.lock();
+        ring.entries.clear();
+        ring.bytes = 0;
+        if let Some(g) = &self.gauge {
+            g.set(0.0);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The secrets a request presented in its `Authorization` header: the header's credential as
+/// sent (base64 for Basic) and, for Basic, the password or token it encodes.
+fn presented_secrets(headers: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        if !(name.eq_ignore_ascii_case("authorization")
+            || name.eq_ignore_ascii_case("proxy-authorization"))
+        {
+            continue;
+        }
+        let Some((scheme, credential)) = value.trim().split_once(' ') else {
+            out.push(value.trim().to_owned());
+            continue;
+        };
+        let credential = credential.trim();
+        out.push(credential.to_owned());
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credential)
+            && let Ok(text) = String::from_utf8(decoded)
+            && let Some((_, secret)) = text.split_once(':')
+        {
+            out.push(secret.to_owned());
+        }
+    }
+    // Longest first: a secret that contains another is cut whole.
+    out.retain(|s| !s.is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// Cuts the secrets out of bytes that are text; bytes that are not text are kept only when no
+/// secret occurs in them as bytes (else they are dropped whole: nothing is worth a leak).
+fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> (Vec<u8>, bool) {
+    if secrets.is_empty() {
+        return (bytes.to_vec(), false);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (scrub(text, secrets).into_bytes(), false),
+        Err(_) => {
+            let leaks = secrets.iter().any(|s| {
+                let s = s.as_bytes();
+                bytes.windows(s.len()).any(|w| w == s)
+            });
+            if leaks {
+                (REDACTED.as_bytes().to_vec(), true)
+            } else {
+                (bytes.to_vec(), false)
+            }
+        }
+    }
+}
+
+fn redacted_entry(
+    arrived: Arrived,
+    status: u16,
+    decided: Option<Decided>,
+    served: Option<Served>,
+) -> Entry {
+    let secrets = presented_secrets(&arrived.headers);
+    let headers: Vec<(String, String)> = arrived
+        .headers
+        .into_iter()
+        .map(|(n, v)| {
+            let v = if CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c)) {
+                REDACTED.to_owned()
+            } else {
+                scrub(&v, &secrets)
+            };
+            (n, v)
+        })
+        .collect();
+    let (body, body_truncated, body_recorded, mappings, answer) = match served {
+        Some(s) => {
+            let cut = s.body.len() > MAX_BODY;
+            let kept = &s.body[..s.body.len().min(MAX_BODY)];
+            let (body, _) = scrub_bytes(kept, &secrets);
+            let answer = s.answer.map(|(h, b)| {
+                let h: Vec<(String, String)> = h
+                    .into_iter()
+                    .map(|(n, v)| (n, scrub(&v, &secrets)))
+                    .collect();
+                let b = &b[..b.len().min(MAX_BODY)];
+                (h, scrub_bytes(b, &secrets).0)
+            });
+            (body, cut, true, Some(s.stub), answer)
+        }
+        None => (Vec::new(), false, false, None, None),
+    };
+    let request = MockRequest {
+        method: arrived.method,
+        url: scrub(&arrived.url, &secrets),
+        headers,
+        body,
+    };
+    let bytes = request.url.len()
+        + request
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+        + request.body.len()
+        + answer.as_ref().map_or(0, |(h, b)| {
+            h.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>() + b.len()
+        })
+        + 256;
+    Entry {
+        id: crate::wiremock::mapping::random_uuid(),
+        logged_ms: tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock),
+        client_ip: arrived.client_ip,
+        absolute_url: scrub(&arrived.absolute_url, &secrets),
+        request,
+        body_truncated,
+        body_recorded,
+        decided,
+        mappings,
+        status,
+        answer,
+        bytes,
+    }
+}
+
+/// Headers as WireMock's journal writes them: a name with one value maps to the value, with
+/// several to the list.
+fn headers_json(headers: &[(String, String)]) -> Value {
+    let mut m = Map::new();
+    for (n, v) in headers {
+        match m.get_mut(n) {
+            None => {
+                m.insert(n.clone(), Value::String(v.clone()));
+            }
+            Some(Value::Array(list)) => list.push(Value::String(v.clone())),
+            Some(old) => {
+                let first = old.take();
+                *old = Value::Array(vec![first, Value::String(v.clone())]);
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+fn body_fields(m: &mut Map<String, Value>, body: &[u8]) {
+    m.insert(
+        "body".into(),
+        Value::String(String::from_utf8_lossy(body).into_owned()),
+    );
+    m.insert(
+        "bodyAsBase64".into(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+    );
+}
+
+/// The `request` part of an entry (also what `/requests/find` and `/requests/unmatched` list).
+pub fn request_json(e: &Entry) -> Value {
+    let r = &e.request;
+    let mut query = Map::new();
+    for (k, v) in r.query_params() {
+        let slot = query
+            .entry(k.clone())
+            .or_insert_with(|| json!({"key": k, "values": []}));
+        if let Some(values) = slot.get_mut("values").and_then(Value::as_array_mut) {
+            values.push(Value::String(v));
+        }
+    }
+    let mut cookies = Map::new();
+    if r.headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+    {
+        // Cookie values are credentials (the session): named, never shown.
+        cookies.insert("(cookies)".into(), Value::String(REDACTED.into()));
+    }
+    let mut m = Map::new();
+    m.insert("url".into(), Value::String(r.url.clone()));
+    m.insert("absoluteUrl".into(), Value::String(e.absolute_url.clone()));
+    m.insert("method".into(), Value::String(r.method.clone()));
+    m.insert("clientIp".into(), Value::String(e.client_ip.clone()));
+    m.insert("headers".into(), headers_json(&r.headers));
+    m.insert("cookies".into(), Value::Object(cookies));
+    m.insert("queryParams".into(), Value::Object(query));
+    m.insert("browserProxyRequest".into(), Value::Bool(false));
+    m.insert("loggedDate".into(), json!(e.logged_ms));
+    m.insert(
+        "loggedDateString".into(),
+        Value::String(tokenauth_core::clock::to_rfc3339(e.logged_ms)),
+    );
+    body_fields(&mut m, &r.body);
+    Value::Object(m)
+}
+
+/// What the stub decided, in the entry's `tokenauth` member.
+fn decision_json(e: &Entry) -> Value {
+    let mut m = Map::new();
+    match &e.decided {
+        None => {
+            m.insert("decision".into(), json!("anonymous"));
+        }
+        Some(Decided::Allowed {
+            user,
+            how,
+            token_id,
+        }) => {
+            m.insert("decision".into(), json!("allowed"));
+            m.insert("user".into(), json!(user));
+            m.insert("authType".into(), json!(how));
+            if let Some(t) = token_id {
+                m.insert("tokenId".into(), json!(t));
+            }
+        }
+        Some(Decided::Refused {
+            status,
+            kind,
+            reason,
+        }) => {
+            m.insert("decision".into(), json!("refused"));
+            m.insert(
+                "refusal".into(),
+                json!({"status": status, "kind": kind, "reason": reason}),
+            );
+        }
+    }
+    m.insert(
+        "answeredBy".into(),
+        json!(match &e.mappings {
+            Some(Some(_)) => "mapping",
+            Some(None) => "unmatched",
+            None if matches!(e.decided, Some(Decided::Refused { .. })) => "token rules",
+            None => "server",
+        }),
+    );
+    if let Some(Some(s)) = &e.mappings {
+        m.insert("matchedMapping".into(), json!({"id": s.id, "name": s.name}));
+    }
+    m.insert("bodyRecorded".into(), json!(e.body_recorded));
+    m.insert("bodyTruncated".into(), json!(e.body_truncated));
+    Value::Object(m)
+}
+
+/// A whole entry, as `GET /__admin/requests` lists it: WireMock's members plus `tokenauth`.
+pub fn entry_json(e: &Entry, stub_mapping: Option<Value>) -> Value {
+    let mut response = Map::new();
+    response.insert("status".into(), json!(e.status));
+    if let Some((h, b)) = &e.answer {
+        response.insert("headers".into(), headers_json(h));
+        body_fields(&mut response, b);
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(e.id));
+    m.insert("request".into(), request_json(e));
+    m.insert(
+        "responseDefinition".into(),
+        json!({"status": e.status, "fromConfiguredStub": matches!(e.mappings, Some(Some(_)))}),
+    );
+    m.insert("response".into(), Value::Object(response));
+    m.insert("wasMatched".into(), json!(!e.unmatched()));
+    if let Some(s) = stub_mapping {
+        m.insert("stubMapping".into(), s);
+    }
+    m.insert("tokenauth".into(), decision_json(e));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrived(headers: &[(&str, &str)], url: &str) -> Arrived {
+        Arrived {
+            method: "POST".into(),
+            url: url.into(),
+            absolute_url: format!("http://127.0.0.1:1{url}"),
+            client_ip: "127.0.0.1".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn served(body: &str) -> Served {
+        Served {
+            body: axum::body::Bytes::from(body.to_owned()),
+            stub: None,
+            answer: None,
+        }
+    }
+
+    #[test]
+    fn no_credential_header_value_and_no_presented_secret_is_stored() {
+        let j = Journal::new(10, None);
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:SeCrEt-token-1");
+        j.record(
+            arrived(
+                &[
+                    ("Authorization", &format!("Basic {basic}")),
+                    ("Cookie", "JSESSIONID=abc123"),
+                    ("X-Echo", "I said SeCrEt-token-1"),
+                ],
+                "/rest/x?leak=SeCrEt-token-1",
+            ),
+            200,
+            None,
+            Some(Served {
+                body: axum::body::Bytes::from("{\"t\":\"SeCrEt-token-1\"}"),
+                stub: None,
+                answer: Some((
+                    vec![("X-Back".into(), format!("Basic {basic}"))],
+                    format!("echo SeCrEt-token-1 {basic}").into_bytes(),
+                )),
+            }),
+        );
+        let (entries, total) = j.newest(10);
+        assert_eq!(total, 1);
+        let text = entry_json(&entries[0], None).to_string();
+        for secret in ["SeCrEt-token-1", basic.as_str(), "abc123"] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+        assert!(text.contains(REDACTED));
+    }
+
+    #[test]
+    fn a_bearer_token_is_cut_from_the_body_too() {
+        let j = Journal::new(10, None);
+        j.record(
+            arrived(&[("Authorization", "Bearer tok_ABCDEF")], "/rest/x"),
+            200,
+            None,
+            Some(served("token=tok_ABCDEF")),
+        );
+        let e = &j.newest(1).0[0];
+        assert_eq!(e.request.body, format!("token={REDACTED}").into_bytes());
+    }
+
+    #[test]
+    fn the_journal_forgets_its_oldest_entry_past_its_size_and_counts_by_pattern() {
+        let j = Journal::new(3, None);
+        for i in 0..5 {
+            j.record(arrived(&[], &format!("/n/{i}")), 200, None, None);
+        }
+        let (entries, total) = j.newest(10);
+        assert_eq!(total, 3);
+        let urls: Vec<&str> = entries.iter().map(|e| e.request.url.as_str()).collect();
+        assert_eq!(urls, ["/n/4", "/n/3", "/n/2"]);
+        let pattern = RequestPattern::parse(&json!({"urlPathPattern": "/n/[34]"}), "").unwrap();
+        assert_eq!(j.count(&pattern), 2);
+        j.clear();
+        assert!(j.is_empty());
+    }
+
+    #[test]
+    fn a_large_body_is_kept_up_to_its_bound_and_marked() {
+        let j = Journal::new(3, None);
+        let big = "x".repeat(MAX_BODY + 10);
+        j.record(arrived(&[], "/big"), 200, None, Some(served(&big)));
+        let e = &j.newest(1).0[0];
+        assert_eq!(e.request.body.len(), MAX_BODY);
+        assert!(e.body_truncated);
+    }
+
+    #[test]
+    fn the_byte_bound_holds_whatever_the_count() {
+        let j = Journal::new(1_000_000, None);
+        let body = "y".repeat(MAX_BODY);
+        for _ in 0..(MAX_BYTES / MAX_BODY + 50) {
+            j.record(arrived(&[], "/b"), 200, None, Some(served(&body)));
+        }
+        assert!(j.len() <= MAX_BYTES / MAX_BODY);
+    }
+
+    #[test]
+    fn a_journal_of_size_zero_records_nothing() {
+        let j = Journal::new(0, None);
+        j.record(arrived(&[], "/x"), 200, None, None);
+        assert!(j.is_empty());
+    }
+}

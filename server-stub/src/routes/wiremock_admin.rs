@@ -1,0 +1,322 @@
+//! WireMock's admin API under `/__admin/` (SPEC §8): the subset real clients use — the PyPI
+//! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks`) and
+//! the request journal (`crate::journal`).
+//!
+//! Who may call it: a client on this machine (a loopback peer, with no `X-Forwarded-For` or
+//! `Forwarded` header, so a proxy on this machine cannot lend its address to a remote client)
+//! needs no credentials, as with WireMock; any other client needs an administrator's
+//! credentials, checked by the same token rules as `/rest/` (the middleware authenticates
+//! `/__admin/` requests that are not local). A Read Only admin token may read, not change.
+//!
+//! Differences from WireMock, on purpose: mappings are not written back to files (`persistent`
+//! is accepted and ignored); the journal is redacted (see `crate::journal`), so a count by
+//! `Authorization` or cookie value finds nothing.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenauth_core::auth::Principal;
+
+use crate::error::ApiError;
+use crate::journal::{Entry, entry_json, request_json};
+use crate::mocks::AdminError;
+use crate::state::Shared;
+use crate::wiremock::RequestPattern;
+
+/// The path prefix of the admin API.
+pub const PREFIX: &str = "/__admin";
+
+pub fn is_admin_api(path: &str) -> bool {
+    path == PREFIX || path.starts_with("/__admin/")
+}
+
+/// A client on this machine, speaking for itself: a loopback peer with no forwarding header.
+pub fn is_local(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    peer.ip().to_canonical().is_loopback()
+        && !headers.contains_key("x-forwarded-for")
+        && !headers.contains_key("forwarded")
+}
+
+/// A caller the admin API serves: local, or an authenticated administrator.
+pub struct AdminCaller;
+
+impl FromRequestParts<Shared> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return if state.auth.is_admin(&p.user) {
+                Ok(AdminCaller)
+            } else {
+                Err(ApiError::Forbidden(
+                    "Administrator rights are required for the WireMock admin API".into(),
+                ))
+            };
+        }
+        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(peer)) if is_local(*peer, &parts.headers) => Ok(AdminCaller),
+            // The middleware authenticates every non-local call, so this is not reached; if it
+            // were, refusing is the safe answer.
+            _ => Err(ApiError::Forbidden(
+                "the WireMock admin API needs an administrator's credentials from another machine"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// WireMock's error shape: `{"errors": [{"code", "source": {"pointer"}, "title"}]}`, 422 for a
+/// mapping that does not parse (as WireMock 3 answers).
+fn refused(e: &AdminError) -> Response {
+    let (status, pointer) = match e {
+        AdminError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.pointer.clone()),
+        AdminError::NotJson(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
+        AdminError::Full => (StatusCode::BAD_REQUEST, String::new()),
+    };
+    (
+        status,
+        Json(json!({"errors": [{
+            "code": 10,
+            "source": {"pointer": pointer},
+            "title": "Error parsing JSON",
+            "detail": e.to_string(),
+        }]})),
+    )
+        .into_response()
+}
+
+fn json_body(body: &Bytes) -> Result<Value, AdminError> {
+    serde_json::from_slice(body).map_err(|e| AdminError::NotJson(e.to_string()))
+}
+
+fn not_found(what: &str) -> Response {
+    ApiError::NotFound(format!("No {what} with that id")).into_response()
+}
+
+pub async fn list_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    let list = st.config.mocks.list();
+    let total = list.len();
+    Json(json!({"mappings": list, "meta": {"total": total}}))
+}
+
+pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return refused(&e),
+    };
+    match st.config.mocks.add(&v) {
+        Ok(shown) => (StatusCode::CREATED, Json(shown)).into_response(),
+        Err(e) => refused(&e),
+    }
+}
+
+pub async fn get_mapping(
+    _: AdminCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Response {
+    match st.config.mocks.get(&id) {
+        Some(m) => Json(m).into_response(),
+        None => not_found("mapping"),
+    }
+}
+
+pub async fn put_mapping(
+    _: AdminCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return refused(&e),
+    };
+    match st.config.mocks.replace(&id, &v) {
+        Ok(Some(shown)) => Json(shown).into_response(),
+        Ok(None) => not_found("mapping"),
+        Err(e) => refused(&e),
+    }
+}
+
+pub async fn delete_mapping(
+    _: AdminCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Response {
+    if st.config.mocks.remove(&id) {
+        Json(json!({})).into_response()
+    } else {
+        not_found("mapping")
+    }
+}
+
+pub async fn delete_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    st.config.mocks.remove_all();
+    Json(json!({}))
+}
+
+pub async fn reset_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    st.config.mocks.reset();
+    Json(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportOptions {
+    #[serde(default)]
+    duplicate_policy: Option<String>,
+    #[serde(default)]
+    delete_all_not_in_import: bool,
+}
+
+pub async fn import_mappings(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return refused(&e),
+    };
+    let Some(list) = v.get("mappings").and_then(Value::as_array) else {
+        return refused(&AdminError::Invalid(crate::wiremock::MappingError {
+            pointer: "/mappings".into(),
+            kind: crate::wiremock::mapping::ErrorKind::Expected("an array"),
+        }));
+    };
+    let options: ImportOptions = v
+        .get("importOptions")
+        .and_then(|o| serde_json::from_value(o.clone()).ok())
+        .unwrap_or(ImportOptions {
+            duplicate_policy: None,
+            delete_all_not_in_import: false,
+        });
+    let overwrite = !options
+        .duplicate_policy
+        .is_some_and(|p| p.eq_ignore_ascii_case("IGNORE"));
+    match st
+        .config
+        .mocks
+        .import(list, overwrite, options.delete_all_not_in_import)
+    {
+        Ok(_) => Json(json!({})).into_response(),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct JournalQuery {
+    limit: Option<usize>,
+}
+
+fn entry_with_stub(st: &Shared, e: &Entry) -> Value {
+    let stub = match &e.mappings {
+        Some(Some(s)) => st.config.mocks.source(&s.id),
+        _ => None,
+    };
+    entry_json(e, stub)
+}
+
+pub async fn list_requests(
+    _: AdminCaller,
+    State(st): State<Shared>,
+    Query(q): Query<JournalQuery>,
+) -> Json<Value> {
+    let (entries, total) = st.journal.newest(q.limit.unwrap_or(usize::MAX));
+    let list: Vec<Value> = entries.iter().map(|e| entry_with_stub(&st, e)).collect();
+    Json(json!({
+        "requests": list,
+        "meta": {"total": total},
+        "requestJournalDisabled": !st.journal.enabled(),
+    }))
+}
+
+pub async fn get_request(
+    _: AdminCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> Response {
+    match st.journal.get(&id) {
+        Some(e) => Json(entry_with_stub(&st, &e)).into_response(),
+        None => not_found("request"),
+    }
+}
+
+pub async fn clear_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    st.journal.clear();
+    Json(json!({}))
+}
+
+fn pattern(body: &Bytes) -> Result<RequestPattern, AdminError> {
+    let v = json_body(body)?;
+    Ok(RequestPattern::parse(&v, "")?)
+}
+
+pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
+    match pattern(&body) {
+        Ok(p) => Json(json!({"count": st.journal.count(&p)})).into_response(),
+        Err(e) => refused(&e),
+    }
+}
+
+pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
+    match pattern(&body) {
+        Ok(p) => {
+            let list: Vec<Value> = st.journal.matching(&p).iter().map(request_json).collect();
+            Json(json!({"requests": list})).into_response()
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+pub async fn unmatched_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    let list: Vec<Value> = st.journal.unmatched().iter().map(request_json).collect();
+    Json(json!({"requests": list}))
+}
+
+/// For each unmatched request, the closest mapping (WireMock's near-miss report).
+pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    let mut out = Vec::new();
+    for e in st.journal.unmatched() {
+        if let Some(n) = st
+            .config
+            .mocks
+            .near_misses(&e.request, 1)
+            .into_iter()
+            .next()
+        {
+            let distance = if n.total == 0 {
+                1.0
+            } else {
+                1.0 - f64::from(n.matched) / f64::from(n.total)
+            };
+            out.push(json!({
+                "request": request_json(&e),
+                "stubMapping": st.config.mocks.source(&n.id),
+                "matchResult": {"distance": distance},
+            }));
+        }
+    }
+    Json(json!({"nearMisses": out}))
+}
+
+pub async fn list_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    Json(json!({"scenarios": st.config.mocks.scenarios()}))
+}
+
+pub async fn reset_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    st.config.mocks.reset_scenarios();
+    Json(json!({}))
+}
+
+/// Everything back to the start: the loaded mappings, an empty journal, every scenario
+/// `Started`.
+pub async fn reset_all(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
+    st.config.mocks.reset();
+    st.config.mocks.reset_scenarios();
+    st.journal.clear();
+    Json(json!({}))
+}
