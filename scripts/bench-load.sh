@@ -5,6 +5,8 @@
 #   scripts/bench-load.sh            # all scenarios, 10 s per wrk run
 #   DUR=5 scripts/bench-load.sh      # shorter runs
 #   ONLY="1 2 3" scripts/bench-load.sh            # some scenarios
+#   ONLY=8 WARM=40 scripts/bench-load.sh           # WireMock mappings against the real WireMock
+#                                    # (needs java and npm; WARM: seconds of JIT warm-up first)
 #   BIN=/other/build/tokenauth-stub scripts/bench-load.sh   # another build (e.g. an older
 #                                    # release, for a before/after on the same machine)
 #
@@ -30,7 +32,7 @@ done
 cargo build --release --quiet -p tokenauth-stub --bin tokenauth-stub -p tokenauth-e2e --bin tokenauth-seed
 BIN=${BIN:-target/release/tokenauth-stub}
 SEED=target/release/tokenauth-seed
-ONLY=${ONLY:-1 2 3 4 5 7}
+ONLY=${ONLY:-1 2 3 4 5 7 8}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -278,4 +280,74 @@ echo "HTTP,  keep-alive:      $h_rps req/s  p50 $h_p50  p99 $h_p99"
 echo "HTTPS, keep-alive:      $s_rps req/s  p50 $s_p50  p99 $s_p99"
 echo "ratio: $(ratio "$s_rps" "$h_rps")"
 echo "a new connection per request: HTTP $hc_rps req/s, HTTPS $sc_rps req/s (a full handshake each), ratio $(ratio "$sc_rps" "$hc_rps")"
+fi
+
+# ---------------------------------------------------------------- 8. WireMock mappings
+# A mapped JSON answer (a Jira issue) with token authentication on the stub, against the same
+# mapping on the real WireMock 3 without authentication, both on the same pinned core, WireMock
+# measured after WARM seconds of load (its JIT climbs for about 40 s). Then the stub with 1,000
+# mappings (literal paths: the common case the index serves) against 1, and journal on vs off.
+if want 8; then
+WIREMOCK_VERSION=3.13.2
+JAR=".cache/wiremock/wiremock-standalone-$WIREMOCK_VERSION.jar"
+if [ ! -f "$JAR" ]; then
+  mkdir -p .cache/wiremock
+  (cd "$WORK" && npm pack "wiremock@$WIREMOCK_VERSION" --silent >/dev/null \
+    && tar -xzf "wiremock-$WIREMOCK_VERSION.tgz" "package/build/wiremock-standalone-$WIREMOCK_VERSION.jar")
+  mv "$WORK/package/build/wiremock-standalone-$WIREMOCK_VERSION.jar" "$JAR"
+fi
+WARM=${WARM:-40}
+M1="$WORK/m1"; M1000="$WORK/m1000"
+python3 - "$M1" "$M1000" <<'EOF'
+import json, pathlib, sys
+issue = {"request": {"method": "GET", "urlPath": "/rest/api/2/issue/PROJ-1"},
+         "response": {"status": 200, "headers": {"Content-Type": "application/json"},
+                      "jsonBody": {"id": "10001", "key": "PROJ-1", "self": "http://jira/rest/api/2/issue/10001",
+                                   "fields": {"summary": "A mapped issue", "status": {"name": "Open"},
+                                              "assignee": {"name": "alice", "displayName": "Alice"},
+                                              "labels": ["bench", "wiremock"]}}}}
+for root, n in ((sys.argv[1], 1), (sys.argv[2], 1000)):
+    m = pathlib.Path(root) / "mappings"; m.mkdir(parents=True)
+    (pathlib.Path(root) / "__files").mkdir()
+    (m / "issue.json").write_text(json.dumps(issue))
+    others = [{"request": {"method": "GET", "urlPath": f"/rest/api/2/issue/OTHER-{i}"},
+               "response": {"status": 200, "jsonBody": {"key": f"OTHER-{i}"}}} for i in range(n - 1)]
+    if others:
+        (m / "others.json").write_text(json.dumps({"mappings": others}))
+EOF
+WM_PORT=$((PORT + 1))
+"${SERVER_PIN[@]}" java -jar "$JAR" --port "$WM_PORT" --root-dir "$M1" --disable-banner >"$WORK/wm.log" 2>&1 &
+WM_PID=$!
+for _ in $(seq 300); do
+  curl -sf -o /dev/null "http://127.0.0.1:$WM_PORT/rest/api/2/issue/PROJ-1" && break
+  sleep 0.1
+done
+DUR_SAVED=$DUR; DUR=$WARM
+load "http://127.0.0.1:$WM_PORT/rest/api/2/issue/PROJ-1" >/dev/null
+DUR=$DUR_SAVED
+read -r w_rps w_p50 w_p99 _ < <(load "http://127.0.0.1:$WM_PORT/rest/api/2/issue/PROJ-1")
+kill -TERM "$WM_PID" 2>/dev/null || true; wait "$WM_PID" 2>/dev/null || true
+
+D8="$WORK/d8"
+TOKEN8=$(cli "$D8" token create alice --description wiremock-bench)
+ISSUE="$BASE/rest/api/2/issue/PROJ-1"
+start_server "$D8" --mappings "$M1"
+read -r s1_rps s1_p50 s1_p99 _ < <(load -H "Authorization: Bearer $TOKEN8" "$ISSUE")
+stop_server
+start_server "$D8" --mappings "$M1" --journal-size 0
+read -r s0_rps s0_p50 s0_p99 _ < <(load -H "Authorization: Bearer $TOKEN8" "$ISSUE")
+stop_server
+start_server "$D8" --mappings "$M1000"
+read -r sk_rps sk_p50 sk_p99 _ < <(load -H "Authorization: Bearer $TOKEN8" "$ISSUE")
+stop_server
+start_server "$D8" --mappings "$M1"
+read -r an_rps _ _ _ < <(load "$BASE/rest/api/2/serverInfo")
+stop_server
+echo
+echo "## 8. a mapped JSON answer: the stub (token, journal on) vs WireMock $WIREMOCK_VERSION (no authentication, after ${WARM}s of warm-up)"
+echo "WireMock:                      $w_rps req/s  p50 $w_p50  p99 $w_p99"
+echo "stub, 1 mapping, journal on:   $s1_rps req/s  p50 $s1_p50  p99 $s1_p99   ratio to WireMock $(ratio "$s1_rps" "$w_rps")   (target >= 3)"
+echo "stub, 1 mapping, journal off:  $s0_rps req/s  p50 $s0_p50  p99 $s0_p99   journal on/off $(ratio "$s1_rps" "$s0_rps")"
+echo "stub, 1,000 mappings:          $sk_rps req/s  p50 $sk_p50  p99 $sk_p99   ratio to 1 mapping $(ratio "$sk_rps" "$s1_rps")   (target >= 0.8)"
+echo "anonymous serverInfo (same server, baseline): $an_rps req/s"
 fi
