@@ -341,3 +341,37 @@ async fn the_journal_keeps_its_size_and_the_gauge_shows_it() {
     assert_eq!(j["requestJournalDisabled"], true);
     assert_eq!(j["meta"]["total"], 0);
 }
+
+/// The attack: a web page the developer visits POSTs a mapping to the stub on their machine (a
+/// "simple" cross-site request, no preflight), or rebinds its own name to 127.0.0.1 to read
+/// the journal; the mapping would serve the page's script from the stub's origin. Neither is
+/// local, so both need an administrator's credentials, and nothing is added.
+#[tokio::test]
+async fn a_web_page_cannot_drive_the_admin_api_from_the_developers_browser() {
+    let s = Server::start();
+    let evil_mapping = r#"{"request": {"urlPath": "/evil"},
+        "response": {"status": 200, "headers": {"Content-Type": "text/html"},
+                     "body": "<script>fetch('/rest/tokenauth/1/tokens')</script>"}}"#;
+    let cross_site = s
+        .req(Method::POST, "/__admin/mappings")
+        .header("Origin", "https://evil.example")
+        .header("Sec-Fetch-Site", "cross-site")
+        .header("Content-Type", "text/plain")
+        .body(evil_mapping);
+    assert_eq!(status_of(cross_site).await, 401);
+    let rebound = s
+        .req(Method::GET, "/__admin/requests")
+        .header("Host", "rebound.evil.example:2990");
+    assert_eq!(status_of(rebound).await, 401);
+    let rebound_write = s
+        .req(Method::POST, "/__admin/mappings")
+        .header("Host", "rebound.evil.example:2990")
+        .header("Origin", "http://rebound.evil.example:2990")
+        .body(evil_mapping);
+    assert_eq!(status_of(rebound_write).await, 401);
+    assert_eq!(status_of(s.req(Method::GET, "/evil")).await, 404);
+    assert_eq!(
+        json_of(s.req(Method::GET, "/__admin/mappings")).await["meta"]["total"],
+        0
+    );
+}

@@ -37,11 +37,37 @@ pub fn is_admin_api(path: &str) -> bool {
     path == PREFIX || path.starts_with("/__admin/")
 }
 
-/// A client on this machine, speaking for itself: a loopback peer with no forwarding header.
+/// A client on this machine, speaking for itself: a loopback peer with no forwarding header,
+/// that names this machine as the host, and is not a browser sent here by another site.
+///
+/// The host and browser checks stop a web page the developer visits from driving the API: a
+/// page on another site that POSTs here carries its `Origin` (and `Sec-Fetch-Site:
+/// cross-site`), and a page that rebinds its own domain name to 127.0.0.1 (DNS rebinding)
+/// sends that domain as `Host`. Either would otherwise add a mapping serving the page's script
+/// from this origin. Such calls are not local, so they need an administrator's credentials.
 pub fn is_local(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     peer.ip().to_canonical().is_loopback()
         && !headers.contains_key("x-forwarded-for")
         && !headers.contains_key("forwarded")
+        && header("host").is_none_or(is_loopback_authority)
+        && header("origin").is_none_or(|o| {
+            o.split_once("://")
+                .is_some_and(|(_, authority)| is_loopback_authority(authority))
+        })
+        && header("sec-fetch-site").is_none_or(|s| s == "same-origin" || s == "none")
+}
+
+/// `localhost`, a loopback IPv4 address or `[::1]`, with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A caller the admin API serves: local, or an authenticated administrator.
@@ -319,4 +345,44 @@ pub async fn reset_all(_: AdminCaller, State(st): State<Shared>) -> Json<Value> 
     st.config.mocks.reset_scenarios();
     st.journal.clear();
     Json(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(pairs: &[(&'static str, &'static str)]) -> bool {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.insert(*n, axum::http::HeaderValue::from_static(v));
+        }
+        is_local("127.0.0.1:5000".parse().unwrap(), &h)
+    }
+
+    #[test]
+    fn a_loopback_client_naming_this_machine_is_local() {
+        assert!(local(&[]));
+        assert!(local(&[("host", "127.0.0.1:2990")]));
+        assert!(local(&[("host", "localhost:2990")]));
+        assert!(local(&[
+            ("host", "[::1]:2990"),
+            ("origin", "http://localhost:2990")
+        ]));
+        assert!(local(&[("sec-fetch-site", "same-origin")]));
+        assert!(!is_local(
+            "10.0.0.5:5000".parse().unwrap(),
+            &HeaderMap::new()
+        ));
+    }
+
+    #[test]
+    fn a_forwarded_call_a_foreign_page_or_a_rebound_name_is_not_local() {
+        assert!(!local(&[("x-forwarded-for", "203.0.113.9")]));
+        assert!(!local(&[("forwarded", "for=203.0.113.9")]));
+        assert!(!local(&[("origin", "http://evil.example")]));
+        assert!(!local(&[("origin", "null")]));
+        assert!(!local(&[("sec-fetch-site", "cross-site")]));
+        assert!(!local(&[("host", "rebound.evil.example:2990")]));
+        assert!(!local(&[("host", "127.0.0.1.evil.example")]));
+    }
 }
