@@ -14,7 +14,8 @@
 //! and closes (the client reads a reset); `EMPTY_RESPONSE` closes with nothing written;
 //! `MALFORMED_RESPONSE_CHUNK` writes a bare `200` head with chunked encoding, then [`GARBAGE`],
 //! which is no chunk size, then closes; `RANDOM_DATA_THEN_CLOSE` writes [`GARBAGE`] (the same
-//! fixed bytes, despite the name) and closes.
+//! fixed bytes, despite the name) and closes. (Jetty, under WireMock, announces chunks only to a
+//! request that keeps the connection alive; see [`malformed_head`].)
 //!
 //! Over TLS the wrapper sits above the TLS stream: the bytes go through TLS and a graceful close
 //! sends close_notify; a reset sets SO_LINGER 0 on the TCP socket under it. On HTTP/2 the slot
@@ -26,6 +27,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
+use hyper::Version;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -34,37 +36,67 @@ use crate::wiremock::Fault;
 /// What WireMock writes for `RANDOM_DATA_THEN_CLOSE` and after the head of
 /// `MALFORMED_RESPONSE_CHUNK` (its `JettyFaultInjector.GARBAGE`).
 pub const GARBAGE: &[u8] = b"lskdu018973t09sylgasjkfg1][]'./.sdlv";
-/// The head WireMock commits before the garbage of `MALFORMED_RESPONSE_CHUNK`: a 200 whatever
-/// the mapping's status, without its headers, announcing chunks that never come.
+/// The head WireMock commits before the garbage of `MALFORMED_RESPONSE_CHUNK`, to a request
+/// that keeps the connection alive: a 200 whatever the mapping's status, without its headers,
+/// announcing chunks that never come.
 pub const MALFORMED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// The head WireMock (Jetty) writes for `MALFORMED_RESPONSE_CHUNK`: a body of unknown length is
+/// chunked only for an HTTP/1.1 request that keeps the connection; otherwise it is delimited by
+/// the close, so the client reads the garbage as the body of a 200 (as it does from WireMock).
+/// `connection` is the request's `Connection` header.
+pub fn malformed_head(version: Version, connection: Option<&str>) -> &'static [u8] {
+    let has = |token: &str| {
+        connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if version == Version::HTTP_10 {
+        if has("keep-alive") {
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\n\r\n"
+        }
+    } else if has("close") {
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    } else {
+        MALFORMED_HEAD
+    }
+}
+
+/// What the connection does in place of the response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Action {
+    /// SO_LINGER 0, then close.
+    Reset,
+    /// Write these bytes (maybe none), then close.
+    WriteThenClose(Vec<u8>),
+}
 
 /// The fault a connection's request asked for, shared by the connection's stream and its
 /// requests. Set at most once: a fault ends the connection, so there is never a second.
 #[derive(Clone, Debug, Default)]
-pub struct FaultSlot(Arc<OnceLock<Fault>>);
+pub struct FaultSlot(Arc<OnceLock<Action>>);
 
 impl FaultSlot {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Asks the connection to carry out `fault` instead of the response being sent.
-    pub fn set(&self, fault: Fault) {
-        let _ = self.0.set(fault);
-    }
-
-    fn get(&self) -> Option<Fault> {
-        self.0.get().copied()
+    /// Asks the connection to carry out `fault` instead of sending the response to the request
+    /// of this `version` and `Connection` header.
+    pub fn set(&self, fault: Fault, version: Version, connection: Option<&str>) {
+        let _ = self.0.set(action(fault, version, connection));
     }
 }
 
-/// The bytes a fault writes before closing, if it closes gracefully; `None` for a reset.
-pub fn bytes_before_close(fault: Fault) -> Option<Vec<u8>> {
+/// What WireMock does on the connection for `fault`.
+fn action(fault: Fault, version: Version, connection: Option<&str>) -> Action {
     match fault {
-        Fault::ConnectionResetByPeer => None,
-        Fault::EmptyResponse => Some(Vec::new()),
-        Fault::MalformedResponseChunk => Some([MALFORMED_HEAD, GARBAGE].concat()),
-        Fault::RandomDataThenClose => Some(GARBAGE.to_vec()),
+        Fault::ConnectionResetByPeer => Action::Reset,
+        Fault::EmptyResponse => Action::WriteThenClose(Vec::new()),
+        Fault::MalformedResponseChunk => {
+            Action::WriteThenClose([malformed_head(version, connection), GARBAGE].concat())
+        }
+        Fault::RandomDataThenClose => Action::WriteThenClose(GARBAGE.to_vec()),
     }
 }
 
@@ -128,10 +160,9 @@ impl<S: AsyncWrite + TcpBelow + Unpin> FaultIo<S> {
         loop {
             match &mut self.state {
                 State::Serving => {
-                    let fault = self.slot.get()?;
-                    self.state = match bytes_before_close(fault) {
-                        Some(bytes) => State::Writing(bytes, 0),
-                        None => {
+                    self.state = match self.slot.0.get()? {
+                        Action::WriteThenClose(bytes) => State::Writing(bytes.clone(), 0),
+                        Action::Reset => {
                             // SO_LINGER 0: the close that follows (when hyper drops the
                             // connection) sends RST instead of FIN.
                             let _ = self.inner.tcp().set_zero_linger();
@@ -263,6 +294,30 @@ mod tests {
         r
     }
 
+    fn set(slot: &FaultSlot, fault: Fault) {
+        slot.set(fault, Version::HTTP_11, None);
+    }
+
+    #[test]
+    fn the_malformed_head_is_jettys_for_how_the_request_left_the_connection() {
+        let head = |v, c| String::from_utf8_lossy(malformed_head(v, c)).into_owned();
+        let h11 = Version::HTTP_11;
+        assert_eq!(
+            head(h11, None),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        assert_eq!(head(h11, Some("keep-alive")), head(h11, None));
+        assert_eq!(
+            head(h11, Some("Upgrade, CLOSE")),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(head(Version::HTTP_10, None), "HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(
+            head(Version::HTTP_10, Some("Keep-Alive")),
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
     #[tokio::test]
     async fn without_a_fault_the_stream_passes_through() {
         let (io, _slot, client) = pair().await;
@@ -283,7 +338,7 @@ mod tests {
             ),
         ] {
             let (io, slot, client) = pair().await;
-            slot.set(fault);
+            set(&slot, fault);
             // hyper sees its write fail, so it stops serving the connection.
             assert!(respond(io).await.is_err(), "{fault:?}");
             let (got, end) = read_all(client).await;
@@ -296,7 +351,7 @@ mod tests {
     #[tokio::test]
     async fn a_reset_is_a_reset() {
         let (io, slot, client) = pair().await;
-        slot.set(Fault::ConnectionResetByPeer);
+        set(&slot, Fault::ConnectionResetByPeer);
         assert!(respond(io).await.is_err());
         let (got, end) = read_all(client).await;
         assert!(got.is_empty());
@@ -309,8 +364,8 @@ mod tests {
     #[tokio::test]
     async fn the_first_fault_set_is_the_one_carried_out() {
         let (io, slot, client) = pair().await;
-        slot.set(Fault::RandomDataThenClose);
-        slot.set(Fault::ConnectionResetByPeer);
+        set(&slot, Fault::RandomDataThenClose);
+        set(&slot, Fault::ConnectionResetByPeer);
         assert!(respond(io).await.is_err());
         let (got, end) = read_all(client).await;
         assert_eq!(got, GARBAGE);

@@ -303,10 +303,21 @@ async fn empty_response_closes_with_nothing_written() {
 async fn malformed_response_chunk_sends_a_200_head_then_no_chunk() {
     let (s, _dir, auth) = connection_server().await;
     no_token_gets_the_401(&s, "/rest/api/2/fault/malformed").await;
-    let (got, end) = raw(&s, &get("/rest/api/2/fault/malformed", &auth, true)).await;
+    let (got, end) = raw(&s, &get("/rest/api/2/fault/malformed", &auth, false)).await;
     end.expect("a clean close, not a reset");
     // WireMock's head: a 200 whatever the mapping says, none of its headers, chunked encoding.
     let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_eq!(
+        got,
+        [&head[..], GARBAGE].concat(),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // To a request that closes the connection, WireMock (Jetty) delimits the body by the close
+    // instead: the garbage arrives as a 200's body.
+    let (got, end) = raw(&s, &get("/rest/api/2/fault/malformed", &auth, true)).await;
+    end.expect("a clean close, not a reset");
+    let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
     assert_eq!(
         got,
         [&head[..], GARBAGE].concat(),

@@ -75,6 +75,13 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
     let method = req.method().clone();
     let principal = req.extensions().get::<Principal>().cloned();
     let faults = req.extensions().get::<FaultSlot>().cloned();
+    // How the request leaves the connection decides the head of a malformed-chunk fault.
+    let version = req.version();
+    let connection = req
+        .headers()
+        .get(header::CONNECTION)
+        .and_then(|c| c.to_str().ok())
+        .map(str::to_owned);
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -92,7 +99,10 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
             body: body.to_vec(),
         };
         if let Some(answer) = mocks.answer(&mock_request) {
-            return mapped(answer, faults.as_ref()).await;
+            let faults = faults
+                .as_ref()
+                .map(|slot| (slot, version, connection.as_deref()));
+            return mapped(answer, faults).await;
         }
     }
     let Some(principal) = principal else {
@@ -117,12 +127,15 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
 }
 
 /// A matched mapping's answer, after its delay: or its fault, as WireMock does it after the delay.
-async fn mapped(answer: Answer, faults: Option<&FaultSlot>) -> Response {
+async fn mapped(
+    answer: Answer,
+    faults: Option<(&FaultSlot, axum::http::Version, Option<&str>)>,
+) -> Response {
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
     if let Some(fault) = answer.fault {
-        let Some(slot) = faults else {
+        let Some((slot, version, connection)) = faults else {
             // Only a router served by something other than `crate::listener` has no slot.
             return ApiError::Internal(format!(
                 "the mapping's fault {fault:?} needs the stub's own listener"
@@ -130,7 +143,7 @@ async fn mapped(answer: Answer, faults: Option<&FaultSlot>) -> Response {
             .into_response();
         };
         // The connection carries the fault out instead of sending this response.
-        slot.set(fault);
+        slot.set(fault, version, connection);
         return StatusCode::OK.into_response();
     }
     let mut response = match answer.dribble {
