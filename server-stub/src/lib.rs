@@ -8,6 +8,7 @@ pub mod cache;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod hashing;
 pub mod journal;
 pub mod listener;

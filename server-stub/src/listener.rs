@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use crate::faults::{FaultIo, FaultSlot};
 use crate::tls::Tls;
 
 /// How long open requests may run on after a shutdown signal before the connections are dropped.
@@ -80,8 +81,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        // The connection's fault slot: a mapping's `fault` is carried out on the stream, beneath
+        // hyper (see `crate::faults`), so each request carries the handle to set it.
+        let faults = FaultSlot::new();
+        let request_faults = faults.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(request_faults.clone());
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {})) }
         });
@@ -94,7 +100,8 @@ pub async fn serve(
             // nothing to report.
             match acceptor {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let io = FaultIo::new(stream, faults);
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 Some(acceptor) => {
@@ -103,7 +110,8 @@ pub async fn serve(
                     else {
                         return;
                     };
-                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    let io = FaultIo::new(tls_stream, faults);
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
             }

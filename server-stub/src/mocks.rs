@@ -1,25 +1,38 @@
 //! The mappings loaded with `--mappings DIR`, served after the token rules (SPEC §8): the
 //! server's edge of the WireMock engine (`crate::wiremock`), which holds no HTTP types.
 //!
-//! What is served now: the matched mapping's status, headers and body (templated when it asks),
-//! after its delay. Mappings that ask for what the server does not do yet — a `fault` or a
-//! `chunkedDribbleDelay` — are refused at start rather than answered differently from WireMock.
+//! What is served: the matched mapping's status (with its `statusMessage` as the reason
+//! phrase), headers and body (templated when it asks), after its delay; the body dribbled in
+//! chunks for `chunkedDribbleDelay`; or, for a `fault`, the connection misbehaving instead
+//! (carried out by `crate::faults`).
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use hyper::body::Frame;
 use serde_json::{Value, json};
 
 use crate::journal::StubRef;
 use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
-use crate::wiremock::{self, Mapping, MappingError, MockRequest, NearMiss, ScenarioStates, Stubs};
+use crate::wiremock::{
+    self, ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, ScenarioStates,
+    Stubs,
+};
 
 /// Mappings held at once: the admin API adds them one request at a time, and each costs memory.
 pub const MAX_MAPPINGS: usize = 100_000;
 
-/// The longest delay a mapping may ask for: a request waits at most this long.
+/// The longest delay a mapping may ask for: a request waits at most this long. A
+/// `chunkedDribbleDelay`'s `totalDuration` is capped the same.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
+/// The most chunks a `chunkedDribbleDelay` body is cut into (each is a wake-up and a write).
+pub const MAX_DRIBBLE_CHUNKS: u32 = 1_000;
 
 pub struct Mocks {
     /// The stubs and the scenario states under one lock: a match and the scenario step it
@@ -37,9 +50,15 @@ pub struct Answer {
     /// The mapping that answered (for the journal).
     pub stub: StubRef,
     pub status: u16,
+    /// `statusMessage`: the HTTP/1.1 reason phrase.
+    pub status_message: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// `chunkedDribbleDelay`, within [`MAX_DRIBBLE_CHUNKS`] and [`MAX_DELAY`].
+    pub dribble: Option<ChunkedDribbleDelay>,
+    /// `fault`: the connection misbehaves (after the delay) instead of answering.
+    pub fault: Option<Fault>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,11 +67,6 @@ pub enum MocksError {
     NotADirectory(String),
     #[error("--mappings: {0}")]
     Load(#[from] wiremock::LoadError),
-    #[error(
-        "--mappings: mapping {id} asks for a {what}, which this server does not serve yet; \
-         remove it or run it against WireMock"
-    )]
-    Unsupported { id: String, what: &'static str },
 }
 
 impl Mocks {
@@ -62,21 +76,6 @@ impl Mocks {
             return Err(MocksError::NotADirectory(dir.display().to_string()));
         }
         let mappings = wiremock::load_dir(dir)?;
-        for m in &mappings {
-            let what = if m.response.fault.is_some() {
-                Some("fault")
-            } else if m.response.chunked_dribble_delay.is_some() {
-                Some("chunkedDribbleDelay")
-            } else {
-                None
-            };
-            if let Some(what) = what {
-                return Err(MocksError::Unsupported {
-                    id: m.id.clone(),
-                    what,
-                });
-            }
-        }
         Ok(Self {
             inner: Mutex::new((Stubs::new(mappings.clone()), ScenarioStates::default())),
             defaults: mappings,
@@ -126,16 +125,22 @@ impl Mocks {
                 Ok(r) => Answer {
                     stub,
                     status: r.status,
+                    status_message: r.status_message,
                     headers: r.headers,
                     body: r.body,
                     delay: r.delay.min(MAX_DELAY),
+                    dribble: r.chunked_dribble_delay.map(bounded),
+                    fault: r.fault,
                 },
                 Err(e) => Answer {
                     stub,
                     status: 500,
+                    status_message: None,
                     headers: vec![("Content-Type".into(), "text/plain".into())],
                     body: e.to_string().into_bytes(),
                     delay: Duration::ZERO,
+                    dribble: None,
+                    fault: None,
                 },
             },
         )
@@ -313,5 +318,130 @@ impl Mocks {
     pub fn near_misses(&self, req: &MockRequest, limit: usize) -> Vec<NearMiss> {
         let guard = self.lock();
         guard.0.near_misses(req, &guard.1, limit)
+    }
+}
+
+/// A `chunkedDribbleDelay` within the server's bounds: a mapping cannot hold a request longer
+/// than [`MAX_DELAY`] or make it wake up more than [`MAX_DRIBBLE_CHUNKS`] times.
+fn bounded(d: ChunkedDribbleDelay) -> ChunkedDribbleDelay {
+    ChunkedDribbleDelay {
+        number_of_chunks: d.number_of_chunks.min(MAX_DRIBBLE_CHUNKS),
+        total_duration: d.total_duration.min(MAX_DELAY),
+    }
+}
+
+/// A body sent as WireMock dribbles it: cut as [`ChunkedDribbleDelay::chunk_lengths`] says, each
+/// chunk written after a wait of [`ChunkedDribbleDelay::interval`]. Its size is not announced, so
+/// HTTP/1.1 sends it with chunked encoding, one HTTP chunk per piece, as WireMock does.
+pub struct Dribble {
+    chunks: VecDeque<Bytes>,
+    interval: Duration,
+    /// The wait before the next chunk, started when the chunk is first asked for.
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The first chunk's wait is over (see [`Dribble::first_chunk_due`]).
+    first_due: bool,
+}
+
+impl Dribble {
+    pub fn new(body: Vec<u8>, plan: ChunkedDribbleDelay) -> Self {
+        let lengths = plan.chunk_lengths(body.len());
+        let interval = plan.interval(lengths.len());
+        let mut rest = Bytes::from(body);
+        let chunks = lengths.into_iter().map(|n| rest.split_to(n)).collect();
+        Self {
+            chunks,
+            interval,
+            wait: None,
+            first_due: false,
+        }
+    }
+
+    /// Waits out the first chunk's interval. WireMock sends nothing, not even the status line,
+    /// until its first chunk is due; hyper would write the head at once, so the handler waits
+    /// here before returning the response (a client's time to first byte is the same).
+    pub async fn first_chunk_due(mut self) -> Self {
+        if !self.chunks.is_empty() {
+            tokio::time::sleep(self.interval).await;
+            self.first_due = true;
+        }
+        self
+    }
+}
+
+impl hyper::body::Body for Dribble {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.chunks.is_empty() {
+            return Poll::Ready(None);
+        }
+        if std::mem::take(&mut self.first_due) {
+            return Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))));
+        }
+        let interval = self.interval;
+        let wait = self
+            .wait
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+        if wait.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.wait = None;
+        Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use hyper::body::Body as _;
+
+    use super::*;
+
+    #[test]
+    fn a_dribble_is_bounded() {
+        let d = bounded(ChunkedDribbleDelay {
+            number_of_chunks: u32::MAX,
+            total_duration: Duration::from_secs(3_600),
+        });
+        assert_eq!(d.number_of_chunks, MAX_DRIBBLE_CHUNKS);
+        assert_eq!(d.total_duration, MAX_DELAY);
+    }
+
+    #[tokio::test]
+    async fn a_dribbled_body_comes_in_its_chunks_after_their_waits() {
+        let plan = ChunkedDribbleDelay {
+            number_of_chunks: 3,
+            total_duration: Duration::from_millis(300),
+        };
+        let start = std::time::Instant::now();
+        let mut body = Dribble::new(b"0123456789".to_vec(), plan)
+            .first_chunk_due()
+            .await;
+        let mut got = Vec::new();
+        let mut at = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            got.push(frame.unwrap().into_data().unwrap());
+            at.push(start.elapsed());
+        }
+        assert_eq!(got, [&b"012"[..], b"345", b"6789"]);
+        // Each chunk waited its 100 ms (never a tight upper bound: the machine may be busy).
+        assert!(at[0] >= Duration::from_millis(90), "{at:?}");
+        assert!(at[2] >= Duration::from_millis(290), "{at:?}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_dribbles_nothing_and_does_not_wait() {
+        let plan = ChunkedDribbleDelay {
+            number_of_chunks: 3,
+            total_duration: Duration::from_secs(60),
+        };
+        let mut body = Dribble::new(Vec::new(), plan);
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        assert!(frame.is_none());
     }
 }

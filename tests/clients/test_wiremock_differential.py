@@ -3,6 +3,7 @@ package ships its standalone jar) and by tokenauth-stub with a token; the same r
 answers compared — status, the headers the mappings set, and the body (as JSON where it is
 JSON). WireMock defines the behaviour, so the test asks WireMock itself."""
 
+import http.client
 import json
 import os
 import pathlib
@@ -77,6 +78,21 @@ MAPPINGS = [
      "response": {"status": 200, "base64Body": "aGVsbG8gd2lyZW1vY2s="}},
     {"request": {"method": "GET", "urlPath": "/rest/api/2/delayed"},
      "response": {"status": 200, "fixedDelayMilliseconds": 50, "body": "late"}},
+    # What needs the connection itself: the reason phrase, a dribbled body, the faults.
+    {"request": {"method": "GET", "urlPath": "/rest/api/2/teapot"},
+     "response": {"status": 418, "statusMessage": "Short and stout", "body": "tea"}},
+    {"request": {"method": "GET", "urlPath": "/rest/api/2/renamed"},
+     "response": {"status": 200, "statusMessage": "Very Fine", "jsonBody": {"ok": True}}},
+    {"request": {"method": "GET", "urlPath": "/rest/api/2/dribble"},
+     "response": {"status": 200, "headers": {"Content-Type": "text/plain"}, "body": "0123456789abcdefghij",
+                  "chunkedDribbleDelay": {"numberOfChunks": 3, "totalDuration": 600}}},
+    {"request": {"method": "GET", "urlPath": "/rest/api/2/dribble-more-chunks-than-bytes"},
+     "response": {"status": 200, "body": "abc",
+                  "chunkedDribbleDelay": {"numberOfChunks": 10, "totalDuration": 300}}},
+] + [
+    {"request": {"method": "GET", "urlPath": f"/rest/api/2/fault/{fault}"},
+     "response": {"status": 404, "headers": {"X-Kind": "fault"}, "body": "never sent", "fault": fault}}
+    for fault in ["CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE"]
 ]
 
 REQUESTS = [
@@ -162,3 +178,127 @@ def test_the_stub_answers_each_mapped_request_as_wiremock_does(wiremock, stub, m
     # The headers any mapping of the corpus sets.
     names = ["Content-Type", "X-Kind", "X-Multi", "X-Deleted"]
     assert answer(ours, names) == answer(theirs, names), f"{method} {path}"
+
+
+def host_port(url):
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+@pytest.mark.parametrize("path", ["/rest/api/2/teapot", "/rest/api/2/renamed", "/rest/api/2/issue/PROJ-1"])
+def test_the_reason_phrase_is_wiremocks(wiremock, stub, path):
+    stub_url, token = stub
+
+    def status(url):
+        conn = http.client.HTTPConnection(*host_port(url), timeout=10)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, resp.reason
+        finally:
+            conn.close()
+
+    assert status(stub_url) == status(wiremock)
+
+
+def raw_exchange(url, path, token, connection):
+    """One GET over a plain socket (with this `Connection` header): each read with its time, and
+    how the exchange ended — "eof" (a clean close), the exception's class name (a reset), or
+    "last chunk" (a kept-alive chunked answer is complete)."""
+    reads = []
+    with socket.create_connection(host_port(url), timeout=10) as s:
+        start = time.monotonic()
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+                  f"Connection: {connection}\r\n\r\n".encode())
+        while True:
+            try:
+                data = s.recv(65536)
+            except OSError as e:
+                return reads, type(e).__name__
+            if not data:
+                return reads, "eof"
+            reads.append((time.monotonic() - start, data))
+            if connection == "keep-alive" and b"".join(d for _, d in reads).endswith(b"\r\n0\r\n\r\n"):
+                return reads, "last chunk"
+
+
+def dechunk(body):
+    """A chunked body's chunks, in order."""
+    chunks = []
+    while True:
+        size_line, body = body.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            return chunks
+        chunks.append(body[:size])
+        body = body[size + 2:]
+
+
+@pytest.mark.parametrize("path,duration", [("/rest/api/2/dribble", 0.6),
+                                           ("/rest/api/2/dribble-more-chunks-than-bytes", 0.3)])
+def test_a_dribbled_body_comes_in_wiremocks_chunks(wiremock, stub, path, duration):
+    stub_url, token = stub
+
+    def dribbled(url):
+        reads, end = raw_exchange(url, path, token, "keep-alive")
+        data = b"".join(d for _, d in reads)
+        head, body = data.split(b"\r\n\r\n", 1)
+        headers = {line.split(b":", 1)[0].strip().lower() for line in head.split(b"\r\n")[1:]}
+        # Loosely timed: the whole takes most of the duration, and the chunks come apart.
+        assert reads[-1][0] >= 0.8 * duration, (url, reads)
+        assert len(reads) >= 2, (url, reads)
+        return head.split(b"\r\n")[0], b"transfer-encoding" in headers, dechunk(body), end
+
+    assert dribbled(stub_url) == dribbled(wiremock)
+
+
+FAULTS = ["CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE"]
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_sends_the_bytes_wiremock_sends(wiremock, stub, fault, connection):
+    stub_url, token = stub
+    path = f"/rest/api/2/fault/{fault}"
+
+    def received(url):
+        reads, end = raw_exchange(url, path, token, connection)
+        return b"".join(d for _, d in reads), end
+
+    ours, theirs = received(stub_url), received(wiremock)
+    assert ours == theirs
+    # And what that is, so the comparison cannot pass with both servers answering normally.
+    expected_end = "ConnectionResetError" if fault == "CONNECTION_RESET_BY_PEER" else "eof"
+    assert ours[1] == expected_end
+    assert not ours[0].startswith(b"HTTP/1.1 404")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_fails_the_clients_request_as_wiremock_does(wiremock, stub, fault):
+    stub_url, token = stub
+    path = f"/rest/api/2/fault/{fault}"
+
+    def failure_with_requests(url):
+        with pytest.raises(requests.RequestException) as e:
+            requests.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        cause = e.value.args[0] if e.value.args else None
+        # The exception and what it wraps (urllib3's ProtocolError around http.client's error).
+        inner = cause.args[1] if getattr(cause, "args", None) and len(cause.args) > 1 else cause
+        return type(e.value).__name__, type(inner).__name__
+
+    def failure_with_http_client(url):
+        conn = http.client.HTTPConnection(*host_port(url), timeout=10)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            resp = conn.getresponse()
+            resp.read()
+        except Exception as e:  # noqa: BLE001 — the class is what is compared
+            return type(e).__name__
+        finally:
+            conn.close()
+        return f"answered {resp.status}"
+
+    assert failure_with_requests(stub_url) == failure_with_requests(wiremock)
+    assert failure_with_http_client(stub_url) == failure_with_http_client(wiremock)
+    assert not failure_with_http_client(stub_url).startswith("answered")

@@ -12,7 +12,9 @@ use tokenauth_core::clock::to_rfc3339;
 use super::{Authed, user_json};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
+use crate::faults::FaultSlot;
 use crate::journal::Served;
+use crate::mocks::{Answer, Dribble};
 use crate::state::Shared;
 use crate::wiremock::MockRequest;
 
@@ -73,6 +75,14 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let method = req.method().clone();
     let principal = req.extensions().get::<Principal>().cloned();
+    let faults = req.extensions().get::<FaultSlot>().cloned();
+    // How the request leaves the connection decides the head of a malformed-chunk fault.
+    let version = req.version();
+    let connection = req
+        .headers()
+        .get(header::CONNECTION)
+        .and_then(|c| c.to_str().ok())
+        .map(str::to_owned);
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -99,7 +109,10 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
             s.stub = Some(answer.stub.clone());
             s.answer = Some((answer.headers.clone(), answer.body.clone()));
         }
-        let mut response = mapped(answer).await;
+        let faults = faults
+            .as_ref()
+            .map(|slot| (slot, version, connection.as_deref()));
+        let mut response = mapped(answer, faults).await;
         if let Some(s) = served {
             response.extensions_mut().insert(s);
         }
@@ -175,14 +188,42 @@ fn echo(principal: Option<Principal>, method: &Method, path: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// A matched mapping's answer, after its delay.
-async fn mapped(answer: crate::mocks::Answer) -> Response {
+/// A matched mapping's answer, after its delay: or its fault, as WireMock does it after the delay.
+async fn mapped(
+    answer: Answer,
+    faults: Option<(&FaultSlot, axum::http::Version, Option<&str>)>,
+) -> Response {
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
-    let mut response = Response::new(Body::from(answer.body));
+    if let Some(fault) = answer.fault {
+        let Some((slot, version, connection)) = faults else {
+            // Only a router served by something other than `crate::listener` has no slot.
+            return ApiError::Internal(format!(
+                "the mapping's fault {fault:?} needs the stub's own listener"
+            ))
+            .into_response();
+        };
+        // The connection carries the fault out instead of sending this response.
+        slot.set(fault, version, connection);
+        return StatusCode::OK.into_response();
+    }
+    let mut response = match answer.dribble {
+        Some(plan) => Response::new(Body::new(
+            Dribble::new(answer.body, plan).first_chunk_due().await,
+        )),
+        None => Response::new(Body::from(answer.body)),
+    };
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // WireMock sends `statusMessage` as the reason phrase (HTTP/1.1 only: HTTP/2 has none). One
+    // that HTTP cannot carry (a control character) leaves the standard phrase.
+    if let Some(reason) = answer
+        .status_message
+        .and_then(|m| hyper::ext::ReasonPhrase::try_from(m).ok())
+    {
+        response.extensions_mut().insert(reason);
+    }
     for (name, value) in answer.headers {
         // A header the mapping names that HTTP cannot carry is left out, not a failure.
         if let (Ok(n), Ok(v)) = (

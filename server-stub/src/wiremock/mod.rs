@@ -14,7 +14,7 @@ pub mod response;
 
 pub use mapping::{LoadError, Mapping, MappingError, ScenarioRule, load_dir, parse_mapping};
 pub use matching::{MatchedStub, NearMiss, RequestPattern, ScenarioStates, StringMatcher, Stubs};
-pub use response::{Fault, RenderError, RenderedResponse, ResponseDefinition};
+pub use response::{ChunkedDribbleDelay, Fault, RenderError, RenderedResponse, ResponseDefinition};
 
 /// A request as the engine sees it: what the server received, without any HTTP crate's types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -55,6 +55,33 @@ pub struct ChunkedDribbleDelay {
     pub total_duration: Duration,
 }
 
+impl ChunkedDribbleDelay {
+    /// How WireMock cuts a body of `len` bytes (its `BodyChunker`): never more chunks than bytes,
+    /// each `len / n` bytes and the remainder in the last. An empty body has no chunks.
+    pub fn chunk_lengths(&self, len: usize) -> Vec<usize> {
+        let n = usize::try_from(self.number_of_chunks)
+            .unwrap_or(usize::MAX)
+            .min(len);
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut lengths = vec![len / n; n];
+        if let Some(last) = lengths.last_mut() {
+            *last += len % n;
+        }
+        lengths
+    }
+
+    /// The wait before each of `chunks` chunks: WireMock sleeps `totalDuration / chunks` before
+    /// writing each one, so the last arrives after the whole duration.
+    pub fn interval(&self, chunks: usize) -> Duration {
+        match u32::try_from(chunks) {
+            Ok(c) if c > 0 => self.total_duration / c,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
 /// A mapping's response, parsed once at load.
 #[derive(Debug, Clone)]
 pub struct ResponseDefinition {
@@ -848,6 +875,24 @@ mod tests {
             error(json!({"delayDistribution": {"type": "pareto"}})).pointer,
             "/response/delayDistribution/type"
         );
+    }
+
+    #[test]
+    fn dribbled_bodies_are_cut_as_wiremock_cuts_them() {
+        let d = |n, ms| ChunkedDribbleDelay {
+            number_of_chunks: n,
+            total_duration: Duration::from_millis(ms),
+        };
+        // What WireMock 3.13.2 sent: 20 bytes in 4 → 5 each; 10 in 3 → 3, 3, 4; 3 in 10 → 3 of 1.
+        assert_eq!(d(4, 1000).chunk_lengths(20), [5, 5, 5, 5]);
+        assert_eq!(d(3, 600).chunk_lengths(10), [3, 3, 4]);
+        assert_eq!(d(10, 1000).chunk_lengths(3), [1, 1, 1]);
+        assert!(d(3, 600).chunk_lengths(0).is_empty());
+        assert_eq!(d(1, 5).chunk_lengths(7), [7]);
+        // The wait before each chunk spreads the whole duration over the chunks actually sent.
+        assert_eq!(d(10, 1000).interval(3), Duration::from_nanos(333_333_333));
+        assert_eq!(d(4, 1000).interval(4), Duration::from_millis(250));
+        assert_eq!(d(4, 1000).interval(0), Duration::ZERO);
     }
 
     #[test]
