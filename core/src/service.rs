@@ -124,6 +124,30 @@ pub struct NewUser {
     pub active: Option<bool>,
 }
 
+/// A token whose secret is fixed in advance, so a test suite can keep it in its fixtures: the
+/// whole token text, as [`token_format`] defines it (minted with [`token_format::generate`]).
+/// Its id is the one the text embeds.
+#[derive(Clone)]
+pub struct SeedToken {
+    pub owner: String,
+    pub description: String,
+    pub scope: Scope,
+    pub expiry: Expiry,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SeedToken {
+    /// Everything but the secret: a failed assertion or a debug log must not print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedToken")
+            .field("owner", &self.owner)
+            .field("description", &self.description)
+            .field("scope", &self.scope)
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
     pub display_name: Option<String>,
@@ -955,14 +979,93 @@ impl TokenAuth {
 
     /// Creates the given users when the database has none (a new installation).
     pub fn seed_users(&self, users: Vec<NewUser>) -> Result<bool, CoreError> {
+        self.seed(users, Vec::new())
+    }
+
+    /// Creates the given users and their fixed-secret tokens when the database has none (a new
+    /// installation); returns whether it did. Every token is checked before anything is
+    /// written (its owner among `users`, its format, its description and expiry, its id unique),
+    /// so a bad fixture leaves no half-seeded database that a later start would take as done.
+    pub fn seed(&self, users: Vec<NewUser>, tokens: Vec<SeedToken>) -> Result<bool, CoreError> {
         if !self.store.users()?.is_empty() {
             return Ok(false);
+        }
+        let names: BTreeSet<String> = users.iter().map(|u| user_key(&u.name)).collect();
+        let mut ids = BTreeSet::new();
+        for (n, t) in tokens.iter().enumerate() {
+            let entry = seed_entry(&tokens[..n], t);
+            let invalid = |message: String| ValidationError::new(entry.clone(), message);
+            if !names.contains(&user_key(&t.owner)) {
+                return Err(invalid("the owner is not among the users".into()).into());
+            }
+            let id = self.check_seed_token(t).map_err(|e| match e {
+                CoreError::Invalid(v) => invalid(v.to_string()).into(),
+                other => other,
+            })?;
+            if !ids.insert(id.clone()) {
+                return Err(invalid(format!("another token has the same id {id}")).into());
+            }
         }
         let actor = Actor::cli();
         for u in users {
             self.create_user(&actor, u)?;
         }
+        for t in &tokens {
+            self.seed_token(t)?;
+        }
         Ok(true)
+    }
+
+    /// Stores a token whose secret was fixed in advance (a test suite's fixture), as the
+    /// system: created by the command line's author, audited as any token created, only the
+    /// argon2 hash of its secret kept. Its id is the one the token text embeds; one that is
+    /// already taken is refused. The owner may be deactivated (a fixture for that case).
+    pub fn seed_token(&self, token: &SeedToken) -> Result<TokenView, CoreError> {
+        let id = self.check_seed_token(token)?;
+        let owner = self.existing_user(&token.owner)?;
+        let policy = self.policy();
+        let settings = &policy.settings;
+        let now = self.now();
+        let expires_at = resolve_expiry(token.expiry, settings, now)?;
+        let secret = token_format::parse(&token.secret)
+            .map_err(|e| ValidationError::new("secret", e.to_string()))?
+            .secret;
+        let actor = Actor::cli();
+        let record = TokenRecord {
+            id: id.as_str().to_owned(),
+            owner: owner.name.clone(),
+            description: validate_description("description", &token.description)?,
+            scope: token.scope,
+            created_at: now,
+            created_by: actor.user.name.clone(),
+            expires_at,
+            last_used_at: None,
+            last_used_ip: None,
+            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
+        };
+        let mut event = self.event(&actor, AuditAction::TokenCreated, Some(&owner.name));
+        token_fields(&mut event, &record);
+        self.store
+            .insert_token(&record, event.clone(), settings.max_tokens_per_user)?;
+        log_event(&event);
+        Ok(record.view_under(settings))
+    }
+
+    /// What can be known of a fixed-secret token without writing: the format of its text (the
+    /// reason only, never the text), its description, its expiry under the settings, and that
+    /// its id is free. Returns the id.
+    fn check_seed_token(&self, token: &SeedToken) -> Result<TokenId, CoreError> {
+        let id = token_format::parse(&token.secret)
+            .map_err(|e| ValidationError::new("secret", format!("not a valid token: {e}")))?
+            .id;
+        validate_description("description", &token.description)?;
+        resolve_expiry(token.expiry, &self.policy().settings, self.now())?;
+        if self.store.token(&id)?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "a token with the id {id} already exists"
+            )));
+        }
+        Ok(id)
     }
 
     // ---------------------------------------------------------------- audit
@@ -1142,6 +1245,14 @@ fn minted_scope(
             Ok(Scope::ReadWrite.at_most(caller_scope).at_most(settings_cap))
         }
     }
+}
+
+/// How a seeded token is named in an error: its owner and its place among the owner's tokens
+/// (1-based), which is its entry number under that user in a users file.
+fn seed_entry(before: &[SeedToken], token: &SeedToken) -> String {
+    let key = user_key(&token.owner);
+    let n = before.iter().filter(|t| user_key(&t.owner) == key).count() + 1;
+    format!("user '{}', token {n}", token.owner)
 }
 
 fn token_fields(event: &mut AuditEvent, record: &TokenRecord) {
