@@ -22,6 +22,7 @@ pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod throttle;
+pub mod testing;
 pub mod tls;
 pub mod users_file;
 pub mod wiremock;

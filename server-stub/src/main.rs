@@ -336,9 +336,7 @@ fn run() -> anyhow::Result<()> {
     // database is closed. 0700, under the platform's temporary directory.
     let ephemeral = if cli.serve.ephemeral {
         Some(
-            tempfile::Builder::new()
-                .prefix("tokenauth-")
-                .tempdir()
+            tokenauth_stub::config::ephemeral_data_dir("tokenauth-")
                 .context("creating the temporary data directory")?,
         )
     } else {
@@ -395,7 +393,7 @@ fn run() -> anyhow::Result<()> {
     });
     if let Some(dir) = ephemeral {
         let shown = dir.path().display().to_string();
-        if let Err(e) = remove_when_released(dir) {
+        if let Err(e) = tokenauth_stub::config::remove_data_dir(dir) {
             say!("could not remove the temporary data directory {shown}: {e}");
         }
     }
@@ -403,23 +401,6 @@ fn run() -> anyhow::Result<()> {
     result
 }
 
-/// Removes the ephemeral data directory. sled finishes its last writes on its own threads a
-/// moment after the database is dropped, and a file it creates then makes the removal fail
-/// with "directory not empty": tried again briefly.
-fn remove_when_released(dir: tempfile::TempDir) -> std::io::Result<()> {
-    let path = dir.keep();
-    let mut attempts = 0;
-    loop {
-        match std::fs::remove_dir_all(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            other => return other,
-        }
-    }
-}
 
 /// Opens `--audit-file` before anything is written: a file that cannot be opened is a
 /// configuration error, said before the server starts rather than found in its log later.
