@@ -822,6 +822,17 @@ impl TokenAuth {
     }
 
     pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, CoreError> {
+        self.check_new_user(actor, &new)?;
+        let password = new
+            .password
+            .as_deref()
+            .map(|p| self.hash_password(p))
+            .transpose()?;
+        self.insert_new_user(actor, new, password)
+    }
+
+    /// Everything [`TokenAuth::create_user`] refuses, checked before the password is hashed.
+    fn check_new_user(&self, actor: &Actor, new: &NewUser) -> Result<(), CoreError> {
         if !self.is_admin_actor(actor) {
             return Err(CoreError::Forbidden("administrators only".into()));
         }
@@ -833,17 +844,24 @@ impl TokenAuth {
         if let Some(e) = &new.email {
             validate_display_text("emailAddress", e)?;
         }
+        if let Some(p) = &new.password {
+            check_password(p)?;
+        }
         if self.store.user(&user_key(&new.name))?.is_some() {
             return Err(CoreError::Conflict(format!(
                 "user '{}' already exists",
                 new.name
             )));
         }
-        let password = new
-            .password
-            .as_deref()
-            .map(|p| self.hash_password(p))
-            .transpose()?;
+        Ok(())
+    }
+
+    fn insert_new_user(
+        &self,
+        actor: &Actor,
+        new: NewUser,
+        password: Option<SecretHash>,
+    ) -> Result<User, CoreError> {
         let user = User {
             display_name: new.display_name.unwrap_or_else(|| new.name.clone()),
             email: new.email.unwrap_or_default(),
@@ -860,9 +878,7 @@ impl TokenAuth {
     }
 
     fn hash_password(&self, password: &str) -> Result<SecretHash, CoreError> {
-        if password.is_empty() || password.len() > 1024 {
-            return Err(ValidationError::new("password", "must be 1 to 1024 bytes").into());
-        }
+        check_password(password)?;
         SecretHash::new(password.as_bytes(), self.hash_params)
     }
 
@@ -1007,11 +1023,37 @@ impl TokenAuth {
             }
         }
         let actor = Actor::cli();
-        for u in users {
-            self.create_user(&actor, u)?;
+        for u in &users {
+            self.check_new_user(&actor, u)?;
+        }
+        // Every password and secret hashed at once, on all cores: seeding is what a new
+        // server does before its first answer, and each argon2 hash takes tens of
+        // milliseconds (SPEC §8: start to first answer under 100 ms).
+        let mut secrets: Vec<&[u8]> = Vec::new();
+        for u in &users {
+            if let Some(p) = &u.password {
+                secrets.push(p.as_bytes());
+            }
         }
         for t in &tokens {
-            self.seed_token(t)?;
+            secrets.push(seed_secret(t)?.as_bytes());
+        }
+        let mut hashes = hash_all(&secrets, self.hash_params)?.into_iter();
+        let mut next_hash = || {
+            hashes
+                .next()
+                .ok_or_else(|| CoreError::Hash("a seeded secret was not hashed".into()))
+        };
+        for u in users {
+            let password = match u.password {
+                Some(_) => Some(next_hash()?),
+                None => None,
+            };
+            self.insert_new_user(&actor, u, password)?;
+        }
+        for t in &tokens {
+            let id = self.check_seed_token(t)?;
+            self.insert_seed_token(t, &id, next_hash()?)?;
         }
         Ok(true)
     }
@@ -1022,14 +1064,21 @@ impl TokenAuth {
     /// already taken is refused. The owner may be deactivated (a fixture for that case).
     pub fn seed_token(&self, token: &SeedToken) -> Result<TokenView, CoreError> {
         let id = self.check_seed_token(token)?;
+        let hash = SecretHash::new(seed_secret(token)?.as_bytes(), self.hash_params)?;
+        self.insert_seed_token(token, &id, hash)
+    }
+
+    fn insert_seed_token(
+        &self,
+        token: &SeedToken,
+        id: &TokenId,
+        hash: SecretHash,
+    ) -> Result<TokenView, CoreError> {
         let owner = self.existing_user(&token.owner)?;
         let policy = self.policy();
         let settings = &policy.settings;
         let now = self.now();
         let expires_at = resolve_expiry(token.expiry, settings, now)?;
-        let secret = token_format::parse(&token.secret)
-            .map_err(|e| ValidationError::new("secret", e.to_string()))?
-            .secret;
         let actor = Actor::cli();
         let record = TokenRecord {
             id: id.as_str().to_owned(),
@@ -1041,7 +1090,7 @@ impl TokenAuth {
             expires_at,
             last_used_at: None,
             last_used_ip: None,
-            hash: SecretHash::new(secret.as_bytes(), self.hash_params)?,
+            hash,
         };
         let mut event = self.event(&actor, AuditAction::TokenCreated, Some(&owner.name));
         token_fields(&mut event, &record);
@@ -1245,6 +1294,68 @@ fn minted_scope(
             Ok(Scope::ReadWrite.at_most(caller_scope).at_most(settings_cap))
         }
     }
+}
+
+fn check_password(password: &str) -> Result<(), ValidationError> {
+    if password.is_empty() || password.len() > 1024 {
+        return Err(ValidationError::new("password", "must be 1 to 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// The part of a seeded token's text that is hashed (as for a minted token).
+fn seed_secret(token: &SeedToken) -> Result<&str, CoreError> {
+    Ok(token_format::parse(&token.secret)
+        .map_err(|e| ValidationError::new("secret", format!("not a valid token: {e}")))?
+        .secret)
+}
+
+/// argon2 hashes of `secrets`, in order, computed on as many threads as there are cores (at
+/// most one per secret).
+fn hash_all(secrets: &[&[u8]], params: HashParams) -> Result<Vec<SecretHash>, CoreError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(secrets.len());
+    if threads <= 1 {
+        return secrets
+            .iter()
+            .map(|s| SecretHash::new(s, params))
+            .collect();
+    }
+    let mut slots: Vec<Option<Result<SecretHash, CoreError>>> =
+        (0..secrets.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        // Thread k hashes secrets k, k + threads, …; its results go back to those places.
+        let workers: Vec<_> = (0..threads)
+            .map(|k| {
+                scope.spawn(move || {
+                    secrets
+                        .iter()
+                        .enumerate()
+                        .skip(k)
+                        .step_by(threads)
+                        .map(|(i, s)| (i, SecretHash::new(s, params)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(done) => {
+                    for (i, h) in done {
+                        if let Some(slot) = slots.get_mut(i) {
+                            *slot = Some(h);
+                        }
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|h| h.unwrap_or_else(|| Err(CoreError::Hash("a hashing thread failed".into()))))
+        .collect()
 }
 
 /// How a seeded token is named in an error: its owner and its place among the owner's tokens

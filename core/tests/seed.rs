@@ -63,6 +63,11 @@ fn a_seeded_token_authenticates_with_its_fixed_secret_as_basic_and_bearer() {
         assert_eq!(principal.auth, AuthType::Token);
         assert_eq!(principal.token.unwrap().scope, Scope::ReadWrite);
     }
+    // Hashed together on all cores, each hash still lands with its own user.
+    for name in ["admin", "ci-bot"] {
+        let outcome = w.request(Some(&basic(name, name)), "GET", "/rest/api/2/myself");
+        assert_eq!(outcome.result.unwrap().user.name, name);
+    }
 }
 
 #[test]
