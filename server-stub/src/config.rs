@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// WireMock mappings served after the token rules (`--mappings`).
     pub mocks: Option<std::sync::Arc<crate::mocks::Mocks>>,
     pub hash_params: HashParams,
+    /// The data is removed when the server stops (`--ephemeral`, the test server): changes are
+    /// not flushed to disk one by one.
+    pub ephemeral: bool,
 }
 
 impl ServerConfig {
@@ -66,6 +69,7 @@ impl ServerConfig {
             notifier: crate::notifier::NotifierConfig::default(),
             mocks: None,
             hash_params: HashParams::DEFAULT,
+            ephemeral: false,
         }
     }
 }

@@ -347,6 +347,7 @@ fn run() -> anyhow::Result<()> {
         None => cli.data_dir.clone().unwrap_or_else(default_data_dir),
     };
     let mut config = ServerConfig::new(cli.serve.bind, data_dir);
+    config.ephemeral = ephemeral.is_some();
     config.cache_capacity = cli.serve.cache_capacity;
     config.header_read_timeout = std::time::Duration::from_secs(cli.serve.header_read_timeout);
     config.max_connections = cli.serve.max_connections;

@@ -62,6 +62,9 @@ pub fn open(
     audit_file: Option<&AuditFile>,
 ) -> Result<(Arc<TokenAuth>, bool), ServerError> {
     let mut store = SledStore::open(&config.data_dir)?;
+    if config.ephemeral {
+        store = store.without_fsync();
+    }
     if let Some(file) = audit_file {
         store = store.with_event_sink(file.sink());
     }

@@ -118,6 +118,7 @@ impl TestServerBuilder {
             dir.path().to_path_buf(),
         );
         config.hash_params = self.hash_params;
+        config.ephemeral = true;
         if let Some(m) = &self.mappings {
             config.mocks = Some(Arc::new(Mocks::load(m)?));
         }
