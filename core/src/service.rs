@@ -1317,10 +1317,7 @@ fn hash_all(secrets: &[&[u8]], params: HashParams) -> Result<Vec<SecretHash>, Co
         .map_or(1, std::num::NonZero::get)
         .min(secrets.len());
     if threads <= 1 {
-        return secrets
-            .iter()
-            .map(|s| SecretHash::new(s, params))
-            .collect();
+        return secrets.iter().map(|s| SecretHash::new(s, params)).collect();
     }
     let mut slots: Vec<Option<Result<SecretHash, CoreError>>> =
         (0..secrets.len()).map(|_| None).collect();

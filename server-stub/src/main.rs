@@ -330,7 +330,9 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     private_files();
     if cli.serve.ephemeral && !matches!(cli.command, None | Some(Command::Serve)) {
-        bail!("--ephemeral is for running the server: a command on a new temporary database would be lost at once");
+        bail!(
+            "--ephemeral is for running the server: a command on a new temporary database would be lost at once"
+        );
     }
     // Removed when this is dropped, at the end of `run`: after the server has stopped and the
     // database is closed. 0700, under the platform's temporary directory.
@@ -402,7 +404,6 @@ fn run() -> anyhow::Result<()> {
     result
 }
 
-
 /// Opens `--audit-file` before anything is written: a file that cannot be opened is a
 /// configuration error, said before the server starts rather than found in its log later.
 fn start_audit_file(config: &ServerConfig) -> anyhow::Result<Option<AuditFile>> {
@@ -415,9 +416,7 @@ fn start_audit_file(config: &ServerConfig) -> anyhow::Result<Option<AuditFile>> 
 fn dispatch(cli: Cli, config: ServerConfig, audit_file: Option<&AuditFile>) -> anyhow::Result<()> {
     let users = cli.serve.users.as_ref();
     match cli.command {
-        None | Some(Command::Serve) => {
-            run_server(config, users, audit_file, cli.serve.ephemeral)
-        }
+        None | Some(Command::Serve) => run_server(config, users, audit_file, cli.serve.ephemeral),
         Some(Command::User(c)) => {
             let (auth, _) = open(&config, users, audit_file)?;
             match c {

@@ -176,7 +176,6 @@ impl TestServerBuilder {
     }
 }
 
-
 /// A running stub; see the [module](self) documentation. Dropping it stops the server: the
 /// port is closed and the data directory removed within moments, while the runtime runs (or
 /// when it shuts down). [`TestServer::stop`] waits for both.

@@ -214,10 +214,9 @@ pub fn parse(text: &str, shown: &str) -> Result<Seed, UsersFileError> {
                      `tokenauth-stub token mint`"
                 ))
             })?;
-            if let Some((user, n)) = ids.insert(
-                parsed.id.as_str().to_owned(),
-                (u.name.clone(), entry),
-            ) {
+            if let Some((user, n)) =
+                ids.insert(parsed.id.as_str().to_owned(), (u.name.clone(), entry))
+            {
                 return Err(refuse(format!(
                     "its secret has the same token id as token {n} of user '{user}'; mint one \
                      secret per token"
@@ -330,8 +329,14 @@ mod tests {
         let t = &seed.tokens;
         assert_eq!(t.len(), 4);
         assert!(t.iter().all(|t| t.owner == "ci-bot"));
-        assert_eq!((t[0].scope, t[0].expiry), (Scope::ReadWrite, Expiry::Default));
-        assert_eq!((t[1].scope, t[1].expiry), (Scope::ReadOnly, Expiry::Days(30)));
+        assert_eq!(
+            (t[0].scope, t[0].expiry),
+            (Scope::ReadWrite, Expiry::Default)
+        );
+        assert_eq!(
+            (t[1].scope, t[1].expiry),
+            (Scope::ReadOnly, Expiry::Days(30))
+        );
         assert_eq!(t[2].expiry, Expiry::At(1_798_761_600_000));
         assert_eq!(t[3].expiry, Expiry::Never);
         assert_eq!(t[0].secret, a);

@@ -53,7 +53,10 @@ async fn port_closed(addr: SocketAddr) -> bool {
 async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done().await {
-        assert!(Instant::now() < deadline, "{what} did not happen within 5 s");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -79,8 +82,14 @@ async fn two_servers_in_one_process_each_accept_their_own_fixture_token() {
     assert!(one.url().starts_with("http://127.0.0.1:"));
     for (server, mine, other) in [(&one, &a, &b), (&two, &b, &a)] {
         let myself = server.uri("/rest/api/2/myself");
-        assert_eq!(status(&http, myself.clone(), &format!("Bearer {mine}")).await, 200);
-        assert_eq!(status(&http, myself.clone(), &basic_header("ci-bot", mine)).await, 200);
+        assert_eq!(
+            status(&http, myself.clone(), &format!("Bearer {mine}")).await,
+            200
+        );
+        assert_eq!(
+            status(&http, myself.clone(), &basic_header("ci-bot", mine)).await,
+            200
+        );
         // Each server knows only the tokens of its own users file.
         assert_eq!(status(&http, myself, &format!("Bearer {other}")).await, 401);
     }
@@ -104,7 +113,12 @@ async fn stop_returns_once_the_port_is_closed_and_the_data_removed() {
     let server = TestServer::start().await.unwrap();
     let http = client();
     // A keep-alive connection open at shutdown does not hold the server up.
-    let r = status(&http, server.uri("/rest/api/2/myself"), &basic_header("alice", "alice")).await;
+    let r = status(
+        &http,
+        server.uri("/rest/api/2/myself"),
+        &basic_header("alice", "alice"),
+    )
+    .await;
     assert_eq!(r, 200);
     let (addr, dir) = (server.address(), server.data_dir().to_path_buf());
     server.stop().await.unwrap();
@@ -118,7 +132,10 @@ async fn the_data_directory_is_private_to_its_owner() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(server.data_dir()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(server.data_dir())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
     server.stop().await.unwrap();
@@ -161,7 +178,10 @@ async fn mappings_are_served_behind_the_fixture_token() {
     let issue = server.uri("/rest/api/2/issue/PROJ-1");
     let r = http.get(&issue).bearer_auth(&secret).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap().replace([' ', '\n'], ""), r#"{"key":"PROJ-1"}"#);
+    assert_eq!(
+        r.text().await.unwrap().replace([' ', '\n'], ""),
+        r#"{"key":"PROJ-1"}"#
+    );
     assert_eq!(http.get(&issue).send().await.unwrap().status(), 401);
     server.stop().await.unwrap();
 }
@@ -174,7 +194,10 @@ async fn measure_start_to_first_answer() {
     let http = client();
     let secret = token_format::generate().unwrap().text;
     for (label, params) in [
-        ("test argon2 (64 KiB, 1 pass)", tokenauth_stub::testing::TEST_HASH_PARAMS),
+        (
+            "test argon2 (64 KiB, 1 pass)",
+            tokenauth_stub::testing::TEST_HASH_PARAMS,
+        ),
         (
             "default argon2 (19 MiB, 2 passes)",
             tokenauth_core::secret_hash::HashParams::DEFAULT,

@@ -67,7 +67,11 @@ fn mint_prints_one_valid_secret_and_nothing_else_without_touching_a_data_directo
     // Each call mints a new one.
     assert_ne!(mint(), stdout);
     // Standard error may say what it is, never the secret itself.
-    assert!(!String::from_utf8(out.stderr).unwrap().contains(parsed.secret));
+    assert!(
+        !String::from_utf8(out.stderr)
+            .unwrap()
+            .contains(parsed.secret)
+    );
 }
 
 #[tokio::test]
@@ -106,7 +110,10 @@ async fn a_minted_secret_in_the_users_file_authenticates_as_basic_and_bearer_and
     assert!(!e.to_string().contains(&secret[17..49]));
     // Listed like any token; stored only as a hash (nowhere on disk as text).
     let tokens: serde_json::Value = server
-        .admin(reqwest::Method::GET, "/rest/tokenauth/1/admin/tokens?user=ci-bot")
+        .admin(
+            reqwest::Method::GET,
+            "/rest/tokenauth/1/admin/tokens?user=ci-bot",
+        )
         .send()
         .await
         .unwrap()
@@ -134,7 +141,10 @@ fn a_malformed_secret_refuses_the_start_naming_file_user_and_entry_but_not_the_s
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("users.toml"), "{err}");
     assert!(err.contains("user 'ci-bot', token 1"), "{err}");
-    assert!(!err.contains(&typo[17..49]) && !err.contains(&typo), "{err}");
+    assert!(
+        !err.contains(&typo[17..49]) && !err.contains(&typo),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -204,7 +214,13 @@ async fn ephemeral_data_is_private_and_removed_on_sigterm_and_sigint() {
 #[test]
 fn ephemeral_and_a_data_directory_exclude_each_other() {
     let out = Command::new(binary())
-        .args(["--ephemeral", "--data-dir", "/tmp/unused", "--bind", "127.0.0.1:0"])
+        .args([
+            "--ephemeral",
+            "--data-dir",
+            "/tmp/unused",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
