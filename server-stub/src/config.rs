@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// closest mappings (`--unmatched 404`).
     pub unmatched_404: bool,
     pub hash_params: HashParams,
+    /// The data is removed when the server stops (`--ephemeral`, the test server): changes are
+    /// not flushed to disk one by one.
+    pub ephemeral: bool,
 }
 
 impl ServerConfig {
@@ -73,6 +76,7 @@ impl ServerConfig {
             journal_size: crate::journal::DEFAULT_SIZE,
             unmatched_404: false,
             hash_params: HashParams::DEFAULT,
+            ephemeral: false,
         }
     }
 }
@@ -82,4 +86,33 @@ pub fn default_data_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "tokenauth")
         .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from("tokenauth-data"))
+}
+
+/// A new data directory for `--ephemeral` and the in-process test server: under the platform's
+/// temporary directory, for its owner only (0700, whatever the umask: it will hold password and
+/// token hashes), removed with [`remove_data_dir`].
+pub fn ephemeral_data_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    builder.tempdir()
+}
+
+/// Removes an ephemeral data directory once the server has stopped. sled finishes its last
+/// writes on its own threads a moment after the database is dropped, and a file it creates then
+/// makes the removal fail with "directory not empty": tried again for up to a second.
+pub fn remove_data_dir(dir: tempfile::TempDir) -> std::io::Result<()> {
+    let path = dir.keep();
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod testing;
 pub mod throttle;
 pub mod tls;
 pub mod users_file;

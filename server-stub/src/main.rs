@@ -41,9 +41,14 @@ struct ServeArgs {
     /// Address to listen on; anything but loopback is refused while a demo password is unchanged
     #[arg(long, env = "TOKENAUTH_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
-    /// Users a new database starts with (TOML) instead of the demo users
+    /// Users a new database starts with (TOML) instead of the demo users; they may hold
+    /// tokens with fixed secrets (`token mint` makes one)
     #[arg(long, env = "TOKENAUTH_USERS")]
     users: Option<PathBuf>,
+    /// Keep the data in a new private temporary directory, removed when the server stops
+    /// (SIGINT, SIGTERM or an error; a SIGKILL leaves it in the temporary directory)
+    #[arg(long, env = "TOKENAUTH_EPHEMERAL", conflicts_with = "data_dir")]
+    ephemeral: bool,
     /// Log format
     #[arg(long, env = "TOKENAUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -168,6 +173,9 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
+    /// Print a fresh, valid token secret for a users file's `[[users.tokens]]` (nothing is
+    /// stored: no data directory needed)
+    Mint,
     /// Create a token for USER and print its secret (shown this once)
     Create {
         user: String,
@@ -257,10 +265,10 @@ fn init_logging(format: LogFormat) -> BufferedStderr {
     out
 }
 
-fn seed_users(path: Option<&PathBuf>) -> anyhow::Result<Vec<NewUser>> {
+fn seed(path: Option<&PathBuf>) -> anyhow::Result<users_file::Seed> {
     Ok(match path {
         Some(p) => users_file::load(p)?,
-        None => users_file::demo_users(),
+        None => users_file::Seed::demo(),
     })
 }
 
@@ -269,13 +277,15 @@ fn open(
     users: Option<&PathBuf>,
     audit_file: Option<&AuditFile>,
 ) -> anyhow::Result<(std::sync::Arc<TokenAuth>, bool)> {
-    let (auth, seeded) =
-        server::open(config, seed_users(users)?, audit_file).with_context(|| {
-            format!(
-                "cannot open the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
+    let (auth, seeded) = server::open(config, seed(users)?, audit_file).with_context(|| {
+        let with = users
+            .map(|u| format!(" with the users of {}", u.display()))
+            .unwrap_or_default();
+        format!(
+            "cannot open the data directory {}{with}",
+            config.data_dir.display()
+        )
+    })?;
     Ok((auth, seeded))
 }
 
@@ -333,8 +343,27 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     private_files();
-    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    if cli.serve.ephemeral && !matches!(cli.command, None | Some(Command::Serve)) {
+        bail!(
+            "--ephemeral is for running the server: a command on a new temporary database would be lost at once"
+        );
+    }
+    // Removed when this is dropped, at the end of `run`: after the server has stopped and the
+    // database is closed. 0700, under the platform's temporary directory.
+    let ephemeral = if cli.serve.ephemeral {
+        Some(
+            tokenauth_stub::config::ephemeral_data_dir("tokenauth-")
+                .context("creating the temporary data directory")?,
+        )
+    } else {
+        None
+    };
+    let data_dir = match &ephemeral {
+        Some(dir) => dir.path().to_path_buf(),
+        None => cli.data_dir.clone().unwrap_or_else(default_data_dir),
+    };
     let mut config = ServerConfig::new(cli.serve.bind, data_dir);
+    config.ephemeral = ephemeral.is_some();
     config.cache_capacity = cli.serve.cache_capacity;
     config.header_read_timeout = std::time::Duration::from_secs(cli.serve.header_read_timeout);
     config.max_connections = cli.serve.max_connections;
@@ -379,6 +408,12 @@ fn run() -> anyhow::Result<()> {
         }
         result
     });
+    if let Some(dir) = ephemeral {
+        let shown = dir.path().display().to_string();
+        if let Err(e) = tokenauth_stub::config::remove_data_dir(dir) {
+            say!("could not remove the temporary data directory {shown}: {e}");
+        }
+    }
     log.flush();
     result
 }
@@ -395,7 +430,7 @@ fn start_audit_file(config: &ServerConfig) -> anyhow::Result<Option<AuditFile>> 
 fn dispatch(cli: Cli, config: ServerConfig, audit_file: Option<&AuditFile>) -> anyhow::Result<()> {
     let users = cli.serve.users.as_ref();
     match cli.command {
-        None | Some(Command::Serve) => run_server(config, users, audit_file),
+        None | Some(Command::Serve) => run_server(config, users, audit_file, cli.serve.ephemeral),
         Some(Command::User(c)) => {
             let (auth, _) = open(&config, users, audit_file)?;
             match c {
@@ -436,9 +471,21 @@ fn dispatch(cli: Cli, config: ServerConfig, audit_file: Option<&AuditFile>) -> a
             }
             Ok(())
         }
+        Some(Command::Token(TokenCommand::Mint)) => {
+            let token = tokenauth_core::token_format::generate()?;
+            // Only the secret on standard output, so scripts can capture it.
+            say_out!("{}", token.text);
+            say!(
+                "minted token secret with id {} (not stored anywhere; put it in a users file)",
+                token.id
+            );
+            Ok(())
+        }
         Some(Command::Token(c)) => {
             let (auth, _) = open(&config, users, audit_file)?;
             match c {
+                // Answered above, without a database.
+                TokenCommand::Mint => {}
                 TokenCommand::Create {
                     user,
                     description,
@@ -587,6 +634,7 @@ fn run_server(
     config: ServerConfig,
     users: Option<&PathBuf>,
     audit_file: Option<&AuditFile>,
+    ephemeral: bool,
 ) -> anyhow::Result<()> {
     let (auth, seeded) = open(&config, users, audit_file)?;
     let data_dir = config.data_dir.clone();
@@ -624,7 +672,14 @@ fn run_server(
                     c.not_after
                 );
             }
-            say!("data directory: {}", data_dir.display());
+            if ephemeral {
+                say!(
+                    "data directory: {} (ephemeral: removed when the server stops, but not after a kill -9)",
+                    data_dir.display()
+                );
+            } else {
+                say!("data directory: {}", data_dir.display());
+            }
             if let Some(f) = audit_file {
                 say!("audit file: {} (every audit event as a JSON line)", f.path().display());
             }

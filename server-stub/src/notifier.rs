@@ -117,26 +117,14 @@ async fn deliver(
 
 /// Runs for the life of the server.
 pub async fn run(state: Shared, cfg: NotifierConfig) {
-    let client = match shared_client() {
-        Ok(c) => c,
-        Err(why) => {
-            tracing::error!("expiry notices are off: {why}");
-            return;
-        }
-    };
     let mut warned_no_secret = false;
     loop {
-        round(&state, &cfg, &client, &mut warned_no_secret).await;
+        round(&state, &cfg, &mut warned_no_secret).await;
         tokio::time::sleep(cfg.every).await;
     }
 }
 
-async fn round(
-    state: &Shared,
-    cfg: &NotifierConfig,
-    client: &reqwest::Client,
-    warned_no_secret: &mut bool,
-) {
+async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool) {
     let a = Arc::clone(&state.auth);
     let due = match tokio::task::spawn_blocking(move || a.due_notices()).await {
         Ok(Ok(due)) => due,
@@ -170,8 +158,19 @@ async fn round(
         }
     };
     *warned_no_secret = false;
+    // Made when a notice is first due, not at start: loading the platform's trust store takes
+    // tens of milliseconds of CPU, which a server that sends no notices (a test run's) should
+    // not spend while it answers its first requests.
+    let client = match tokio::task::spawn_blocking(shared_client).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(why)) => {
+            tracing::error!("expiry notices cannot be sent: {why}");
+            return;
+        }
+        Err(_) => return,
+    };
     for notice in due {
-        send(state, cfg, client, &url, &secret, notice).await;
+        send(state, cfg, &client, &url, &secret, notice).await;
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokenauth_core::CoreError;
 use tokenauth_core::clock::SystemClock;
-use tokenauth_core::service::{NewUser, TokenAuth};
+use tokenauth_core::service::TokenAuth;
 use tokenauth_core::store::{SledStore, StoreError};
 
 use crate::audit_file::{AuditFile, FileCounters};
@@ -21,7 +21,7 @@ use crate::rate_limit::RateLimiter;
 use crate::sessions::Sessions;
 use crate::state::{AppState, Phase};
 use crate::tls::{CertInfo, Tls};
-use crate::users_file::DEMO_NAMES;
+use crate::users_file::{DEMO_NAMES, Seed};
 use crate::writer::{Writer, WriterMetrics};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -53,20 +53,23 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
 }
 
-/// Opens the database and the rules on it, creating `seed` users on a new database.
-/// Returns whether the users were created now. With `audit_file`, every event the store
+/// Opens the database and the rules on it, creating `seed`'s users and their fixed-secret
+/// tokens on a new database. Returns whether they were created now. With `audit_file`, every event the store
 /// commits from here on (the seeded users' too) also goes to that file.
 pub fn open(
     config: &ServerConfig,
-    seed: Vec<NewUser>,
+    seed: Seed,
     audit_file: Option<&AuditFile>,
 ) -> Result<(Arc<TokenAuth>, bool), ServerError> {
     let mut store = SledStore::open(&config.data_dir)?;
+    if config.ephemeral {
+        store = store.without_fsync();
+    }
     if let Some(file) = audit_file {
         store = store.with_event_sink(file.sink());
     }
     let auth = TokenAuth::new(Arc::new(store), Arc::new(SystemClock), config.hash_params)?;
-    let seeded = auth.seed_users(seed)?;
+    let seeded = auth.seed(seed.users, seed.tokens)?;
     Ok((Arc::new(auth), seeded))
 }
 
