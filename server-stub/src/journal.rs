@@ -12,7 +12,7 @@
 //! What is not stored cannot leak through the admin API, a heap dump or a later change.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -28,6 +28,11 @@ pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// What replaces a credential header's value and every presented secret.
 pub const REDACTED: &str = "[redacted]";
+/// Headers kept per request (HTTP/2 allows hundreds of small ones).
+pub const MAX_HEADERS: usize = 64;
+/// What a kept header costs besides its text (two `String`s and the vector's slot), so the
+/// byte bound holds for many tiny headers too.
+const HEADER_OVERHEAD: usize = 64;
 
 /// Headers whose values are credentials, whatever they hold.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
@@ -55,9 +60,14 @@ pub enum Decided {
 #[derive(Debug, Clone, Default)]
 pub struct Served {
     pub body: axum::body::Bytes,
+    /// Whether the body may be kept: not for a request the token rules did not pass on a
+    /// `/rest/` path (a login body sent to a look-alike of the session path holds a password).
+    pub record_body: bool,
     pub stub: Option<StubRef>,
     /// A mapped answer's headers and body, as sent.
     pub answer: Option<Answered>,
+    /// The answer was rendered from the request (`response-template`).
+    pub answer_templated: bool,
 }
 
 /// A mapped answer's headers and body, as sent.
@@ -89,6 +99,11 @@ pub struct Entry {
     pub mappings: Option<Option<StubRef>>,
     pub status: u16,
     pub answer: Option<Answered>,
+    /// A templated answer to a request that presented a secret is not kept: a template can
+    /// transform what it echoes (escape it, encode it) past any search for the secret.
+    pub answer_omitted: bool,
+    /// Headers past [`MAX_HEADERS`] that were not kept.
+    pub headers_dropped: usize,
     bytes: usize,
 }
 
@@ -116,7 +131,7 @@ pub struct Journal {
 
 #[derive(Default)]
 struct Ring {
-    entries: VecDeque<Entry>,
+    entries: VecDeque<Arc<Entry>>,
     bytes: usize,
 }
 
@@ -153,7 +168,7 @@ impl Journal {
         let entry = redacted_entry(arrived, status, decided, served);
         let mut ring = self.lock();
         ring.bytes += entry.bytes;
-        ring.entries.push_back(entry);
+        ring.entries.push_back(Arc::new(entry));
         while ring.entries.len() > self.capacity || ring.bytes > MAX_BYTES {
             match ring.entries.pop_front() {
                 Some(old) => ring.bytes -= old.bytes,
@@ -166,7 +181,7 @@ impl Journal {
     }
 
     /// Newest first, at most `limit`.
-    pub fn newest(&self, limit: usize) -> (Vec<Entry>, usize) {
+    pub fn newest(&self, limit: usize) -> (Vec<Arc<Entry>>, usize) {
         let ring = self.lock();
         let total = ring.entries.len();
         (
@@ -175,12 +190,12 @@ impl Journal {
         )
     }
 
-    pub fn get(&self, id: &str) -> Option<Entry> {
+    pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
         self.lock().entries.iter().find(|e| e.id == id).cloned()
     }
 
     /// Entries whose (redacted) request the pattern matches, oldest first.
-    pub fn matching(&self, pattern: &RequestPattern) -> Vec<Entry> {
+    pub fn matching(&self, pattern: &RequestPattern) -> Vec<Arc<Entry>> {
         self.lock()
             .entries
             .iter()
@@ -197,7 +212,7 @@ impl Journal {
             .count()
     }
 
-    pub fn unmatched(&self) -> Vec<Entry> {
+    pub fn unmatched(&self) -> Vec<Arc<Entry>> {
         self.lock()
             .entries
             .iter()
@@ -224,66 +239,131 @@ impl Journal {
     }
 }
 
-/// The secrets a request presented in its `Authorization` header: the header's credential as
-/// sent (base64 for Basic) and, for Basic, the password or token it encodes.
+/// The secrets a request presented: the credential of its `Authorization` (and
+/// `Proxy-Authorization`) header as sent, the password or token it carries (decoded as core
+/// decodes it), and the session cookie's value; each also as a URL, JSON and HTML escape
+/// would write it. Longest first, so a secret that contains another is cut whole.
 fn presented_secrets(headers: &[(String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut raw = Vec::new();
     for (name, value) in headers {
-        if !(name.eq_ignore_ascii_case("authorization")
-            || name.eq_ignore_ascii_case("proxy-authorization"))
+        if name.eq_ignore_ascii_case("authorization")
+            || name.eq_ignore_ascii_case("proxy-authorization")
         {
-            continue;
-        }
-        let Some((scheme, credential)) = value.trim().split_once(' ') else {
-            out.push(value.trim().to_owned());
-            continue;
-        };
-        let credential = credential.trim();
-        out.push(credential.to_owned());
-        if scheme.eq_ignore_ascii_case("basic")
-            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credential)
-            && let Ok(text) = String::from_utf8(decoded)
-            && let Some((_, secret)) = text.split_once(':')
+            let value = value.trim();
+            raw.push(
+                value
+                    .split_once(' ')
+                    .map_or(value, |(_, c)| c.trim())
+                    .to_owned(),
+            );
+            match tokenauth_core::credentials::parse_authorization(Some(value.as_bytes())) {
+                Ok(tokenauth_core::credentials::Credentials::Basic { secret, .. }) => {
+                    raw.push(secret);
+                }
+                Ok(tokenauth_core::credentials::Credentials::Bearer { token }) => raw.push(token),
+                _ => {}
+            }
+        } else if name.eq_ignore_ascii_case("cookie")
+            && let Some(session) = crate::sessions::cookie_value(value)
         {
-            out.push(secret.to_owned());
+            raw.push(session.to_owned());
         }
     }
-    // Longest first: a secret that contains another is cut whole.
-    out.retain(|s| !s.is_empty());
+    raw.retain(|s| !s.is_empty());
+    let mut out: Vec<String> = Vec::new();
+    for s in raw {
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        let forms = [
+            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+            json.trim_matches('"').to_owned(),
+            handlebars::html_escape(&s),
+            s,
+        ];
+        for f in forms {
+            if !f.is_empty() && !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
     out.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out
 }
 
+/// `%XX` escapes undone (as bytes; what is not UTF-8 afterwards is replaced).
+pub fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(v).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Cuts the secrets out of `text`. If a secret can still be read after undoing URL encoding
+/// (a client that encoded only some of its characters), nothing of the text is kept.
 fn scrub(text: &str, secrets: &[String]) -> String {
+    if secrets.is_empty() {
+        return text.to_owned();
+    }
     let mut out = text.to_owned();
     for s in secrets {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), REDACTED);
         }
     }
+    if !out.contains(['%', '+']) {
+        return out;
+    }
+    let decoded = percent_decoded(&out);
+    let form_decoded = percent_decoded(&out.replace('+', " "));
+    if secrets
+        .iter()
+        .any(|s| decoded.contains(s.as_str()) || form_decoded.contains(s.as_str()))
+    {
+        return REDACTED.to_owned();
+    }
     out
 }
 
-/// Cuts the secrets out of bytes that are text; bytes that are not text are kept only when no
-/// secret occurs in them as bytes (else they are dropped whole: nothing is worth a leak).
-fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> (Vec<u8>, bool) {
+/// [`scrub`] for bytes: text is scrubbed; bytes that are not text are kept only when no secret
+/// occurs in them as bytes (else they are dropped whole: nothing is worth a leak).
+fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
     if secrets.is_empty() {
-        return (bytes.to_vec(), false);
+        return bytes.to_vec();
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => (scrub(text, secrets).into_bytes(), false),
+        Ok(text) => scrub(text, secrets).into_bytes(),
         Err(_) => {
             let leaks = secrets.iter().any(|s| {
                 let s = s.as_bytes();
                 bytes.windows(s.len()).any(|w| w == s)
             });
             if leaks {
-                (REDACTED.as_bytes().to_vec(), true)
+                REDACTED.as_bytes().to_vec()
             } else {
-                (bytes.to_vec(), false)
+                bytes.to_vec()
             }
         }
     }
+}
+
+fn headers_bytes(headers: &[(String, String)]) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + HEADER_OVERHEAD)
+        .sum()
 }
 
 fn redacted_entry(
@@ -293,9 +373,11 @@ fn redacted_entry(
     served: Option<Served>,
 ) -> Entry {
     let secrets = presented_secrets(&arrived.headers);
+    let headers_dropped = arrived.headers.len().saturating_sub(MAX_HEADERS);
     let headers: Vec<(String, String)> = arrived
         .headers
         .into_iter()
+        .take(MAX_HEADERS)
         .map(|(n, v)| {
             let v = if CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c)) {
                 REDACTED.to_owned()
@@ -305,20 +387,32 @@ fn redacted_entry(
             (n, v)
         })
         .collect();
+    let mut answer_omitted = false;
     let (body, body_truncated, body_recorded, mappings, answer) = match served {
         Some(s) => {
-            let cut = s.body.len() > MAX_BODY;
-            let kept = &s.body[..s.body.len().min(MAX_BODY)];
-            let (body, _) = scrub_bytes(kept, &secrets);
-            let answer = s.answer.map(|(h, b)| {
-                let h: Vec<(String, String)> = h
-                    .into_iter()
-                    .map(|(n, v)| (n, scrub(&v, &secrets)))
-                    .collect();
-                let b = &b[..b.len().min(MAX_BODY)];
-                (h, scrub_bytes(b, &secrets).0)
-            });
-            (body, cut, true, Some(s.stub), answer)
+            let (body, cut) = if s.record_body {
+                let kept = &s.body[..s.body.len().min(MAX_BODY)];
+                (scrub_bytes(kept, &secrets), s.body.len() > MAX_BODY)
+            } else {
+                (Vec::new(), false)
+            };
+            let answer = match s.answer {
+                Some(_) if s.answer_templated && !secrets.is_empty() => {
+                    answer_omitted = true;
+                    None
+                }
+                Some((h, b)) => {
+                    let h: Vec<(String, String)> = h
+                        .into_iter()
+                        .take(MAX_HEADERS)
+                        .map(|(n, v)| (n, scrub(&v, &secrets)))
+                        .collect();
+                    let b = &b[..b.len().min(MAX_BODY)];
+                    Some((h, scrub_bytes(b, &secrets)))
+                }
+                None => None,
+            };
+            (body, cut, s.record_body, Some(s.stub), answer)
         }
         None => (Vec::new(), false, false, None, None),
     };
@@ -328,22 +422,21 @@ fn redacted_entry(
         headers,
         body,
     };
-    let bytes = request.url.len()
-        + request
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>()
+    let absolute_url = scrub(&arrived.absolute_url, &secrets);
+    let bytes = std::mem::size_of::<Entry>()
+        + request.url.len()
+        + absolute_url.len()
+        + arrived.client_ip.len()
+        + headers_bytes(&request.headers)
         + request.body.len()
-        + answer.as_ref().map_or(0, |(h, b)| {
-            h.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>() + b.len()
-        })
-        + 256;
+        + answer
+            .as_ref()
+            .map_or(0, |(h, b)| headers_bytes(h) + b.len());
     Entry {
         id: crate::wiremock::mapping::random_uuid(),
         logged_ms: tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock),
         client_ip: arrived.client_ip,
-        absolute_url: scrub(&arrived.absolute_url, &secrets),
+        absolute_url,
         request,
         body_truncated,
         body_recorded,
@@ -351,6 +444,8 @@ fn redacted_entry(
         mappings,
         status,
         answer,
+        answer_omitted,
+        headers_dropped,
         bytes,
     }
 }
@@ -468,6 +563,15 @@ fn decision_json(e: &Entry) -> Value {
     }
     m.insert("bodyRecorded".into(), json!(e.body_recorded));
     m.insert("bodyTruncated".into(), json!(e.body_truncated));
+    if e.answer_omitted {
+        m.insert(
+            "responseBodyOmitted".into(),
+            json!("a templated answer to a request with credentials"),
+        );
+    }
+    if e.headers_dropped > 0 {
+        m.insert("headersDropped".into(), json!(e.headers_dropped));
+    }
     Value::Object(m)
 }
 
@@ -515,8 +619,8 @@ mod tests {
     fn served(body: &str) -> Served {
         Served {
             body: axum::body::Bytes::from(body.to_owned()),
-            stub: None,
-            answer: None,
+            record_body: true,
+            ..Served::default()
         }
     }
 
@@ -537,6 +641,8 @@ mod tests {
             None,
             Some(Served {
                 body: axum::body::Bytes::from("{\"t\":\"SeCrEt-token-1\"}"),
+                record_body: true,
+                answer_templated: false,
                 stub: None,
                 answer: Some((
                     vec![("X-Back".into(), format!("Basic {basic}"))],
@@ -607,5 +713,100 @@ mod tests {
         let j = Journal::new(0, None);
         j.record(arrived(&[], "/x"), 200, None, None);
         assert!(j.is_empty());
+    }
+
+    /// The review's F1–F3: the secret escaped, encoded, unpadded, or as the session cookie.
+    #[test]
+    fn a_secret_is_cut_in_every_form_a_client_or_a_template_writes_it() {
+        let j = Journal::new(10, None);
+        let secret = "al ice+p@ss=1<x>";
+        let unpadded =
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("alice:{secret}"));
+        let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        j.record(
+            arrived(
+                &[
+                    ("Authorization", &format!("Basic {unpadded}")),
+                    ("Cookie", "JSESSIONID=sess-1234567890; theme=dark"),
+                    ("X-Session", "sess-1234567890"),
+                ],
+                &format!("/rest/x?p={encoded}&half=al%20ice+p%40ss=1<x>"),
+            ),
+            200,
+            None,
+            Some(Served {
+                body: axum::body::Bytes::from(format!(
+                    "{{\"p\": {}, \"html\": \"{}\"}}",
+                    serde_json::to_string(secret).unwrap(),
+                    handlebars::html_escape(secret)
+                )),
+                record_body: true,
+                ..Served::default()
+            }),
+        );
+        let text = entry_json(&j.newest(1).0[0], None).to_string();
+        for leak in [
+            secret,
+            encoded.as_str(),
+            "al%20ice",
+            "al ice",
+            "sess-1234567890",
+            unpadded.as_str(),
+        ] {
+            assert!(!text.contains(leak), "{leak} leaked: {text}");
+        }
+    }
+
+    #[test]
+    fn a_templated_answer_to_a_request_with_credentials_is_not_kept() {
+        let j = Journal::new(10, None);
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:tok=");
+        j.record(
+            arrived(&[("Authorization", &format!("Basic {basic}"))], "/rest/x"),
+            200,
+            None,
+            Some(Served {
+                answer: Some((vec![], b"anything a template made".to_vec())),
+                answer_templated: true,
+                record_body: true,
+                ..Served::default()
+            }),
+        );
+        let e = &j.newest(1).0[0];
+        assert!(e.answer.is_none() && e.answer_omitted);
+        // Without credentials, the same answer is kept.
+        j.record(
+            arrived(&[], "/x"),
+            200,
+            None,
+            Some(Served {
+                answer: Some((vec![], b"kept".to_vec())),
+                answer_templated: true,
+                record_body: true,
+                ..Served::default()
+            }),
+        );
+        assert!(j.newest(1).0[0].answer.is_some());
+    }
+
+    #[test]
+    fn many_tiny_headers_count_against_the_byte_bound() {
+        let headers: Vec<(String, String)> =
+            (0..500).map(|i| (format!("a{i}"), String::new())).collect();
+        let e = redacted_entry(
+            Arrived {
+                method: "GET".into(),
+                url: "/x".into(),
+                absolute_url: "http://h/x".into(),
+                client_ip: "1.2.3.4".into(),
+                headers,
+            },
+            200,
+            None,
+            None,
+        );
+        assert_eq!(e.request.headers.len(), MAX_HEADERS);
+        assert_eq!(e.headers_dropped, 500 - MAX_HEADERS);
+        assert!(e.bytes >= MAX_HEADERS * HEADER_OVERHEAD);
     }
 }

@@ -24,7 +24,7 @@ use crate::routes::wiremock_admin::{is_admin_api, is_local};
 use crate::sessions::cookie_value;
 use crate::state::Shared;
 
-/// Paths that need no authentication.
+/// Paths that need no authentication: outside `/rest/`, and the few anonymous Jira endpoints.
 pub fn is_anonymous(method: &Method, path: &str) -> bool {
     let path = path.strip_suffix('/').unwrap_or(path);
     matches!(
@@ -34,7 +34,28 @@ pub fn is_anonymous(method: &Method, path: &str) -> bool {
             "/rest/api/2/serverInfo" | "/rest/api/latest/serverInfo"
         ) | ("GET" | "HEAD", "/rest/tokenauth/1/openapi.json")
             | ("POST", "/rest/auth/1/session")
-    ) || !path.starts_with("/rest/")
+    ) || !under_rest(path)
+}
+
+/// Whether a path is under `/rest/` once read the way a lenient matcher could read it: percent
+/// escapes undone, repeated slashes merged, `.` and `..` segments resolved, any case. The
+/// token rules guard every such path, so `//rest/…`, `/x/../rest/…` or `/%72est/…` cannot
+/// reach a mapping whose pattern matches them without credentials.
+pub fn under_rest(path: &str) -> bool {
+    let decoded = crate::journal::percent_decoded(path);
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split(['/', '\\']) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    segments
+        .first()
+        .is_some_and(|first| first.eq_ignore_ascii_case("rest"))
 }
 
 /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not
@@ -215,7 +236,7 @@ pub async fn authenticate(
     let path = req.uri().path().to_owned();
     // The WireMock admin API is open to this machine only; from elsewhere it takes an
     // administrator's credentials, decided like any `/rest/` request.
-    let remote_admin = is_admin_api(&path) && !is_local(peer, req.headers());
+    let remote_admin = is_admin_api(&path) && !is_local(&state, peer, req.headers(), req.uri());
     if is_anonymous(&method, &path) && !remote_admin {
         // The session login decides (and is counted) in its handler.
         if !(method == Method::POST && path == SESSION_PATH) {

@@ -27,6 +27,8 @@ use crate::wiremock::{
 
 /// Mappings held at once: the admin API adds them one request at a time, and each costs memory.
 pub const MAX_MAPPINGS: usize = 100_000;
+/// The part of a body a near-miss report scores.
+pub const NEAR_MISS_BODY: usize = 4 * 1024;
 
 /// The longest delay a mapping may ask for: a request waits at most this long. A
 /// `chunkedDribbleDelay`'s `totalDuration` is capped the same.
@@ -49,6 +51,8 @@ pub struct Mocks {
 pub struct Answer {
     /// The mapping that answered (for the journal).
     pub stub: StubRef,
+    /// Rendered from the request (`response-template`): it may echo what the request carried.
+    pub templated: bool,
     pub status: u16,
     /// `statusMessage`: the HTTP/1.1 reason phrase.
     pub status_message: Option<String>,
@@ -116,6 +120,7 @@ impl Mocks {
             id: matched.mapping.id.clone(),
             name: matched.mapping.name.clone(),
         };
+        let templated = matched.mapping.response.is_templated();
         Some(
             match matched
                 .mapping
@@ -124,6 +129,7 @@ impl Mocks {
             {
                 Ok(r) => Answer {
                     stub,
+                    templated,
                     status: r.status,
                     status_message: r.status_message,
                     headers: r.headers,
@@ -134,6 +140,7 @@ impl Mocks {
                 },
                 Err(e) => Answer {
                     stub,
+                    templated,
                     status: 500,
                     status_message: None,
                     headers: vec![("Content-Type".into(), "text/plain".into())],
@@ -314,8 +321,19 @@ impl Mocks {
         self.lock().1.reset();
     }
 
-    /// The closest mappings to a request none matched (WireMock's 404 report).
+    /// The closest mappings to a request none matched (WireMock's 404 report), its body
+    /// scored up to [`NEAR_MISS_BODY`] bytes: a regex over a 1 MiB body per mapping would let
+    /// one request hold the lock for seconds.
     pub fn near_misses(&self, req: &MockRequest, limit: usize) -> Vec<NearMiss> {
+        let cut;
+        let req = if req.body.len() > NEAR_MISS_BODY {
+            let mut r = req.clone();
+            r.body.truncate(NEAR_MISS_BODY);
+            cut = r;
+            &cut
+        } else {
+            req
+        };
         let guard = self.lock();
         guard.0.near_misses(req, &guard.1, limit)
     }

@@ -375,3 +375,117 @@ async fn a_web_page_cannot_drive_the_admin_api_from_the_developers_browser() {
         0
     );
 }
+
+/// The review's F1: a mapping (any local process may add one) that echoes the caller's
+/// `Authorization` through Handlebars' escaping (`=` becomes `&#x3D;`) and its `log` helper.
+/// Neither the journal nor the server's log may end up holding the credential in any form.
+#[tokio::test]
+async fn a_template_cannot_carry_a_credential_into_the_journal_or_the_log() {
+    let s = Server::start();
+    add_mapping(
+        &s,
+        r#"{"request": {"urlPathPattern": "/rest/api/2/issue/.*"},
+            "response": {"status": 200, "transformers": ["response-template"],
+              "headers": {"X-Request-Echo": "{{request.headers.authorization}}"},
+              "body": "{{request.headers.authorization}} {{log request.headers.authorization level='error'}}"}}"#,
+    )
+    .await;
+    let token = s.secret("alice", "READ_ONLY").await;
+    let basic = basic_header("alice", &token);
+    let r = s
+        .req(Method::GET, "/rest/api/2/issue/PROJ-1")
+        .header("Authorization", &basic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let encoded = basic.trim_start_matches("Basic ").to_owned();
+    let escaped = encoded.replace('=', "&#x3D;");
+    let unpadded = encoded.trim_end_matches('=').to_owned();
+    let text = journal(&s).await.to_string();
+    for leak in [&token, &encoded, &escaped, &unpadded] {
+        assert!(
+            !text.contains(leak.as_str()),
+            "{leak} in the journal: {text}"
+        );
+    }
+    assert!(text.contains("responseBodyOmitted"), "{text}");
+    s.settle().await;
+    let log = s.log();
+    assert!(
+        !log.contains(&unpadded),
+        "the credential reached the log: {log}"
+    );
+}
+
+/// The review's F4: paths that a lenient pattern matches but that do not start with `/rest/`
+/// as written. The token rules guard them all; without credentials no mapping answers.
+#[tokio::test]
+async fn a_mapped_rest_path_is_never_served_without_credentials_whatever_its_spelling() {
+    let s = Server::start();
+    add_mapping(
+        &s,
+        r#"{"request": {"urlPattern": ".*/rest/api/2/.*"},
+            "response": {"status": 200, "body": "CONFIDENTIAL"}}"#,
+    )
+    .await;
+    for path in [
+        "/rest/api/2/issue/PROJ-1",
+        "//rest/api/2/issue/PROJ-1",
+        "/rest/api/2/serverInfo/",
+        "/x/%2e%2e/rest/api/2/issue/PROJ-1",
+        "/%72est/api/2/issue/PROJ-1",
+        "/REST/api/2/issue/PROJ-1",
+    ] {
+        let r = s.req(Method::GET, path).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("CONFIDENTIAL") && (status == 401 || status == 404),
+            "{path}: {status} {body}"
+        );
+    }
+    // Raw, so no client tidies the dot segments away first.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut raw = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    raw.write_all(b"GET /x/../rest/api/2/issue/PROJ-1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).await.unwrap();
+    assert!(!answer.contains("CONFIDENTIAL"), "{answer}");
+    // With a token the mapping answers, as it should.
+    let t = s.secret("alice", "READ_ONLY").await;
+    let ok = s
+        .req(Method::GET, "/rest/api/2/issue/PROJ-1")
+        .header("Authorization", format!("Bearer {t}"));
+    assert_eq!(text_of(ok).await, "CONFIDENTIAL");
+}
+
+/// The review's F7: a proxy on this machine (nginx's default `proxy_pass` sends `Host:
+/// 127.0.0.1` and no forwarding header) would make every remote client local. With
+/// `--insecure-http` (a proxy in front does TLS) or loopback among the trusted proxies, no
+/// caller is local.
+#[tokio::test]
+async fn behind_a_proxy_on_this_machine_the_admin_api_always_needs_an_administrator() {
+    let s = Server::start_with(&["--insecure-http"]);
+    assert_eq!(
+        status_of(s.req(Method::GET, "/__admin/mappings")).await,
+        401
+    );
+    let admin = s
+        .req(Method::GET, "/__admin/mappings")
+        .header("Authorization", basic_header("admin", "admin"));
+    assert_eq!(status_of(admin).await, 200);
+
+    let t = Server::start();
+    assert_eq!(
+        status_of(t.req(Method::GET, "/__admin/mappings")).await,
+        200
+    );
+    t.settings(json!({"trustedProxies": ["127.0.0.1"]})).await;
+    assert_eq!(
+        status_of(t.req(Method::GET, "/__admin/mappings")).await,
+        401
+    );
+}

@@ -98,16 +98,25 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         headers,
         body: body.to_vec(),
     };
+    // A `/rest/` path the token rules did not guard (an anonymous endpoint written with a
+    // trailing slash): no mapping answers it, whatever its pattern would match.
+    let unguarded = principal.is_none() && crate::middleware::under_rest(&path);
     // What the journal keeps of a request the mappings saw (its body is shared, not copied).
     let mut served = state.journal.enabled().then(|| Served {
         body: body.clone(),
-        stub: None,
-        answer: None,
+        record_body: !unguarded,
+        ..Served::default()
     });
-    if let Some(answer) = state.config.mocks.answer(&mock_request) {
+    let answer = if unguarded {
+        None
+    } else {
+        state.config.mocks.answer(&mock_request)
+    };
+    if let Some(answer) = answer {
         if let Some(s) = &mut served {
             s.stub = Some(answer.stub.clone());
             s.answer = Some((answer.headers.clone(), answer.body.clone()));
+            s.answer_templated = answer.templated;
         }
         let faults = faults
             .as_ref()
@@ -118,8 +127,8 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         }
         return response;
     }
-    let mut response = if state.config.unmatched_404 {
-        not_matched(&state, &mock_request)
+    let mut response = if state.config.unmatched_404 && !unguarded {
+        not_matched(&state, mock_request).await
     } else {
         echo(principal, &method, &path)
     };
@@ -130,9 +139,16 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
 }
 
 /// WireMock's answer to a request no mapping matched (`--unmatched 404`): 404 with the
-/// closest mappings, so a developer sees which mapping they meant and how far it is.
-fn not_matched(state: &Shared, req: &MockRequest) -> Response {
-    let misses = state.config.mocks.near_misses(req, 3);
+/// closest mappings, so a developer sees which mapping they meant and how far it is. Scored
+/// on the blocking pool: it runs every matcher of up to `NEAR_MISS_SCOPE` mappings.
+async fn not_matched(state: &Shared, req: MockRequest) -> Response {
+    let mocks = std::sync::Arc::clone(&state.config.mocks);
+    let (req, misses) = tokio::task::spawn_blocking(move || {
+        let misses = mocks.near_misses(&req, 3);
+        (req, misses)
+    })
+    .await
+    .unwrap_or_else(|_| (MockRequest::default(), Vec::new()));
     let mut report = format!(
         "Request was not matched\n=======================\n\n{} {}\n\n",
         req.method, req.url

@@ -18,7 +18,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ use tokenauth_core::auth::Principal;
 use crate::error::ApiError;
 use crate::journal::{Entry, entry_json, request_json};
 use crate::mocks::AdminError;
-use crate::state::Shared;
+use crate::state::{AppState, Shared};
 use crate::wiremock::RequestPattern;
 
 /// The path prefix of the admin API.
@@ -45,29 +45,69 @@ pub fn is_admin_api(path: &str) -> bool {
 /// cross-site`), and a page that rebinds its own domain name to 127.0.0.1 (DNS rebinding)
 /// sends that domain as `Host`. Either would otherwise add a mapping serving the page's script
 /// from this origin. Such calls are not local, so they need an administrator's credentials.
-pub fn is_local(peer: SocketAddr, headers: &HeaderMap) -> bool {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+///
+/// No caller is local when a proxy on this machine may stand in front (`--insecure-http`, or a
+/// loopback address among the trusted proxies): such a proxy connects from loopback, often
+/// with `Host: 127.0.0.1` and no forwarding header, for every remote client.
+pub fn is_local(state: &AppState, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> bool {
+    let trusted = &state.auth.policy().trusted_proxies;
+    !state.config.insecure_http
+        && !trusted.contains(peer.ip())
+        && !trusted.contains(peer.ip().to_canonical())
+        && local_request(peer, headers, uri.authority().map(|a| a.as_str()))
+}
+
+/// [`is_local`]'s reading of the request alone. A header that appears twice or is not text
+/// counts against it: what cannot be read cannot be vouched for.
+fn local_request(peer: SocketAddr, headers: &HeaderMap, authority: Option<&str>) -> bool {
+    let single = |name: &str| -> Result<Option<&str>, ()> {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
+            (Some(_), Some(_)) => Err(()),
+        }
+    };
+    let (Ok(host), Ok(origin), Ok(fetch_site)) =
+        (single("host"), single("origin"), single("sec-fetch-site"))
+    else {
+        return false;
+    };
     peer.ip().to_canonical().is_loopback()
         && !headers.contains_key("x-forwarded-for")
         && !headers.contains_key("forwarded")
-        && header("host").is_none_or(is_loopback_authority)
-        && header("origin").is_none_or(|o| {
+        && host.is_none_or(is_loopback_authority)
+        && authority.is_none_or(is_loopback_authority)
+        && origin.is_none_or(|o| {
             o.split_once("://")
                 .is_some_and(|(_, authority)| is_loopback_authority(authority))
         })
-        && header("sec-fetch-site").is_none_or(|s| s == "same-origin" || s == "none")
+        && fetch_site.is_none_or(|s| s == "same-origin" || s == "none")
 }
 
-/// `localhost`, a loopback IPv4 address or `[::1]`, with or without a port.
+/// `localhost`, a loopback IPv4 address or `[::1]`, optionally followed by `:` and a port;
+/// nothing else.
 fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, rest)) => match rest.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
     };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok
+        && (host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.to_canonical().is_loopback()))
 }
 
 /// A caller the admin API serves: local, or an authenticated administrator.
@@ -87,7 +127,9 @@ impl FromRequestParts<Shared> for AdminCaller {
             };
         }
         match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) if is_local(*peer, &parts.headers) => Ok(AdminCaller),
+            Some(ConnectInfo(peer)) if is_local(state, *peer, &parts.headers, &parts.uri) => {
+                Ok(AdminCaller)
+            }
             // The middleware authenticates every non-local call, so this is not reached; if it
             // were, refusing is the safe answer.
             _ => Err(ApiError::Forbidden(
@@ -246,18 +288,30 @@ fn entry_with_stub(st: &Shared, e: &Entry) -> Value {
     entry_json(e, stub)
 }
 
+/// Newest first. Written entry by entry: a journal of 10,000 requests as one JSON tree would
+/// cost several times its size at once.
 pub async fn list_requests(
     _: AdminCaller,
     State(st): State<Shared>,
     Query(q): Query<JournalQuery>,
-) -> Json<Value> {
+) -> Response {
     let (entries, total) = st.journal.newest(q.limit.unwrap_or(usize::MAX));
-    let list: Vec<Value> = entries.iter().map(|e| entry_with_stub(&st, e)).collect();
-    Json(json!({
-        "requests": list,
-        "meta": {"total": total},
-        "requestJournalDisabled": !st.journal.enabled(),
-    }))
+    let mut out = String::from("{\"requests\":[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&entry_with_stub(&st, e).to_string());
+    }
+    out.push_str(&format!(
+        "],\"meta\":{{\"total\":{total}}},\"requestJournalDisabled\":{}}}",
+        !st.journal.enabled()
+    ));
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
 }
 
 pub async fn get_request(
@@ -291,7 +345,12 @@ pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Byte
 pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
     match pattern(&body) {
         Ok(p) => {
-            let list: Vec<Value> = st.journal.matching(&p).iter().map(request_json).collect();
+            let list: Vec<Value> = st
+                .journal
+                .matching(&p)
+                .iter()
+                .map(|e| request_json(e))
+                .collect();
             Json(json!({"requests": list})).into_response()
         }
         Err(e) => refused(&e),
@@ -299,33 +358,45 @@ pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes
 }
 
 pub async fn unmatched_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
-    let list: Vec<Value> = st.journal.unmatched().iter().map(request_json).collect();
+    let list: Vec<Value> = st
+        .journal
+        .unmatched()
+        .iter()
+        .map(|e| request_json(e))
+        .collect();
     Json(json!({"requests": list}))
 }
 
-/// For each unmatched request, the closest mapping (WireMock's near-miss report).
+/// How many of the newest unmatched requests the near-miss report covers.
+const NEAR_MISS_REQUESTS: usize = 100;
+
+/// For each of the newest unmatched requests, the closest mapping (WireMock's near-miss
+/// report), scored on the blocking pool.
 pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
-    let mut out = Vec::new();
-    for e in st.journal.unmatched() {
-        if let Some(n) = st
-            .config
-            .mocks
-            .near_misses(&e.request, 1)
-            .into_iter()
-            .next()
-        {
-            let distance = if n.total == 0 {
-                1.0
-            } else {
-                1.0 - f64::from(n.matched) / f64::from(n.total)
-            };
-            out.push(json!({
-                "request": request_json(&e),
-                "stubMapping": st.config.mocks.source(&n.id),
-                "matchResult": {"distance": distance},
-            }));
+    let mut unmatched = st.journal.unmatched();
+    let skip = unmatched.len().saturating_sub(NEAR_MISS_REQUESTS);
+    let unmatched = unmatched.split_off(skip);
+    let mocks = std::sync::Arc::clone(&st.config.mocks);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for e in unmatched {
+            if let Some(n) = mocks.near_misses(&e.request, 1).into_iter().next() {
+                let distance = if n.total == 0 {
+                    1.0
+                } else {
+                    1.0 - f64::from(n.matched) / f64::from(n.total)
+                };
+                out.push(json!({
+                    "request": request_json(&e),
+                    "stubMapping": mocks.source(&n.id),
+                    "matchResult": {"distance": distance},
+                }));
+            }
         }
-    }
+        out
+    })
+    .await
+    .unwrap_or_default();
     Json(json!({"nearMisses": out}))
 }
 
@@ -356,7 +427,7 @@ mod tests {
         for (n, v) in pairs {
             h.insert(*n, axum::http::HeaderValue::from_static(v));
         }
-        is_local("127.0.0.1:5000".parse().unwrap(), &h)
+        local_request("127.0.0.1:5000".parse().unwrap(), &h, None)
     }
 
     #[test]
@@ -369,9 +440,10 @@ mod tests {
             ("origin", "http://localhost:2990")
         ]));
         assert!(local(&[("sec-fetch-site", "same-origin")]));
-        assert!(!is_local(
+        assert!(!local_request(
             "10.0.0.5:5000".parse().unwrap(),
-            &HeaderMap::new()
+            &HeaderMap::new(),
+            None
         ));
     }
 
@@ -384,5 +456,24 @@ mod tests {
         assert!(!local(&[("sec-fetch-site", "cross-site")]));
         assert!(!local(&[("host", "rebound.evil.example:2990")]));
         assert!(!local(&[("host", "127.0.0.1.evil.example")]));
+        assert!(!local(&[("host", "localhost:evil.example")]));
+        assert!(!local(&[("host", "[::1]evil.example")]));
+        assert!(!local(&[("host", "localhost:")]));
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        assert!(!local_request(
+            peer,
+            &HeaderMap::new(),
+            Some("evil.example")
+        ));
+        let mut twice = HeaderMap::new();
+        twice.append("host", axum::http::HeaderValue::from_static("localhost"));
+        twice.append("host", axum::http::HeaderValue::from_static("evil.example"));
+        assert!(!local_request(peer, &twice, None));
+        let mut unreadable = HeaderMap::new();
+        unreadable.insert(
+            "sec-fetch-site",
+            axum::http::HeaderValue::from_bytes(b"cross-site\xff").unwrap(),
+        );
+        assert!(!local_request(peer, &unreadable, None));
     }
 }

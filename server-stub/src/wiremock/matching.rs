@@ -767,6 +767,9 @@ pub struct MatchedStub<'s> {
     pub path_parameters: Vec<(String, String)>,
 }
 
+/// How many of the newest mappings a near-miss report scores.
+pub const NEAR_MISS_SCOPE: usize = 1_000;
+
 /// A mapping that did not match, and how close it came (WireMock's "closest stub" report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NearMiss {
@@ -908,10 +911,13 @@ impl Stubs {
         limit: usize,
     ) -> Vec<NearMiss> {
         let p = Prepared::new(req);
-        let mut all: Vec<(usize, NearMiss)> = self
-            .mappings
+        // The newest mappings only: a report for one unmatched request must not cost a pass
+        // over 100,000 mappings' regexes.
+        let first = self.mappings.len().saturating_sub(NEAR_MISS_SCOPE);
+        let mut all: Vec<(usize, NearMiss)> = self.mappings[first..]
             .iter()
             .enumerate()
+            .map(|(i, m)| (i + first, m))
             .map(|(i, m)| {
                 let mut t = m.request.tally(&p, false);
                 if m.scenario

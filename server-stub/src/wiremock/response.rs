@@ -152,6 +152,12 @@ pub enum RenderError {
 }
 
 impl ResponseDefinition {
+    /// Whether the answer is rendered from the request (`response-template`), and so may hold
+    /// what the request carried.
+    pub fn is_templated(&self) -> bool {
+        self.templates.is_some()
+    }
+
     pub fn parse(v: &Value, ptr: &str, cx: ParseContext<'_>) -> Result<Self, MappingError> {
         let m = as_object(v, ptr)?;
         let mut r = ResponseDefinition::default();
@@ -513,7 +519,20 @@ fn new_registry() -> Handlebars<'static> {
     h.register_helper("jsonPath", Box::new(json_path_helper));
     h.register_helper("randomValue", Box::new(random_value_helper));
     h.register_helper("now", Box::new(now_helper));
+    // Handlebars' built-in `log` writes what it is given to the server's log: a mapping could
+    // copy a client's `Authorization` header there. It renders nothing and logs nothing here.
+    h.register_helper("log", Box::new(no_log_helper));
     h
+}
+
+fn no_log_helper(
+    _: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    _: &mut dyn Output,
+) -> HelperResult {
+    Ok(())
 }
 
 fn helper_error(msg: impl Into<String>) -> handlebars::RenderError {
