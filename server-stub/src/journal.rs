@@ -84,8 +84,11 @@ pub struct StubRef {
 pub struct Entry {
     pub id: String,
     pub logged_ms: i64,
-    pub client_ip: String,
-    pub absolute_url: String,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// `http` or `https`; with the `Host` header (or `authority`) and the URL, the absolute URL.
+    pub scheme: &'static str,
+    /// The request's authority when it sent no `Host` header (HTTP/2's `:authority`).
+    pub authority: Option<String>,
     /// Redacted: see the module comment.
     pub request: MockRequest,
     pub body_truncated: bool,
@@ -118,8 +121,10 @@ impl Entry {
 pub struct Arrived {
     pub method: String,
     pub url: String,
-    pub absolute_url: String,
-    pub client_ip: String,
+    pub scheme: &'static str,
+    /// Only when there is no `Host` header (HTTP/2), which is kept with the headers.
+    pub authority: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -256,6 +261,13 @@ fn presented_secrets(headers: &[(String, String)]) -> Vec<String> {
                     .map_or(value, |(_, c)| c.trim())
                     .to_owned(),
             );
+            let bearer = value
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
+            // A Bearer credential is the token itself; only Basic needs decoding.
+            if bearer {
+                continue;
+            }
             match tokenauth_core::credentials::parse_authorization(Some(value.as_bytes())) {
                 Ok(tokenauth_core::credentials::Credentials::Basic { secret, .. }) => {
                     raw.push(secret);
@@ -272,20 +284,32 @@ fn presented_secrets(headers: &[(String, String)]) -> Vec<String> {
     raw.retain(|s| !s.is_empty());
     let mut out: Vec<String> = Vec::new();
     for s in raw {
-        let json = serde_json::to_string(&s).unwrap_or_default();
-        let forms = [
-            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
-            json.trim_matches('"').to_owned(),
-            handlebars::html_escape(&s),
-            s,
-        ];
+        // Each escaped form only when it differs (a token of letters, digits and `_` has none):
+        // this runs on every authenticated request.
+        let mut forms = Vec::new();
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"*-._".contains(&b))
+        {
+            forms.push(form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>());
+        }
+        if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            let json = serde_json::to_string(&s).unwrap_or_default();
+            forms.push(json.trim_matches('"').to_owned());
+        }
+        if s.contains(['&', '<', '>', '"', '\'', '`', '=']) {
+            forms.push(handlebars::html_escape(&s));
+        }
+        forms.push(s);
         for f in forms {
             if !f.is_empty() && !out.contains(&f) {
                 out.push(f);
             }
         }
     }
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    if out.len() > 1 {
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
     out
 }
 
@@ -313,11 +337,11 @@ pub fn percent_decoded(path: &str) -> String {
 
 /// Cuts the secrets out of `text`. If a secret can still be read after undoing URL encoding
 /// (a client that encoded only some of its characters), nothing of the text is kept.
-fn scrub(text: &str, secrets: &[String]) -> String {
+fn scrub(text: String, secrets: &[String]) -> String {
     if secrets.is_empty() {
-        return text.to_owned();
+        return text;
     }
-    let mut out = text.to_owned();
+    let mut out = text;
     for s in secrets {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), REDACTED);
@@ -344,7 +368,7 @@ fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
         return bytes.to_vec();
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => scrub(text, secrets).into_bytes(),
+        Ok(text) => scrub(text.to_owned(), secrets).into_bytes(),
         Err(_) => {
             let leaks = secrets.iter().any(|s| {
                 let s = s.as_bytes();
@@ -382,7 +406,7 @@ fn redacted_entry(
             let v = if CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c)) {
                 REDACTED.to_owned()
             } else {
-                scrub(&v, &secrets)
+                scrub(v, &secrets)
             };
             (n, v)
         })
@@ -405,7 +429,7 @@ fn redacted_entry(
                     let h: Vec<(String, String)> = h
                         .into_iter()
                         .take(MAX_HEADERS)
-                        .map(|(n, v)| (n, scrub(&v, &secrets)))
+                        .map(|(n, v)| (n, scrub(v, &secrets)))
                         .collect();
                     let b = &b[..b.len().min(MAX_BODY)];
                     Some((h, scrub_bytes(b, &secrets)))
@@ -418,15 +442,14 @@ fn redacted_entry(
     };
     let request = MockRequest {
         method: arrived.method,
-        url: scrub(&arrived.url, &secrets),
+        url: scrub(arrived.url, &secrets),
         headers,
         body,
     };
-    let absolute_url = scrub(&arrived.absolute_url, &secrets);
+    let authority = arrived.authority.map(|a| scrub(a, &secrets));
     let bytes = std::mem::size_of::<Entry>()
         + request.url.len()
-        + absolute_url.len()
-        + arrived.client_ip.len()
+        + authority.as_ref().map_or(0, String::len)
         + headers_bytes(&request.headers)
         + request.body.len()
         + answer
@@ -436,7 +459,8 @@ fn redacted_entry(
         id: crate::wiremock::mapping::random_uuid(),
         logged_ms: tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock),
         client_ip: arrived.client_ip,
-        absolute_url,
+        scheme: arrived.scheme,
+        authority,
         request,
         body_truncated,
         body_recorded,
@@ -502,9 +526,20 @@ pub fn request_json(e: &Entry) -> Value {
     }
     let mut m = Map::new();
     m.insert("url".into(), Value::String(r.url.clone()));
-    m.insert("absoluteUrl".into(), Value::String(e.absolute_url.clone()));
+    let host = r
+        .header_values("host")
+        .next()
+        .or(e.authority.as_deref())
+        .unwrap_or("localhost");
+    m.insert(
+        "absoluteUrl".into(),
+        Value::String(format!("{}://{host}{}", e.scheme, r.url)),
+    );
     m.insert("method".into(), Value::String(r.method.clone()));
-    m.insert("clientIp".into(), Value::String(e.client_ip.clone()));
+    m.insert(
+        "clientIp".into(),
+        Value::String(e.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
+    );
     m.insert("headers".into(), headers_json(&r.headers));
     m.insert("cookies".into(), Value::Object(cookies));
     m.insert("queryParams".into(), Value::Object(query));
@@ -607,8 +642,9 @@ mod tests {
         Arrived {
             method: "POST".into(),
             url: url.into(),
-            absolute_url: format!("http://127.0.0.1:1{url}"),
-            client_ip: "127.0.0.1".into(),
+            scheme: "http",
+            authority: None,
+            client_ip: Some([127, 0, 0, 1].into()),
             headers: headers
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
@@ -709,6 +745,17 @@ mod tests {
     }
 
     #[test]
+    fn each_entry_has_a_version_4_uuid() {
+        let j = Journal::new(2, None);
+        j.record(arrived(&[], "/x"), 200, None, None);
+        let id = j.newest(1).0[0].id.clone();
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
+        assert_eq!(&id[14..15], "4");
+        assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
+    }
+
+    #[test]
     fn a_journal_of_size_zero_records_nothing() {
         let j = Journal::new(0, None);
         j.record(arrived(&[], "/x"), 200, None, None);
@@ -797,8 +844,9 @@ mod tests {
             Arrived {
                 method: "GET".into(),
                 url: "/x".into(),
-                absolute_url: "http://h/x".into(),
-                client_ip: "1.2.3.4".into(),
+                scheme: "http",
+                authority: None,
+                client_ip: Some([1, 2, 3, 4].into()),
                 headers,
             },
             200,

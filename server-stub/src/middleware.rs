@@ -42,6 +42,18 @@ pub fn is_anonymous(method: &Method, path: &str) -> bool {
 /// token rules guard every such path, so `//rest/…`, `/x/../rest/…` or `/%72est/…` cannot
 /// reach a mapping whose pattern matches them without credentials.
 pub fn under_rest(path: &str) -> bool {
+    if path.starts_with("/rest/") || path == "/rest" {
+        return true;
+    }
+    // Nothing to undo: the path means what it says.
+    if !path.contains(['%', '.', '\\'])
+        && !path.contains("//")
+        && !path
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("/rest"))
+    {
+        return false;
+    }
     let decoded = crate::journal::percent_decoded(path);
     let mut segments: Vec<&str> = Vec::new();
     for seg in decoded.split(['/', '\\']) {
@@ -332,22 +344,20 @@ pub async fn journal(State(state): State<Shared>, req: Request, next: Next) -> R
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    let scheme = state.scheme();
+    let authority = if req.headers().contains_key(header::HOST) {
+        None
+    } else {
+        req.uri().authority().map(|a| a.as_str().to_owned())
+    };
     let arrived = Arrived {
         method: req.method().as_str().to_owned(),
-        absolute_url: format!("{scheme}://{host}{url}"),
         url,
+        scheme: state.scheme(),
+        authority,
         client_ip: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(p)| p.ip().to_canonical().to_string())
-            .unwrap_or_default(),
+            .map(|ConnectInfo(p)| p.ip().to_canonical()),
         headers: req
             .headers()
             .iter()
