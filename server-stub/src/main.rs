@@ -694,8 +694,11 @@ fn run_server(
                 .as_ref()
                 .map(|c| format!("--cacert {} ", c.path.display()))
                 .unwrap_or_default();
-            say!("try: curl {cacert}-u admin:admin {scheme}://{addr}/rest/api/2/myself");
-            say!("create a token: curl {cacert}-u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' {scheme}://{addr}/rest/tokenauth/1/tokens");
+            // The demo users' hints only where the demo users are (not with --users).
+            if users.is_none() {
+                say!("try: curl {cacert}-u admin:admin {scheme}://{addr}/rest/api/2/myself");
+                say!("create a token: curl {cacert}-u alice:alice -H 'Content-Type: application/json' -d '{{\"description\":\"my script\"}}' {scheme}://{addr}/rest/tokenauth/1/tokens");
+            }
         },
         shutdown,
     )
