@@ -120,6 +120,9 @@ impl Default for ResponseDefinition {
 struct Templates {
     registry: Handlebars<'static>,
     body: bool,
+    /// Header names the templates read as `request.headers.<Name>` in their own case: HTTP/2
+    /// and hyper hand headers over in lower case, and WireMock finds them whatever the case.
+    header_names: Vec<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -286,7 +289,7 @@ impl ResponseDefinition {
         let mut headers = self.headers.clone();
         let mut body = self.body.clone().unwrap_or_default();
         if let Some(t) = &self.templates {
-            let model = Context::wraps(request_model(req, path_parameters))
+            let model = Context::wraps(request_model(req, path_parameters, &t.header_names))
                 .map_err(|e| RenderError::Template(e.to_string()))?;
             if t.body {
                 body = render_one(&t.registry, "body", &model)?.into_bytes();
@@ -508,7 +511,47 @@ fn compile_templates(
             compile(value, &child(&child(ptr, "headers"), name))?,
         );
     }
-    Ok(Templates { registry, body })
+    let mut header_names = Vec::new();
+    let sources = r
+        .body
+        .iter()
+        .filter(|_| body)
+        .filter_map(|b| std::str::from_utf8(b).ok())
+        .chain(r.headers.iter().map(|(_, v)| v.as_str()));
+    for text in sources {
+        for name in referenced_headers(text) {
+            if !header_names.contains(&name) {
+                header_names.push(name);
+            }
+        }
+    }
+    Ok(Templates {
+        registry,
+        body,
+        header_names,
+    })
+}
+
+/// The names after `request.headers.` (or in `request.headers.[…]`) in a template's text.
+fn referenced_headers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("request.headers.") {
+        rest = &rest[i + "request.headers.".len()..];
+        let (name, bracketed) = match rest.strip_prefix('[') {
+            Some(inner) => (inner.split(']').next().unwrap_or(""), true),
+            None => (
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .next()
+                    .unwrap_or(""),
+                false,
+            ),
+        };
+        if !name.is_empty() && (bracketed || name.chars().any(|c| c.is_ascii_uppercase())) {
+            out.push(name.to_owned());
+        }
+    }
+    out
 }
 
 /// A registry with WireMock's helpers. Strict mode stays off: a missing field renders empty,
@@ -713,7 +756,11 @@ fn java_format(t: time::OffsetDateTime, pattern: &str) -> String {
 }
 
 /// WireMock's `request` model for templates.
-fn request_model(req: &MockRequest, path_parameters: &[(String, String)]) -> Value {
+fn request_model(
+    req: &MockRequest,
+    path_parameters: &[(String, String)],
+    header_names: &[String],
+) -> Value {
     fn grouped<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
         let mut m: Map<String, Value> = Map::new();
         for (k, v) in pairs {
@@ -736,7 +783,14 @@ fn request_model(req: &MockRequest, path_parameters: &[(String, String)]) -> Val
         let lower = (k.to_ascii_lowercase() != *k).then(|| (k.to_ascii_lowercase(), v.as_str()));
         std::iter::once((k.clone(), v.as_str())).chain(lower)
     });
-    let headers: Vec<(String, &str)> = headers.collect();
+    let mut headers: Vec<(String, &str)> = headers.collect();
+    // Each name a template reads in its own case, found whatever case the request used.
+    for name in header_names {
+        if !headers.iter().any(|(k, _)| k == name) {
+            let found: Vec<&str> = req.header_values(name).collect();
+            headers.extend(found.into_iter().map(|v| (name.clone(), v)));
+        }
+    }
     json!({
         "request": {
             "url": req.url,
@@ -944,6 +998,17 @@ mod tests {
 
     fn templated(body: &str) -> Value {
         json!({"body": body, "transformers": ["response-template"]})
+    }
+
+    #[test]
+    fn a_template_finds_a_header_whatever_case_the_request_used() {
+        // As hyper hands it over: lower case.
+        let req = MockRequest::new("GET", "/x").header("x-trace", "t-9");
+        let t = |body: &str| body_text(templated(body), &req);
+        assert_eq!(t("{{request.headers.X-Trace}}"), "t-9");
+        assert_eq!(t("{{request.headers.[X-TRACE]}}"), "t-9");
+        assert_eq!(t("{{request.headers.x-trace}}"), "t-9");
+        assert_eq!(t("{{request.headers.X-Other}}"), "");
     }
 
     #[test]
