@@ -3,17 +3,14 @@ the same way, answers the same — mappings created, listed, replaced and remove
 counted, found and cleared; scenarios moved and reset. The stub's calls carry a token (its
 token rules come first); WireMock's carry none."""
 
-import subprocess
-import signal
 import tempfile
 import pathlib
-import time
 
 import pytest
 import requests
 
 from conftest import create_token, running_stub
-from test_wiremock_differential import free_port, wiremock_jar
+from test_wiremock_differential import running_wiremock
 
 ISSUE = {
     "id": "0e6bd2a4-5f1c-4a3e-9a55-3c5b8c1f0001",
@@ -38,30 +35,9 @@ def both():
     root = pathlib.Path(tempfile.mkdtemp(prefix="tokenauth-admin-diff-"))
     (root / "mappings").mkdir()
     (root / "__files").mkdir()
-    port = free_port()
-    proc = subprocess.Popen(
-        ["java", "-jar", str(wiremock_jar()), "--port", str(port), "--root-dir", str(root),
-         "--disable-banner"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    theirs = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{theirs}/__admin/mappings", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("WireMock did not start within 60 s")
-    try:
-        with running_stub() as ours:
-            token = create_token(ours, "alice", "alice", "READ_WRITE")
-            yield theirs, ours, {"Authorization": f"Bearer {token}", "X-Atlassian-Token": "no-check"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+    with running_wiremock(root) as theirs, running_stub() as ours:
+        token = create_token(ours, "alice", "alice", "READ_WRITE")
+        yield theirs, ours, {"Authorization": f"Bearer {token}", "X-Atlassian-Token": "no-check"}
 
 
 def on_both(both, method, path, json=None, client=False):

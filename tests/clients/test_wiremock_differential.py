@@ -3,6 +3,7 @@ package ships its standalone jar) and by tokenauth-stub with a token; the same r
 answers compared — status, the headers the mappings set, and the body (as JSON where it is
 JSON). WireMock defines the behaviour, so the test asks WireMock itself."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -128,29 +129,37 @@ def folder():
     return root
 
 
-@pytest.fixture(scope="module")
-def wiremock(folder):
-    jar = wiremock_jar()
+@contextlib.contextmanager
+def running_wiremock(root, *extra):
+    """The real WireMock on a free port, serving `root` (its `mappings/` and `__files/`);
+    yields its URL, stops it on exit."""
     port = free_port()
     proc = subprocess.Popen(
-        ["java", "-jar", str(jar), "--port", str(port), "--root-dir", str(folder),
-         "--disable-banner", "--local-response-templating"],
+        ["java", "-jar", str(wiremock_jar()), "--port", str(port), "--root-dir", str(root),
+         "--disable-banner", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/__admin/mappings", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("WireMock did not start within 60 s")
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/__admin/mappings", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("WireMock did not start within 60 s")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def wiremock(folder):
+    with running_wiremock(folder, "--local-response-templating") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
