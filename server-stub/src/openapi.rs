@@ -1,7 +1,11 @@
 //! `GET /rest/tokenauth/1/openapi.json`: the OpenAPI 3.0 document of the whole HTTP surface.
 
+use std::sync::OnceLock;
+
 use axum::Json;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
 
 fn err(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -258,6 +262,18 @@ fn lifecycle_paths() -> Vec<(&'static str, Value)> {
 fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
     vec![
         (
+            "StubMapping",
+            json!({"type": "object", "additionalProperties": true, "description": "A WireMock stub mapping (WireMock's published StubMapping shape): id, request, response, priority, scenarioName…"}),
+        ),
+        (
+            "JournaledRequests",
+            json!({"type": "object", "required": ["requests"], "properties": {"requests": {"type": "array", "items": {"type": "object"}}, "meta": {"type": "object"}, "requestJournalDisabled": {"type": "boolean"}}}),
+        ),
+        (
+            "WireMockErrors",
+            json!({"type": "object", "required": ["errors"], "properties": {"errors": {"type": "array", "items": {"type": "object"}}}}),
+        ),
+        (
             "RotateToken",
             json!({"type": "object", "additionalProperties": false, "properties": {"validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}}),
         ),
@@ -280,11 +296,149 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// The whole document.
-pub fn document_value() -> Value {
+/// What `GET /status`, `GET /metrics` and WireMock's admin API answer (their operations, ids and
+/// tags come from the handlers; this is the detail the handlers' `Json<Value>` cannot tell).
+fn operations_paths() -> Vec<(&'static str, Value)> {
+    let any = || json!({"type": "object", "additionalProperties": true});
+    let mapping = || r("StubMapping");
+    let requests = || r("JournaledRequests");
+    let wm_err = || ok("WireMock's error shape", r("WireMockErrors"));
+    let empty = || ok("Done", json!({"type": "object"}));
+    let id = path_param("id");
+    let admin_only = |mut responses: Value| {
+        if let Some(o) = responses.as_object_mut() {
+            o.insert(
+                "401".into(),
+                err("Missing, malformed or wrong credentials (callers not on this machine)"),
+            );
+            o.insert(
+                "403".into(),
+                err("Not an administrator, or a refused request (IP, XSRF, passwords disabled)"),
+            );
+            o.insert(
+                "429".into(),
+                err("Per-user rate limit exceeded (Retry-After)"),
+            );
+        }
+        responses
+    };
+    let mappings = json!({"type": "object", "required": ["mappings", "meta"], "properties": {"mappings": {"type": "array", "items": mapping()}, "meta": {"type": "object", "properties": {"total": {"type": "integer", "minimum": 0}}}}});
+    let pattern_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "A WireMock request pattern (method, url, urlPath, headers, bodyPatterns…)"}}}});
+    let mapping_body =
+        || json!({"required": true, "content": {"application/json": {"schema": mapping()}}});
+    vec![
+        (
+            "/status",
+            json!({"get": {"summary": "Health, as Jira answers load balancers (anonymous)", "security": [],
+                "responses": {"200": ok("Running", json!({"type": "object", "required": ["state"], "properties": {"state": {"type": "string", "enum": ["RUNNING"]}}, "example": {"state": "RUNNING"}})),
+                    "503": ok("Starting or stopping", json!({"type": "object", "required": ["state"], "properties": {"state": {"type": "string", "enum": ["STARTING", "STOPPING"]}}}))}}}),
+        ),
+        (
+            "/metrics",
+            json!({"get": {"summary": "Prometheus metrics: to clients on this machine without credentials, to others with an admin's",
+                "security": [{}, {"basic": []}, {"bearer": []}, {"session": []}],
+                "responses": admin_only(json!({"200": {"description": "The Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}))}}),
+        ),
+        (
+            "/__admin/mappings",
+            json!({
+                "get": {"summary": "Stub mappings (WireMock admin API)", "responses": admin_only(json!({"200": ok("Mappings", mappings)}))},
+                "post": {"summary": "Add a stub mapping", "requestBody": mapping_body(), "responses": admin_only(json!({"201": ok("The mapping as stored, with its id", mapping()), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))},
+                "delete": {"summary": "Remove every stub mapping", "responses": admin_only(json!({"200": empty()}))}
+            }),
+        ),
+        (
+            "/__admin/mappings/reset",
+            json!({"post": {"summary": "Back to the mappings loaded at start", "responses": admin_only(json!({"200": empty()}))}}),
+        ),
+        (
+            "/__admin/mappings/import",
+            json!({"post": {"summary": "Import mappings ({mappings: [...], importOptions: {duplicatePolicy, deleteAllNotInImport}})",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["mappings"], "properties": {"mappings": {"type": "array", "items": mapping()}, "importOptions": {"type": "object", "properties": {"duplicatePolicy": {"type": "string", "enum": ["OVERWRITE", "IGNORE"]}, "deleteAllNotInImport": {"type": "boolean"}}}}}}}},
+                "responses": admin_only(json!({"200": empty(), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))}}),
+        ),
+        (
+            "/__admin/mappings/{id}",
+            json!({
+                "parameters": [id],
+                "get": {"summary": "One stub mapping", "responses": admin_only(json!({"200": ok("Mapping", mapping()), "404": err("No mapping with that id")}))},
+                "put": {"summary": "Replace a stub mapping", "requestBody": mapping_body(), "responses": admin_only(json!({"200": ok("The mapping as stored", mapping()), "404": err("No mapping with that id"), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))},
+                "delete": {"summary": "Remove a stub mapping", "responses": admin_only(json!({"200": empty(), "404": err("No mapping with that id")}))}
+            }),
+        ),
+        (
+            "/__admin/requests",
+            json!({
+                "get": {"summary": "The request journal, newest first", "parameters": [query("limit", json!({"type": "integer", "minimum": 0}))], "responses": admin_only(json!({"200": ok("Requests", requests()), "400": {"description": "limit is not a number (axum's plain-text rejection, as the handler leaves it)", "content": {"text/plain": {"schema": {"type": "string"}}}}}))},
+                "delete": {"summary": "Clear the request journal", "responses": admin_only(json!({"200": empty()}))}
+            }),
+        ),
+        (
+            "/__admin/requests/reset",
+            json!({"post": {"summary": "Clear the request journal (WireMock's older spelling)", "responses": admin_only(json!({"200": empty()}))}}),
+        ),
+        (
+            "/__admin/requests/count",
+            json!({"post": {"summary": "Count journaled requests matching a pattern", "requestBody": pattern_body, "responses": admin_only(json!({"200": ok("Count", json!({"type": "object", "required": ["count"], "properties": {"count": {"type": "integer", "minimum": 0}, "requestJournalDisabled": {"type": "boolean"}}})), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))}}),
+        ),
+        (
+            "/__admin/requests/find",
+            json!({"post": {"summary": "Journaled requests matching a pattern", "requestBody": pattern_body, "responses": admin_only(json!({"200": ok("Requests", requests()), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))}}),
+        ),
+        (
+            "/__admin/requests/unmatched",
+            json!({"get": {"summary": "Journaled requests no mapping matched", "responses": admin_only(json!({"200": ok("Requests", requests())}))}}),
+        ),
+        (
+            "/__admin/requests/unmatched/near-misses",
+            json!({"get": {"summary": "The closest mappings to each unmatched request", "responses": admin_only(json!({"200": ok("Near misses", json!({"type": "object", "required": ["nearMisses"], "properties": {"nearMisses": {"type": "array", "items": any()}}}))}))}}),
+        ),
+        (
+            "/__admin/requests/{id}",
+            json!({"parameters": [path_param("id")], "get": {"summary": "One journaled request", "responses": admin_only(json!({"200": ok("Request", any()), "404": err("No request with that id")}))}}),
+        ),
+        (
+            "/__admin/scenarios",
+            json!({"get": {"summary": "Scenarios and their states", "responses": admin_only(json!({"200": ok("Scenarios", json!({"type": "object", "required": ["scenarios"], "properties": {"scenarios": {"type": "array", "items": any()}}}))}))}}),
+        ),
+        (
+            "/__admin/scenarios/reset",
+            json!({"post": {"summary": "Every scenario back to Started", "responses": admin_only(json!({"200": empty()}))}}),
+        ),
+        (
+            "/__admin/reset",
+            json!({"post": {"summary": "Reset mappings, journal and scenarios", "responses": admin_only(json!({"200": empty()}))}}),
+        ),
+    ]
+}
+
+/// Paths the fallback answers (any other `/rest/` path echoes who asked): described by hand,
+/// since they have no route of their own.
+pub const FALLBACK_PATHS: &[&str] = &["/rest/api/2/issue"];
+
+/// The tags of the operations, in the order a generated client lists them.
+const TAGS: &[(&str, &str)] = &[
+    ("tokens", "Your own API tokens"),
+    (
+        "admin",
+        "Users, everyone's tokens and the settings (administrators)",
+    ),
+    ("audit", "The audit log"),
+    ("notifications", "Expiry notices (administrators)"),
+    ("session", "Sign in for a JSESSIONID cookie"),
+    ("pat", "Jira Data Center's personal access token API"),
+    ("compat", "The original product's token API"),
+    ("jira", "Jira's and Confluence's user and server endpoints"),
+    ("wiremock", "WireMock's admin API"),
+    ("operations", "Health and metrics"),
+    ("meta", "This document"),
+];
+
+/// The hand-written detail: responses, parameters, bodies and schemas.
+fn detail() -> Value {
     let mut doc = spec();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for (p, v) in lifecycle_paths() {
+        for (p, v) in lifecycle_paths().into_iter().chain(operations_paths()) {
             paths.insert(p.to_owned(), v);
         }
     }
@@ -305,6 +459,184 @@ pub fn document_value() -> Value {
     doc
 }
 
-pub async fn document() -> Json<Value> {
-    Json(document_value())
+/// The document the routes describe (`routes::api_routes`: every routed method and path, its
+/// operationId, tag and doc comment), with the hand-written detail laid over each operation.
+/// Only routed operations (and the fallback's examples) are published, so the document cannot
+/// describe a route that does not exist.
+pub fn document_value() -> Result<Value, serde_json::Error> {
+    let generated = serde_json::to_value(crate::routes::api_routes().into_openapi())?;
+    Ok(merge(&generated, detail()))
+}
+
+fn merge(generated: &Value, mut doc: Value) -> Value {
+    let empty = Map::new();
+    let hand = doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut paths = Map::new();
+    for (path, item) in generated
+        .get("paths")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty)
+    {
+        let hand_item = hand.get(path).and_then(Value::as_object).unwrap_or(&empty);
+        let mut out = Map::new();
+        if let Some(params) = hand_item.get("parameters") {
+            out.insert("parameters".into(), params.clone());
+        }
+        for (method, op) in item.as_object().unwrap_or(&empty) {
+            let mut op = op.as_object().cloned().unwrap_or_default();
+            if let Some(detail) = hand_item.get(method).and_then(Value::as_object) {
+                for (k, v) in detail {
+                    op.insert(k.clone(), v.clone());
+                }
+            }
+            out.insert(method.clone(), Value::Object(op));
+        }
+        paths.insert(path.clone(), Value::Object(out));
+    }
+    for path in FALLBACK_PATHS {
+        if let Some(item) = hand.get(*path) {
+            paths.insert((*path).to_owned(), item.clone());
+        }
+    }
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("paths".into(), Value::Object(paths));
+        o.insert(
+            "tags".into(),
+            TAGS.iter()
+                .map(|(name, description)| json!({"name": name, "description": description}))
+                .collect(),
+        );
+    }
+    doc
+}
+
+/// Built once: the routes and the detail are fixed at compile time.
+static DOCUMENT: OnceLock<Result<Value, String>> = OnceLock::new();
+
+/// The OpenAPI 3 document of this server's HTTP surface.
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/openapi.json",
+    operation_id = "getOpenApiDocument",
+    tag = "meta"
+)]
+pub async fn document() -> Result<Json<Value>, ApiError> {
+    DOCUMENT
+        .get_or_init(|| document_value().map_err(|e| e.to_string()))
+        .clone()
+        .map(Json)
+        .map_err(ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
+
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                if METHODS.contains(&method.as_str()) {
+                    out.push((path.clone(), method.clone(), op.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The route-coverage test: every routed method and path (read from `api_routes`, the
+    /// router itself) is a documented operation with an operationId, a tag, a summary and its
+    /// responses, and every hand-written description belongs to a route (or the fallback), so
+    /// neither side can drift from the other.
+    #[test]
+    fn every_route_is_described_and_every_description_routed() {
+        let generated = serde_json::to_value(crate::routes::api_routes().into_openapi())
+            .expect("generated document");
+        let routed: BTreeSet<(String, String)> = operations(&generated)
+            .into_iter()
+            .map(|(p, m, _)| (p, m))
+            .collect();
+        assert!(routed.len() >= 60, "only {} routes found", routed.len());
+
+        let doc = document_value().expect("document");
+        let mut ids = BTreeSet::new();
+        for (path, method, op) in operations(&doc) {
+            let at = format!("{} {path}", method.to_uppercase());
+            if !FALLBACK_PATHS.contains(&path.as_str()) {
+                assert!(
+                    routed.contains(&(path.clone(), method.clone())),
+                    "{at}: not routed"
+                );
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(!id.is_empty(), "{at}: no operationId");
+                assert!(ids.insert(id.to_owned()), "{at}: operationId {id} twice");
+                assert!(
+                    op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                    "{at}: no tag"
+                );
+            }
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{at}: no summary"
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{at}: no responses"
+            );
+            // Each {param} of the path is declared, on the path or on the operation.
+            let declared: BTreeSet<String> = doc["paths"][&path]["parameters"]
+                .as_array()
+                .into_iter()
+                .chain(op["parameters"].as_array())
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    declared.contains(name),
+                    "{at}: path parameter {name} undeclared"
+                );
+            }
+        }
+        for route in &routed {
+            assert!(
+                operations(&doc)
+                    .iter()
+                    .any(|(p, m, _)| (p, m) == (&route.0, &route.1)),
+                "{route:?} routed but not in the document"
+            );
+        }
+        // The hand-written detail describes no path that is neither routed nor the fallback's.
+        for path in detail()["paths"].as_object().expect("paths").keys() {
+            assert!(
+                FALLBACK_PATHS.contains(&path.as_str()) || routed.iter().any(|(p, _)| p == path),
+                "{path}: described but not routed"
+            );
+        }
+    }
+
+    /// axum cannot list a router's routes, so the guard against a route added beside the
+    /// described ones is the router's source: routes go in only through `routes!`, which takes
+    /// the handler's `#[utoipa::path]` description with it.
+    #[test]
+    fn routes_are_added_only_with_their_description() {
+        let source = include_str!("routes/mod.rs");
+        for forbidden in [".route(", ".route_service(", ".nest(", ".merge("] {
+            assert!(
+                !source.contains(forbidden),
+                "routes/mod.rs adds a route with {forbidden}: use .routes(routes!(handler)) and \
+                 #[utoipa::path] on the handler"
+            );
+        }
+    }
 }

@@ -28,6 +28,12 @@ pub struct TokenQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/tokens",
+    operation_id = "listAllTokens",
+    tag = "admin"
+)]
 pub async fn list_tokens(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -59,6 +65,12 @@ pub async fn list_tokens(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/tokens/{id}",
+    operation_id = "adminRevokeToken",
+    tag = "admin"
+)]
 pub async fn revoke_token(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -69,6 +81,12 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users/{user}/tokens",
+    operation_id = "createTokenForUser",
+    tag = "admin"
+)]
 pub async fn create_for_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -80,6 +98,12 @@ pub async fn create_for_user(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/users/{user}/tokens",
+    operation_id = "revokeAllTokensOfUser",
+    tag = "admin"
+)]
 pub async fn revoke_all(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -90,6 +114,12 @@ pub async fn revoke_all(
     Ok(Json(json!({"deleted": removed.len(), "tokens": removed})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/users",
+    operation_id = "listUsers",
+    tag = "admin"
+)]
 pub async fn list_users(
     State(state): State<Shared>,
     Admin(_): Admin,
@@ -110,6 +140,12 @@ pub struct UserBody {
     key: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users",
+    operation_id = "createUser",
+    tag = "admin"
+)]
 pub async fn create_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -131,6 +167,12 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
+#[utoipa::path(
+    put,
+    path = "/rest/tokenauth/1/admin/users/{user}",
+    operation_id = "updateUser",
+    tag = "admin"
+)]
 pub async fn update_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -168,6 +210,12 @@ pub async fn update_user(
     Ok(Json(user_json(&user)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/users/{user}",
+    operation_id = "deleteUser",
+    tag = "admin"
+)]
 pub async fn delete_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -180,6 +228,12 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
+    operation_id = "resetFailedLogins",
+    tag = "admin"
+)]
 pub async fn reset_failed_logins(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -189,6 +243,12 @@ pub async fn reset_failed_logins(
     Ok(Json(user_json(&user)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/settings",
+    operation_id = "getSettings",
+    tag = "admin"
+)]
 pub async fn get_settings(State(state): State<Shared>, Admin(_): Admin) -> Json<Settings> {
     Json(state.auth.settings())
 }
@@ -199,6 +259,12 @@ pub struct Force {
     force: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/rest/tokenauth/1/admin/settings",
+    operation_id = "updateSettings",
+    tag = "admin"
+)]
 pub async fn put_settings(
     State(state): State<Shared>,
     Admin(a): Admin,

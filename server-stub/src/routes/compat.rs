@@ -41,6 +41,12 @@ fn compat_json(v: &TokenView) -> Value {
 
 /// Creates a token. Its tokens predate scopes and acted with the user's full rights, so the
 /// scope is as much as the caller may hold (see `ScopeChoice::AsMuchAsAllowed`).
+#[utoipa::path(
+    post,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token",
+    operation_id = "createCompatToken",
+    tag = "compat"
+)]
 pub async fn create(
     State(state): State<Shared>,
     authed: Authed,
@@ -105,6 +111,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token",
+    operation_id = "listCompatTokens",
+    tag = "compat"
+)]
 pub async fn list(
     State(state): State<Shared>,
     authed: Authed,
@@ -125,6 +137,12 @@ pub struct RenameBody {
     token_description: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
+    operation_id = "renameCompatToken",
+    tag = "compat"
+)]
 pub async fn rename(
     State(state): State<Shared>,
     authed: Authed,
@@ -137,6 +155,12 @@ pub async fn rename(
     Ok(Json(compat_json(&view)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
+    operation_id = "revokeCompatToken",
+    tag = "compat"
+)]
 pub async fn revoke(
     State(state): State<Shared>,
     authed: Authed,
@@ -147,6 +171,12 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}",
+    operation_id = "revokeAllCompatTokensOf",
+    tag = "compat"
+)]
 pub async fn delete_all_for(
     State(state): State<Shared>,
     authed: Authed,

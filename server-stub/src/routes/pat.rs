@@ -52,6 +52,12 @@ fn number(id: &str) -> Result<u64, ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/pat/latest/tokens",
+    operation_id = "createPersonalAccessToken",
+    tag = "pat"
+)]
 pub async fn create(
     State(state): State<Shared>,
     authed: Authed,
@@ -75,6 +81,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(pat_json(number, &view))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/pat/latest/tokens",
+    operation_id = "listPersonalAccessTokens",
+    tag = "pat"
+)]
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -87,6 +99,12 @@ pub async fn list_own(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/pat/latest/tokens/{id}",
+    operation_id = "getPersonalAccessToken",
+    tag = "pat"
+)]
 pub async fn get_one(
     State(state): State<Shared>,
     authed: Authed,
@@ -98,6 +116,12 @@ pub async fn get_one(
 }
 
 /// 204; the owner's token, or anyone's for an admin.
+#[utoipa::path(
+    delete,
+    path = "/rest/pat/latest/tokens/{id}",
+    operation_id = "revokePersonalAccessToken",
+    tag = "pat"
+)]
 pub async fn revoke(
     State(state): State<Shared>,
     authed: Authed,
@@ -118,6 +142,12 @@ const MAX_BULK: usize = 1000;
 
 /// `DELETE /rest/pat/latest/admin/tokens` with a JSON array of ids: admins. 204; ids that name
 /// no token are skipped (the call is repeatable), each deletion is audited.
+#[utoipa::path(
+    delete,
+    path = "/rest/pat/latest/admin/tokens",
+    operation_id = "revokePersonalAccessTokens",
+    tag = "pat"
+)]
 pub async fn admin_revoke(
     State(state): State<Shared>,
     Admin(a): Admin,

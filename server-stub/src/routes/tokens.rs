@@ -19,6 +19,12 @@ pub struct OwnQuery {
     expiring_within_days: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/tokens",
+    operation_id = "listTokens",
+    tag = "tokens"
+)]
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -45,6 +51,12 @@ pub struct RotateBody {
 
 /// `POST /rest/tokenauth/1/tokens/{id}/rotate`: the owner's own token, or anyone's for an
 /// admin. 201 with the new token (its secret this once) and `replaces`, the old id.
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/tokens/{id}/rotate",
+    operation_id = "rotateToken",
+    tag = "tokens"
+)]
 pub async fn rotate(
     State(state): State<Shared>,
     authed: Authed,
@@ -74,10 +86,22 @@ pub async fn rotate(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/tokens/policy",
+    operation_id = "getTokenPolicy",
+    tag = "tokens"
+)]
 pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPolicy> {
     Json(state.auth.token_policy(&authed.actor()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/tokens",
+    operation_id = "createToken",
+    tag = "tokens"
+)]
 pub async fn create_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -98,6 +122,12 @@ pub struct Rename {
     pub description: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/rest/tokenauth/1/tokens/{id}",
+    operation_id = "renameToken",
+    tag = "tokens"
+)]
 pub async fn rename_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -110,6 +140,12 @@ pub async fn rename_own(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/tokens/{id}",
+    operation_id = "revokeToken",
+    tag = "tokens"
+)]
 pub async fn revoke_own(
     State(state): State<Shared>,
     authed: Authed,
