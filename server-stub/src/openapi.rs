@@ -92,12 +92,12 @@ pub fn spec() -> Value {
             "/rest/tokenauth/1/tokens": {
                 "get": {"summary": "Own tokens", "parameters": [query("expiringWithinDays", days.clone())],
                     "responses": secured(json!({"200": ok("Tokens (with expiringWithinDays: only those still valid that expire within that many days, soonest first)", token_list.clone()), "400": err("Bad parameter")}))},
-                "post": {"summary": "Create an own token (allowed for a Read Only token)", "requestBody": body(r("CreateToken")),
+                "post": {"summary": "Create an own token (allowed for a Read Only token)",
                     "responses": secured(json!({"201": ok("The token, with its secret this once", r("Token")), "400": err("Invalid, over maxTokensPerUser, or outliving the token you authenticated with"), "413": err("Body over 1 MiB")}))}
             },
             "/rest/tokenauth/1/tokens/{id}": {
                 "parameters": [path_param("id")],
-                "patch": {"summary": "Change an own token's description", "requestBody": body(json!({"type": "object", "required": ["description"], "properties": {"description": {"type": "string"}}})),
+                "patch": {"summary": "Change an own token's description",
                     "responses": secured(json!({"200": ok("Token", r("Token")), "400": err("Invalid"), "404": err("No such token of yours")}))},
                 "delete": {"summary": "Revoke an own token", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token of yours")}))}
             },
@@ -107,16 +107,16 @@ pub fn spec() -> Value {
             "/rest/tokenauth/1/admin/tokens/{id}": {"parameters": [path_param("id")], "delete": {"summary": "Revoke any token (admin)", "responses": admin(json!({"204": {"description": "Revoked"}, "404": err("No such token")}))}},
             "/rest/tokenauth/1/admin/users": {
                 "get": {"summary": "Users (admin)", "responses": admin(json!({"200": ok("Users", json!({"type": "array", "items": r("User")}))}))},
-                "post": {"summary": "Create a user (admin)", "requestBody": body(r("UserInput")), "responses": admin(json!({"201": ok("User", r("User")), "400": err("Invalid"), "409": err("Exists")}))}
+                "post": {"summary": "Create a user (admin)",  "responses": admin(json!({"201": ok("User", r("User")), "400": err("Invalid"), "409": err("Exists")}))}
             },
             "/rest/tokenauth/1/admin/users/{user}": {
                 "parameters": [path_param("user")],
-                "put": {"summary": "Change a user (admin); demoting or deactivating yourself needs force=true", "parameters": [query("force", json!({"type": "boolean"}))], "requestBody": body(r("UserInput")), "responses": admin(json!({"200": ok("User", r("User")), "400": err("Invalid"), "404": err("No such user"), "409": err("Would remove your own admin rights (use force=true)")}))},
+                "put": {"summary": "Change a user (admin); demoting or deactivating yourself needs force=true", "parameters": [query("force", json!({"type": "boolean"}))],  "responses": admin(json!({"200": ok("User", r("User")), "400": err("Invalid"), "404": err("No such user"), "409": err("Would remove your own admin rights (use force=true)")}))},
                 "delete": {"summary": "Delete a user and their tokens (admin)", "responses": admin(json!({"204": {"description": "Deleted"}, "404": err("No such user"), "409": err("Cannot delete yourself")}))}
             },
             "/rest/tokenauth/1/admin/users/{user}/tokens": {
                 "parameters": [path_param("user")],
-                "post": {"summary": "Create a token on a user's behalf (admin)", "requestBody": body(r("CreateToken")), "responses": admin(json!({"201": ok("Token with secret", r("Token")), "400": err("Invalid"), "404": err("No such user")}))},
+                "post": {"summary": "Create a token on a user's behalf (admin)",  "responses": admin(json!({"201": ok("Token with secret", r("Token")), "400": err("Invalid"), "404": err("No such user")}))},
                 "delete": {"summary": "Revoke all of a user's tokens (admin)", "responses": admin(json!({"200": ok("Revoked", json!({"type": "object"})), "404": err("No such user")}))}
             },
             "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins": {"parameters": [path_param("user")], "post": {"summary": "Clear the failed-login counter (admin)", "responses": admin(json!({"200": ok("User", r("User")), "404": err("No such user")}))}},
@@ -154,12 +154,12 @@ pub fn spec() -> Value {
                 "responses": admin(json!({"200": {"description": "CSV or a JSON array of entities", "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array", "items": r("AuditEntity")}}}}, "400": err("Bad parameter")}))}},
             "/rest/de.resolution.apitokenauth/latest/user/token": {
                 "get": {"summary": "Own tokens (original product's API)", "responses": secured(json!({"200": ok("Tokens", json!({"type": "array", "items": r("CompatToken")}))}))},
-                "post": {"summary": "Create a token (original product's API)", "requestBody": body(json!({"type": "object", "required": ["tokenDescription"], "properties": {"tokenDescription": {"type": "string"}, "tokenValidityTimeInMonths": {"type": "integer", "minimum": 1}, "tokenExpirationDateTime": {"type": "string"}}})),
+                "post": {"summary": "Create a token (original product's API)",
                     "responses": secured(json!({"201": ok("Token with plainTextToken", r("CompatToken")), "400": err("Invalid")}))}
             },
             "/rest/de.resolution.apitokenauth/latest/user/token/{id}": {
                 "parameters": [path_param("id")],
-                "patch": {"summary": "Change description (original product's API)", "requestBody": body(json!({"type": "object", "required": ["tokenDescription"], "properties": {"tokenDescription": {"type": "string"}}})), "responses": secured(json!({"200": ok("Token", r("CompatToken")), "400": err("Invalid"), "404": err("No such token")}))},
+                "patch": {"summary": "Change description (original product's API)", "responses": secured(json!({"200": ok("Token", r("CompatToken")), "400": err("Invalid"), "404": err("No such token")}))},
                 "delete": {"summary": "Revoke (original product's API)", "responses": secured(json!({"204": {"description": "Revoked"}, "404": err("No such token")}))}
             },
             "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}": {"parameters": [path_param("userKey")], "delete": {"summary": "Revoke all of a user's tokens (admins)", "responses": secured(json!({"200": ok("Revoked", json!({"type": "object"})), "404": err("No such user")}))}}
@@ -174,9 +174,7 @@ pub fn spec() -> Value {
                 "Error": {"type": "object", "required": ["errorMessages", "errors"], "properties": {"errorMessages": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "ServerInfo": {"type": "object", "required": ["baseUrl", "version", "versionNumbers", "deploymentType", "buildNumber", "serverTime", "serverTitle"], "properties": {"baseUrl": {"type": "string"}, "version": {"type": "string"}, "versionNumbers": {"type": "array", "items": {"type": "integer"}}, "deploymentType": {"type": "string"}, "buildNumber": {"type": "integer"}, "serverTime": {"type": "string"}, "serverTitle": {"type": "string"}}},
                 "User": {"type": "object", "required": ["name", "key", "displayName", "emailAddress", "active", "groups"], "properties": {"name": {"type": "string"}, "key": {"type": "string"}, "displayName": {"type": "string"}, "emailAddress": {"type": "string"}, "active": {"type": "boolean"}, "groups": {"type": "array", "items": {"type": "string"}}, "failedLoginCount": {"type": "integer"}}},
-                "UserInput": {"type": "object", "properties": {"name": {"type": "string"}, "displayName": {"type": "string"}, "emailAddress": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}, "password": {"type": "string"}, "active": {"type": "boolean"}}},
                 "Echo": {"type": "object", "required": ["user", "method", "path", "authType"], "properties": {"user": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"}, "authType": {"type": "string", "enum": ["token", "password", "session"]}, "tokenId": {"type": "string"}, "scope": {"type": "string"}}},
-                "CreateToken": {"type": "object", "required": ["description"], "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 255}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}},
                 "Token": {"type": "object", "required": ["id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt", "lastUsedAt", "lastUsedIp"], "properties": {"id": {"type": "string"}, "user": {"type": "string"}, "description": {"type": "string"}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "createdAt": {"type": "string"}, "createdBy": {"type": "string"}, "expiresAt": {"type": "string", "nullable": true}, "lastUsedAt": {"type": "string", "nullable": true}, "lastUsedIp": {"type": "string", "nullable": true}, "token": {"type": "string"}}},
                 "CompatToken": {"type": "object", "required": ["id", "description", "created"], "properties": {"id": {"type": "string"}, "description": {"type": "string"}, "created": {"type": "integer", "nullable": true}, "lastAccessed": {"type": "integer", "nullable": true}, "expires": {"type": "integer", "nullable": true}, "scope": {"type": "string"}, "plainTextToken": {"type": "string"}}},
                 "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}, "maxTokensPerUser": {"type": "integer", "minimum": 1, "maximum": 10000}}},
@@ -221,7 +219,7 @@ fn lifecycle_paths() -> Vec<(&'static str, Value)> {
             "/rest/pat/latest/tokens",
             json!({
                 "get": {"summary": "Own tokens as Jira Data Center's personal access token API lists them", "responses": secured(json!({"200": ok("Tokens", json!({"type": "array", "items": r("Pat")}))}))},
-                "post": {"summary": "Create a personal access token (Jira DC's API): Read & Write unless the settings force Read Only", "requestBody": body(r("CreatePat")),
+                "post": {"summary": "Create a personal access token (Jira DC's API): Read & Write unless the settings force Read Only",
                     "responses": secured(json!({"201": ok("The token, with rawToken this once", r("Pat")), "400": err("Invalid, or over maxTokensPerUser"), "413": err("Body over 1 MiB")}))}
             }),
         ),
@@ -274,16 +272,8 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
             json!({"type": "object", "required": ["errors"], "properties": {"errors": {"type": "array", "items": {"type": "object"}}}}),
         ),
         (
-            "RotateToken",
-            json!({"type": "object", "additionalProperties": false, "properties": {"validityDays": {"type": "integer", "minimum": 1}, "expiresAt": {"type": "string", "format": "date-time"}, "neverExpires": {"type": "boolean"}}}),
-        ),
-        (
             "RotatedToken",
             json!({"allOf": [r("Token"), {"type": "object", "required": ["replaces", "token"], "properties": {"replaces": {"type": "string"}}}]}),
-        ),
-        (
-            "CreatePat",
-            json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255}, "expirationDuration": {"type": "integer", "minimum": 1}}}),
         ),
         (
             "Pat",
@@ -434,6 +424,203 @@ const TAGS: &[(&str, &str)] = &[
     ("meta", "This document"),
 ];
 
+/// Links from creating a thing to using its id: (operation, status, link, target operation,
+/// the target's path parameter, where the id is in the answer). Generated clients and
+/// schemathesis' stateful phase follow them.
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "createToken",
+        "201",
+        "RenameToken",
+        "renameToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createToken",
+        "201",
+        "RevokeToken",
+        "revokeToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createToken",
+        "201",
+        "RotateToken",
+        "rotateToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createToken",
+        "201",
+        "AdminRevokeToken",
+        "adminRevokeToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createTokenForUser",
+        "201",
+        "RevokeToken",
+        "adminRevokeToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createTokenForUser",
+        "201",
+        "RotateToken",
+        "rotateToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "rotateToken",
+        "201",
+        "RevokeToken",
+        "revokeToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createUser",
+        "201",
+        "UpdateUser",
+        "updateUser",
+        "user",
+        "$response.body#/name",
+    ),
+    (
+        "createUser",
+        "201",
+        "DeleteUser",
+        "deleteUser",
+        "user",
+        "$response.body#/name",
+    ),
+    (
+        "createUser",
+        "201",
+        "CreateTokenForUser",
+        "createTokenForUser",
+        "user",
+        "$response.body#/name",
+    ),
+    (
+        "createUser",
+        "201",
+        "RevokeAllTokensOfUser",
+        "revokeAllTokensOfUser",
+        "user",
+        "$response.body#/name",
+    ),
+    (
+        "createUser",
+        "201",
+        "ResetFailedLogins",
+        "resetFailedLogins",
+        "user",
+        "$response.body#/name",
+    ),
+    (
+        "createUser",
+        "201",
+        "RevokeAllCompatTokens",
+        "revokeAllCompatTokensOf",
+        "userKey",
+        "$response.body#/key",
+    ),
+    (
+        "createPersonalAccessToken",
+        "201",
+        "GetPersonalAccessToken",
+        "getPersonalAccessToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createPersonalAccessToken",
+        "201",
+        "RevokePersonalAccessToken",
+        "revokePersonalAccessToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createCompatToken",
+        "201",
+        "RenameCompatToken",
+        "renameCompatToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createCompatToken",
+        "201",
+        "RevokeCompatToken",
+        "revokeCompatToken",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createMapping",
+        "201",
+        "GetMapping",
+        "getMapping",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createMapping",
+        "201",
+        "UpdateMapping",
+        "updateMapping",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "createMapping",
+        "201",
+        "DeleteMapping",
+        "deleteMapping",
+        "id",
+        "$response.body#/id",
+    ),
+];
+
+/// Lays `LINKS` on the operations' responses.
+fn add_links(paths: &mut Map<String, Value>) {
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in item.values_mut().filter_map(Value::as_object_mut) {
+            let Some(id) = op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            for (from, status, name, to, param, expr) in LINKS.iter().filter(|l| l.0 == id) {
+                let _ = from;
+                if let Some(response) = op
+                    .get_mut("responses")
+                    .and_then(|r| r.get_mut(*status))
+                    .and_then(Value::as_object_mut)
+                {
+                    let links = response.entry("links").or_insert_with(|| json!({}));
+                    if let Some(links) = links.as_object_mut() {
+                        links.insert(
+                            (*name).to_owned(),
+                            json!({"operationId": to, "parameters": {*param: expr}}),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The hand-written detail: responses, parameters, bodies and schemas.
 fn detail() -> Value {
     let mut doc = spec();
@@ -464,8 +651,49 @@ fn detail() -> Value {
 /// Only routed operations (and the fallback's examples) are published, so the document cannot
 /// describe a route that does not exist.
 pub fn document_value() -> Result<Value, serde_json::Error> {
-    let generated = serde_json::to_value(crate::routes::api_routes().into_openapi())?;
+    let mut generated = serde_json::to_value(crate::routes::api_routes().into_openapi())?;
+    to_openapi_30(&mut generated);
     Ok(merge(&generated, detail()))
+}
+
+/// utoipa writes OpenAPI 3.1 schemas; the document is 3.0.3 (what the hand-written detail and
+/// the tools people point at it read), so an `Option`'s `"type": [T, "null"]` or
+/// `oneOf: [{"type": "null"}, X]` becomes `nullable`, and 3.1's `examples` list becomes 3.0's
+/// `example`.
+fn to_openapi_30(v: &mut Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(to_openapi_30),
+        Value::Object(o) => {
+            if let Some(Value::Array(types)) = o.get("type").cloned() {
+                let rest: Vec<Value> = types.into_iter().filter(|t| t != "null").collect();
+                if let [single] = rest.as_slice() {
+                    o.insert("type".into(), single.clone());
+                    o.insert("nullable".into(), Value::Bool(true));
+                }
+            }
+            if let Some(Value::Array(one_of)) = o.get("oneOf").cloned() {
+                let rest: Vec<Value> = one_of
+                    .into_iter()
+                    .filter(|s| s.get("type").is_none_or(|t| t != "null"))
+                    .collect();
+                if let [single] = rest.as_slice() {
+                    o.remove("oneOf");
+                    // A $ref takes no siblings in 3.0: wrap it to carry `nullable`.
+                    o.insert("allOf".into(), Value::Array(vec![single.clone()]));
+                    o.insert("nullable".into(), Value::Bool(true));
+                }
+            }
+            if let Some(Value::Array(examples)) = o.get("examples").cloned()
+                && o.get("in").is_none()
+                && let Some(first) = examples.into_iter().next()
+            {
+                o.remove("examples");
+                o.insert("example".into(), first);
+            }
+            o.values_mut().for_each(to_openapi_30);
+        }
+        _ => {}
+    }
 }
 
 fn merge(generated: &Value, mut doc: Value) -> Value {
@@ -500,6 +728,19 @@ fn merge(generated: &Value, mut doc: Value) -> Value {
     for path in FALLBACK_PATHS {
         if let Some(item) = hand.get(*path) {
             paths.insert((*path).to_owned(), item.clone());
+        }
+    }
+    add_links(&mut paths);
+    // Schemas derived from the handlers' serde types replace any hand-written namesake.
+    if let (Some(derived), Some(schemas)) = (
+        generated
+            .pointer("/components/schemas")
+            .and_then(Value::as_object),
+        doc.pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut),
+    ) {
+        for (name, schema) in derived {
+            schemas.insert(name.clone(), schema.clone());
         }
     }
     if let Some(o) = doc.as_object_mut() {
@@ -623,6 +864,94 @@ mod tests {
                 "{path}: described but not routed"
             );
         }
+    }
+
+    /// Every link names an operation that exists, from a response that exists.
+    #[test]
+    fn every_link_leads_somewhere() {
+        let doc = document_value().expect("document");
+        let ops = operations(&doc);
+        let ids: BTreeSet<&str> = ops
+            .iter()
+            .filter_map(|(_, _, op)| op["operationId"].as_str())
+            .collect();
+        for (from, status, name, to, _, _) in LINKS {
+            assert!(ids.contains(to), "link {name}: no operation {to}");
+            let (_, _, op) = ops
+                .iter()
+                .find(|(_, _, op)| op["operationId"] == *from)
+                .expect("link source");
+            assert!(
+                op["responses"][*status]["links"][*name].is_object(),
+                "link {name}: {from} has no {status} answer"
+            );
+        }
+    }
+
+    /// The documented patterns say what core's validators accept.
+    #[test]
+    fn the_patterns_agree_with_core() {
+        use crate::routes::{DESCRIPTION_PATTERN, DISPLAY_TEXT_PATTERN, USER_NAME_PATTERN};
+        use tokenauth_core::token::validate_description;
+        use tokenauth_core::user::{validate_display_text, validate_name};
+        let re = |p: &str| regex::Regex::new(p).expect("pattern");
+        let (desc, name, text) = (
+            re(DESCRIPTION_PATTERN),
+            re(USER_NAME_PATTERN),
+            re(DISPLAY_TEXT_PATTERN),
+        );
+        let samples = [
+            "alice",
+            "CI deploy",
+            " padded ",
+            " ",
+            "",
+            "a:b",
+            "a/b",
+            "tab\there",
+            "zw\u{200B}j",
+            "rtl\u{202E}x",
+            "bom\u{FEFF}",
+            "nl\n",
+            "ünïcödé",
+            "x\u{7F}",
+            "  x",
+            "x  ",
+            "\u{85}",
+        ];
+        for s in samples {
+            assert_eq!(
+                desc.is_match(s),
+                validate_description("d", s).is_ok(),
+                "description {s:?}"
+            );
+            assert_eq!(
+                name.is_match(s),
+                validate_name("n", s).is_ok(),
+                "name {s:?}"
+            );
+            assert_eq!(
+                text.is_match(s),
+                validate_display_text("t", s).is_ok(),
+                "text {s:?}"
+            );
+        }
+        // The document carries the same patterns the constants spell.
+        let doc = document_value().expect("document");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateToken"]["properties"]["description"]["pattern"],
+            DESCRIPTION_PATTERN
+        );
+        assert_eq!(
+            schemas["UserInput"]["properties"]["name"]["pattern"],
+            USER_NAME_PATTERN
+        );
+        assert_eq!(
+            schemas["UserInput"]["properties"]["displayName"]["pattern"],
+            DISPLAY_TEXT_PATTERN
+        );
+        assert_eq!(schemas["Scope"]["enum"], json!(["READ_ONLY", "READ_WRITE"]));
     }
 
     /// axum cannot list a router's routes, so the guard against a route added beside the

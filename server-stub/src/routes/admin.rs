@@ -10,6 +10,7 @@ use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenFilter, UserPatch};
 use tokenauth_core::settings::Settings;
 use tokenauth_core::user::user_key;
+use utoipa::ToSchema;
 
 use super::{Admin, CreateTokenBody, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
@@ -85,6 +86,7 @@ pub async fn revoke_token(
     post,
     path = "/rest/tokenauth/1/admin/users/{user}/tokens",
     operation_id = "createTokenForUser",
+    request_body = super::CreateTokenBody,
     tag = "admin"
 )]
 pub async fn create_for_user(
@@ -127,13 +129,32 @@ pub async fn list_users(
     Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
 }
 
-#[derive(Deserialize)]
+/// A user to create (`name` required) or the fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = UserInput, example = json!({"name": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "groups": ["jira-users"], "password": "correct horse battery staple"}))]
 pub struct UserBody {
+    /// The login (core's `validate_name`); required when creating, ignored when changing.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$"
+    )]
     name: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     display_name: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     email_address: Option<String>,
+    /// At most 100 groups, each 1–255 printable characters.
+    #[schema(max_items = 100, inline)]
     groups: Option<Vec<String>>,
+    #[schema(format = Password)]
     password: Option<String>,
     active: Option<bool>,
     #[serde(default)]
@@ -144,6 +165,7 @@ pub struct UserBody {
     post,
     path = "/rest/tokenauth/1/admin/users",
     operation_id = "createUser",
+    request_body = UserBody,
     tag = "admin"
 )]
 pub async fn create_user(
@@ -171,6 +193,7 @@ pub async fn create_user(
     put,
     path = "/rest/tokenauth/1/admin/users/{user}",
     operation_id = "updateUser",
+    request_body = UserBody,
     tag = "admin"
 )]
 pub async fn update_user(

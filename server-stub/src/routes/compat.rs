@@ -10,17 +10,27 @@ use serde_json::{Value, json};
 use tokenauth_core::clock::{MILLIS_PER_DAY, Millis, parse_rfc3339};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
 use tokenauth_core::token::{Expiry, TokenView};
+use utoipa::ToSchema;
 
 use super::{Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
 use crate::state::Shared;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreateCompatToken, example = json!({"tokenDescription": "CI deploy", "tokenValidityTimeInMonths": 6}))]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     token_description: String,
+    /// Mean Gregorian months, within the maximum validity (a day over is clamped).
+    #[schema(minimum = 1, maximum = 1200)]
     token_validity_time_in_months: Option<u32>,
+    #[schema(format = DateTime)]
     token_expiration_date_time: Option<String>,
 }
 
@@ -45,6 +55,7 @@ fn compat_json(v: &TokenView) -> Value {
     post,
     path = "/rest/de.resolution.apitokenauth/latest/user/token",
     operation_id = "createCompatToken",
+    request_body = CreateBody,
     tag = "compat"
 )]
 pub async fn create(
@@ -131,9 +142,15 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = RenameCompatToken, example = json!({"tokenDescription": "CI deploy (staging)"}))]
 pub struct RenameBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     token_description: String,
 }
 
@@ -141,6 +158,7 @@ pub struct RenameBody {
     patch,
     path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
     operation_id = "renameCompatToken",
+    request_body = RenameBody,
     tag = "compat"
 )]
 pub async fn rename(

@@ -26,6 +26,7 @@ use tokenauth_core::service::{Actor, NewTokenRequest, ScopeChoice, Source};
 use tokenauth_core::token::Expiry;
 use tokenauth_core::user::User;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -205,16 +206,44 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
-/// The body of `POST /tokens` and `POST /admin/users/{user}/tokens`.
-#[derive(Debug, Deserialize)]
+/// core's `validate_description` as a regular expression (ECMA-262, as OpenAPI's `pattern`):
+/// once trimmed, at least one character and none that `bounded::is_hidden` refuses (controls,
+/// zero-width, line separators, bidi marks). The attributes spell it out: utoipa takes only a
+/// literal there; `openapi`'s tests check both against core.
+pub const DESCRIPTION_PATTERN: &str = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$";
+
+/// core's `user::validate_name` as a regular expression: no whitespace at either end, no ':'
+/// (it separates user and secret in Basic auth), no '/', no control characters.
+pub const USER_NAME_PATTERN: &str = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$";
+
+/// core's `user::validate_display_text`: no control, invisible or bidi characters.
+pub const DISPLAY_TEXT_PATTERN: &str =
+    r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$";
+
+/// The body of `POST /tokens` and `POST /admin/users/{user}/tokens`. At most one of
+/// `validityDays`, `expiresAt` and `neverExpires`; none: the maximum validity.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CreateToken, example = json!({"description": "CI deploy", "scope": "READ_ONLY", "validityDays": 30}))]
 pub struct CreateTokenBody {
+    /// core's `validate_description`: 1–255 characters once trimmed, none hidden.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     pub description: String,
+    /// Absent: Read Only (least privilege).
     #[serde(default)]
+    #[schema(value_type = Option<Scope>)]
     pub scope: Option<String>,
+    /// Days from now, at most the settings' `maxTokenValidityDays`.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500)]
     pub validity_days: Option<u32>,
+    /// An RFC 3339 date-time in the future, within the maximum validity.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub never_expires: bool,

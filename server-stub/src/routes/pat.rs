@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
 use tokenauth_core::token::{Expiry, TokenView};
+use utoipa::ToSchema;
 
 use super::{Admin, Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
@@ -18,12 +19,19 @@ use crate::hashing;
 use crate::state::Shared;
 
 /// `{"name", "expirationDuration"?}`: Jira ignores fields it does not know, and so do we.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreatePat, example = json!({"name": "CI deploy", "expirationDuration": 90}))]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     name: String,
     /// Days; absent: the server's maximum validity.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500)]
     expiration_duration: Option<u32>,
 }
 
@@ -56,6 +64,7 @@ fn number(id: &str) -> Result<u64, ApiError> {
     post,
     path = "/rest/pat/latest/tokens",
     operation_id = "createPersonalAccessToken",
+    request_body = CreateBody,
     tag = "pat"
 )]
 pub async fn create(
