@@ -58,6 +58,7 @@ fn admin(mut responses: Value) -> Value {
 
 pub fn spec() -> Value {
     let echo = json!({
+        "operationId": "echoGet", "tags": ["jira"],
         "summary": "Authenticated echo of any other /rest/ path",
         "responses": secured(json!({"200": ok("Who the request authenticated as", r("Echo"))}))
     });
@@ -80,7 +81,7 @@ pub fn spec() -> Value {
             "/rest/api/2/myself": {"get": {"summary": "The authenticated user", "responses": secured(json!({"200": ok("User", r("User"))}))}},
             "/rest/api/latest/myself": {"get": {"summary": "The authenticated user", "responses": secured(json!({"200": ok("User", r("User"))}))}},
             "/rest/api/user/current": {"get": {"summary": "The authenticated user (Confluence)", "responses": secured(json!({"200": ok("User", r("User"))}))}},
-            "/rest/api/2/issue": {"get": echo.clone(), "post": {"summary": "Authenticated echo (201 for POST)", "responses": secured(json!({"201": ok("Echo", r("Echo"))}))}},
+            "/rest/api/2/issue": {"get": echo.clone(), "post": {"operationId": "echoPost", "tags": ["jira"], "summary": "Authenticated echo (201 for POST)", "responses": secured(json!({"201": ok("Echo", r("Echo"))}))}},
             "/rest/auth/1/session": {
                 "post": {"summary": "Open a cookie session (password may be a token)", "security": [],
                     "requestBody": body(json!({"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string"}}})),
