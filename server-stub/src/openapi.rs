@@ -265,6 +265,23 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
             json!({"type": "object", "additionalProperties": true, "description": "A WireMock stub mapping (WireMock's published StubMapping shape): id, request, response, priority, scenarioName…"}),
         ),
         (
+            // What a new or replaced mapping may say, as far as a generator should try: a
+            // request pattern by method and URL path, and a plain answer (the full shape is
+            // WireMock's published StubMapping; the server accepts all it documents).
+            "StubMappingInput",
+            json!({"type": "object", "required": ["request"], "additionalProperties": false,
+                "properties": {
+                    "name": {"type": "string", "maxLength": 255},
+                    "priority": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "request": {"type": "object", "additionalProperties": false, "properties": {
+                        "method": {"type": "string", "enum": ["ANY", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]},
+                        "urlPath": {"type": "string", "pattern": "^/[A-Za-z0-9/_.-]*$", "maxLength": 200}}},
+                    "response": {"type": "object", "additionalProperties": false, "properties": {
+                        "status": {"type": "integer", "minimum": 200, "maximum": 599},
+                        "body": {"type": "string", "maxLength": 1000}}}},
+                "example": {"request": {"method": "GET", "urlPath": "/mock/hello"}, "response": {"status": 200, "body": "hello"}}}),
+        ),
+        (
             "JournaledRequests",
             json!({"type": "object", "required": ["requests"], "properties": {"requests": {"type": "array", "items": {"type": "object"}}, "meta": {"type": "object"}, "requestJournalDisabled": {"type": "boolean"}}}),
         ),
@@ -315,8 +332,7 @@ fn operations_paths() -> Vec<(&'static str, Value)> {
     };
     let mappings = json!({"type": "object", "required": ["mappings", "meta"], "properties": {"mappings": {"type": "array", "items": mapping()}, "meta": {"type": "object", "properties": {"total": {"type": "integer", "minimum": 0}}}}});
     let pattern_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "A WireMock request pattern (method, url, urlPath, headers, bodyPatterns…)"}}}});
-    let mapping_body =
-        || json!({"required": true, "content": {"application/json": {"schema": mapping()}}});
+    let mapping_body = || json!({"required": true, "content": {"application/json": {"schema": r("StubMappingInput")}}});
     vec![
         (
             "/status",
@@ -588,6 +604,22 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "deleteMapping",
         "id",
         "$response.body#/id",
+    ),
+    (
+        "listMappings",
+        "200",
+        "GetFirstMapping",
+        "getMapping",
+        "id",
+        "$response.body#/mappings/0/id",
+    ),
+    (
+        "listRequests",
+        "200",
+        "GetFirstRequest",
+        "getRequest",
+        "id",
+        "$response.body#/requests/0/id",
     ),
 ];
 

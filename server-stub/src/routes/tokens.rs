@@ -41,7 +41,8 @@ pub async fn list_own(
 /// The optional body of a rotation: the new token's expiry (default: the old one's lifetime).
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(as = RotateToken, example = json!({"validityDays": 90}))]
+// At most one of the three (the handler refuses more): maxProperties says so to generators.
+#[schema(as = RotateToken, max_properties = 1, example = json!({"validityDays": 90}))]
 pub struct RotateBody {
     /// Days from now, at most the settings' `maxTokenValidityDays` (365 unless changed).
     #[serde(default)]
