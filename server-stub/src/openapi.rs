@@ -176,7 +176,6 @@ pub fn spec() -> Value {
                 "ServerInfo": {"type": "object", "required": ["baseUrl", "version", "versionNumbers", "deploymentType", "buildNumber", "serverTime", "serverTitle"], "properties": {"baseUrl": {"type": "string"}, "version": {"type": "string"}, "versionNumbers": {"type": "array", "items": {"type": "integer"}}, "deploymentType": {"type": "string"}, "buildNumber": {"type": "integer"}, "serverTime": {"type": "string"}, "serverTitle": {"type": "string"}}},
                 "User": {"type": "object", "required": ["name", "key", "displayName", "emailAddress", "active", "groups"], "properties": {"name": {"type": "string"}, "key": {"type": "string"}, "displayName": {"type": "string"}, "emailAddress": {"type": "string"}, "active": {"type": "boolean"}, "groups": {"type": "array", "items": {"type": "string"}}, "failedLoginCount": {"type": "integer"}}},
                 "Echo": {"type": "object", "required": ["user", "method", "path", "authType"], "properties": {"user": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"}, "authType": {"type": "string", "enum": ["token", "password", "session"]}, "tokenId": {"type": "string"}, "scope": {"type": "string"}}},
-                "Token": {"type": "object", "required": ["id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt", "lastUsedAt", "lastUsedIp"], "properties": {"id": {"type": "string"}, "user": {"type": "string"}, "description": {"type": "string"}, "scope": {"type": "string", "enum": ["READ_ONLY", "READ_WRITE"]}, "createdAt": {"type": "string"}, "createdBy": {"type": "string"}, "expiresAt": {"type": "string", "nullable": true}, "lastUsedAt": {"type": "string", "nullable": true}, "lastUsedIp": {"type": "string", "nullable": true}, "token": {"type": "string"}}},
                 "CompatToken": {"type": "object", "required": ["id", "description", "created"], "properties": {"id": {"type": "string"}, "description": {"type": "string"}, "created": {"type": "integer", "nullable": true}, "lastAccessed": {"type": "integer", "nullable": true}, "expires": {"type": "integer", "nullable": true}, "scope": {"type": "string"}, "plainTextToken": {"type": "string"}}},
                 "Settings": {"type": "object", "properties": {"ipAllowList": {"type": "array", "items": {"type": "string"}}, "trustedProxies": {"type": "array", "items": {"type": "string"}}, "passwordAuthEnabled": {"type": "boolean"}, "maxTokenValidityDays": {"type": "integer"}, "allowNonExpiringTokens": {"type": "boolean"}, "permissions": {"type": "object"}, "audit": {"type": "object"}, "maxFailedLogins": {"type": "integer"}, "rateLimitPerMinute": {"type": "integer", "nullable": true}, "adminGroup": {"type": "string"}, "maxTokensPerUser": {"type": "integer", "minimum": 1, "maximum": 10000}}},
                 "AuditEntity": {"type": "object", "required": ["id", "timestamp", "author", "type", "affectedObjects", "changedValues"], "properties": {"id": {"type": "integer"}, "timestamp": {"type": "string"}, "author": {"type": "object"}, "type": {"type": "object"}, "affectedObjects": {"type": "array", "items": {"type": "object"}}, "changedValues": {"type": "array", "items": {"type": "object"}}, "source": {"type": "string", "nullable": true}, "proxyIp": {"type": "string", "nullable": true}, "tokenId": {"type": "string", "nullable": true}, "tokenDescription": {"type": "string", "nullable": true}, "scope": {"type": "string", "nullable": true}, "method": {"type": "string", "nullable": true}, "path": {"type": "string", "nullable": true}, "reason": {"type": "string", "nullable": true}, "affectedUser": {"type": "string", "nullable": true}}},
@@ -267,7 +266,9 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
         (
             // What a new or replaced mapping may say, as far as a generator should try: a
             // request pattern by method and URL path, and a plain answer (the full shape is
-            // WireMock's published StubMapping; the server accepts all it documents).
+            // WireMock's published StubMapping; the server accepts all it documents). Paths
+            // under /mock/ only: a mapping of, say, /rest/api/2/issue answers for an
+            // authenticated caller in place of the echo, which schemathesis then reports.
             "StubMappingInput",
             json!({"type": "object", "required": ["request"], "additionalProperties": false,
                 "properties": {
@@ -275,7 +276,7 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
                     "priority": {"type": "integer", "minimum": 1, "maximum": 1000},
                     "request": {"type": "object", "additionalProperties": false, "properties": {
                         "method": {"type": "string", "enum": ["ANY", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]},
-                        "urlPath": {"type": "string", "pattern": "^/[A-Za-z0-9/_.-]*$", "maxLength": 200}}},
+                        "urlPath": {"type": "string", "pattern": "^/mock/[A-Za-z0-9/_.-]*$", "maxLength": 200, "description": "Any path is accepted; the document offers /mock/... so that generated mappings do not answer in place of the other operations"}}},
                     "response": {"type": "object", "additionalProperties": false, "properties": {
                         "status": {"type": "integer", "minimum": 200, "maximum": 599},
                         "body": {"type": "string", "maxLength": 1000}}}},
@@ -787,6 +788,12 @@ fn merge(generated: &Value, mut doc: Value) -> Value {
     }
     doc
 }
+
+/// The document's starting point: schemas that no request body names but the answers do,
+/// derived from core's wire types (core's `openapi` feature).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(tokenauth_core::token::TokenView, tokenauth_core::scope::Scope)))]
+pub struct Components;
 
 /// Built once: the routes and the detail are fixed at compile time.
 static DOCUMENT: OnceLock<Result<Value, String>> = OnceLock::new();

@@ -62,7 +62,7 @@ pub fn router(state: Shared) -> Router {
 /// without a description. `openapi::document_value` reads the same routes' document.
 pub fn api_routes() -> OpenApiRouter<Shared> {
     use wiremock_admin as w;
-    OpenApiRouter::new()
+    OpenApiRouter::with_openapi(<crate::openapi::Components as utoipa::OpenApi>::openapi())
         .routes(routes!(ops::status))
         .routes(routes!(ops::metrics))
         .routes(routes!(jira::server_info))
