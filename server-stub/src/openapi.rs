@@ -268,13 +268,14 @@ fn lifecycle_schemas() -> Vec<(&'static str, Value)> {
             // request pattern by method and URL path, and a plain answer (the full shape is
             // WireMock's published StubMapping; the server accepts all it documents). Paths
             // under /mock/ only: a mapping of, say, /rest/api/2/issue answers for an
-            // authenticated caller in place of the echo, which schemathesis then reports.
+            // authenticated caller in place of the echo, which schemathesis then reports; and
+            // a request pattern without a path matches every path.
             "StubMappingInput",
             json!({"type": "object", "required": ["request"], "additionalProperties": false,
                 "properties": {
                     "name": {"type": "string", "maxLength": 255},
                     "priority": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    "request": {"type": "object", "additionalProperties": false, "properties": {
+                    "request": {"type": "object", "additionalProperties": false, "required": ["urlPath"], "properties": {
                         "method": {"type": "string", "enum": ["ANY", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]},
                         "urlPath": {"type": "string", "pattern": "^/mock/[A-Za-z0-9/_.-]*$", "maxLength": 200, "description": "Any path is accepted; the document offers /mock/... so that generated mappings do not answer in place of the other operations"}}},
                     "response": {"type": "object", "additionalProperties": false, "properties": {
@@ -362,7 +363,7 @@ fn operations_paths() -> Vec<(&'static str, Value)> {
         (
             "/__admin/mappings/import",
             json!({"post": {"summary": "Import mappings ({mappings: [...], importOptions: {duplicatePolicy, deleteAllNotInImport}})",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["mappings"], "properties": {"mappings": {"type": "array", "items": mapping()}, "importOptions": {"type": "object", "properties": {"duplicatePolicy": {"type": "string", "enum": ["OVERWRITE", "IGNORE"]}, "deleteAllNotInImport": {"type": "boolean"}}}}}}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["mappings"], "properties": {"mappings": {"type": "array", "items": r("StubMappingInput")}, "importOptions": {"type": "object", "properties": {"duplicatePolicy": {"type": "string", "enum": ["OVERWRITE", "IGNORE"]}, "deleteAllNotInImport": {"type": "boolean"}}}}}}}},
                 "responses": admin_only(json!({"200": empty(), "400": wm_err(), "422": wm_err(), "413": err("Body over 1 MiB")}))}}),
         ),
         (
