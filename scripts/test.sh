@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit, integration and end-to-end tests (the desktop app's headless
 # kittest tests among them), then the real third-party clients (PyPI's jira and
-# atlassian-python-api) against the real server binary, and the differential test of mapped
+# atlassian-python-api, and a client openapi-python-client generates from the served openapi.json)
+# against the real server binary, and the differential test of mapped
 # answers against the real WireMock (npm's jar, run with Java; fetched once into .cache/).
 set -euo pipefail
 cd "$(dirname "$0")/.."

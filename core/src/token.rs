@@ -115,6 +115,11 @@ impl RetiredToken {
 /// A token as JSON: `{"id", "user", "description", "scope", "createdAt", "createdBy", "expiresAt",
 /// "lastUsedAt", "lastUsedIp"}` plus `"token"` only in the answer to its creation.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Token, example = json!({
+    "id": "t_3f9c2a", "user": "alice", "description": "CI deploy", "scope": "READ_ONLY",
+    "createdAt": "2026-01-05T09:30:00Z", "createdBy": "alice", "expiresAt": "2026-02-04T09:30:00Z",
+    "lastUsedAt": null, "lastUsedIp": null})))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
     pub id: String,
@@ -126,6 +131,7 @@ pub struct TokenView {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub last_used_ip: Option<String>,
+    /// The secret, only in the answer to the token's creation (or rotation).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
 }

@@ -10,6 +10,7 @@ use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenFilter, UserPatch};
 use tokenauth_core::settings::Settings;
 use tokenauth_core::user::user_key;
+use utoipa::ToSchema;
 
 use super::{Admin, CreateTokenBody, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
@@ -28,6 +29,12 @@ pub struct TokenQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/tokens",
+    operation_id = "listAllTokens",
+    tag = "admin"
+)]
 pub async fn list_tokens(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -59,6 +66,12 @@ pub async fn list_tokens(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/tokens/{id}",
+    operation_id = "adminRevokeToken",
+    tag = "admin"
+)]
 pub async fn revoke_token(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -69,6 +82,13 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users/{user}/tokens",
+    operation_id = "createTokenForUser",
+    request_body = super::CreateTokenBody,
+    tag = "admin"
+)]
 pub async fn create_for_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -80,6 +100,12 @@ pub async fn create_for_user(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/users/{user}/tokens",
+    operation_id = "revokeAllTokensOfUser",
+    tag = "admin"
+)]
 pub async fn revoke_all(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -90,6 +116,12 @@ pub async fn revoke_all(
     Ok(Json(json!({"deleted": removed.len(), "tokens": removed})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/users",
+    operation_id = "listUsers",
+    tag = "admin"
+)]
 pub async fn list_users(
     State(state): State<Shared>,
     Admin(_): Admin,
@@ -97,19 +129,45 @@ pub async fn list_users(
     Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
 }
 
-#[derive(Deserialize)]
+/// A user to create (`name` required) or the fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = UserInput, example = json!({"name": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "groups": ["jira-users"], "password": "correct horse battery staple"}))]
 pub struct UserBody {
+    /// The login (core's `validate_name`); required when creating, ignored when changing.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$"
+    )]
     name: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     display_name: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     email_address: Option<String>,
+    /// At most 100 groups, each 1–255 printable characters.
+    #[schema(max_items = 100, inline)]
     groups: Option<Vec<String>>,
+    #[schema(format = Password)]
     password: Option<String>,
     active: Option<bool>,
     #[serde(default)]
     key: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users",
+    operation_id = "createUser",
+    request_body = UserBody,
+    tag = "admin"
+)]
 pub async fn create_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -131,6 +189,13 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
+#[utoipa::path(
+    put,
+    path = "/rest/tokenauth/1/admin/users/{user}",
+    operation_id = "updateUser",
+    request_body = UserBody,
+    tag = "admin"
+)]
 pub async fn update_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -168,6 +233,12 @@ pub async fn update_user(
     Ok(Json(user_json(&user)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/admin/users/{user}",
+    operation_id = "deleteUser",
+    tag = "admin"
+)]
 pub async fn delete_user(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -180,6 +251,12 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
+    operation_id = "resetFailedLogins",
+    tag = "admin"
+)]
 pub async fn reset_failed_logins(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -189,6 +266,12 @@ pub async fn reset_failed_logins(
     Ok(Json(user_json(&user)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/settings",
+    operation_id = "getSettings",
+    tag = "admin"
+)]
 pub async fn get_settings(State(state): State<Shared>, Admin(_): Admin) -> Json<Settings> {
     Json(state.auth.settings())
 }
@@ -199,6 +282,12 @@ pub struct Force {
     force: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/rest/tokenauth/1/admin/settings",
+    operation_id = "updateSettings",
+    tag = "admin"
+)]
 pub async fn put_settings(
     State(state): State<Shared>,
     Admin(a): Admin,

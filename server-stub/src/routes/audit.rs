@@ -495,6 +495,12 @@ fn render(events: &[AuditEvent], csv: bool, first: &mut bool) -> String {
 /// first, as Jira's JSON (`entities` and `pagingInfo`) or as CSV. A page within one store read
 /// (up to 1,000 events) is answered whole; a larger one is streamed, store page by store page,
 /// each read when the client has taken the previous one.
+#[utoipa::path(
+    get,
+    path = "/rest/auditing/1.0/events",
+    operation_id = "listAuditEvents",
+    tag = "audit"
+)]
 pub async fn events(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -572,6 +578,12 @@ pub async fn events(
 }
 
 /// Events over time for a chart: the filtered time range cut into `buckets` slices.
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/audit/histogram",
+    operation_id = "getAuditHistogram",
+    tag = "audit"
+)]
 pub async fn histogram(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -638,6 +650,12 @@ pub fn csv_row(e: &AuditEvent) -> String {
     out
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/audit/export",
+    operation_id = "exportAuditEvents",
+    tag = "audit"
+)]
 pub async fn export(
     State(state): State<Shared>,
     Admin(a): Admin,

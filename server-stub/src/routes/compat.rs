@@ -10,17 +10,27 @@ use serde_json::{Value, json};
 use tokenauth_core::clock::{MILLIS_PER_DAY, Millis, parse_rfc3339};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
 use tokenauth_core::token::{Expiry, TokenView};
+use utoipa::ToSchema;
 
 use super::{Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
 use crate::state::Shared;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreateCompatToken, example = json!({"tokenDescription": "CI deploy", "tokenValidityTimeInMonths": 6}))]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     token_description: String,
+    /// Mean Gregorian months, within the maximum validity (a day over is clamped).
+    #[schema(minimum = 1, maximum = 1200)]
     token_validity_time_in_months: Option<u32>,
+    #[schema(format = DateTime)]
     token_expiration_date_time: Option<String>,
 }
 
@@ -41,6 +51,13 @@ fn compat_json(v: &TokenView) -> Value {
 
 /// Creates a token. Its tokens predate scopes and acted with the user's full rights, so the
 /// scope is as much as the caller may hold (see `ScopeChoice::AsMuchAsAllowed`).
+#[utoipa::path(
+    post,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token",
+    operation_id = "createCompatToken",
+    request_body = CreateBody,
+    tag = "compat"
+)]
 pub async fn create(
     State(state): State<Shared>,
     authed: Authed,
@@ -105,6 +122,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token",
+    operation_id = "listCompatTokens",
+    tag = "compat"
+)]
 pub async fn list(
     State(state): State<Shared>,
     authed: Authed,
@@ -119,12 +142,25 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = RenameCompatToken, example = json!({"tokenDescription": "CI deploy (staging)"}))]
 pub struct RenameBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     token_description: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
+    operation_id = "renameCompatToken",
+    request_body = RenameBody,
+    tag = "compat"
+)]
 pub async fn rename(
     State(state): State<Shared>,
     authed: Authed,
@@ -137,6 +173,12 @@ pub async fn rename(
     Ok(Json(compat_json(&view)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
+    operation_id = "revokeCompatToken",
+    tag = "compat"
+)]
 pub async fn revoke(
     State(state): State<Shared>,
     authed: Authed,
@@ -147,6 +189,12 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}",
+    operation_id = "revokeAllCompatTokensOf",
+    tag = "compat"
+)]
 pub async fn delete_all_for(
     State(state): State<Shared>,
     authed: Authed,

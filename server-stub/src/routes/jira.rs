@@ -29,6 +29,12 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
     format!("{}://{host}", state.scheme())
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/api/2/serverInfo",
+    operation_id = "getServerInfo",
+    tag = "jira"
+)]
 pub async fn server_info(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -46,11 +52,49 @@ pub async fn server_info(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/api/2/myself",
+    operation_id = "getMyself",
+    tag = "jira"
+)]
 pub async fn myself(authed: Authed) -> Json<serde_json::Value> {
     Json(user_json(&authed.principal.user))
 }
 
+/// Jira's `latest` alias of `serverInfo`: its own function so that each documented operation has
+/// one path and one operationId.
+#[utoipa::path(
+    get,
+    path = "/rest/api/latest/serverInfo",
+    operation_id = "getServerInfoLatest",
+    tag = "jira"
+)]
+pub async fn server_info_latest(
+    state: State<Shared>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    server_info(state, headers).await
+}
+
+/// Jira's `latest` alias of `myself` (see `server_info_latest`).
+#[utoipa::path(
+    get,
+    path = "/rest/api/latest/myself",
+    operation_id = "getMyselfLatest",
+    tag = "jira"
+)]
+pub async fn myself_latest(authed: Authed) -> Json<serde_json::Value> {
+    myself(authed).await
+}
+
 /// Confluence's shape, with Jira's fields too so either kind of client finds what it reads.
+#[utoipa::path(
+    get,
+    path = "/rest/api/user/current",
+    operation_id = "getCurrentUser",
+    tag = "jira"
+)]
 pub async fn current_user(authed: Authed) -> Json<serde_json::Value> {
     let u = &authed.principal.user;
     let mut v = user_json(u);

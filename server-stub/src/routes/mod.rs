@@ -17,7 +17,6 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, patch, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
@@ -27,6 +26,9 @@ use tokenauth_core::service::{Actor, NewTokenRequest, ScopeChoice, Source};
 use tokenauth_core::token::Expiry;
 use tokenauth_core::user::User;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
@@ -35,99 +37,8 @@ use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
     let timeout = state.config.request_timeout;
-    Router::new()
-        .route("/status", get(ops::status))
-        .route("/metrics", get(ops::metrics))
-        .route("/rest/api/2/serverInfo", get(jira::server_info))
-        .route("/rest/api/latest/serverInfo", get(jira::server_info))
-        .route("/rest/api/2/myself", get(jira::myself))
-        .route("/rest/api/latest/myself", get(jira::myself))
-        .route("/rest/api/user/current", get(jira::current_user))
-        .route(
-            "/rest/auth/1/session",
-            post(session::login)
-                .get(session::current)
-                .delete(session::logout),
-        )
-        .route(
-            "/rest/tokenauth/1/openapi.json",
-            get(crate::openapi::document),
-        )
-        .route(
-            "/rest/tokenauth/1/tokens",
-            get(tokens::list_own).post(tokens::create_own),
-        )
-        .route("/rest/tokenauth/1/tokens/policy", get(tokens::policy))
-        .route(
-            "/rest/tokenauth/1/tokens/{id}",
-            patch(tokens::rename_own).delete(tokens::revoke_own),
-        )
-        .route("/rest/tokenauth/1/tokens/{id}/rotate", post(tokens::rotate))
-        .route(
-            "/rest/pat/latest/tokens",
-            get(pat::list_own).post(pat::create),
-        )
-        .route(
-            "/rest/pat/latest/tokens/{id}",
-            get(pat::get_one).delete(pat::revoke),
-        )
-        .route("/rest/pat/latest/admin/tokens", delete(pat::admin_revoke))
-        .route("/rest/tokenauth/1/admin/tokens", get(admin::list_tokens))
-        .route(
-            "/rest/tokenauth/1/admin/tokens/{id}",
-            delete(admin::revoke_token),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/users",
-            get(admin::list_users).post(admin::create_user),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/users/{user}",
-            put(admin::update_user).delete(admin::delete_user),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/users/{user}/tokens",
-            post(admin::create_for_user).delete(admin::revoke_all),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
-            post(admin::reset_failed_logins),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/settings",
-            get(admin::get_settings).put(admin::put_settings),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/notifications",
-            get(notifications::get),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/notifications/secret",
-            put(notifications::put_secret),
-        )
-        .route(
-            "/rest/tokenauth/1/admin/notifications/test",
-            post(notifications::test),
-        )
-        .route("/rest/tokenauth/1/admin/audit/export", get(audit::export))
-        .route(
-            "/rest/tokenauth/1/admin/audit/histogram",
-            get(audit::histogram),
-        )
-        .route("/rest/auditing/1.0/events", get(audit::events))
-        .route(
-            "/rest/de.resolution.apitokenauth/latest/user/token",
-            get(compat::list).post(compat::create),
-        )
-        .route(
-            "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{user_key}",
-            delete(compat::delete_all_for),
-        )
-        .route(
-            "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
-            patch(compat::rename).delete(compat::revoke),
-        )
-        .merge(wiremock_admin_routes())
+    let (routes, _) = api_routes().split_for_parts();
+    routes
         .fallback(jira::echo_or_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -146,40 +57,62 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// WireMock's admin API (`wiremock_admin`).
-fn wiremock_admin_routes() -> Router<Shared> {
+/// Every route with its description: `routes!` registers a handler together with the operation
+/// its `#[utoipa::path]` describes (method, path, operationId, tag), so a route cannot be added
+/// without a description. `openapi::document_value` reads the same routes' document.
+pub fn api_routes() -> OpenApiRouter<Shared> {
     use wiremock_admin as w;
-    Router::new()
-        .route(
-            "/__admin/mappings",
-            get(w::list_mappings)
-                .post(w::create_mapping)
-                .delete(w::delete_mappings),
-        )
-        .route("/__admin/mappings/reset", post(w::reset_mappings))
-        .route("/__admin/mappings/import", post(w::import_mappings))
-        .route(
-            "/__admin/mappings/{id}",
-            get(w::get_mapping)
-                .put(w::put_mapping)
-                .delete(w::delete_mapping),
-        )
-        .route(
-            "/__admin/requests",
-            get(w::list_requests).delete(w::clear_requests),
-        )
-        .route("/__admin/requests/reset", post(w::clear_requests))
-        .route("/__admin/requests/count", post(w::count_requests))
-        .route("/__admin/requests/find", post(w::find_requests))
-        .route("/__admin/requests/unmatched", get(w::unmatched_requests))
-        .route(
-            "/__admin/requests/unmatched/near-misses",
-            get(w::unmatched_near_misses),
-        )
-        .route("/__admin/requests/{id}", get(w::get_request))
-        .route("/__admin/scenarios", get(w::list_scenarios))
-        .route("/__admin/scenarios/reset", post(w::reset_scenarios))
-        .route("/__admin/reset", post(w::reset_all))
+    OpenApiRouter::with_openapi(<crate::openapi::Components as utoipa::OpenApi>::openapi())
+        .routes(routes!(ops::status))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(jira::server_info))
+        .routes(routes!(jira::server_info_latest))
+        .routes(routes!(jira::myself))
+        .routes(routes!(jira::myself_latest))
+        .routes(routes!(jira::current_user))
+        .routes(routes!(session::login, session::current, session::logout))
+        .routes(routes!(crate::openapi::document))
+        .routes(routes!(tokens::list_own, tokens::create_own))
+        .routes(routes!(tokens::policy))
+        .routes(routes!(tokens::rename_own, tokens::revoke_own))
+        .routes(routes!(tokens::rotate))
+        .routes(routes!(pat::list_own, pat::create))
+        .routes(routes!(pat::get_one, pat::revoke))
+        .routes(routes!(pat::admin_revoke))
+        .routes(routes!(admin::list_tokens))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user, admin::delete_user))
+        .routes(routes!(admin::create_for_user, admin::revoke_all))
+        .routes(routes!(admin::reset_failed_logins))
+        .routes(routes!(admin::get_settings, admin::put_settings))
+        .routes(routes!(notifications::get))
+        .routes(routes!(notifications::put_secret))
+        .routes(routes!(notifications::test))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::histogram))
+        .routes(routes!(audit::events))
+        .routes(routes!(compat::list, compat::create))
+        .routes(routes!(compat::delete_all_for))
+        .routes(routes!(compat::rename, compat::revoke))
+        .routes(routes!(
+            w::list_mappings,
+            w::create_mapping,
+            w::delete_mappings
+        ))
+        .routes(routes!(w::reset_mappings))
+        .routes(routes!(w::import_mappings))
+        .routes(routes!(w::get_mapping, w::put_mapping, w::delete_mapping))
+        .routes(routes!(w::list_requests, w::clear_requests))
+        .routes(routes!(w::reset_requests))
+        .routes(routes!(w::count_requests))
+        .routes(routes!(w::find_requests))
+        .routes(routes!(w::unmatched_requests))
+        .routes(routes!(w::unmatched_near_misses))
+        .routes(routes!(w::get_request))
+        .routes(routes!(w::list_scenarios))
+        .routes(routes!(w::reset_scenarios))
+        .routes(routes!(w::reset_all))
 }
 
 /// The authenticated caller of a handler.
@@ -273,16 +206,44 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
-/// The body of `POST /tokens` and `POST /admin/users/{user}/tokens`.
-#[derive(Debug, Deserialize)]
+/// core's `validate_description` as a regular expression (ECMA-262, as OpenAPI's `pattern`):
+/// once trimmed, at least one character and none that `bounded::is_hidden` refuses (controls,
+/// zero-width, line separators, bidi marks). The attributes spell it out: utoipa takes only a
+/// literal there; `openapi`'s tests check both against core.
+pub const DESCRIPTION_PATTERN: &str = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$";
+
+/// core's `user::validate_name` as a regular expression: no whitespace at either end, no ':'
+/// (it separates user and secret in Basic auth), no '/', no control characters.
+pub const USER_NAME_PATTERN: &str = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$";
+
+/// core's `user::validate_display_text`: no control, invisible or bidi characters.
+pub const DISPLAY_TEXT_PATTERN: &str =
+    r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$";
+
+/// The body of `POST /tokens` and `POST /admin/users/{user}/tokens`. At most one of
+/// `validityDays`, `expiresAt` and `neverExpires`; none: the maximum validity.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CreateToken, example = json!({"description": "CI deploy", "scope": "READ_ONLY", "validityDays": 30}))]
 pub struct CreateTokenBody {
+    /// core's `validate_description`: 1–255 characters once trimmed, none hidden.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     pub description: String,
+    /// Absent: Read Only (least privilege).
     #[serde(default)]
+    #[schema(value_type = Option<Scope>)]
     pub scope: Option<String>,
+    /// Days from now, at most the settings' `maxTokenValidityDays`.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500)]
     pub validity_days: Option<u32>,
+    /// An RFC 3339 date-time in the future, within the maximum validity.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub never_expires: bool,

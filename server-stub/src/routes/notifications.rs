@@ -15,6 +15,12 @@ use crate::state::Shared;
 
 /// `GET /rest/tokenauth/1/admin/notifications`: the webhook, the thresholds, and whether a
 /// signing secret is set.
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/admin/notifications",
+    operation_id = "getNotifications",
+    tag = "notifications"
+)]
 pub async fn get(State(state): State<Shared>, Admin(_): Admin) -> Result<Json<Value>, ApiError> {
     let n = state.auth.settings().notifications;
     Ok(Json(json!({
@@ -31,6 +37,12 @@ pub struct SecretBody {
 }
 
 /// `PUT /rest/tokenauth/1/admin/notifications/secret`: 204. Audited as changed, never its value.
+#[utoipa::path(
+    put,
+    path = "/rest/tokenauth/1/admin/notifications/secret",
+    operation_id = "setNotificationSecret",
+    tag = "notifications"
+)]
 pub async fn put_secret(
     State(state): State<Shared>,
     Admin(a): Admin,
@@ -51,6 +63,12 @@ pub struct TestBody {
 /// `POST /rest/tokenauth/1/admin/notifications/test`: one signed test message, one attempt.
 /// 200 with `{"delivered", "status"}` or `{"delivered": false, "error"}`; 400 when there is no
 /// URL or no secret.
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/admin/notifications/test",
+    operation_id = "testNotification",
+    tag = "notifications"
+)]
 pub async fn test(
     State(state): State<Shared>,
     Admin(_): Admin,

@@ -16,6 +16,7 @@ use crate::state::Shared;
 
 /// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,
 /// `{"state": "RUNNING"}` with 200, and 503 with `STARTING` or `STOPPING` otherwise.
+#[utoipa::path(get, path = "/status", operation_id = "getStatus", tag = "operations")]
 pub async fn status(State(state): State<Shared>) -> Response {
     let name = state.phase.name();
     let code = if name == "RUNNING" {
@@ -29,6 +30,12 @@ pub async fn status(State(state): State<Shared>) -> Response {
 /// `GET /metrics` in the Prometheus text format: to clients on this machine (a local Prometheus
 /// or agent) without credentials, to anyone else with an admin's. "This machine" is the client
 /// address as the trusted proxies resolve it, so a proxy on loopback does not open it to all.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "operations"
+)]
 pub async fn metrics(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

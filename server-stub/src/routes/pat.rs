@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
 use tokenauth_core::token::{Expiry, TokenView};
+use utoipa::ToSchema;
 
 use super::{Admin, Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
@@ -18,12 +19,19 @@ use crate::hashing;
 use crate::state::Shared;
 
 /// `{"name", "expirationDuration"?}`: Jira ignores fields it does not know, and so do we.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreatePat, example = json!({"name": "CI deploy", "expirationDuration": 90}))]
 pub struct CreateBody {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     name: String,
     /// Days; absent: the server's maximum validity.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500)]
     expiration_duration: Option<u32>,
 }
 
@@ -52,6 +60,13 @@ fn number(id: &str) -> Result<u64, ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/pat/latest/tokens",
+    operation_id = "createPersonalAccessToken",
+    request_body = CreateBody,
+    tag = "pat"
+)]
 pub async fn create(
     State(state): State<Shared>,
     authed: Authed,
@@ -75,6 +90,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(pat_json(number, &view))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/pat/latest/tokens",
+    operation_id = "listPersonalAccessTokens",
+    tag = "pat"
+)]
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -87,6 +108,12 @@ pub async fn list_own(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/pat/latest/tokens/{id}",
+    operation_id = "getPersonalAccessToken",
+    tag = "pat"
+)]
 pub async fn get_one(
     State(state): State<Shared>,
     authed: Authed,
@@ -98,6 +125,12 @@ pub async fn get_one(
 }
 
 /// 204; the owner's token, or anyone's for an admin.
+#[utoipa::path(
+    delete,
+    path = "/rest/pat/latest/tokens/{id}",
+    operation_id = "revokePersonalAccessToken",
+    tag = "pat"
+)]
 pub async fn revoke(
     State(state): State<Shared>,
     authed: Authed,
@@ -118,6 +151,12 @@ const MAX_BULK: usize = 1000;
 
 /// `DELETE /rest/pat/latest/admin/tokens` with a JSON array of ids: admins. 204; ids that name
 /// no token are skipped (the call is repeatable), each deletion is audited.
+#[utoipa::path(
+    delete,
+    path = "/rest/pat/latest/admin/tokens",
+    operation_id = "revokePersonalAccessTokens",
+    tag = "pat"
+)]
 pub async fn admin_revoke(
     State(state): State<Shared>,
     Admin(a): Admin,

@@ -18,6 +18,12 @@ use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limit
 use crate::sessions::{COOKIE, OpenError, cookie_value};
 use crate::state::Shared;
 
+#[utoipa::path(
+    post,
+    path = "/rest/auth/1/session",
+    operation_id = "createSession",
+    tag = "session"
+)]
 pub async fn login(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -89,6 +95,12 @@ pub async fn login(
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/auth/1/session",
+    operation_id = "getSession",
+    tag = "session"
+)]
 pub async fn current(
     State(state): State<Shared>,
     authed: Authed,
@@ -103,6 +115,12 @@ pub async fn current(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/auth/1/session",
+    operation_id = "deleteSession",
+    tag = "session"
+)]
 pub async fn logout(State(state): State<Shared>, _authed: Authed, headers: HeaderMap) -> Response {
     let ended = headers
         .get_all(header::COOKIE)

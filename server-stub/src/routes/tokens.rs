@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokenauth_core::token::{TokenPolicy, TokenView};
+use utoipa::ToSchema;
 
 use super::{Authed, CreateTokenBody, expiry_of, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
@@ -19,6 +20,12 @@ pub struct OwnQuery {
     expiring_within_days: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/tokens",
+    operation_id = "listTokens",
+    tag = "tokens"
+)]
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -32,12 +39,18 @@ pub async fn list_own(
 }
 
 /// The optional body of a rotation: the new token's expiry (default: the old one's lifetime).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// At most one of the three (the handler refuses more): maxProperties says so to generators.
+#[schema(as = RotateToken, max_properties = 1, example = json!({"validityDays": 90}))]
 pub struct RotateBody {
+    /// Days from now, at most the settings' `maxTokenValidityDays` (365 unless changed).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 36500)]
     validity_days: Option<u32>,
+    /// An RFC 3339 date-time in the future, within the maximum validity.
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[serde(default)]
     never_expires: bool,
@@ -45,6 +58,13 @@ pub struct RotateBody {
 
 /// `POST /rest/tokenauth/1/tokens/{id}/rotate`: the owner's own token, or anyone's for an
 /// admin. 201 with the new token (its secret this once) and `replaces`, the old id.
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/tokens/{id}/rotate",
+    operation_id = "rotateToken",
+    request_body = RotateBody,
+    tag = "tokens"
+)]
 pub async fn rotate(
     State(state): State<Shared>,
     authed: Authed,
@@ -74,10 +94,23 @@ pub async fn rotate(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rest/tokenauth/1/tokens/policy",
+    operation_id = "getTokenPolicy",
+    tag = "tokens"
+)]
 pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPolicy> {
     Json(state.auth.token_policy(&authed.actor()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/rest/tokenauth/1/tokens",
+    operation_id = "createToken",
+    request_body = super::CreateTokenBody,
+    tag = "tokens"
+)]
 pub async fn create_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -92,12 +125,26 @@ pub async fn create_own(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RenameToken, example = json!({"description": "CI deploy (staging)"}))]
 pub struct Rename {
+    /// 1–255 characters once trimmed, none hidden (core's `validate_description`).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]([^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*[^\s\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff])?\s*$"
+    )]
     pub description: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/rest/tokenauth/1/tokens/{id}",
+    operation_id = "renameToken",
+    request_body = Rename,
+    tag = "tokens"
+)]
 pub async fn rename_own(
     State(state): State<Shared>,
     authed: Authed,
@@ -110,6 +157,12 @@ pub async fn rename_own(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rest/tokenauth/1/tokens/{id}",
+    operation_id = "revokeToken",
+    tag = "tokens"
+)]
 pub async fn revoke_own(
     State(state): State<Shared>,
     authed: Authed,

@@ -168,12 +168,24 @@ fn not_found(what: &str) -> Response {
     ApiError::NotFound(format!("No {what} with that id")).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/__admin/mappings",
+    operation_id = "listMappings",
+    tag = "wiremock"
+)]
 pub async fn list_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     let list = st.config.mocks.list();
     let total = list.len();
     Json(json!({"mappings": list, "meta": {"total": total}}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/mappings",
+    operation_id = "createMapping",
+    tag = "wiremock"
+)]
 pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
     let v = match json_body(&body) {
         Ok(v) => v,
@@ -185,6 +197,12 @@ pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Byte
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/__admin/mappings/{id}",
+    operation_id = "getMapping",
+    tag = "wiremock"
+)]
 pub async fn get_mapping(
     _: AdminCaller,
     State(st): State<Shared>,
@@ -196,6 +214,12 @@ pub async fn get_mapping(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/__admin/mappings/{id}",
+    operation_id = "updateMapping",
+    tag = "wiremock"
+)]
 pub async fn put_mapping(
     _: AdminCaller,
     State(st): State<Shared>,
@@ -213,6 +237,12 @@ pub async fn put_mapping(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/__admin/mappings/{id}",
+    operation_id = "deleteMapping",
+    tag = "wiremock"
+)]
 pub async fn delete_mapping(
     _: AdminCaller,
     State(st): State<Shared>,
@@ -225,11 +255,23 @@ pub async fn delete_mapping(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/__admin/mappings",
+    operation_id = "deleteAllMappings",
+    tag = "wiremock"
+)]
 pub async fn delete_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     st.config.mocks.remove_all();
     Json(json!({}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/mappings/reset",
+    operation_id = "resetMappings",
+    tag = "wiremock"
+)]
 pub async fn reset_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     st.config.mocks.reset();
     Json(json!({}))
@@ -244,6 +286,12 @@ struct ImportOptions {
     delete_all_not_in_import: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/mappings/import",
+    operation_id = "importMappings",
+    tag = "wiremock"
+)]
 pub async fn import_mappings(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
     let v = match json_body(&body) {
         Ok(v) => v,
@@ -290,6 +338,12 @@ fn entry_with_stub(st: &Shared, e: &Entry) -> Value {
 
 /// Newest first. Written entry by entry: a journal of 10,000 requests as one JSON tree would
 /// cost several times its size at once.
+#[utoipa::path(
+    get,
+    path = "/__admin/requests",
+    operation_id = "listRequests",
+    tag = "wiremock"
+)]
 pub async fn list_requests(
     _: AdminCaller,
     State(st): State<Shared>,
@@ -314,6 +368,12 @@ pub async fn list_requests(
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/__admin/requests/{id}",
+    operation_id = "getRequest",
+    tag = "wiremock"
+)]
 pub async fn get_request(
     _: AdminCaller,
     State(st): State<Shared>,
@@ -325,9 +385,27 @@ pub async fn get_request(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/__admin/requests",
+    operation_id = "deleteAllRequests",
+    tag = "wiremock"
+)]
 pub async fn clear_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     st.journal.clear();
     Json(json!({}))
+}
+
+/// `POST /__admin/requests/reset`, WireMock's older spelling of `DELETE /__admin/requests`: its
+/// own function so that each documented operation has one path and one operationId.
+#[utoipa::path(
+    post,
+    path = "/__admin/requests/reset",
+    operation_id = "resetRequests",
+    tag = "wiremock"
+)]
+pub async fn reset_requests(caller: AdminCaller, st: State<Shared>) -> Json<Value> {
+    clear_requests(caller, st).await
 }
 
 fn pattern(body: &Bytes) -> Result<RequestPattern, AdminError> {
@@ -335,6 +413,12 @@ fn pattern(body: &Bytes) -> Result<RequestPattern, AdminError> {
     Ok(RequestPattern::parse(&v, "")?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/requests/count",
+    operation_id = "countRequests",
+    tag = "wiremock"
+)]
 pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
     match pattern(&body) {
         Ok(p) => Json(json!({"count": st.journal.count(&p)})).into_response(),
@@ -342,6 +426,12 @@ pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Byte
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/requests/find",
+    operation_id = "findRequests",
+    tag = "wiremock"
+)]
 pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
     match pattern(&body) {
         Ok(p) => {
@@ -357,6 +447,12 @@ pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/__admin/requests/unmatched",
+    operation_id = "listUnmatchedRequests",
+    tag = "wiremock"
+)]
 pub async fn unmatched_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     let list: Vec<Value> = st
         .journal
@@ -372,6 +468,12 @@ const NEAR_MISS_REQUESTS: usize = 100;
 
 /// For each of the newest unmatched requests, the closest mapping (WireMock's near-miss
 /// report), scored on the blocking pool.
+#[utoipa::path(
+    get,
+    path = "/__admin/requests/unmatched/near-misses",
+    operation_id = "listUnmatchedNearMisses",
+    tag = "wiremock"
+)]
 pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     let mut unmatched = st.journal.unmatched();
     let skip = unmatched.len().saturating_sub(NEAR_MISS_REQUESTS);
@@ -400,10 +502,22 @@ pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> 
     Json(json!({"nearMisses": out}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/__admin/scenarios",
+    operation_id = "listScenarios",
+    tag = "wiremock"
+)]
 pub async fn list_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     Json(json!({"scenarios": st.config.mocks.scenarios()}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/__admin/scenarios/reset",
+    operation_id = "resetScenarios",
+    tag = "wiremock"
+)]
 pub async fn reset_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     st.config.mocks.reset_scenarios();
     Json(json!({}))
@@ -411,6 +525,12 @@ pub async fn reset_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<V
 
 /// Everything back to the start: the loaded mappings, an empty journal, every scenario
 /// `Started`.
+#[utoipa::path(
+    post,
+    path = "/__admin/reset",
+    operation_id = "resetAll",
+    tag = "wiremock"
+)]
 pub async fn reset_all(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
     st.config.mocks.reset();
     st.config.mocks.reset_scenarios();
