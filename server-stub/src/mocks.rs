@@ -197,11 +197,6 @@ impl Mocks {
         self.lock().0.get(id).map(shown)
     }
 
-    /// The JSON of the mapping with this id (the journal's `stubMapping`).
-    pub fn source(&self, id: &str) -> Option<Value> {
-        self.get(id)
-    }
-
     /// Adds a mapping as the newest (replacing one with the same id); returns it as shown.
     pub fn add(&self, v: &Value) -> Result<Value, AdminError> {
         let m = self.parse(v)?;

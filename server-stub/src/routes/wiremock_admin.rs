@@ -330,7 +330,7 @@ pub struct JournalQuery {
 
 fn entry_with_stub(st: &Shared, e: &Entry) -> Value {
     let stub = match &e.mappings {
-        Some(Some(s)) => st.config.mocks.source(&s.id),
+        Some(Some(s)) => st.config.mocks.get(&s.id),
         _ => None,
     };
     entry_json(e, stub)
@@ -490,7 +490,7 @@ pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> 
                 };
                 out.push(json!({
                     "request": request_json(&e),
-                    "stubMapping": mocks.source(&n.id),
+                    "stubMapping": mocks.get(&n.id),
                     "matchResult": {"distance": distance},
                 }));
             }
