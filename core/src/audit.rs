@@ -350,6 +350,7 @@ pub const MAX_BUCKETS: usize = 1000;
 
 /// Events over time: `counts[i]` events in `from + i * bucket_millis ..` the next slice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Histogram {
     pub from: Millis,

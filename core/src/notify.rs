@@ -23,11 +23,17 @@ pub const MAX_THRESHOLDS: usize = 10;
 
 /// `notifications` in the settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationSettings {
     /// Where notices are POSTed; `None`: no notices.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^/\\s]")
+    )]
     pub webhook_url: Option<String>,
-    /// How many days before expiry a notice goes out, one per threshold.
+    /// How many days before expiry a notice goes out, one per threshold (1–365 days, none twice).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10, inline))]
     pub days_before: Vec<u32>,
 }
 

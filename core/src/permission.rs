@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::user::User;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupRule {
     #[serde(default)]
@@ -32,6 +33,7 @@ impl GroupRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Permissions {
     pub use_tokens: GroupRule,

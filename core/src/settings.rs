@@ -20,22 +20,28 @@ fn default_max_tokens_per_user() -> u32 {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     pub ip_allow_list: Vec<String>,
     pub trusted_proxies: Vec<String>,
     pub password_auth_enabled: bool,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
     pub max_token_validity_days: u32,
     pub allow_non_expiring_tokens: bool,
     pub permissions: Permissions,
     pub audit: AuditSettings,
     pub max_failed_logins: u32,
+    /// Requests per user per minute; `null`: no limit.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub rate_limit_per_minute: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub admin_group: String,
     /// How many tokens one user may hold (expired ones count until deleted): each token is a
     /// stored hash and an fsync'd write, so an unbounded number is a way to fill the disk.
     /// Settings stored before this field existed get the default.
     #[serde(default = "default_max_tokens_per_user")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
     pub max_tokens_per_user: u32,
     /// Expiry notices to a webhook (SPEC §9). Settings stored before it existed get none.
     #[serde(default)]
@@ -43,6 +49,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditSettings {
     /// (1) successful authentication.
@@ -53,7 +60,9 @@ pub struct AuditSettings {
     pub all_failed_attempts: bool,
     /// (3) permission denied.
     pub permission_denied: bool,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
     pub retention_days: u32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000000))]
     pub max_events: u64,
 }
 

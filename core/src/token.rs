@@ -156,6 +156,7 @@ impl std::fmt::Debug for TokenView {
 
 /// What the caller may do with tokens, so a client can offer only what the server will accept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPolicy {
     pub max_token_validity_days: u32,

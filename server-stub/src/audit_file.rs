@@ -943,7 +943,7 @@ mod tests {
         let all: Vec<_> = text.lines().collect();
         assert_eq!(all.len(), 3, "{text}");
         assert_eq!(all[0], "{\"id\":1}");
-        assert!(all[2].starts_with("{\"affectedObjects\""), "{text}");
+        assert!(all[2].starts_with("{\"id\":3,"), "{text}");
     }
 
     #[test]

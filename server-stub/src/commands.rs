@@ -12,7 +12,7 @@ use tokenauth_core::service::{
 };
 use tokenauth_core::token::{Expiry, TokenView};
 
-use crate::routes::audit::{csv_row, entity};
+use crate::routes::audit::{csv_row, entity_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -172,7 +172,7 @@ pub fn export_audit(
                 if n > 0 {
                     out.write_all(b",")?;
                 }
-                out.write_all(entity(e).to_string().as_bytes())?;
+                out.write_all(entity_json(e).as_bytes())?;
                 out.write_all(b"\n")?;
             }
             n += 1;

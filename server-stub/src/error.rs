@@ -1,12 +1,12 @@
 //! Errors in Jira's shape: `{"errorMessages": [...], "errors": {field: message}}`.
 
+use crate::routes::answers::ErrorBody;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use tokenauth_core::CoreError;
 use tokenauth_core::auth::Denial;
 use tokenauth_core::validation::ValidationError;
@@ -70,12 +70,8 @@ impl From<CoreError> for ApiError {
     }
 }
 
-pub fn jira_body(message: &str, field: Option<&str>) -> serde_json::Value {
-    let errors = match field {
-        Some(f) => json!({ f: message }),
-        None => json!({}),
-    };
-    json!({"errorMessages": [message], "errors": errors})
+pub fn jira_body(message: &str, field: Option<&str>) -> ErrorBody {
+    ErrorBody::new(message, field)
 }
 
 impl IntoResponse for ApiError {
@@ -133,7 +129,7 @@ fn denial_body(message: &'static str) -> Bytes {
     if let Some((_, b)) = bodies.iter().find(|(m, _)| std::ptr::eq(*m, message)) {
         return b.clone();
     }
-    let body = Bytes::from(jira_body(message, None).to_string());
+    let body = Bytes::from(serde_json::to_string(&jira_body(message, None)).unwrap_or_default());
     bodies.push((message, body.clone()));
     body
 }

@@ -5,27 +5,43 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenFilter, UserPatch};
 use tokenauth_core::settings::Settings;
 use tokenauth_core::user::user_key;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
 use super::{Admin, CreateTokenBody, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::hashing;
 use crate::state::Shared;
+use tokenauth_core::token::TokenView;
 
-#[derive(Deserialize)]
+/// The filters of the admins' token list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// Only this owner's tokens.
+    #[param(max_length = 255)]
     user: Option<String>,
+    /// Text found in the description, the token id or the owner.
+    #[param(max_length = 255)]
     q: Option<String>,
+    /// Only expired (true) or only unexpired (false) tokens.
     expired: Option<bool>,
+    /// READ_ONLY or READ_WRITE.
+    #[param(pattern = "^(READ_ONLY|READ_WRITE)$")]
     scope: Option<String>,
+    /// Only tokens still valid that expire within this many days.
     #[serde(rename = "expiringWithinDays")]
+    #[param(rename = "expiringWithinDays")]
     expiring_within_days: Option<u32>,
+    #[param(minimum = 0)]
     offset: Option<usize>,
+    /// Tokens per page, 1 to 1,000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -33,13 +49,16 @@ pub struct TokenQuery {
     get,
     path = "/rest/tokenauth/1/admin/tokens",
     operation_id = "listAllTokens",
+    summary = "Every user's tokens, a page at a time (admins)",
+    params(TokenQuery),
+    responses((status = 200, description = "A page of tokens", body = TokenPage), (status = 400, description = "Bad parameter", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn list_tokens(
     State(state): State<Shared>,
     Admin(a): Admin,
     QueryParams(q): QueryParams<TokenQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenPage>, ApiError> {
     let scope = q
         .scope
         .as_deref()
@@ -58,18 +77,21 @@ pub async fn list_tokens(
         limit: q.limit.unwrap_or(50),
     };
     let page = state.auth.list_tokens(&a.actor(), &filter)?;
-    Ok(Json(json!({
-        "offset": filter.offset,
-        "limit": filter.limit.clamp(1, 1000),
-        "total": page.total,
-        "tokens": page.tokens,
-    })))
+    Ok(Json(TokenPage {
+        offset: filter.offset,
+        limit: filter.limit.clamp(1, 1000),
+        total: page.total,
+        tokens: page.tokens,
+    }))
 }
 
 #[utoipa::path(
     delete,
     path = "/rest/tokenauth/1/admin/tokens/{id}",
     operation_id = "adminRevokeToken",
+    summary = "Revoke any token (admins)",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn revoke_token(
@@ -86,6 +108,9 @@ pub async fn revoke_token(
     post,
     path = "/rest/tokenauth/1/admin/users/{user}/tokens",
     operation_id = "createTokenForUser",
+    summary = "Create a token on a user's behalf (admins)",
+    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, or over maxTokensPerUser", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody)),
     request_body = super::CreateTokenBody,
     tag = "admin"
 )]
@@ -104,28 +129,36 @@ pub async fn create_for_user(
     delete,
     path = "/rest/tokenauth/1/admin/users/{user}/tokens",
     operation_id = "revokeAllTokensOfUser",
+    summary = "Revoke all of a user's tokens (admins)",
+    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    responses((status = 200, description = "What was revoked", body = RevokedTokens), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn revoke_all(
     State(state): State<Shared>,
     Admin(a): Admin,
     Path(user): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RevokedTokens>, ApiError> {
     let removed = state.auth.revoke_all(&a.actor(), &user)?;
     forget_tokens(&state, removed.iter().map(|t| t.id.as_str()));
-    Ok(Json(json!({"deleted": removed.len(), "tokens": removed})))
+    Ok(Json(RevokedTokens {
+        deleted: removed.len(),
+        tokens: removed,
+    }))
 }
 
 #[utoipa::path(
     get,
     path = "/rest/tokenauth/1/admin/users",
     operation_id = "listUsers",
+    summary = "Users (admins)",
+    responses((status = 200, description = "Every user", body = Vec<UserView>)),
     tag = "admin"
 )]
 pub async fn list_users(
     State(state): State<Shared>,
     Admin(_): Admin,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<UserView>>, ApiError> {
     Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
 }
 
@@ -165,6 +198,8 @@ pub struct UserBody {
     post,
     path = "/rest/tokenauth/1/admin/users",
     operation_id = "createUser",
+    summary = "Create a user (admins)",
+    responses((status = 201, description = "The user", body = UserView), (status = 400, description = "Invalid", body = ErrorBody), (status = 409, description = "A user of that name exists", body = ErrorBody)),
     request_body = UserBody,
     tag = "admin"
 )]
@@ -193,6 +228,9 @@ pub async fn create_user(
     put,
     path = "/rest/tokenauth/1/admin/users/{user}",
     operation_id = "updateUser",
+    summary = "Change a user (admins); demoting or deactivating yourself needs force=true",
+    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice"), Force),
+    responses((status = 200, description = "The user", body = UserView), (status = 400, description = "Invalid", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 409, description = "Would remove your own admin rights (use force=true)", body = ErrorBody)),
     request_body = UserBody,
     tag = "admin"
 )]
@@ -202,7 +240,7 @@ pub async fn update_user(
     Path(name): Path<String>,
     QueryParams(f): QueryParams<Force>,
     JsonBody(body): JsonBody<UserBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     if body
         .name
         .as_deref()
@@ -237,6 +275,9 @@ pub async fn update_user(
     delete,
     path = "/rest/tokenauth/1/admin/users/{user}",
     operation_id = "deleteUser",
+    summary = "Delete a user and their tokens (admins)",
+    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such user", body = ErrorBody), (status = 409, description = "You cannot delete yourself", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn delete_user(
@@ -255,13 +296,16 @@ pub async fn delete_user(
     post,
     path = "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
     operation_id = "resetFailedLogins",
+    summary = "Clear a user's failed-login counter (admins)",
+    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    responses((status = 200, description = "The user", body = UserView), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn reset_failed_logins(
     State(state): State<Shared>,
     Admin(a): Admin,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let user = state.auth.reset_failed_logins(&a.actor(), &name)?;
     Ok(Json(user_json(&user)))
 }
@@ -270,15 +314,20 @@ pub async fn reset_failed_logins(
     get,
     path = "/rest/tokenauth/1/admin/settings",
     operation_id = "getSettings",
+    summary = "The settings (admins)",
+    responses((status = 200, description = "The settings", body = Settings)),
     tag = "admin"
 )]
 pub async fn get_settings(State(state): State<Shared>, Admin(_): Admin) -> Json<Settings> {
     Json(state.auth.settings())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Force {
+    /// Go ahead although the change locks you out (or removes your own admin rights).
     #[serde(default)]
+    #[param(required = false)]
     force: bool,
 }
 
@@ -286,6 +335,10 @@ pub struct Force {
     put,
     path = "/rest/tokenauth/1/admin/settings",
     operation_id = "updateSettings",
+    request_body(content = Object, description = "A settings document (see Settings), or any part of it: only what it names changes", example = json!({"maxTokenValidityDays": 90, "audit": {"successfulAuthentication": true}})),
+    summary = "Change the settings; a partial document changes only what it names (admins)",
+    params(Force),
+    responses((status = 200, description = "The settings as they are now", body = Settings), (status = 400, description = "Invalid, with the field named in errors", body = ErrorBody), (status = 409, description = "Would lock you out (use force=true)", body = ErrorBody)),
     tag = "admin"
 )]
 pub async fn put_settings(

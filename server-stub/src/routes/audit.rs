@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokenauth_core::audit::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, CATEGORY, Histogram, MAX_LIMIT,
     MAX_LIST_VALUES, MAX_PAGE, MAX_SEARCH_CHARS, SEARCH_SCAN_LIMIT,
@@ -22,6 +21,7 @@ use tokenauth_core::service::Actor;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Admin;
+use super::answers::{AuditEntity, AuditEventsPage, ErrorBody, PagingInfo};
 use super::jira::base_url;
 use crate::error::{ApiError, QueryParams};
 use crate::state::Shared;
@@ -285,31 +285,14 @@ fn push_param(out: &mut String, name: &str, value: &str) {
 }
 
 /// One event as Jira Data Center's audit API shows it, plus the fields of SPEC section 4.
-pub fn entity(e: &AuditEvent) -> Value {
-    let mut affected = Vec::new();
-    if let Some(u) = &e.affected_user {
-        affected.push(json!({"name": u, "type": "USER"}));
-    }
-    if let Some(id) = &e.token_id {
-        affected.push(json!({"name": e.token_description.clone().unwrap_or_else(|| id.clone()), "id": id, "type": "API_TOKEN"}));
-    }
-    json!({
-        "id": e.id,
-        "timestamp": e.timestamp_rfc3339(),
-        "author": {"name": e.author, "type": if e.author == "Anonymous" { "system" } else { "user" }},
-        "type": {"category": CATEGORY, "action": e.action.label()},
-        "affectedObjects": affected,
-        "changedValues": e.changed_values.iter().map(|c| json!({"key": c.key, "from": c.from, "to": c.to})).collect::<Vec<_>>(),
-        "source": e.client_ip,
-        "proxyIp": e.proxy_ip,
-        "tokenId": e.token_id,
-        "tokenDescription": e.token_description,
-        "scope": e.scope.map(|s| s.as_str()),
-        "method": e.method,
-        "path": e.path,
-        "reason": e.reason,
-        "affectedUser": e.affected_user,
-    })
+pub fn entity(e: &AuditEvent) -> AuditEntity<'_> {
+    AuditEntity::from(e)
+}
+
+/// `entity` as JSON text (the answers are written page by page, so each event is serialized
+/// on its own).
+pub fn entity_json(e: &AuditEvent) -> String {
+    serde_json::to_string(&entity(e)).unwrap_or_default()
 }
 
 /// One store page, on the blocking pool (sled reads and decoding).
@@ -429,23 +412,27 @@ impl Paging {
         self.next.map(|(ts, id)| format!("{ts},{id}"))
     }
 
-    fn json(&self) -> Value {
+    fn info(&self) -> PagingInfo {
         let next_offset = (!self.last_page).then(|| self.start.saturating_add(self.size));
-        json!({
-            "start": self.start,
-            "limit": self.limit,
-            "size": self.size,
-            "lastPage": self.last_page,
-            "isLastPage": self.last_page,
-            "nextPageOffset": next_offset,
-            "nextStart": next_offset,
-            "nextPageCursor": self.cursor(),
-            "nextBefore": self.next.map(|(ts, id)| format!("{ts}:{id}")),
-            "nextPageLink": self.link,
-            "scanLimit": self.scan_limit,
-            "scanned": self.scanned,
-            "scanLimitReached": self.scan_limited,
-        })
+        PagingInfo {
+            start: self.start,
+            limit: self.limit,
+            size: self.size,
+            last_page: self.last_page,
+            is_last_page: self.last_page,
+            next_page_offset: next_offset,
+            next_start: next_offset,
+            next_page_cursor: self.cursor(),
+            next_before: self.next.map(|(ts, id)| format!("{ts}:{id}")),
+            next_page_link: self.link.clone(),
+            scan_limit: self.scan_limit,
+            scanned: self.scanned,
+            scan_limit_reached: self.scan_limited,
+        }
+    }
+
+    fn json(&self) -> String {
+        serde_json::to_string(&self.info()).unwrap_or_default()
     }
 
     /// The same for a CSV answer, as headers.
@@ -485,7 +472,7 @@ fn render(events: &[AuditEvent], csv: bool, first: &mut bool) -> String {
                 out.push(',');
             }
             *first = false;
-            out.push_str(&entity(e).to_string());
+            out.push_str(&entity_json(e));
         }
     }
     out
@@ -499,6 +486,28 @@ fn render(events: &[AuditEvent], csv: bool, first: &mut bool) -> String {
     get,
     path = "/rest/auditing/1.0/events",
     operation_id = "listAuditEvents",
+    summary = "Audit events, newest first, in Jira Data Center's shape (admins)",
+    description = "Every filter narrows; a list parameter matches any of its comma-separated values. A search examines at most 100,000 events per request (scanLimit may ask for fewer); when that stops it before the page is full, pagingInfo.scanLimitReached is true and nextPageCursor/nextPageLink continue from the last event examined. A CSV answer carries pagingInfo as X-Paging-* and Link headers when limit is at most 1,000.",
+    params(
+        ("offset" = Option<u64>, Query, minimum = 0),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "Events per page (default 200)"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64),
+        ("to" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64),
+        ("user" = Option<String>, Query, description = "Author or affected user, ignoring case", max_length = 255),
+        ("action" = Option<String>, Query, description = "One action label, as the events show it", max_length = 64),
+        ("before" = Option<String>, Query, description = "Keyset cursor from pagingInfo.nextBefore", pattern = "^-?[0-9]{1,19}:[0-9]{1,20}$"),
+        ("userIds" = Option<String>, Query, description = "Jira: comma-separated users (names, ignoring case), author or affected user, any of them; at most 100", max_length = 4096),
+        ("actions" = Option<String>, Query, description = "Jira: comma-separated action labels, any of them; an unknown label is refused", max_length = 4096),
+        ("categories" = Option<String>, Query, description = "Jira: comma-separated categories, any of them (every event is in \"API tokens\"; another matches nothing)", max_length = 4096),
+        ("search" = Option<String>, Query, description = "Jira: free text, found ignoring case in any text field of an event", max_length = 100),
+        ("pageCursor" = Option<String>, Query, description = "Jira: cursor timestamp,id from pagingInfo.nextPageCursor (the time in epoch milliseconds or RFC 3339)", max_length = 64),
+        ("outputFormat" = Option<String>, Query, description = "json (the default) or csv", pattern = "^(json|csv)$"),
+        ("scanLimit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "Jira: the most events to examine; at most 100,000 are (the default for a search)")
+    ),
+    responses(
+        (status = 200, description = "A page of events", content((AuditEventsPage = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Bad parameter, named in errors", body = ErrorBody)
+    ),
     tag = "audit"
 )]
 pub async fn events(
@@ -531,7 +540,7 @@ pub async fn events(
             body.into_response()
         } else {
             body.push_str("],\"pagingInfo\":");
-            body.push_str(&paging.json().to_string());
+            body.push_str(&paging.json());
             body.push('}');
             body.into_response()
         };
@@ -582,6 +591,9 @@ pub async fn events(
     get,
     path = "/rest/tokenauth/1/admin/audit/histogram",
     operation_id = "getAuditHistogram",
+    summary = "Events over time, for a chart (admins)",
+    params(("from" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64), ("to" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64), ("user" = Option<String>, Query, description = "Author or affected user, ignoring case", max_length = 255), ("action" = Option<String>, Query, description = "One action label, as the events show it", max_length = 64), ("buckets" = Option<u32>, Query, description = "How many slices of time", minimum = 1, maximum = 1000)),
+    responses((status = 200, description = "Counts per slice of time", body = Histogram), (status = 400, description = "Bad parameter", body = ErrorBody)),
     tag = "audit"
 )]
 pub async fn histogram(
@@ -654,6 +666,9 @@ pub fn csv_row(e: &AuditEvent) -> String {
     get,
     path = "/rest/tokenauth/1/admin/audit/export",
     operation_id = "exportAuditEvents",
+    summary = "Export audit events (admins)",
+    params(("format" = Option<String>, Query, description = "csv (the default) or json", pattern = "^(csv|json)$"), ("from" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64), ("to" = Option<String>, Query, description = "RFC 3339 or epoch milliseconds", max_length = 64), ("user" = Option<String>, Query, description = "Author or affected user, ignoring case", max_length = 255), ("action" = Option<String>, Query, description = "One action label, as the events show it", max_length = 64)),
+    responses((status = 200, description = "CSV, or a JSON array of events", content((String = "text/csv"), (Vec<AuditEntity> = "application/json"))), (status = 400, description = "Bad parameter", body = ErrorBody)),
     tag = "audit"
 )]
 pub async fn export(
@@ -703,7 +718,7 @@ pub async fn export(
                         chunk.push(',');
                     }
                     first = false;
-                    chunk.push_str(&entity(e).to_string());
+                    chunk.push_str(&entity_json(e));
                     chunk.push('\n');
                 }
             }
@@ -736,6 +751,7 @@ pub async fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn store_page(n: usize, scanned: u64, last: bool, scan_limited: bool) -> AuditPage {
         let events = (0..n)

@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokenauth_core::clock::{MILLIS_PER_DAY, Millis, parse_rfc3339};
+use tokenauth_core::clock::{MILLIS_PER_DAY, parse_rfc3339};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
-use tokenauth_core::token::{Expiry, TokenView};
+use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
+use super::answers::{CompatToken, DeletedCount, ErrorBody};
 use super::{Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
@@ -34,27 +34,14 @@ pub struct CreateBody {
     token_expiration_date_time: Option<String>,
 }
 
-fn millis(rfc3339: Option<&str>) -> Option<Millis> {
-    rfc3339.and_then(parse_rfc3339)
-}
-
-fn compat_json(v: &TokenView) -> Value {
-    json!({
-        "id": v.id,
-        "description": v.description,
-        "created": millis(Some(&v.created_at)),
-        "lastAccessed": millis(v.last_used_at.as_deref()),
-        "expires": millis(v.expires_at.as_deref()),
-        "scope": v.scope.as_str(),
-    })
-}
-
 /// Creates a token. Its tokens predate scopes and acted with the user's full rights, so the
 /// scope is as much as the caller may hold (see `ScopeChoice::AsMuchAsAllowed`).
 #[utoipa::path(
     post,
     path = "/rest/de.resolution.apitokenauth/latest/user/token",
     operation_id = "createCompatToken",
+    summary = "Create a token (the original product's API)",
+    responses((status = 201, description = "The token, with plainTextToken this once", body = CompatToken), (status = 400, description = "Invalid", body = ErrorBody)),
     request_body = CreateBody,
     tag = "compat"
 )]
@@ -115,29 +102,27 @@ pub async fn create(
         s.auth.create_token(&authed.actor(), &owner, req)
     })
     .await?;
-    let mut out = compat_json(&view);
-    if let Some(o) = out.as_object_mut() {
-        o.insert("plainTextToken".into(), json!(view.token));
-    }
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((StatusCode::CREATED, Json(CompatToken::from(&view))))
 }
 
 #[utoipa::path(
     get,
     path = "/rest/de.resolution.apitokenauth/latest/user/token",
     operation_id = "listCompatTokens",
+    summary = "Your tokens (the original product's API)",
+    responses((status = 200, description = "Tokens", body = Vec<CompatToken>)),
     tag = "compat"
 )]
 pub async fn list(
     State(state): State<Shared>,
     authed: Authed,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<CompatToken>>, ApiError> {
     Ok(Json(
         state
             .auth
             .own_tokens(&authed.actor())?
             .iter()
-            .map(compat_json)
+            .map(CompatToken::from)
             .collect(),
     ))
 }
@@ -158,6 +143,9 @@ pub struct RenameBody {
     patch,
     path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
     operation_id = "renameCompatToken",
+    summary = "Change a token's description (the original product's API)",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 200, description = "The token", body = CompatToken), (status = 400, description = "Invalid", body = ErrorBody), (status = 404, description = "No such token", body = ErrorBody)),
     request_body = RenameBody,
     tag = "compat"
 )]
@@ -166,17 +154,20 @@ pub async fn rename(
     authed: Authed,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RenameBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CompatToken>, ApiError> {
     let view = state
         .auth
         .rename_token(&authed.actor(), &id, &body.token_description, false)?;
-    Ok(Json(compat_json(&view)))
+    Ok(Json(CompatToken::from(&view)))
 }
 
 #[utoipa::path(
     delete,
     path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
     operation_id = "revokeCompatToken",
+    summary = "Revoke a token (the original product's API)",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = ErrorBody)),
     tag = "compat"
 )]
 pub async fn revoke(
@@ -193,13 +184,16 @@ pub async fn revoke(
     delete,
     path = "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}",
     operation_id = "revokeAllCompatTokensOf",
+    summary = "Revoke all of a user's tokens (the original product's API; admins)",
+    params(("userKey" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    responses((status = 200, description = "How many were revoked", body = DeletedCount), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "compat"
 )]
 pub async fn delete_all_for(
     State(state): State<Shared>,
     authed: Authed,
     Path(user_key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletedCount>, ApiError> {
     if !state.auth.is_admin(&authed.principal.user) {
         return Err(ApiError::Forbidden(
             "Administrator rights are required".into(),
@@ -207,5 +201,7 @@ pub async fn delete_all_for(
     }
     let removed = state.auth.revoke_all(&authed.actor(), &user_key)?;
     forget_tokens(&state, removed.iter().map(|t| t.id.as_str()));
-    Ok(Json(json!({"deleted": removed.len()})))
+    Ok(Json(DeletedCount {
+        deleted: removed.len(),
+    }))
 }

@@ -5,10 +5,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
+use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
 use super::{Authed, user_json};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
@@ -33,32 +33,34 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
     get,
     path = "/rest/api/2/serverInfo",
     operation_id = "getServerInfo",
+    summary = "Server information (anonymous)",
+    responses((status = 200, description = "Server information", body = ServerInfo)),
+    security(()),
     tag = "jira"
 )]
-pub async fn server_info(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-) -> Json<serde_json::Value> {
-    Json(json!({
-        "baseUrl": base_url(&state, &headers),
-        "version": VERSION,
-        "versionNumbers": [9, 12, 0],
-        "deploymentType": "Server",
-        "buildNumber": 912_000,
-        "buildDate": "2026-01-01T00:00:00.000+0000",
-        "serverTime": to_rfc3339(state.auth.now()),
-        "scmInfo": "tokenauth-stub",
-        "serverTitle": "tokenauth stub",
-    }))
+pub async fn server_info(State(state): State<Shared>, headers: HeaderMap) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        base_url: base_url(&state, &headers),
+        version: VERSION,
+        version_numbers: [9, 12, 0],
+        deployment_type: "Server",
+        build_number: 912_000,
+        build_date: "2026-01-01T00:00:00.000+0000",
+        server_time: to_rfc3339(state.auth.now()),
+        scm_info: "tokenauth-stub",
+        server_title: "tokenauth stub",
+    })
 }
 
 #[utoipa::path(
     get,
     path = "/rest/api/2/myself",
     operation_id = "getMyself",
+    summary = "The authenticated user",
+    responses((status = 200, description = "The user", body = UserView)),
     tag = "jira"
 )]
-pub async fn myself(authed: Authed) -> Json<serde_json::Value> {
+pub async fn myself(authed: Authed) -> Json<UserView> {
     Json(user_json(&authed.principal.user))
 }
 
@@ -68,12 +70,12 @@ pub async fn myself(authed: Authed) -> Json<serde_json::Value> {
     get,
     path = "/rest/api/latest/serverInfo",
     operation_id = "getServerInfoLatest",
+    summary = "Server information (anonymous; Jira's latest alias)",
+    responses((status = 200, description = "Server information", body = ServerInfo)),
+    security(()),
     tag = "jira"
 )]
-pub async fn server_info_latest(
-    state: State<Shared>,
-    headers: HeaderMap,
-) -> Json<serde_json::Value> {
+pub async fn server_info_latest(state: State<Shared>, headers: HeaderMap) -> Json<ServerInfo> {
     server_info(state, headers).await
 }
 
@@ -82,9 +84,11 @@ pub async fn server_info_latest(
     get,
     path = "/rest/api/latest/myself",
     operation_id = "getMyselfLatest",
+    summary = "The authenticated user (Jira's latest alias)",
+    responses((status = 200, description = "The user", body = UserView)),
     tag = "jira"
 )]
-pub async fn myself_latest(authed: Authed) -> Json<serde_json::Value> {
+pub async fn myself_latest(authed: Authed) -> Json<UserView> {
     myself(authed).await
 }
 
@@ -93,17 +97,18 @@ pub async fn myself_latest(authed: Authed) -> Json<serde_json::Value> {
     get,
     path = "/rest/api/user/current",
     operation_id = "getCurrentUser",
+    summary = "The authenticated user (Confluence)",
+    responses((status = 200, description = "The user", body = CurrentUser)),
     tag = "jira"
 )]
-pub async fn current_user(authed: Authed) -> Json<serde_json::Value> {
+pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
     let u = &authed.principal.user;
-    let mut v = user_json(u);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("type".into(), json!("known"));
-        o.insert("username".into(), json!(u.name));
-        o.insert("userKey".into(), json!(u.key()));
-    }
-    Json(v)
+    Json(CurrentUser {
+        user: user_json(u),
+        kind: "known",
+        username: u.name.clone(),
+        user_key: u.key(),
+    })
 }
 
 /// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
@@ -230,16 +235,14 @@ fn echo(principal: Option<Principal>, method: &Method, path: &str) -> Response {
     let Some(principal) = principal else {
         return ApiError::NotFound(format!("No resource at {path}")).into_response();
     };
-    let mut body = json!({
-        "user": principal.user.name,
-        "method": method.as_str(),
-        "path": path,
-        "authType": principal.auth.as_str(),
-    });
-    if let (Some(t), Some(o)) = (&principal.token, body.as_object_mut()) {
-        o.insert("tokenId".into(), json!(t.id.as_str()));
-        o.insert("scope".into(), json!(t.scope.as_str()));
-    }
+    let body = Echo {
+        user: principal.user.name.clone(),
+        method: method.as_str().to_owned(),
+        path: path.to_owned(),
+        auth_type: principal.auth.as_str(),
+        token_id: principal.token.as_ref().map(|t| t.id.as_str().to_owned()),
+        scope: principal.token.as_ref().map(|t| t.scope),
+    };
     let status = if method == Method::POST {
         StatusCode::CREATED
     } else {

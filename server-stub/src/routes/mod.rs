@@ -1,6 +1,7 @@
 //! The HTTP surface of SPEC section 5.
 
 pub mod admin;
+pub mod answers;
 pub mod audit;
 pub mod compat;
 pub mod jira;
@@ -18,7 +19,6 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::parse_rfc3339;
 use tokenauth_core::scope::Scope;
@@ -194,16 +194,8 @@ pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str> 
 }
 
 /// A user as JSON; never the password.
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "name": u.name,
-        "key": u.key(),
-        "displayName": u.display_name,
-        "emailAddress": u.email,
-        "active": u.active,
-        "groups": u.groups,
-        "failedLoginCount": u.failed_logins,
-    })
+pub fn user_json(u: &User) -> answers::UserView {
+    answers::UserView::from(u)
 }
 
 /// core's `validate_description` as a regular expression (ECMA-262, as OpenAPI's `pattern`):

@@ -5,10 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokenauth_core::notify;
 
+use utoipa::ToSchema;
+
 use super::Admin;
+use super::answers::{ErrorBody, Notices, TestDelivery};
 use crate::error::{ApiError, JsonBody, RawBody};
 use crate::notifier;
 use crate::state::Shared;
@@ -19,20 +21,25 @@ use crate::state::Shared;
     get,
     path = "/rest/tokenauth/1/admin/notifications",
     operation_id = "getNotifications",
+    summary = "Expiry notices: the webhook, the thresholds and whether a signing secret is set (admins)",
+    responses((status = 200, description = "The notice settings", body = Notices)),
     tag = "notifications"
 )]
-pub async fn get(State(state): State<Shared>, Admin(_): Admin) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<Shared>, Admin(_): Admin) -> Result<Json<Notices>, ApiError> {
     let n = state.auth.settings().notifications;
-    Ok(Json(json!({
-        "webhookUrl": n.webhook_url,
-        "daysBefore": n.days_before,
-        "secretSet": state.auth.notice_secret_set()?,
-    })))
+    Ok(Json(Notices {
+        webhook_url: n.webhook_url,
+        days_before: n.days_before,
+        secret_set: state.auth.notice_secret_set()?,
+    }))
 }
 
-#[derive(Deserialize)]
+/// The secret expiry notices are signed with.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NotificationSecret, example = json!({"secret": "a long random secret, 16 to 256 characters"}))]
 pub struct SecretBody {
+    #[schema(min_length = 16, max_length = 256, format = Password)]
     secret: String,
 }
 
@@ -41,6 +48,9 @@ pub struct SecretBody {
     put,
     path = "/rest/tokenauth/1/admin/notifications/secret",
     operation_id = "setNotificationSecret",
+    request_body = SecretBody,
+    summary = "Set the secret expiry notices are signed with (HMAC-SHA256 in X-Tokenauth-Signature-256); never shown again, audited as changed (admins)",
+    responses((status = 204, description = "Set"), (status = 400, description = "Too short, too long or not text", body = ErrorBody)),
     tag = "notifications"
 )]
 pub async fn put_secret(
@@ -52,8 +62,9 @@ pub async fn put_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = NotificationTest)]
 pub struct TestBody {
     /// A URL to try before saving it; default: the one in the settings.
     #[serde(default)]
@@ -67,13 +78,16 @@ pub struct TestBody {
     post,
     path = "/rest/tokenauth/1/admin/notifications/test",
     operation_id = "testNotification",
+    request_body = Option<TestBody>,
+    summary = "Send one signed test message to the webhook (or to webhookUrl, to try it before saving) (admins)",
+    responses((status = 200, description = "What the receiver answered", body = TestDelivery), (status = 400, description = "No webhook URL, an invalid one, or no signing secret", body = ErrorBody)),
     tag = "notifications"
 )]
 pub async fn test(
     State(state): State<Shared>,
     Admin(_): Admin,
     RawBody(bytes): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TestDelivery>, ApiError> {
     let body: TestBody = if bytes.iter().all(u8::is_ascii_whitespace) {
         TestBody::default()
     } else {
@@ -106,8 +120,18 @@ pub async fn test(
     let message = notify::test_message(state.auth.now(), &delivery);
     Ok(Json(
         match notifier::post(&client, &url, &secret, message).await {
-            Ok(status) => json!({"delivered": true, "status": status, "delivery": delivery}),
-            Err(error) => json!({"delivered": false, "error": error, "delivery": delivery}),
+            Ok(status) => TestDelivery {
+                delivered: true,
+                status: Some(status),
+                error: None,
+                delivery,
+            },
+            Err(error) => TestDelivery {
+                delivered: false,
+                status: None,
+                error: Some(error),
+                delivery,
+            },
         },
     ))
 }

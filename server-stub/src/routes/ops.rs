@@ -6,17 +6,25 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokenauth_core::credentials::parse_authorization;
 use tokenauth_core::ip::resolve_client;
 
+use super::answers::ServerState;
 use crate::error::{ApiError, denial_response};
 use crate::middleware::{RequestHeaders, apply, decide, forwarded_for};
 use crate::state::Shared;
 
 /// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,
 /// `{"state": "RUNNING"}` with 200, and 503 with `STARTING` or `STOPPING` otherwise.
-#[utoipa::path(get, path = "/status", operation_id = "getStatus", tag = "operations")]
+#[utoipa::path(
+    get,
+    path = "/status",
+    operation_id = "getStatus",
+    summary = "Health, as Jira answers load balancers (anonymous)",
+    responses((status = 200, description = "Running", body = ServerState), (status = 503, description = "Starting or stopping", body = ServerState)),
+    security(()),
+    tag = "operations"
+)]
 pub async fn status(State(state): State<Shared>) -> Response {
     let name = state.phase.name();
     let code = if name == "RUNNING" {
@@ -24,7 +32,7 @@ pub async fn status(State(state): State<Shared>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({ "state": name }))).into_response()
+    (code, Json(ServerState { state: name })).into_response()
 }
 
 /// `GET /metrics` in the Prometheus text format: to clients on this machine (a local Prometheus
@@ -34,6 +42,9 @@ pub async fn status(State(state): State<Shared>) -> Response {
     get,
     path = "/metrics",
     operation_id = "getMetrics",
+    summary = "Prometheus metrics: to clients on this machine without credentials, to others with an admin's",
+    responses((status = 200, description = "The Prometheus text format", body = String, content_type = "text/plain")),
+    security((), ("basic" = []), ("bearer" = []), ("session" = [])),
     tag = "operations"
 )]
 pub async fn metrics(

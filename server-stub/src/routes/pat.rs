@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokenauth_core::service::{NewTokenRequest, ScopeChoice};
-use tokenauth_core::token::{Expiry, TokenView};
+use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
+use super::answers::{ErrorBody, Pat};
 use super::{Admin, Authed, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
@@ -35,21 +35,6 @@ pub struct CreateBody {
     expiration_duration: Option<u32>,
 }
 
-/// A token as Jira's PAT API shows it; `rawToken` only in the answer to its creation.
-fn pat_json(number: u64, v: &TokenView) -> Value {
-    let mut o = json!({
-        "id": number,
-        "name": v.description,
-        "createdAt": v.created_at,
-        "expiringAt": v.expires_at,
-        "lastAccessedAt": v.last_used_at,
-    });
-    if let (Some(secret), Some(map)) = (&v.token, o.as_object_mut()) {
-        map.insert("rawToken".into(), Value::String(secret.clone()));
-    }
-    o
-}
-
 /// Jira's ids are numbers: anything else names no token.
 fn number(id: &str) -> Result<u64, ApiError> {
     id.parse().map_err(|_| {
@@ -64,6 +49,8 @@ fn number(id: &str) -> Result<u64, ApiError> {
     post,
     path = "/rest/pat/latest/tokens",
     operation_id = "createPersonalAccessToken",
+    summary = "Create a personal access token (Jira Data Center's API): Read & Write unless the settings force Read Only",
+    responses((status = 201, description = "The token, with rawToken this once", body = Pat), (status = 400, description = "Invalid, or over maxTokensPerUser", body = ErrorBody)),
     request_body = CreateBody,
     tag = "pat"
 )]
@@ -87,23 +74,25 @@ pub async fn create(
         Ok((s.auth.token_number(&view.id)?, view))
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(pat_json(number, &view))))
+    Ok((StatusCode::CREATED, Json(Pat::new(number, &view))))
 }
 
 #[utoipa::path(
     get,
     path = "/rest/pat/latest/tokens",
     operation_id = "listPersonalAccessTokens",
+    summary = "Your tokens as Jira Data Center's personal access token API lists them",
+    responses((status = 200, description = "Tokens", body = Vec<Pat>)),
     tag = "pat"
 )]
 pub async fn list_own(
     State(state): State<Shared>,
     authed: Authed,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<Pat>>, ApiError> {
     let tokens = state.auth.own_tokens(&authed.actor())?;
     let mut out = Vec::with_capacity(tokens.len());
     for t in &tokens {
-        out.push(pat_json(state.auth.token_number(&t.id)?, t));
+        out.push(Pat::new(state.auth.token_number(&t.id)?, t));
     }
     Ok(Json(out))
 }
@@ -112,16 +101,19 @@ pub async fn list_own(
     get,
     path = "/rest/pat/latest/tokens/{id}",
     operation_id = "getPersonalAccessToken",
+    summary = "One personal access token (its owner or an admin)",
+    params(("id" = u64, Path, description = "The token's number", minimum = 0, example = 1)),
+    responses((status = 200, description = "The token", body = Pat), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "pat"
 )]
 pub async fn get_one(
     State(state): State<Shared>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Pat>, ApiError> {
     let n = number(&id)?;
     let view = state.auth.token_by_number(&authed.actor(), n)?;
-    Ok(Json(pat_json(n, &view)))
+    Ok(Json(Pat::new(n, &view)))
 }
 
 /// 204; the owner's token, or anyone's for an admin.
@@ -129,6 +121,9 @@ pub async fn get_one(
     delete,
     path = "/rest/pat/latest/tokens/{id}",
     operation_id = "revokePersonalAccessToken",
+    summary = "Revoke a personal access token (its owner or an admin)",
+    params(("id" = u64, Path, description = "The token's number", minimum = 0, example = 1)),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "pat"
 )]
 pub async fn revoke(
@@ -155,6 +150,9 @@ const MAX_BULK: usize = 1000;
     delete,
     path = "/rest/pat/latest/admin/tokens",
     operation_id = "revokePersonalAccessTokens",
+    request_body(content = inline(Vec<u64>), description = "The numbers of the tokens to revoke, at most 1,000", example = json!([1, 2])),
+    summary = "Revoke personal access tokens by number (admins); numbers that name no token are skipped",
+    responses((status = 204, description = "Revoked"), (status = 400, description = "Not an array of numbers, or over 1,000", body = ErrorBody)),
     tag = "pat"
 )]
 pub async fn admin_revoke(

@@ -6,11 +6,13 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokenauth_core::credentials::{LoginError, SessionOrigin, SessionPrincipal, parse_login};
 use tokenauth_core::scope::SESSION_PATH;
 
+use utoipa::ToSchema;
+
 use super::Authed;
+use super::answers::{CurrentSession, ErrorBody, LoginInfo, NewSession, SessionCookie};
 use super::jira::base_url;
 use crate::error::{ApiError, RawBody, denial_response};
 use crate::metrics::Outcome;
@@ -18,10 +20,28 @@ use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limit
 use crate::sessions::{COOKIE, OpenError, cookie_value};
 use crate::state::Shared;
 
+/// What `POST /rest/auth/1/session` reads (core's `parse_login` reads and bounds it, as a Basic
+/// header's name and secret; this is its shape for the document).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"username": "alice", "password": "<password or API token>"}))]
+pub struct Credentials {
+    /// The user's name.
+    #[schema(min_length = 1, max_length = 255)]
+    username: String,
+    /// The password, or an API token.
+    #[schema(min_length = 1, max_length = 8192, format = Password)]
+    password: String,
+}
+
 #[utoipa::path(
     post,
     path = "/rest/auth/1/session",
     operation_id = "createSession",
+    request_body = Credentials,
+    summary = "Open a cookie session (the password may be a token)",
+    responses((status = 200, description = "The session; Set-Cookie: JSESSIONID", body = NewSession), (status = 400, description = "Not JSON, or a field too long or malformed", body = ErrorBody), (status = 401, description = "Wrong credentials", body = ErrorBody), (status = 403, description = "Refused (IP, passwords disabled, not permitted)", body = ErrorBody), (status = 429, description = "Per-user rate limit exceeded (Retry-After)", body = ErrorBody), (status = 503, description = "Too many open sessions", body = ErrorBody)),
+    security(()),
     tag = "session"
 )]
 pub async fn login(
@@ -83,10 +103,16 @@ pub async fn login(
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}");
     let mut resp = (
         StatusCode::OK,
-        Json(json!({
-            "session": {"name": COOKIE, "value": id},
-            "loginInfo": {"failedLoginCount": 0, "loginCount": 1},
-        })),
+        Json(NewSession {
+            session: SessionCookie {
+                name: COOKIE,
+                value: id,
+            },
+            login_info: LoginInfo {
+                failed_login_count: 0,
+                login_count: Some(1),
+            },
+        }),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -99,26 +125,36 @@ pub async fn login(
     get,
     path = "/rest/auth/1/session",
     operation_id = "getSession",
+    summary = "The current session's user",
+    responses((status = 200, description = "The user and how they authenticated", body = CurrentSession)),
     tag = "session"
 )]
 pub async fn current(
     State(state): State<Shared>,
     authed: Authed,
     headers: HeaderMap,
-) -> Json<serde_json::Value> {
+) -> Json<CurrentSession> {
     let name = &authed.principal.user.name;
-    Json(json!({
-        "self": format!("{}/rest/api/latest/user?username={name}", base_url(&state, &headers)),
-        "name": name,
-        "authType": authed.principal.auth.as_str(),
-        "loginInfo": {"failedLoginCount": authed.principal.user.failed_logins},
-    }))
+    Json(CurrentSession {
+        self_link: format!(
+            "{}/rest/api/latest/user?username={name}",
+            base_url(&state, &headers)
+        ),
+        name: name.clone(),
+        auth_type: authed.principal.auth.as_str(),
+        login_info: LoginInfo {
+            failed_login_count: authed.principal.user.failed_logins,
+            login_count: None,
+        },
+    })
 }
 
 #[utoipa::path(
     delete,
     path = "/rest/auth/1/session",
     operation_id = "deleteSession",
+    summary = "Log out: the JSESSIONID cookie's session ends",
+    responses((status = 204, description = "Logged out; the cookie is cleared"), (status = 404, description = "No session to log out of (the request carried no live JSESSIONID)", body = ErrorBody)),
     tag = "session"
 )]
 pub async fn logout(State(state): State<Shared>, _authed: Authed, headers: HeaderMap) -> Response {

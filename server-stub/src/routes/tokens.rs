@@ -6,15 +6,17 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokenauth_core::token::{TokenPolicy, TokenView};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::answers::{ErrorBody, RotatedToken};
 use super::{Authed, CreateTokenBody, expiry_of, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
 use crate::hashing;
 use crate::state::Shared;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct OwnQuery {
     /// Only tokens still valid that expire within this many days.
     expiring_within_days: Option<u32>,
@@ -24,6 +26,9 @@ pub struct OwnQuery {
     get,
     path = "/rest/tokenauth/1/tokens",
     operation_id = "listTokens",
+    summary = "Your own tokens",
+    params(OwnQuery),
+    responses((status = 200, description = "Tokens (with expiringWithinDays: only those still valid that expire within that many days, soonest first)", body = Vec<TokenView>), (status = 400, description = "Bad parameter", body = ErrorBody)),
     tag = "tokens"
 )]
 pub async fn list_own(
@@ -62,7 +67,10 @@ pub struct RotateBody {
     post,
     path = "/rest/tokenauth/1/tokens/{id}/rotate",
     operation_id = "rotateToken",
-    request_body = RotateBody,
+    summary = "Rotate a token (yours; admins: anyone's): a new secret, the same owner, description and scope, a fresh expiry; the old secret is refused from now on",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 201, description = "The new token, with its secret this once, and the id it replaces", body = RotatedToken), (status = 400, description = "Invalid expiry or body", body = ErrorBody), (status = 404, description = "No such token of yours (or already rotated away)", body = ErrorBody)),
+    request_body = Option<RotateBody>,
     tag = "tokens"
 )]
 pub async fn rotate(
@@ -86,18 +94,21 @@ pub async fn rotate(
     .await?;
     // The old secret's sessions end and the cache forgets it: refused from this moment.
     forget_tokens(&state, [old.as_str()]);
-    let mut body =
-        serde_json::to_value(&view).map_err(|e| ApiError::Internal(format!("token view: {e}")))?;
-    if let Some(o) = body.as_object_mut() {
-        o.insert("replaces".into(), serde_json::Value::String(old));
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedToken {
+            token: view,
+            replaces: old,
+        }),
+    ))
 }
 
 #[utoipa::path(
     get,
     path = "/rest/tokenauth/1/tokens/policy",
     operation_id = "getTokenPolicy",
+    summary = "The token rules as they apply to you",
+    responses((status = 200, description = "What you may do", body = TokenPolicy)),
     tag = "tokens"
 )]
 pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPolicy> {
@@ -108,6 +119,8 @@ pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPo
     post,
     path = "/rest/tokenauth/1/tokens",
     operation_id = "createToken",
+    summary = "Create a token of your own (allowed for a Read Only token, which mints no more than it holds)",
+    responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, over maxTokensPerUser, or outliving the token you authenticated with", body = ErrorBody)),
     request_body = super::CreateTokenBody,
     tag = "tokens"
 )]
@@ -142,6 +155,9 @@ pub struct Rename {
     patch,
     path = "/rest/tokenauth/1/tokens/{id}",
     operation_id = "renameToken",
+    summary = "Change your token's description",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 200, description = "The token", body = TokenView), (status = 400, description = "Invalid description", body = ErrorBody), (status = 404, description = "No such token of yours", body = ErrorBody)),
     request_body = Rename,
     tag = "tokens"
 )]
@@ -161,6 +177,9 @@ pub async fn rename_own(
     delete,
     path = "/rest/tokenauth/1/tokens/{id}",
     operation_id = "revokeToken",
+    summary = "Revoke your token",
+    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "tokens"
 )]
 pub async fn revoke_own(

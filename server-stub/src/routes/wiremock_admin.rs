@@ -12,6 +12,9 @@
 //! is accepted and ignored); the journal is redacted (see `crate::journal`), so a count by
 //! `Authorization` or cookie value finds nothing.
 
+use utoipa::IntoParams;
+
+use super::answers::ErrorBody;
 use std::net::SocketAddr;
 
 use axum::Json;
@@ -172,6 +175,8 @@ fn not_found(what: &str) -> Response {
     get,
     path = "/__admin/mappings",
     operation_id = "listMappings",
+    summary = "Stub mappings (WireMock admin API)",
+    responses((status = 200, description = "The mappings", body = ref("#/components/schemas/StubMappings"))),
     tag = "wiremock"
 )]
 pub async fn list_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -184,6 +189,9 @@ pub async fn list_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Val
     post,
     path = "/__admin/mappings",
     operation_id = "createMapping",
+    request_body(content = ref("#/components/schemas/StubMappingInput"), content_type = "application/json"),
+    summary = "Add a stub mapping",
+    responses((status = 201, description = "The mapping as stored, with its id", body = ref("#/components/schemas/StubMapping")), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
 pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
@@ -201,6 +209,9 @@ pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Byte
     get,
     path = "/__admin/mappings/{id}",
     operation_id = "getMapping",
+    summary = "One stub mapping",
+    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    responses((status = 200, description = "The mapping", body = ref("#/components/schemas/StubMapping")), (status = 404, description = "No mapping with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
 pub async fn get_mapping(
@@ -218,6 +229,10 @@ pub async fn get_mapping(
     put,
     path = "/__admin/mappings/{id}",
     operation_id = "updateMapping",
+    request_body(content = ref("#/components/schemas/StubMappingInput"), content_type = "application/json"),
+    summary = "Replace a stub mapping",
+    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    responses((status = 200, description = "The mapping as stored", body = ref("#/components/schemas/StubMapping")), (status = 404, description = "No mapping with that id", body = ErrorBody), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
 pub async fn put_mapping(
@@ -241,6 +256,9 @@ pub async fn put_mapping(
     delete,
     path = "/__admin/mappings/{id}",
     operation_id = "deleteMapping",
+    summary = "Remove a stub mapping",
+    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    responses((status = 200, description = "Done", body = Object), (status = 404, description = "No mapping with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
 pub async fn delete_mapping(
@@ -259,6 +277,8 @@ pub async fn delete_mapping(
     delete,
     path = "/__admin/mappings",
     operation_id = "deleteAllMappings",
+    summary = "Remove every stub mapping",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn delete_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -270,6 +290,8 @@ pub async fn delete_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<V
     post,
     path = "/__admin/mappings/reset",
     operation_id = "resetMappings",
+    summary = "Back to the mappings loaded at start",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn reset_mappings(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -290,6 +312,9 @@ struct ImportOptions {
     post,
     path = "/__admin/mappings/import",
     operation_id = "importMappings",
+    request_body(content = ref("#/components/schemas/MappingsImport"), content_type = "application/json"),
+    summary = "Import mappings ({mappings: [...], importOptions: {duplicatePolicy, deleteAllNotInImport}})",
+    responses((status = 200, description = "Done", body = Object), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
 pub async fn import_mappings(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
@@ -323,8 +348,11 @@ pub async fn import_mappings(_: AdminCaller, State(st): State<Shared>, body: Byt
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JournalQuery {
+    /// At most this many, newest first.
+    #[param(minimum = 0)]
     limit: Option<usize>,
 }
 
@@ -342,6 +370,9 @@ fn entry_with_stub(st: &Shared, e: &Entry) -> Value {
     get,
     path = "/__admin/requests",
     operation_id = "listRequests",
+    summary = "The request journal, newest first",
+    params(JournalQuery),
+    responses((status = 200, description = "Journaled requests", body = ref("#/components/schemas/JournaledRequests")), (status = 400, description = "limit is not a number", body = String, content_type = "text/plain")),
     tag = "wiremock"
 )]
 pub async fn list_requests(
@@ -372,6 +403,9 @@ pub async fn list_requests(
     get,
     path = "/__admin/requests/{id}",
     operation_id = "getRequest",
+    summary = "One journaled request",
+    params(("id" = String, Path, description = "The journaled request's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    responses((status = 200, description = "The request", body = ref("#/components/schemas/JournaledRequest")), (status = 404, description = "No request with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
 pub async fn get_request(
@@ -389,6 +423,8 @@ pub async fn get_request(
     delete,
     path = "/__admin/requests",
     operation_id = "deleteAllRequests",
+    summary = "Clear the request journal",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn clear_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -402,6 +438,8 @@ pub async fn clear_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Va
     post,
     path = "/__admin/requests/reset",
     operation_id = "resetRequests",
+    summary = "Clear the request journal (WireMock's older spelling)",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn reset_requests(caller: AdminCaller, st: State<Shared>) -> Json<Value> {
@@ -417,6 +455,9 @@ fn pattern(body: &Bytes) -> Result<RequestPattern, AdminError> {
     post,
     path = "/__admin/requests/count",
     operation_id = "countRequests",
+    request_body(content = ref("#/components/schemas/RequestPattern"), content_type = "application/json"),
+    summary = "Count journaled requests matching a pattern",
+    responses((status = 200, description = "The count", body = ref("#/components/schemas/RequestCount")), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
 pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
@@ -430,6 +471,9 @@ pub async fn count_requests(_: AdminCaller, State(st): State<Shared>, body: Byte
     post,
     path = "/__admin/requests/find",
     operation_id = "findRequests",
+    request_body(content = ref("#/components/schemas/RequestPattern"), content_type = "application/json"),
+    summary = "Journaled requests matching a pattern",
+    responses((status = 200, description = "Matching requests", body = ref("#/components/schemas/JournaledRequests")), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
 pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes) -> Response {
@@ -451,6 +495,8 @@ pub async fn find_requests(_: AdminCaller, State(st): State<Shared>, body: Bytes
     get,
     path = "/__admin/requests/unmatched",
     operation_id = "listUnmatchedRequests",
+    summary = "Journaled requests no mapping matched",
+    responses((status = 200, description = "Unmatched requests", body = ref("#/components/schemas/JournaledRequests"))),
     tag = "wiremock"
 )]
 pub async fn unmatched_requests(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -472,6 +518,8 @@ const NEAR_MISS_REQUESTS: usize = 100;
     get,
     path = "/__admin/requests/unmatched/near-misses",
     operation_id = "listUnmatchedNearMisses",
+    summary = "The closest mappings to each unmatched request",
+    responses((status = 200, description = "Near misses", body = ref("#/components/schemas/NearMisses"))),
     tag = "wiremock"
 )]
 pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -506,6 +554,8 @@ pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> 
     get,
     path = "/__admin/scenarios",
     operation_id = "listScenarios",
+    summary = "Scenarios and their states",
+    responses((status = 200, description = "Scenarios", body = ref("#/components/schemas/Scenarios"))),
     tag = "wiremock"
 )]
 pub async fn list_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -516,6 +566,8 @@ pub async fn list_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Va
     post,
     path = "/__admin/scenarios/reset",
     operation_id = "resetScenarios",
+    summary = "Every scenario back to Started",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn reset_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
@@ -529,6 +581,8 @@ pub async fn reset_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<V
     post,
     path = "/__admin/reset",
     operation_id = "resetAll",
+    summary = "Reset mappings, journal and scenarios",
+    responses((status = 200, description = "Done", body = Object)),
     tag = "wiremock"
 )]
 pub async fn reset_all(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {

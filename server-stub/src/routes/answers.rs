@@ -1,0 +1,427 @@
+//! The answers of the REST API as types. Each handler serializes one of these, and the OpenAPI
+//! document's response schemas are derived from the same types (`ToSchema`), so what the
+//! document promises and what the server writes cannot drift apart. Core's own wire types
+//! (`Token`, `Settings`, `TokenPolicy`, `Histogram`) describe themselves with its `openapi`
+//! feature.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tokenauth_core::audit::{AuditEvent, CATEGORY};
+use tokenauth_core::clock::{Millis, parse_rfc3339};
+use tokenauth_core::scope::Scope;
+use tokenauth_core::token::TokenView;
+use tokenauth_core::user::User;
+use utoipa::ToSchema;
+
+/// Every refusal and error, in Jira's shape: the messages, and the field each is about.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Error, example = json!({"errorMessages": ["description: must not be empty"], "errors": {"description": "description: must not be empty"}}))]
+pub struct ErrorBody {
+    pub error_messages: Vec<String>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl ErrorBody {
+    pub fn new(message: &str, field: Option<&str>) -> Self {
+        Self {
+            error_messages: vec![message.to_owned()],
+            errors: field
+                .map(|f| BTreeMap::from([(f.to_owned(), message.to_owned())]))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A user as Jira's `myself` and the admin API show it (never a password hash).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = User, example = json!({"name": "alice", "key": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "active": true, "groups": ["jira-users"], "failedLoginCount": 0}))]
+pub struct UserView {
+    pub name: String,
+    /// The stable key: the lower-cased name.
+    pub key: String,
+    pub display_name: String,
+    pub email_address: String,
+    pub active: bool,
+    pub groups: Vec<String>,
+    /// Failed password attempts since the last success or reset.
+    pub failed_login_count: u32,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            name: u.name.clone(),
+            key: u.key(),
+            display_name: u.display_name.clone(),
+            email_address: u.email.clone(),
+            active: u.active,
+            groups: u.groups.clone(),
+            failed_login_count: u.failed_logins,
+        }
+    }
+}
+
+/// Confluence's current user, with Jira's fields too so either kind of client finds what it
+/// reads.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentUser {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Always `known`: an anonymous caller gets 401.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^known$")]
+    pub kind: &'static str,
+    pub username: String,
+    pub user_key: String,
+}
+
+/// Jira's `serverInfo`; the PyPI `jira` client reads `versionNumbers`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    pub base_url: String,
+    pub version: &'static str,
+    #[schema(min_items = 3, max_items = 3)]
+    pub version_numbers: [u32; 3],
+    pub deployment_type: &'static str,
+    pub build_number: u64,
+    pub build_date: &'static str,
+    pub server_time: String,
+    pub scm_info: &'static str,
+    pub server_title: &'static str,
+}
+
+/// Who a request to an unmapped `/rest/` path authenticated as.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Echo {
+    pub user: String,
+    pub method: String,
+    pub path: String,
+    #[schema(pattern = "^(token|password|session)$")]
+    pub auth_type: &'static str,
+    /// With a token: its id and scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+/// The cookie a login opened (also sent as `Set-Cookie`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionCookie {
+    #[schema(pattern = "^JSESSIONID$")]
+    pub name: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginInfo {
+    pub failed_login_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_count: Option<u32>,
+}
+
+/// The answer to `POST /rest/auth/1/session`, as Jira gives it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSession {
+    pub session: SessionCookie,
+    pub login_info: LoginInfo,
+}
+
+/// The session's user, as Jira's `GET /rest/auth/1/session` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentSession {
+    #[serde(rename = "self")]
+    pub self_link: String,
+    pub name: String,
+    #[schema(pattern = "^(token|password|session)$")]
+    pub auth_type: &'static str,
+    pub login_info: LoginInfo,
+}
+
+/// A page of every user's tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    pub offset: usize,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub limit: usize,
+    /// How many tokens match, over all pages.
+    pub total: usize,
+    #[schema(value_type = Vec<TokenView>)]
+    pub tokens: Vec<TokenView>,
+}
+
+/// The tokens a "revoke all" removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedTokens {
+    pub deleted: usize,
+    #[schema(value_type = Vec<TokenView>)]
+    pub tokens: Vec<TokenView>,
+}
+
+/// How many tokens the original product's "delete all for" removed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CompatDeleted)]
+pub struct DeletedCount {
+    pub deleted: usize,
+}
+
+/// The new token of a rotation, with its secret this once, and the id it replaces.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedToken {
+    #[serde(flatten)]
+    #[schema(value_type = TokenView)]
+    pub token: TokenView,
+    /// The rotated-away token's id: refused from now on.
+    pub replaces: String,
+}
+
+fn millis(rfc3339: Option<&str>) -> Option<Millis> {
+    rfc3339.and_then(parse_rfc3339)
+}
+
+/// A token as the original product's API (`de.resolution.apitokenauth`) shows it: times in epoch
+/// milliseconds; `plainTextToken` only in the answer to its creation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompatToken {
+    pub id: String,
+    pub description: String,
+    #[schema(value_type = Option<i64>)]
+    pub created: Option<Millis>,
+    #[schema(value_type = Option<i64>)]
+    pub last_accessed: Option<Millis>,
+    #[schema(value_type = Option<i64>)]
+    pub expires: Option<Millis>,
+    pub scope: Scope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plain_text_token: Option<String>,
+}
+
+impl From<&TokenView> for CompatToken {
+    fn from(v: &TokenView) -> Self {
+        Self {
+            id: v.id.clone(),
+            description: v.description.clone(),
+            created: millis(Some(&v.created_at)),
+            last_accessed: millis(v.last_used_at.as_deref()),
+            expires: millis(v.expires_at.as_deref()),
+            scope: v.scope,
+            plain_text_token: v.token.clone(),
+        }
+    }
+}
+
+/// A token as Jira Data Center's personal access token API shows it; `rawToken` only in the
+/// answer to its creation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pat {
+    /// Jira's ids are numbers.
+    pub id: u64,
+    /// The token's description.
+    pub name: String,
+    pub created_at: String,
+    pub expiring_at: Option<String>,
+    pub last_accessed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_token: Option<String>,
+}
+
+impl Pat {
+    pub fn new(number: u64, v: &TokenView) -> Self {
+        Self {
+            id: number,
+            name: v.description.clone(),
+            created_at: v.created_at.clone(),
+            expiring_at: v.expires_at.clone(),
+            last_accessed_at: v.last_used_at.clone(),
+            raw_token: v.token.clone(),
+        }
+    }
+}
+
+/// Expiry notices: the webhook, the thresholds, and whether a signing secret is set (the secret
+/// itself is never shown).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notices {
+    pub webhook_url: Option<String>,
+    pub days_before: Vec<u32>,
+    pub secret_set: bool,
+}
+
+/// What the webhook answered to one signed test message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestDelivery {
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it was not delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The delivery id the message carried.
+    pub delivery: String,
+}
+
+/// `GET /status`: `RUNNING` with 200; `STARTING` or `STOPPING` with 503.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"state": "RUNNING"}))]
+pub struct ServerState {
+    #[schema(pattern = "^(RUNNING|STARTING|STOPPING)$")]
+    pub state: &'static str,
+}
+
+/// Who acted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditAuthor<'a> {
+    pub name: &'a str,
+    /// `system` for an anonymous caller, else `user`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(user|system)$")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditType {
+    pub category: &'static str,
+    pub action: &'static str,
+}
+
+/// A user or token the event is about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AffectedObject<'a> {
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(USER|API_TOKEN)$")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangedValue<'a> {
+    pub key: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+/// One event as Jira Data Center's audit API shows it, plus the fields of SPEC section 4.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntity<'a> {
+    pub id: u64,
+    pub timestamp: String,
+    pub author: AuditAuthor<'a>,
+    #[serde(rename = "type")]
+    pub kind: AuditType,
+    pub affected_objects: Vec<AffectedObject<'a>>,
+    pub changed_values: Vec<ChangedValue<'a>>,
+    /// The client's address.
+    pub source: Option<&'a str>,
+    pub proxy_ip: Option<&'a str>,
+    pub token_id: Option<&'a str>,
+    pub token_description: Option<&'a str>,
+    pub scope: Option<Scope>,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub affected_user: Option<&'a str>,
+}
+
+impl<'a> From<&'a AuditEvent> for AuditEntity<'a> {
+    fn from(e: &'a AuditEvent) -> Self {
+        let mut affected = Vec::new();
+        if let Some(u) = &e.affected_user {
+            affected.push(AffectedObject {
+                name: u,
+                id: None,
+                kind: "USER",
+            });
+        }
+        if let Some(id) = &e.token_id {
+            affected.push(AffectedObject {
+                name: e.token_description.as_deref().unwrap_or(id),
+                id: Some(id),
+                kind: "API_TOKEN",
+            });
+        }
+        Self {
+            id: e.id,
+            timestamp: e.timestamp_rfc3339(),
+            author: AuditAuthor {
+                name: &e.author,
+                kind: if e.author == "Anonymous" {
+                    "system"
+                } else {
+                    "user"
+                },
+            },
+            kind: AuditType {
+                category: CATEGORY,
+                action: e.action.label(),
+            },
+            affected_objects: affected,
+            changed_values: e
+                .changed_values
+                .iter()
+                .map(|c| ChangedValue {
+                    key: &c.key,
+                    from: &c.from,
+                    to: &c.to,
+                })
+                .collect(),
+            source: e.client_ip.as_deref(),
+            proxy_ip: e.proxy_ip.as_deref(),
+            token_id: e.token_id.as_deref(),
+            token_description: e.token_description.as_deref(),
+            scope: e.scope,
+            method: e.method.as_deref(),
+            path: e.path.as_deref(),
+            reason: e.reason.as_deref(),
+            affected_user: e.affected_user.as_deref(),
+        }
+    }
+}
+
+/// Where a page of audit events stands, in Jira's `pagingInfo` plus the cursors.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PagingInfo {
+    pub start: usize,
+    pub limit: usize,
+    pub size: usize,
+    pub last_page: bool,
+    pub is_last_page: bool,
+    pub next_page_offset: Option<usize>,
+    pub next_start: Option<usize>,
+    /// `timestamp,id`: pass as `pageCursor`.
+    pub next_page_cursor: Option<String>,
+    /// `timestamp:id`: pass as `before`.
+    pub next_before: Option<String>,
+    /// This query's next page, an absolute link.
+    pub next_page_link: Option<String>,
+    pub scan_limit: Option<u64>,
+    pub scanned: u64,
+    /// The scan limit stopped the query before the page was full.
+    pub scan_limit_reached: bool,
+}
+
+/// A page of audit events. The server streams it (a large page is written store page by store
+/// page), so no handler holds this whole value; it is the shape of what it writes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AuditPage)]
+pub struct AuditEventsPage<'a> {
+    pub entities: Vec<AuditEntity<'a>>,
+    pub paging_info: PagingInfo,
+}
