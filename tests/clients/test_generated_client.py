@@ -4,6 +4,8 @@ create a token, list and revoke it, read the settings, read a page of audit even
 document misnames an operation, a body or an answer, generation or these calls fail."""
 
 import importlib
+import os
+import re
 import json
 import pathlib
 import shutil
@@ -12,6 +14,8 @@ import sys
 import urllib.request
 
 import pytest
+
+from conftest import ROOT, create_token as make_token
 
 PACKAGE = "tokenauth_client"
 
@@ -44,15 +48,15 @@ def test_generated_client_signs_in_and_manages_a_token(server, generated):
     from tokenauth_client.api.audit import list_audit_events
     from tokenauth_client.api.session import create_session
     from tokenauth_client.api.tokens import create_token, list_tokens, revoke_token
-    from tokenauth_client.models import (AuditPage, CreateSessionBody, CreateToken, Scope,
-                                         Settings, Token)
+    from tokenauth_client.models import (AuditPage, CreateToken, Credentials, Scope, Settings,
+                                         Token)
 
     # Cookie writes need the header Jira's XSRF check asks for; the session cookie is kept by
     # the client's cookie jar after signing in.
     with Client(base_url=server, headers={"X-Atlassian-Token": "no-check"},
                 raise_on_unexpected_status=True) as client:
         signed_in = create_session.sync_detailed(
-            client=client, body=CreateSessionBody(username="admin", password="admin"))
+            client=client, body=Credentials(username="admin", password="admin"))
         assert signed_in.status_code == 200
         assert "JSESSIONID" in client.get_httpx_client().cookies
 
@@ -75,3 +79,34 @@ def test_generated_client_signs_in_and_manages_a_token(server, generated):
         page = list_audit_events.sync(client=client, limit=5)
         assert isinstance(page, AuditPage), page
         assert 0 < len(page.entities) <= 5
+
+
+def readme_blocks():
+    """The README's shell and Python blocks under "To get the document and generate a typed
+    client", as a reader copies them."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("To get the document and generate a typed client"):]
+    sh = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    py = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return sh, py
+
+
+def test_the_readme_example_works_as_written(server, tmp_path):
+    """The README's commands and script, run as written (only the address and the token are
+    this run's, and `pip install` is done already), print the new token and find it listed."""
+    sh, py = readme_blocks()
+    bin_dir = pathlib.Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
+    for line in sh.strip().splitlines():
+        if line.startswith("pip install"):
+            continue
+        subprocess.run(line.replace("http://127.0.0.1:2990", server), shell=True, check=True,
+                       cwd=tmp_path, env=env, capture_output=True, text=True)
+    token = make_token(server, "alice", "alice", "READ_WRITE")
+    script = py.replace("http://127.0.0.1:2990", server).replace("<your API token>", token)
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True,
+                         capture_output=True, text=True)
+    made_line, listed_line = run.stdout.strip().splitlines()
+    made_id, secret = made_line.split()
+    assert secret.startswith(token[:4]), "the new token's secret, shown once"
+    assert made_id in listed_line
