@@ -683,6 +683,37 @@ mod tests {
             DISPLAY_TEXT_PATTERN
         );
         assert_eq!(schemas["Scope"]["enum"], json!(["READ_ONLY", "READ_WRITE"]));
+        // The user path parameters too (`routes::UserParam`, `UserKeyParam`).
+        for (path, name) in [
+            ("/rest/tokenauth/1/admin/users/{user}", "user"),
+            (
+                "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}",
+                "userKey",
+            ),
+        ] {
+            for (_, op) in doc["paths"][path].as_object().expect("path item") {
+                let param = op["parameters"]
+                    .as_array()
+                    .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                    .expect("user parameter");
+                assert_eq!(param["schema"]["pattern"], USER_NAME_PATTERN, "{path}");
+            }
+        }
+        // And the token id parameter says what core's TokenId accepts.
+        let id = &doc["paths"]["/rest/tokenauth/1/tokens/{id}"]["delete"]["parameters"][0];
+        let pattern = re(id["schema"]["pattern"].as_str().expect("id pattern"));
+        for sample in [
+            "AbCdEf012345",
+            "AbCdEf01234",
+            "../../etc/pa",
+            "AbCdEf0123456",
+        ] {
+            assert_eq!(
+                pattern.is_match(sample),
+                tokenauth_core::token_format::TokenId::parse(sample).is_some(),
+                "token id {sample:?}"
+            );
+        }
     }
 
     /// axum cannot list a router's routes, so the guard against a route added beside the

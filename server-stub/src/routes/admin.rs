@@ -13,7 +13,7 @@ use tokenauth_core::user::user_key;
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
-use super::{Admin, CreateTokenBody, forget_tokens, user_json};
+use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens, user_json};
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::hashing;
 use crate::state::Shared;
@@ -90,7 +90,7 @@ pub async fn list_tokens(
     path = "/rest/tokenauth/1/admin/tokens/{id}",
     operation_id = "adminRevokeToken",
     summary = "Revoke any token (admins)",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = ErrorBody)),
     tag = "admin"
 )]
@@ -109,7 +109,7 @@ pub async fn revoke_token(
     path = "/rest/tokenauth/1/admin/users/{user}/tokens",
     operation_id = "createTokenForUser",
     summary = "Create a token on a user's behalf (admins)",
-    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    params(UserParam),
     responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, or over maxTokensPerUser", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody)),
     request_body = super::CreateTokenBody,
     tag = "admin"
@@ -130,7 +130,7 @@ pub async fn create_for_user(
     path = "/rest/tokenauth/1/admin/users/{user}/tokens",
     operation_id = "revokeAllTokensOfUser",
     summary = "Revoke all of a user's tokens (admins)",
-    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    params(UserParam),
     responses((status = 200, description = "What was revoked", body = RevokedTokens), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "admin"
 )]
@@ -229,7 +229,7 @@ pub async fn create_user(
     path = "/rest/tokenauth/1/admin/users/{user}",
     operation_id = "updateUser",
     summary = "Change a user (admins); demoting or deactivating yourself needs force=true",
-    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice"), Force),
+    params(UserParam, Force),
     responses((status = 200, description = "The user", body = UserView), (status = 400, description = "Invalid", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 409, description = "Would remove your own admin rights (use force=true)", body = ErrorBody)),
     request_body = UserBody,
     tag = "admin"
@@ -276,7 +276,7 @@ pub async fn update_user(
     path = "/rest/tokenauth/1/admin/users/{user}",
     operation_id = "deleteUser",
     summary = "Delete a user and their tokens (admins)",
-    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    params(UserParam),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such user", body = ErrorBody), (status = 409, description = "You cannot delete yourself", body = ErrorBody)),
     tag = "admin"
 )]
@@ -297,7 +297,7 @@ pub async fn delete_user(
     path = "/rest/tokenauth/1/admin/users/{user}/reset-failed-logins",
     operation_id = "resetFailedLogins",
     summary = "Clear a user's failed-login counter (admins)",
-    params(("user" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    params(UserParam),
     responses((status = 200, description = "The user", body = UserView), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "admin"
 )]

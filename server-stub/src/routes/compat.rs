@@ -12,7 +12,7 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{CompatToken, DeletedCount, ErrorBody};
-use super::{Authed, forget_tokens};
+use super::{Authed, TokenIdParam, UserKeyParam, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
 use crate::state::Shared;
@@ -144,7 +144,7 @@ pub struct RenameBody {
     path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
     operation_id = "renameCompatToken",
     summary = "Change a token's description (the original product's API)",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 200, description = "The token", body = CompatToken), (status = 400, description = "Invalid", body = ErrorBody), (status = 404, description = "No such token", body = ErrorBody)),
     request_body = RenameBody,
     tag = "compat"
@@ -166,7 +166,7 @@ pub async fn rename(
     path = "/rest/de.resolution.apitokenauth/latest/user/token/{id}",
     operation_id = "revokeCompatToken",
     summary = "Revoke a token (the original product's API)",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = ErrorBody)),
     tag = "compat"
 )]
@@ -185,7 +185,7 @@ pub async fn revoke(
     path = "/rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}",
     operation_id = "revokeAllCompatTokensOf",
     summary = "Revoke all of a user's tokens (the original product's API; admins)",
-    params(("userKey" = String, Path, description = "The user's name (any case)", min_length = 1, max_length = 255, pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$", example = "alice")),
+    params(UserKeyParam),
     responses((status = 200, description = "How many were revoked", body = DeletedCount), (status = 404, description = "No such user", body = ErrorBody)),
     tag = "compat"
 )]

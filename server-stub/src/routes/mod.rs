@@ -198,6 +198,72 @@ pub fn user_json(u: &User) -> answers::UserView {
     answers::UserView::from(u)
 }
 
+/// The path parameters the operations share, described once: what each names and what the
+/// server accepts there (anything else names nothing and gets 404).
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct TokenIdParam(
+    /// The token's id: 12 letters and digits (core's `TokenId`).
+    #[param(pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")]
+    pub String,
+);
+
+#[derive(utoipa::IntoParams)]
+#[into_params(names("user"), parameter_in = Path)]
+pub struct UserParam(
+    /// The user's name, in any case (core's `validate_name`).
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$",
+        example = "alice"
+    )]
+    pub String,
+);
+
+#[derive(utoipa::IntoParams)]
+#[into_params(names("userKey"), parameter_in = Path)]
+pub struct UserKeyParam(
+    /// The user's key (the lower-cased name) or name.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$",
+        example = "alice"
+    )]
+    pub String,
+);
+
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct PatNumberParam(
+    /// The token's number, as Jira's personal access token API names tokens.
+    #[param(minimum = 0, example = 1)]
+    pub u64,
+);
+
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct MappingIdParam(
+    /// The mapping's id (a UUID, as WireMock gives).
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60"
+    )]
+    pub String,
+);
+
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct RequestIdParam(
+    /// The journaled request's id (a UUID).
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60"
+    )]
+    pub String,
+);
+
 /// core's `validate_description` as a regular expression (ECMA-262, as OpenAPI's `pattern`):
 /// once trimmed, at least one character and none that `bounded::is_hidden` refuses (controls,
 /// zero-width, line separators, bidi marks). The attributes spell it out: utoipa takes only a

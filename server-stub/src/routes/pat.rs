@@ -13,7 +13,7 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{ErrorBody, Pat};
-use super::{Admin, Authed, forget_tokens};
+use super::{Admin, Authed, PatNumberParam, forget_tokens};
 use crate::error::{ApiError, JsonBody};
 use crate::hashing;
 use crate::state::Shared;
@@ -102,7 +102,7 @@ pub async fn list_own(
     path = "/rest/pat/latest/tokens/{id}",
     operation_id = "getPersonalAccessToken",
     summary = "One personal access token (its owner or an admin)",
-    params(("id" = u64, Path, description = "The token's number", minimum = 0, example = 1)),
+    params(PatNumberParam),
     responses((status = 200, description = "The token", body = Pat), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "pat"
 )]
@@ -122,7 +122,7 @@ pub async fn get_one(
     path = "/rest/pat/latest/tokens/{id}",
     operation_id = "revokePersonalAccessToken",
     summary = "Revoke a personal access token (its owner or an admin)",
-    params(("id" = u64, Path, description = "The token's number", minimum = 0, example = 1)),
+    params(PatNumberParam),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "pat"
 )]

@@ -9,7 +9,7 @@ use tokenauth_core::token::{TokenPolicy, TokenView};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RotatedToken};
-use super::{Authed, CreateTokenBody, expiry_of, forget_tokens};
+use super::{Authed, CreateTokenBody, TokenIdParam, expiry_of, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
 use crate::hashing;
 use crate::state::Shared;
@@ -68,7 +68,7 @@ pub struct RotateBody {
     path = "/rest/tokenauth/1/tokens/{id}/rotate",
     operation_id = "rotateToken",
     summary = "Rotate a token (yours; admins: anyone's): a new secret, the same owner, description and scope, a fresh expiry; the old secret is refused from now on",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 201, description = "The new token, with its secret this once, and the id it replaces", body = RotatedToken), (status = 400, description = "Invalid expiry or body", body = ErrorBody), (status = 404, description = "No such token of yours (or already rotated away)", body = ErrorBody)),
     request_body = Option<RotateBody>,
     tag = "tokens"
@@ -156,7 +156,7 @@ pub struct Rename {
     path = "/rest/tokenauth/1/tokens/{id}",
     operation_id = "renameToken",
     summary = "Change your token's description",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 200, description = "The token", body = TokenView), (status = 400, description = "Invalid description", body = ErrorBody), (status = 404, description = "No such token of yours", body = ErrorBody)),
     request_body = Rename,
     tag = "tokens"
@@ -178,7 +178,7 @@ pub async fn rename_own(
     path = "/rest/tokenauth/1/tokens/{id}",
     operation_id = "revokeToken",
     summary = "Revoke your token",
-    params(("id" = String, Path, description = "The token's id (12 letters and digits)", pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")),
+    params(TokenIdParam),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such token of yours", body = ErrorBody)),
     tag = "tokens"
 )]

@@ -15,6 +15,7 @@
 use utoipa::IntoParams;
 
 use super::answers::ErrorBody;
+use super::{MappingIdParam, RequestIdParam};
 use std::net::SocketAddr;
 
 use axum::Json;
@@ -210,7 +211,7 @@ pub async fn create_mapping(_: AdminCaller, State(st): State<Shared>, body: Byte
     path = "/__admin/mappings/{id}",
     operation_id = "getMapping",
     summary = "One stub mapping",
-    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    params(MappingIdParam),
     responses((status = 200, description = "The mapping", body = ref("#/components/schemas/StubMapping")), (status = 404, description = "No mapping with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
@@ -231,7 +232,7 @@ pub async fn get_mapping(
     operation_id = "updateMapping",
     request_body(content = ref("#/components/schemas/StubMappingInput"), content_type = "application/json"),
     summary = "Replace a stub mapping",
-    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    params(MappingIdParam),
     responses((status = 200, description = "The mapping as stored", body = ref("#/components/schemas/StubMapping")), (status = 404, description = "No mapping with that id", body = ErrorBody), (status = 400, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors")), (status = 422, description = "WireMock's error shape: what is wrong, with a JSON pointer", body = ref("#/components/schemas/WireMockErrors"))),
     tag = "wiremock"
 )]
@@ -257,7 +258,7 @@ pub async fn put_mapping(
     path = "/__admin/mappings/{id}",
     operation_id = "deleteMapping",
     summary = "Remove a stub mapping",
-    params(("id" = String, Path, description = "The mapping's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    params(MappingIdParam),
     responses((status = 200, description = "Done", body = Object), (status = 404, description = "No mapping with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
@@ -404,7 +405,7 @@ pub async fn list_requests(
     path = "/__admin/requests/{id}",
     operation_id = "getRequest",
     summary = "One journaled request",
-    params(("id" = String, Path, description = "The journaled request's id", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", example = "0f8e2c1a-5d6b-4c3e-9a7f-1b2c3d4e5f60")),
+    params(RequestIdParam),
     responses((status = 200, description = "The request", body = ref("#/components/schemas/JournaledRequest")), (status = 404, description = "No request with that id", body = ErrorBody)),
     tag = "wiremock"
 )]
