@@ -398,6 +398,10 @@ fn to_openapi_30(v: &mut Value) {
                 o.remove("examples");
                 o.insert("example".into(), first);
             }
+            // 3.1's name schema of a map (utoipa writes one for a BTreeMap); 3.0 has none.
+            if o.get("propertyNames").is_some() && o.get("additionalProperties").is_some() {
+                o.remove("propertyNames");
+            }
             o.values_mut().for_each(to_openapi_30);
         }
         _ => {}
