@@ -109,6 +109,18 @@ fn add_layer_answers(paths: &mut Map<String, Value>) {
                 op.insert("security".into(), json!([]));
             }
             let anonymous = op.get("security") == Some(&json!([]));
+            // An optional body (`request_body = Option<T>`) is said by `required: false`;
+            // utoipa also makes its schema nullable, which invites a JSON `null` the handler
+            // refuses. Absent, not null, is what the server takes.
+            if let Some(body) = op.get_mut("requestBody")
+                && body.get("required") != Some(&Value::Bool(true))
+                && let Some(schema) = body.pointer_mut("/content/application~1json/schema")
+                && schema.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::Array(all_of)) = schema.get("allOf")
+                && let [single] = all_of.as_slice()
+            {
+                *schema = single.clone();
+            }
             let has_body = op.contains_key("requestBody");
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
@@ -702,6 +714,13 @@ mod tests {
                     .expect("user parameter");
                 assert_eq!(param["schema"]["pattern"], USER_NAME_PATTERN, "{path}");
             }
+        }
+        // A group name as core's validate_group takes it.
+        let group = re(crate::routes::admin::GROUP_NAME_PATTERN);
+        for s in samples {
+            let core = tokenauth_core::user::validate_group("g", s).is_ok();
+            let length = (1..=255).contains(&s.chars().count());
+            assert_eq!(group.is_match(s) && length, core, "group {s:?}");
         }
         // And the token id parameter says what core's TokenId accepts.
         let id = &doc["paths"]["/rest/tokenauth/1/tokens/{id}"]["delete"]["parameters"][0];

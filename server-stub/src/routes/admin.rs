@@ -162,18 +162,50 @@ pub async fn list_users(
     Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
 }
 
-/// A user to create (`name` required) or the fields to change.
+/// A group name as core's `validate_group` takes it: 1–255 characters, not only whitespace, no
+/// control characters. Only the document reads it (the groups are read as text and checked by
+/// core); utoipa's derive cannot bound a newtype's text, so the schema is built here.
+pub struct GroupName;
+
+/// `GroupName`'s pattern; `openapi`'s tests check it against core's `validate_group`.
+pub const GROUP_NAME_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+
+impl utoipa::PartialSchema for GroupName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some(GROUP_NAME_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for GroupName {}
+
+/// A user to create. (Its fields are spelled out here and in `UserChange`, not flattened from one
+/// struct: serde's `deny_unknown_fields`, which refuses a misspelt field, does not work with
+/// `flatten`.)
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = UserInput, example = json!({"name": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "groups": ["jira-users"], "password": "correct horse battery staple"}))]
 pub struct UserBody {
-    /// The login (core's `validate_name`); required when creating, ignored when changing.
+    /// The login (core's `validate_name`). Read as optional so that its absence is refused
+    /// naming the field, as every other invalid field is.
     #[schema(
+        required = true,
+        nullable = false,
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$"
     )]
     name: Option<String>,
+    /// Accepted and ignored, as before (a client may send a user back as it read it); the key
+    /// is always the lower-cased name.
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code)]
+    key: Option<String>,
     #[schema(
         max_length = 255,
         pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
@@ -184,14 +216,42 @@ pub struct UserBody {
         pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
     )]
     email_address: Option<String>,
-    /// At most 100 groups, each 1–255 printable characters.
-    #[schema(max_items = 100, inline)]
+    /// At most 100 groups.
+    #[schema(max_items = 100, value_type = Option<Vec<GroupName>>)]
     groups: Option<Vec<String>>,
-    #[schema(format = Password)]
+    /// 1 to 1,024 bytes (core's `check_password`); 256 characters are at most 1,024 bytes.
+    #[schema(format = Password, min_length = 1, max_length = 256)]
     password: Option<String>,
     active: Option<bool>,
-    #[serde(default)]
+}
+
+/// The fields of a user to change; absent fields stay as they are. `name` and `key` are read only
+/// to refuse them (a user's name and key cannot change), so the document does not offer them.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = UserPatch, example = json!({"displayName": "Carol", "emailAddress": "carol@example.com", "groups": ["jira-users"]}))]
+pub struct UserChange {
+    #[schema(ignore)]
+    name: Option<String>,
+    #[schema(ignore)]
     key: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
+    display_name: Option<String>,
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]*$"
+    )]
+    email_address: Option<String>,
+    /// At most 100 groups.
+    #[schema(max_items = 100, value_type = Option<Vec<GroupName>>)]
+    groups: Option<Vec<String>>,
+    /// 1 to 1,024 bytes (core's `check_password`); 256 characters are at most 1,024 bytes.
+    #[schema(format = Password, min_length = 1, max_length = 256)]
+    password: Option<String>,
+    active: Option<bool>,
 }
 
 #[utoipa::path(
@@ -231,7 +291,7 @@ pub async fn create_user(
     summary = "Change a user (admins); demoting or deactivating yourself needs force=true",
     params(UserParam, Force),
     responses((status = 200, description = "The user", body = UserView), (status = 400, description = "Invalid", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 409, description = "Would remove your own admin rights (use force=true)", body = ErrorBody)),
-    request_body = UserBody,
+    request_body = UserChange,
     tag = "admin"
 )]
 pub async fn update_user(
@@ -239,7 +299,7 @@ pub async fn update_user(
     Admin(a): Admin,
     Path(name): Path<String>,
     QueryParams(f): QueryParams<Force>,
-    JsonBody(body): JsonBody<UserBody>,
+    JsonBody(body): JsonBody<UserChange>,
 ) -> Result<Json<UserView>, ApiError> {
     if body
         .name
@@ -251,14 +311,15 @@ pub async fn update_user(
             "a user's name and key cannot be changed",
         ));
     }
+    let fields = body;
     // A new password or a deactivation ends the user's sessions: what opened them is gone.
-    let ends_sessions = body.password.is_some() || body.active == Some(false);
+    let ends_sessions = fields.password.is_some() || fields.active == Some(false);
     let patch = UserPatch {
-        display_name: body.display_name,
-        email: body.email_address,
-        groups: body.groups,
-        password: body.password,
-        active: body.active,
+        display_name: fields.display_name,
+        email: fields.email_address,
+        groups: fields.groups,
+        password: fields.password,
+        active: fields.active,
     };
     let target = name.clone();
     let user = hashing::core(&state, move |s| {

@@ -26,11 +26,16 @@ use crate::state::Shared;
 #[allow(dead_code)]
 #[schema(example = json!({"username": "alice", "password": "<password or API token>"}))]
 pub struct Credentials {
-    /// The user's name.
-    #[schema(min_length = 1, max_length = 255)]
+    /// The user's name (core's `validate_name`).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$"
+    )]
     username: String,
-    /// The password, or an API token.
-    #[schema(min_length = 1, max_length = 8192, format = Password)]
+    /// The password, or an API token: at most 8 KiB, as a Basic header's secret; 2,048
+    /// characters are at most 8 KiB in UTF-8.
+    #[schema(min_length = 1, max_length = 2048, format = Password)]
     password: String,
 }
 
