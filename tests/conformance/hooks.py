@@ -1,0 +1,193 @@
+"""Schemathesis hooks of the conformance run (scripts/conformance.sh): the credentials of one of
+the server's three ways to authenticate on every operation that takes credentials.
+
+CONFORMANCE_AUTH picks the way, one per run:
+- `basic`: HTTP Basic as the admin;
+- `bearer`: an API token of the admin's, minted with Basic through `POST /rest/tokenauth/1/tokens`;
+- `session`: the JSESSIONID cookie of `POST /rest/auth/1/session`, with `X-Atlassian-Token:
+  no-check` as a non-browser client sends it (the cookie's writes are refused without it or a
+  JSON body, see core's csrf rule).
+
+A run exercises the operations that end its own credential: `deleteSession`, and the revocations
+by id (`revokeToken`, `revokePersonalAccessToken`, ...) reached through links from the lists,
+whose first entry is often the run's own token. After a 401 the credential is tried once on
+`GET /rest/api/2/myself`; if it is dead, the next request gets a new one (a new token, a new
+session). So none of those operations has to be left out, and a run does not lock itself out half
+way. (Not schemathesis' own re-authentication on 401: it gives up on an operation for the rest of
+the run once a request without credentials, a negative case, was refused with 401 again after a
+new login, and the credential of this run dies in the stateful phase.)
+
+CONFORMANCE_LOG, if set, names a file that gets one line per call (phase, generation mode,
+operation, status): what to read when a warning says an operation "mostly" answered something.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+
+import schemathesis
+
+ADMIN = os.environ.get("CONFORMANCE_ADMIN", "admin")
+ADMIN_PASSWORD = os.environ.get("CONFORMANCE_ADMIN_PASSWORD", "admin")
+MODE = os.environ.get("CONFORMANCE_AUTH", "basic")
+COOKIE = "JSESSIONID"
+
+
+def _basic() -> str:
+    return "Basic " + base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
+
+
+def _post(url: str, body: dict, headers: dict[str, str]) -> urllib.request.addinfourl:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
+    return urllib.request.urlopen(req, timeout=30)
+
+
+def _base(context_or_case) -> str:
+    return context_or_case.operation.schema.get_base_url().rstrip("/")
+
+
+def _anonymous(case) -> bool:
+    """An operation documented without credentials (`security: []`) is sent without them."""
+    return case.operation.definition.raw.get("security") == []
+
+
+# The credential of the run (token or session id) while it lives; None: get a new one.
+_current: str | None = None
+
+
+def _probe_headers(credential: str) -> dict[str, str]:
+    if MODE == "bearer":
+        return {"Authorization": f"Bearer {credential}"}
+    return {"Cookie": f"{COOKIE}={credential}"}
+
+
+def _alive(base: str, credential: str) -> bool:
+    req = urllib.request.Request(f"{base}/rest/api/2/myself", headers=_probe_headers(credential))
+    try:
+        with urllib.request.urlopen(req, timeout=30):
+            return True
+    except urllib.error.HTTPError as e:
+        return e.code != 401
+
+
+class _Provider:
+    def get(self, case, context) -> str:
+        global _current
+        if _current is None:
+            _current = self.new(_base(context))
+        return _current
+
+    def set(self, case, data, context) -> None:
+        if _anonymous(case):
+            return
+        # One credential per request: a generated value of another scheme's parameter (the
+        # document lists all three) would make it a request with two.
+        case.headers = dict(case.headers or {})
+        case.cookies = dict(case.cookies or {})
+        case.headers.pop("Authorization", None)
+        case.cookies.pop(COOKIE, None)
+        self.apply(case, data)
+
+
+if MODE == "basic":
+
+    @schemathesis.auth(refresh_interval=None)
+    class Basic(_Provider):
+        def new(self, base: str) -> str:
+            return _basic()
+
+        def apply(self, case, data: str) -> None:
+            case.headers["Authorization"] = data
+
+elif MODE == "bearer":
+
+    @schemathesis.auth(refresh_interval=None)
+    class Bearer(_Provider):
+        def new(self, base: str) -> str:
+            with _post(
+                f"{base}/rest/tokenauth/1/tokens",
+                {"description": "conformance", "scope": "READ_WRITE"},
+                {"Authorization": _basic()},
+            ) as resp:
+                return json.load(resp)["token"]
+
+        def apply(self, case, data: str) -> None:
+            case.headers["Authorization"] = f"Bearer {data}"
+
+elif MODE == "session":
+
+    @schemathesis.auth(refresh_interval=None)
+    class Session(_Provider):
+        def new(self, base: str) -> str:
+            with _post(
+                f"{base}/rest/auth/1/session",
+                {"username": ADMIN, "password": ADMIN_PASSWORD},
+                {},
+            ) as resp:
+                for header in resp.headers.get_all("Set-Cookie") or []:
+                    name, _, rest = header.partition("=")
+                    if name.strip() == COOKIE:
+                        return rest.split(";", 1)[0]
+            raise RuntimeError(f"no {COOKIE} cookie in the login's answer")
+
+        def apply(self, case, data: str) -> None:
+            case.cookies[COOKIE] = data
+            case.headers["X-Atlassian-Token"] = "no-check"
+
+else:
+    raise RuntimeError(f"CONFORMANCE_AUTH must be basic, bearer or session, not {MODE!r}")
+
+
+# The request journal's ids are made by the server as requests arrive: no fixed value in
+# schemathesis.toml can name an entry, and the link from `listRequests` is followed only when the
+# stateful phase happens to pick it. So `getRequest` is given the id of the newest entry: a request
+# that the journal keeps (the admin API's own are not kept) and then the list's first entry.
+JOURNAL_ENTRY = "GET /__admin/requests/{id}"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs) -> None:
+    if case.operation.label != JOURNAL_ENTRY or (
+        case.meta is not None and case.meta.generation.mode.value != "positive"
+    ):
+        return
+    base = _base(case)
+    urllib.request.urlopen(f"{base}/rest/api/2/serverInfo", timeout=30).close()
+    with urllib.request.urlopen(f"{base}/__admin/requests?limit=1", timeout=30) as resp:
+        entries = json.load(resp)["requests"]
+    if entries:
+        case.path_parameters = {**(case.path_parameters or {}), "id": entries[0]["id"]}
+
+
+_LOG = os.environ.get("CONFORMANCE_LOG")
+
+
+@schemathesis.hook
+def after_call(context, case, response) -> None:
+    global _current
+    if _LOG:
+        meta = case.meta
+        phase = meta.phase.name.value if meta else "-"
+        mode = meta.generation.mode.value if meta else "-"
+        with open(_LOG, "a") as f:
+            # A refusal says why in its body; the rest is not needed to read a warning.
+            why = response.text[:200].replace("\n", " ") if 400 <= response.status_code < 500 else ""
+            f.write(f"{phase}\t{mode}\t{case.operation.label}\t{response.status_code}\t{why}\n")
+    if MODE == "session" and case.operation.label == "DELETE /rest/auth/1/session" and response.status_code == 204:
+        _current = None  # logged out: the next request logs in again
+    elif (
+        MODE != "basic"
+        and response.status_code == 401
+        and _current is not None
+        and not _alive(_base(case), _current)
+    ):
+        _current = None
