@@ -18,7 +18,8 @@ the run once a request without credentials, a negative case, was refused with 40
 new login, and the credential of this run dies in the stateful phase.)
 
 CONFORMANCE_LOG, if set, names a file that gets one line per call (phase, generation mode,
-operation, status): what to read when a warning says an operation "mostly" answered something.
+operation, status, the body of a 4xx) and one per new credential: what to read when a warning
+says an operation "mostly" answered something.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class _Provider:
         global _current
         if _current is None:
             _current = self.new(_base(context))
+            _log("auth", "-", f"new {MODE} credential", "-")
         return _current
 
     def set(self, case, data, context) -> None:
@@ -147,28 +149,63 @@ else:
     raise RuntimeError(f"CONFORMANCE_AUTH must be basic, bearer or session, not {MODE!r}")
 
 
-# The request journal's ids are made by the server as requests arrive: no fixed value in
-# schemathesis.toml can name an entry, and the link from `listRequests` is followed only when the
-# stateful phase happens to pick it. So `getRequest` is given the id of the newest entry: a request
-# that the journal keeps (the admin API's own are not kept) and then the list's first entry.
+# Existing resources for the operations that name one (tests/conformance/users.toml and
+# tests/conformance/wiremock), in the phases that generate their ids: a generated name finds no
+# user, a generated id no mapping (404 in every case). Never the admin: changing its password or
+# groups, deleting it or revoking all its tokens would end the run's own credentials.
+# Not in the stateful phase: there the ids come from the links (the user, token or PAT just
+# created), which is what that phase tests; schemathesis.toml's `parameters` would apply there
+# too, over the linked values.
+FIXTURE_MAPPING_READ = "c0f0a11e-0000-4000-8000-000000000001"
+FIXTURE_MAPPING_DELETED = "c0f0a11e-0000-4000-8000-000000000002"
+FIXED_PATH = {
+    # carol: changed, given tokens, unlocked and stripped of tokens, never deleted.
+    "PUT /rest/tokenauth/1/admin/users/{user}": {"user": "carol"},
+    "POST /rest/tokenauth/1/admin/users/{user}/reset-failed-logins": {"user": "carol"},
+    "POST /rest/tokenauth/1/admin/users/{user}/tokens": {"user": "carol"},
+    "DELETE /rest/tokenauth/1/admin/users/{user}/tokens": {"user": "carol"},
+    "DELETE /rest/de.resolution.apitokenauth/latest/user/token/deleteAllFor/{userKey}": {"userKey": "carol"},
+    # dave: deleted by the first call; the later ones find no such user.
+    "DELETE /rest/tokenauth/1/admin/users/{user}": {"user": "dave"},
+    # The two mappings tests/conformance/wiremock loads (`resetMappings` and `resetAll` restore
+    # them): one read, one removed.
+    "GET /__admin/mappings/{id}": {"id": FIXTURE_MAPPING_READ},
+    "DELETE /__admin/mappings/{id}": {"id": FIXTURE_MAPPING_DELETED},
+}
+# The request journal's ids are made by the server as requests arrive: no fixed value can name an
+# entry. `getRequest` is given the id of the newest entry: a request that the journal keeps (the
+# admin API's own are not kept), then the list's first entry.
 JOURNAL_ENTRY = "GET /__admin/requests/{id}"
+
+
+def _newest_journal_entry(base: str) -> str | None:
+    urllib.request.urlopen(f"{base}/rest/api/2/serverInfo", timeout=30).close()
+    with urllib.request.urlopen(f"{base}/__admin/requests?limit=1", timeout=30) as resp:
+        entries = json.load(resp)["requests"]
+    return entries[0]["id"] if entries else None
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
-    if case.operation.label != JOURNAL_ENTRY or (
-        case.meta is not None and case.meta.generation.mode.value != "positive"
-    ):
+    meta = case.meta
+    if meta is None or meta.phase.name.value == "stateful":
         return
-    base = _base(case)
-    urllib.request.urlopen(f"{base}/rest/api/2/serverInfo", timeout=30).close()
-    with urllib.request.urlopen(f"{base}/__admin/requests?limit=1", timeout=30) as resp:
-        entries = json.load(resp)["requests"]
-    if entries:
-        case.path_parameters = {**(case.path_parameters or {}), "id": entries[0]["id"]}
+    label = case.operation.label
+    fixed = FIXED_PATH.get(label)
+    if fixed is None and label == JOURNAL_ENTRY and meta.generation.mode.value == "positive":
+        entry = _newest_journal_entry(_base(case))
+        fixed = {"id": entry} if entry else None
+    if fixed:
+        case.path_parameters = {**(case.path_parameters or {}), **fixed}
 
 
 _LOG = os.environ.get("CONFORMANCE_LOG")
+
+
+def _log(*fields: str) -> None:
+    if _LOG:
+        with open(_LOG, "a") as f:
+            f.write("\t".join(fields) + "\n")
 
 
 @schemathesis.hook
@@ -176,12 +213,15 @@ def after_call(context, case, response) -> None:
     global _current
     if _LOG:
         meta = case.meta
-        phase = meta.phase.name.value if meta else "-"
-        mode = meta.generation.mode.value if meta else "-"
-        with open(_LOG, "a") as f:
-            # A refusal says why in its body; the rest is not needed to read a warning.
-            why = response.text[:200].replace("\n", " ") if 400 <= response.status_code < 500 else ""
-            f.write(f"{phase}\t{mode}\t{case.operation.label}\t{response.status_code}\t{why}\n")
+        # A refusal says why in its body; the rest is not needed to read a warning.
+        why = response.text[:200].replace("\n", " ") if 400 <= response.status_code < 500 else ""
+        _log(
+            meta.phase.name.value if meta else "-",
+            meta.generation.mode.value if meta else "-",
+            case.operation.label,
+            str(response.status_code),
+            why,
+        )
     if MODE == "session" and case.operation.label == "DELETE /rest/auth/1/session" and response.status_code == 204:
         _current = None  # logged out: the next request logs in again
     elif (
