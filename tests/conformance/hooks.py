@@ -185,10 +185,45 @@ def _newest_journal_entry(base: str) -> str | None:
     return entries[0]["id"] if entries else None
 
 
+# In the stateful phase a created user is where six links start (update, delete, tokens...), but
+# generated names repeat ("alice", the document's example, short strings): most creations would
+# be 409s, whose links lead nowhere. A suffix makes each a new user.
+CREATE_USER = "POST /rest/tokenauth/1/admin/users"
+_created = 0
+
+
+def _new_user_name(case) -> None:
+    global _created
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("name"), str) and body["name"]:
+        _created += 1
+        case.body = {**body, "name": f"{body['name'][:240]}-{_created}"}
+
+
+# The fuzzing phase ends with `DELETE /__admin/mappings` (it runs after the resets), so the
+# stateful phase would start without mappings and `listMappings`' link to `getMapping` would
+# find no id to follow. It starts with the two fixtures back.
+_stateful_ready = False
+
+
+def _stateful_setup(base: str) -> None:
+    global _stateful_ready
+    if not _stateful_ready:
+        _stateful_ready = True
+        urllib.request.urlopen(
+            urllib.request.Request(f"{base}/__admin/mappings/reset", method="POST"), timeout=30
+        ).close()
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
     meta = case.meta
-    if meta is None or meta.phase.name.value == "stateful":
+    if meta is None:
+        return
+    if meta.phase.name.value == "stateful":
+        _stateful_setup(_base(case))
+        if case.operation.label == CREATE_USER and meta.generation.mode.value == "positive":
+            _new_user_name(case)
         return
     label = case.operation.label
     fixed = FIXED_PATH.get(label)
