@@ -51,6 +51,10 @@ for auth in $RUNS; do
   # without expiry (the bearer run's own, see hooks.py).
   curl -fsS -o /dev/null -u admin:admin -X PUT -H 'Content-Type: application/json' \
     --data @tests/conformance/settings.json "$base/rest/tokenauth/1/admin/settings"
+  # A signing secret, so that `testNotification` can send (to the discard port, the webhook of
+  # settings.json, or the URL schemathesis.toml fixes).
+  curl -fsS -o /dev/null -u admin:admin -X PUT -H 'Content-Type: application/json' \
+    --data '{"secret": "conformance-signing-secret"}' "$base/rest/tokenauth/1/admin/notifications/secret"
 
   extra=()
   # Only a cookie session can be ended: with Basic or a token, `deleteSession` has no session to

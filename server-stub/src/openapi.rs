@@ -89,7 +89,8 @@ fn wiremock_shapes() -> Value {
 }
 
 /// What the layers in front of every guarded handler may answer, whatever the handler does:
-/// the token rules (`middleware::authenticate`) and the body limit (`DefaultBodyLimit`).
+/// the token rules (`middleware::authenticate`) and the body limit (`DefaultBodyLimit`); and
+/// what utoipa's output needs to say it in 3.0 (anonymous, optional and WireMock bodies).
 fn add_layer_answers(paths: &mut Map<String, Value>) {
     let refusals = [
         ("401", "Missing, malformed or wrong credentials"),
@@ -120,6 +121,18 @@ fn add_layer_answers(paths: &mut Map<String, Value>) {
                 && let [single] = all_of.as_slice()
             {
                 *schema = single.clone();
+            }
+            // A body in one of WireMock's shapes is a ref utoipa cannot see into, so it does
+            // not know the body is required; every WireMock operation that reads one needs it.
+            if let Some(body) = op.get_mut("requestBody").and_then(Value::as_object_mut)
+                && body
+                    .get("content")
+                    .and_then(|c| c.pointer("/application~1json/schema/$ref"))
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .is_some_and(|name| wiremock_shapes().get(name).is_some())
+            {
+                body.insert("required".into(), Value::Bool(true));
             }
             let has_body = op.contains_key("requestBody");
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {

@@ -179,6 +179,8 @@ FIXED_PATH = {
     # The two mappings tests/conformance/wiremock loads (`resetMappings` and `resetAll` restore
     # them): one read, one removed.
     "GET /__admin/mappings/{id}": {"id": FIXTURE_MAPPING_READ},
+    # Replaced with a generated mapping (of a /mock/ path): still there to be read.
+    "PUT /__admin/mappings/{id}": {"id": FIXTURE_MAPPING_READ},
     "DELETE /__admin/mappings/{id}": {"id": FIXTURE_MAPPING_DELETED},
 }
 # The request journal's ids are made by the server as requests arrive: no fixed value can name an

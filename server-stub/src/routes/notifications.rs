@@ -66,8 +66,10 @@ pub async fn put_secret(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = NotificationTest)]
 pub struct TestBody {
-    /// A URL to try before saving it; default: the one in the settings.
+    /// A URL to try before saving it; default: the one in the settings. Checked as the
+    /// settings' `notifications.webhookUrl` is.
     #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^https?://[^/\\s]")]
     webhook_url: Option<String>,
 }
 
