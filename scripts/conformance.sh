@@ -25,18 +25,13 @@ venv=".venv-conformance"
 
 cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
 
-pid=
-data=
-stop() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  [ -z "$data" ] || rm -rf "$data" "$data.out" "$data.log"
-  pid= data=
-}
-trap stop EXIT
-
-failed=()
-for auth in $RUNS; do
+# One run: its own server on a free port, its settings, schemathesis with its credential.
+# Runs as a subshell of its own, so that the runs can go side by side.
+run_one() (
+  auth=$1
   data=$(mktemp -d)
+  pid=
+  trap 'if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$data" "$data.out" "$data.log"' EXIT
   # A free port chosen by the kernel, read from the first line: a fixed one could be another
   # run's server (a test started beside this one), and schemathesis would judge that.
   target/debug/tokenauth-stub --data-dir "$data" --bind "127.0.0.1:0" \
@@ -63,18 +58,35 @@ for auth in $RUNS; do
   log=
   if [ -n "${ST_LOG_DIR:-}" ]; then mkdir -p "$ST_LOG_DIR"; log="$ST_LOG_DIR/$auth.tsv"; : >"$log"; fi
 
-  echo "=== conformance: $auth"
-  start=$SECONDS
-  rc=0
   CONFORMANCE_AUTH=$auth CONFORMANCE_LOG=$log \
     "$venv/bin/st" --config-file tests/conformance/schemathesis.toml run \
-    "${ST_DOCUMENT:-$base/rest/tokenauth/1/openapi.json}" --url "$base/" --max-examples "$EXAMPLES" "${extra[@]}" || rc=$?
+    "${ST_DOCUMENT:-$base/rest/tokenauth/1/openapi.json}" --url "$base/" --max-examples "$EXAMPLES" "${extra[@]}"
+)
+
+# The runs side by side (each is mostly one Python process waiting on one server), each into its
+# own log, shown in order when all are done.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+start=$SECONDS
+pids=()
+for auth in $RUNS; do
+  run_one "$auth" >"$logs/$auth.log" 2>&1 &
+  pids+=("$!")
+done
+failed=()
+i=0
+for auth in $RUNS; do
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  i=$((i + 1))
+  echo "=== conformance: $auth"
+  cat "$logs/$auth.log"
   if [ "$rc" = 0 ]; then
-    echo "=== conformance: $auth passed in $((SECONDS - start)) s"
+    echo "=== conformance: $auth passed"
   else
-    echo "=== conformance: $auth FAILED (exit $rc) in $((SECONDS - start)) s"
+    echo "=== conformance: $auth FAILED (exit $rc)"
     failed+=("$auth")
   fi
-  stop
 done
+echo "=== conformance: $(echo $RUNS | wc -w) runs in $((SECONDS - start)) s"
 [ ${#failed[@]} = 0 ] || { echo "conformance: failed: ${failed[*]}"; exit 1; }
