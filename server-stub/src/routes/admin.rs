@@ -183,15 +183,16 @@ impl utoipa::PartialSchema for GroupName {
 
 impl ToSchema for GroupName {}
 
-/// A user to create. (Its fields are spelled out here and in `UserChange`, not flattened from one
-/// struct: serde's `deny_unknown_fields`, which refuses a misspelt field, does not work with
-/// `flatten`.)
+// Its fields are spelled out here and in `UserChange`, not flattened from one struct: serde's
+// `deny_unknown_fields`, which refuses a misspelt field, does not work with `flatten`.
+/// A user to create.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = UserInput, example = json!({"name": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "groups": ["jira-users"], "password": "correct horse battery staple"}))]
 pub struct UserBody {
-    /// The login (core's `validate_name`). Read as optional so that its absence is refused
-    /// naming the field, as every other invalid field is.
+    // core's `validate_name`. Read as optional so that its absence is refused naming the
+    // field, as every other invalid field is.
+    /// The login.
     #[schema(
         required = true,
         nullable = false,
@@ -219,7 +220,8 @@ pub struct UserBody {
     /// At most 100 groups.
     #[schema(max_items = 100, value_type = Option<Vec<GroupName>>)]
     groups: Option<Vec<String>>,
-    /// 1 to 1,024 bytes (core's `check_password`); 256 characters are at most 1,024 bytes.
+    // core's `check_password`: 1 to 1,024 bytes; 256 characters are at most 1,024 bytes.
+    /// The password, 1 to 256 characters.
     #[schema(format = Password, min_length = 1, max_length = 256)]
     password: Option<String>,
     active: Option<bool>,
@@ -248,7 +250,8 @@ pub struct UserChange {
     /// At most 100 groups.
     #[schema(max_items = 100, value_type = Option<Vec<GroupName>>)]
     groups: Option<Vec<String>>,
-    /// 1 to 1,024 bytes (core's `check_password`); 256 characters are at most 1,024 bytes.
+    // core's `check_password`: 1 to 1,024 bytes; 256 characters are at most 1,024 bytes.
+    /// The password, 1 to 256 characters.
     #[schema(format = Password, min_length = 1, max_length = 256)]
     password: Option<String>,
     active: Option<bool>,

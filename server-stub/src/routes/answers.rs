@@ -416,8 +416,9 @@ pub struct PagingInfo {
     pub scan_limit_reached: bool,
 }
 
-/// A page of audit events. The server streams it (a large page is written store page by store
-/// page), so no handler holds this whole value; it is the shape of what it writes.
+// The server streams a page (a large one is written store page by store page), so no handler
+// holds this whole value: it is the shape of what it writes.
+/// A page of audit events, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = AuditPage)]

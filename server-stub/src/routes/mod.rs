@@ -203,7 +203,8 @@ pub fn user_json(u: &User) -> answers::UserView {
 #[derive(utoipa::IntoParams)]
 #[into_params(names("id"), parameter_in = Path)]
 pub struct TokenIdParam(
-    /// The token's id: 12 letters and digits (core's `TokenId`).
+    // core's `TokenId`.
+    /// The token's id: 12 letters and digits.
     #[param(pattern = "^[0-9A-Za-z]{12}$", example = "AbCdEf012345")]
     pub String,
 );
@@ -211,7 +212,8 @@ pub struct TokenIdParam(
 #[derive(utoipa::IntoParams)]
 #[into_params(names("user"), parameter_in = Path)]
 pub struct UserParam(
-    /// The user's name, in any case (core's `validate_name`).
+    // core's `validate_name`.
+    /// The user's name, in any case.
     #[param(
         min_length = 1,
         max_length = 255,

@@ -20,13 +20,15 @@ use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limit
 use crate::sessions::{COOKIE, OpenError, cookie_value};
 use crate::state::Shared;
 
-/// What `POST /rest/auth/1/session` reads (core's `parse_login` reads and bounds it, as a Basic
-/// header's name and secret; this is its shape for the document).
+// What `POST /rest/auth/1/session` reads: core's `parse_login` reads and bounds it, as a Basic
+// header's name and secret; this is its shape for the document.
+/// A user's name and password (or API token).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 #[schema(example = json!({"username": "alice", "password": "<password or API token>"}))]
 pub struct Credentials {
-    /// The user's name (core's `validate_name`).
+    // core's `validate_name`.
+    /// The user's name.
     #[schema(
         min_length = 1,
         max_length = 255,
