@@ -70,10 +70,6 @@ impl From<CoreError> for ApiError {
     }
 }
 
-pub fn jira_body(message: &str, field: Option<&str>) -> ErrorBody {
-    ErrorBody::new(message, field)
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, field) = match &self {
@@ -89,8 +85,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) | ApiError::Unavailable(detail) = &self {
             tracing::error!(%detail, "request failed");
         }
-        let mut resp =
-            (status, Json(jira_body(&self.to_string(), field.as_deref()))).into_response();
+        let mut resp = (
+            status,
+            Json(ErrorBody::new(&self.to_string(), field.as_deref())),
+        )
+            .into_response();
         match self {
             ApiError::TooManyRequests { retry_after } => {
                 resp.headers_mut()
@@ -129,7 +128,8 @@ fn denial_body(message: &'static str) -> Bytes {
     if let Some((_, b)) = bodies.iter().find(|(m, _)| std::ptr::eq(*m, message)) {
         return b.clone();
     }
-    let body = Bytes::from(serde_json::to_string(&jira_body(message, None)).unwrap_or_default());
+    let body =
+        Bytes::from(serde_json::to_string(&ErrorBody::new(message, None)).unwrap_or_default());
     bodies.push((message, body.clone()));
     body
 }

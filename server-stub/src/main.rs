@@ -456,7 +456,7 @@ fn dispatch(cli: Cli, config: ServerConfig, audit_file: Option<&AuditFile>) -> a
                     let users: Vec<_> = auth
                         .users()?
                         .iter()
-                        .map(tokenauth_stub::routes::user_json)
+                        .map(tokenauth_stub::routes::answers::UserView::from)
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&users)?);
                 }

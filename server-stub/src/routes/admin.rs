@@ -13,7 +13,7 @@ use tokenauth_core::user::user_key;
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
-use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens, user_json};
+use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::hashing;
 use crate::state::Shared;
@@ -159,7 +159,9 @@ pub async fn list_users(
     State(state): State<Shared>,
     Admin(_): Admin,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    Ok(Json(state.auth.users()?.iter().map(user_json).collect()))
+    Ok(Json(
+        state.auth.users()?.iter().map(UserView::from).collect(),
+    ))
 }
 
 /// A group name as core's `validate_group` takes it: 1–255 characters, not only whitespace, no
@@ -284,7 +286,7 @@ pub async fn create_user(
         active: body.active,
     };
     let user = hashing::core(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
-    Ok((StatusCode::CREATED, Json(user_json(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 #[utoipa::path(
@@ -332,7 +334,7 @@ pub async fn update_user(
     if ends_sessions {
         state.sessions.end_user(&user.name);
     }
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserView::from(&user)))
 }
 
 #[utoipa::path(
@@ -371,7 +373,7 @@ pub async fn reset_failed_logins(
     Path(name): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = state.auth.reset_failed_logins(&a.actor(), &name)?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserView::from(&user)))
 }
 
 #[utoipa::path(

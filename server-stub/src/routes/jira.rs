@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
+use super::Authed;
 use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
-use super::{Authed, user_json};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
 use crate::faults::FaultSlot;
@@ -61,7 +61,7 @@ pub async fn server_info(State(state): State<Shared>, headers: HeaderMap) -> Jso
     tag = "jira"
 )]
 pub async fn myself(authed: Authed) -> Json<UserView> {
-    Json(user_json(&authed.principal.user))
+    Json(UserView::from(&authed.principal.user))
 }
 
 /// Jira's `latest` alias of `serverInfo`: its own function so that each documented operation has
@@ -104,7 +104,7 @@ pub async fn myself_latest(authed: Authed) -> Json<UserView> {
 pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
     let u = &authed.principal.user;
     Json(CurrentUser {
-        user: user_json(u),
+        user: UserView::from(u),
         kind: "known",
         username: u.name.clone(),
         user_key: u.key(),

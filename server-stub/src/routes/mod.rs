@@ -24,7 +24,6 @@ use tokenauth_core::clock::parse_rfc3339;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{Actor, NewTokenRequest, ScopeChoice, Source};
 use tokenauth_core::token::Expiry;
-use tokenauth_core::user::User;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -193,11 +192,6 @@ pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str> 
     }
 }
 
-/// A user as JSON; never the password.
-pub fn user_json(u: &User) -> answers::UserView {
-    answers::UserView::from(u)
-}
-
 /// The path parameters the operations share, described once: what each names and what the
 /// server accepts there (anything else names nothing and gets 404).
 #[derive(utoipa::IntoParams)]
@@ -209,32 +203,46 @@ pub struct TokenIdParam(
     pub String,
 );
 
-#[derive(utoipa::IntoParams)]
-#[into_params(names("user"), parameter_in = Path)]
-pub struct UserParam(
-    // core's `validate_name`.
-    /// The user's name, in any case.
-    #[param(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$",
-        example = "alice"
-    )]
-    pub String,
-);
+/// A user named in the path (`{user}`, or the original product's `{userKey}`): core's
+/// `validate_name` as `USER_NAME_PATTERN` spells it, in any case.
+fn user_param(name: &str) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(utoipa::openapi::Required::True)
+        .description(Some("The user's name, in any case."))
+        .example(Some(serde_json::Value::from("alice")))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some(USER_NAME_PATTERN)),
+        ))
+        .build()
+}
 
-#[derive(utoipa::IntoParams)]
-#[into_params(names("userKey"), parameter_in = Path)]
-pub struct UserKeyParam(
-    /// The user's key (the lower-cased name) or name.
-    #[param(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\s:/\u0000-\u001f\u007f-\u009f]([^:/\u0000-\u001f\u007f-\u009f]*[^\s:/\u0000-\u001f\u007f-\u009f])?$",
-        example = "alice"
-    )]
-    pub String,
-);
+pub struct UserParam;
+
+impl utoipa::IntoParams for UserParam {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![user_param("user")]
+    }
+}
+
+pub struct UserKeyParam;
+
+impl utoipa::IntoParams for UserKeyParam {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![user_param("userKey")]
+    }
+}
 
 #[derive(utoipa::IntoParams)]
 #[into_params(names("id"), parameter_in = Path)]
