@@ -1,0 +1,4 @@
+//! Second review (shared/security-review-2.md): see main.rs.
+
+#[allow(unused_imports)]
+use super::*;
