@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::matching::RequestPattern;
+use super::pattern::RequestPattern;
 use super::response::ResponseDefinition;
 
 /// WireMock's default priority for a mapping that names none (`StubMapping.DEFAULT_PRIORITY`).
@@ -37,6 +37,12 @@ pub struct Mapping {
     pub scenario: Option<ScenarioRule>,
     /// The mapping as given (with its id filled in), for the admin API to hand back.
     pub source: Value,
+    /// Answers only callers the server in front of the engine has authenticated: the server
+    /// decides (the engine only reports [`RequestPattern::path_bound`]) and the engine keeps it.
+    pub guarded: bool,
+    /// What the mapping holds in memory, roughly (its JSON text and its body): a server bounds
+    /// the sum over all mappings, not just their number.
+    pub bytes: usize,
 }
 
 /// `scenarioName`, `requiredScenarioState`, `newScenarioState`.
@@ -93,6 +99,12 @@ pub enum ErrorKind {
     NoFilesDir,
     #[error("cannot read body file {path}: {message}")]
     BodyFile { path: String, message: String },
+    #[error(
+        "{what} is a credential: a mapping may test it only with equalTo (a whole value), absent, \
+         or a presence or scheme test (matches \".*\" or \"Bearer .*\", contains \"Basic\"); \
+         {matcher} could read it one guess at a time"
+    )]
+    Credential { what: String, matcher: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -258,6 +270,15 @@ pub fn parse_mapping_at(
     if let Some(obj) = source.as_object_mut() {
         obj.insert("id".into(), Value::String(id.clone()));
     }
+    // What the mapping holds in memory: its source, and a body read from `__files` (an inline
+    // body is already in the source; counting it twice would halve the budget).
+    let from_file = v.pointer("/response/bodyFileName").is_some();
+    let bytes = serde_json::to_string(&source).map_or(0, |t| t.len())
+        + if from_file {
+            response.body.as_ref().map_or(0, Vec::len)
+        } else {
+            0
+        };
     Ok(Mapping {
         id,
         name,
@@ -266,6 +287,8 @@ pub fn parse_mapping_at(
         response,
         scenario,
         source,
+        guarded: false,
+        bytes,
     })
 }
 

@@ -5,26 +5,17 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use handlebars::template::TemplateElement;
-use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason, Template,
-};
 use rand::RngExt as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::MockRequest;
 use super::mapping::{
-    ErrorKind, MAX_EXPRESSION_LEN, MappingError, ParseContext, as_object, child, err, opt_f64,
-    opt_i64, opt_string, read_body_file, scalar_string,
+    ErrorKind, MappingError, ParseContext, as_object, child, err, opt_f64, opt_i64, opt_string,
+    read_body_file, scalar_string,
 };
-use super::matching::{json_path, json_text};
+use super::templating;
 
-/// A rendered body (or header) larger than this is an error, not an allocation.
-pub const MAX_RENDERED_BYTES: usize = 10 * 1024 * 1024;
-/// Longest `randomValue`.
-const MAX_RANDOM_LENGTH: usize = 64 * 1024;
-/// How deeply a response template may nest blocks and sub-expressions (its parser recurses).
-const MAX_TEMPLATE_DEPTH: usize = 32;
+pub use super::templating::{MAX_RENDER_STEPS, MAX_RENDERED_BYTES};
 
 /// WireMock's four faults: how the connection misbehaves instead of answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +87,7 @@ pub struct ResponseDefinition {
     pub chunked_dribble_delay: Option<ChunkedDribbleDelay>,
     pub fault: Option<Fault>,
     /// Compiled when `transformers` names `response-template`.
-    templates: Option<Templates>,
+    templates: Option<templating::Templates>,
 }
 
 impl Default for ResponseDefinition {
@@ -112,24 +103,6 @@ impl Default for ResponseDefinition {
             fault: None,
             templates: None,
         }
-    }
-}
-
-/// The body and header templates of one response, in a registry with WireMock's helpers.
-#[derive(Clone)]
-struct Templates {
-    registry: Handlebars<'static>,
-    body: bool,
-    /// Header names the templates read as `request.headers.<Name>` in their own case: HTTP/2
-    /// and hyper hand headers over in lower case, and WireMock finds them whatever the case.
-    header_names: Vec<String>,
-}
-
-impl std::fmt::Debug for Templates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates")
-            .field("body", &self.body)
-            .finish_non_exhaustive()
     }
 }
 
@@ -152,6 +125,10 @@ pub enum RenderError {
     Template(String),
     #[error("rendered response larger than {MAX_RENDERED_BYTES} bytes")]
     TooLarge,
+    #[error(
+        "response template stopped: it took more than {MAX_RENDER_STEPS} steps (#each iterations and helper calls)"
+    )]
+    Budget,
 }
 
 impl ResponseDefinition {
@@ -252,7 +229,7 @@ impl ResponseDefinition {
             }
         };
         if templated {
-            r.templates = Some(compile_templates(&r, m, ptr)?);
+            r.templates = Some(templating::compile_templates(&r, m, ptr)?);
         }
         Ok(r)
     }
@@ -289,14 +266,7 @@ impl ResponseDefinition {
         let mut headers = self.headers.clone();
         let mut body = self.body.clone().unwrap_or_default();
         if let Some(t) = &self.templates {
-            let model = Context::wraps(request_model(req, path_parameters, &t.header_names))
-                .map_err(|e| RenderError::Template(e.to_string()))?;
-            if t.body {
-                body = render_one(&t.registry, "body", &model)?.into_bytes();
-            }
-            for (i, (_, value)) in headers.iter_mut().enumerate() {
-                *value = render_one(&t.registry, &format!("header{i}"), &model)?;
-            }
+            templating::render(t, req, path_parameters, &mut headers, &mut body)?;
         }
         Ok(RenderedResponse {
             status: self.status,
@@ -424,430 +394,13 @@ pub(crate) fn jackson_pretty(v: &Value) -> String {
     out
 }
 
-/// How deeply `{{#block}}`s and `(sub expressions)` nest in a template source: its parser
-/// recurses on both, so a mapping cannot be allowed to nest them without bound.
-fn template_depth(s: &str) -> usize {
-    let (mut blocks, mut max) = (0usize, 0usize);
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        let tag = &rest[start + 2..];
-        let end = tag.find("}}").unwrap_or(tag.len());
-        let inner = tag[..end].trim_start_matches(['{', '~', ' ']);
-        if inner.starts_with('#') || inner.starts_with('^') {
-            blocks += 1;
-        } else if inner.starts_with('/') {
-            blocks = blocks.saturating_sub(1);
-        }
-        let mut parens = 0usize;
-        for c in tag[..end].chars() {
-            match c {
-                '(' => {
-                    parens += 1;
-                    max = max.max(blocks + parens);
-                }
-                ')' => parens = parens.saturating_sub(1),
-                _ => {}
-            }
-        }
-        max = max.max(blocks);
-        rest = &tag[end..];
-    }
-    max
-}
-
-/// Partials and decorators can define and call themselves: refused, so rendering cannot recurse.
-fn has_partials(t: &Template) -> bool {
-    t.elements.iter().any(|e| match e {
-        TemplateElement::PartialExpression(_)
-        | TemplateElement::PartialBlock(_)
-        | TemplateElement::DecoratorExpression(_)
-        | TemplateElement::DecoratorBlock(_) => true,
-        TemplateElement::HelperBlock(h) => {
-            h.template.as_ref().is_some_and(has_partials)
-                || h.inverse.as_ref().is_some_and(has_partials)
-        }
-        _ => false,
-    })
-}
-
-fn compile(source: &str, ptr: &str) -> Result<Template, MappingError> {
-    if source.len() > MAX_EXPRESSION_LEN * 16 || template_depth(source) > MAX_TEMPLATE_DEPTH {
-        return Err(err(
-            ptr,
-            ErrorKind::InvalidTemplate("too large or nested too deeply".into()),
-        ));
-    }
-    let t = Template::compile(source)
-        .map_err(|e| err(ptr, ErrorKind::InvalidTemplate(e.to_string())))?;
-    if has_partials(&t) {
-        return Err(err(
-            ptr,
-            ErrorKind::InvalidTemplate("partials and decorators are not supported".into()),
-        ));
-    }
-    Ok(t)
-}
-
-fn compile_templates(
-    r: &ResponseDefinition,
-    m: &Map<String, Value>,
-    ptr: &str,
-) -> Result<Templates, MappingError> {
-    let mut registry = new_registry();
-    // A text body is a template; a binary one (base64Body, a binary file) is sent as it is.
-    let body_key = ["body", "jsonBody", "bodyFileName"]
-        .into_iter()
-        .find(|k| m.get(*k).is_some_and(|v| !v.is_null()));
-    let mut body = false;
-    if let (Some(key), Some(bytes)) = (body_key, &r.body)
-        && let Ok(text) = std::str::from_utf8(bytes)
-    {
-        registry.register_template("body", compile(text, &child(ptr, key))?);
-        body = true;
-    }
-    for (i, (name, value)) in r.headers.iter().enumerate() {
-        registry.register_template(
-            &format!("header{i}"),
-            compile(value, &child(&child(ptr, "headers"), name))?,
-        );
-    }
-    let mut header_names = Vec::new();
-    let sources = r
-        .body
-        .iter()
-        .filter(|_| body)
-        .filter_map(|b| std::str::from_utf8(b).ok())
-        .chain(r.headers.iter().map(|(_, v)| v.as_str()));
-    for text in sources {
-        for name in referenced_headers(text) {
-            if !header_names.contains(&name) {
-                header_names.push(name);
-            }
-        }
-    }
-    Ok(Templates {
-        registry,
-        body,
-        header_names,
-    })
-}
-
-/// The names after `request.headers.` (or in `request.headers.[…]`) in a template's text.
-fn referenced_headers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("request.headers.") {
-        rest = &rest[i + "request.headers.".len()..];
-        let (name, bracketed) = match rest.strip_prefix('[') {
-            Some(inner) => (inner.split(']').next().unwrap_or(""), true),
-            None => (
-                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-                    .next()
-                    .unwrap_or(""),
-                false,
-            ),
-        };
-        if !name.is_empty() && (bracketed || name.chars().any(|c| c.is_ascii_uppercase())) {
-            out.push(name.to_owned());
-        }
-    }
-    out
-}
-
-/// A registry with WireMock's helpers. Strict mode stays off: a missing field renders empty,
-/// as in WireMock. HTML escaping stays on for `{{x}}` (`{{{x}}}` is raw), as in WireMock.
-fn new_registry() -> Handlebars<'static> {
-    let mut h = Handlebars::new();
-    h.set_strict_mode(false);
-    h.register_helper("jsonPath", Box::new(json_path_helper));
-    h.register_helper("randomValue", Box::new(random_value_helper));
-    h.register_helper("now", Box::new(now_helper));
-    // Handlebars' built-in `log` writes what it is given to the server's log: a mapping could
-    // copy a client's `Authorization` header there. It renders nothing and logs nothing here.
-    h.register_helper("log", Box::new(no_log_helper));
-    h
-}
-
-fn no_log_helper(
-    _: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    _: &mut dyn Output,
-) -> HelperResult {
-    Ok(())
-}
-
-fn helper_error(msg: impl Into<String>) -> handlebars::RenderError {
-    RenderErrorReason::Other(msg.into()).into()
-}
-
-/// `{{jsonPath request.body '$.a.b'}}`: the value found (a string without quotes, anything
-/// else as JSON), several values as a JSON array, nothing as the empty string.
-fn json_path_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let doc = h
-        .param(0)
-        .map(|p| p.value())
-        .ok_or_else(|| helper_error("jsonPath needs a document"))?;
-    let expr = h
-        .param(1)
-        .and_then(|p| p.value().as_str())
-        .ok_or_else(|| helper_error("jsonPath needs an expression"))?;
-    let path = json_path(expr, "").map_err(|e| helper_error(e.kind.to_string()))?;
-    // The document is usually `request.body`, JSON text; an object from the model is used as is.
-    let parsed;
-    let doc = match doc {
-        Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(v) => {
-                parsed = v;
-                &parsed
-            }
-            Err(_) => return Ok(()),
-        },
-        other => other,
-    };
-    let found = path.query(doc).all();
-    let text = match found.as_slice() {
-        [] => String::new(),
-        [one] => json_text(one),
-        many => Value::Array(many.iter().map(|v| (*v).clone()).collect()).to_string(),
-    };
-    out.write(&text)?;
-    Ok(())
-}
-
-/// `{{randomValue length=N type='ALPHANUMERIC'|'ALPHABETIC'|'NUMERIC'|'HEXADECIMAL'|'UUID'|… uppercase=true}}`
-/// as WireMock's helper: 36 characters by default, lower case unless `uppercase=true`, any
-/// other type printable ASCII.
-fn random_value_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let kind = h
-        .hash_get("type")
-        .and_then(|v| v.value().as_str().map(str::to_owned))
-        .unwrap_or_else(|| "ALPHANUMERIC".into());
-    let length = h
-        .hash_get("length")
-        .and_then(|v| v.value().as_u64())
-        .unwrap_or(36);
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|l| *l <= MAX_RANDOM_LENGTH)
-        .ok_or_else(|| helper_error("randomValue length too large"))?;
-    let upper = h
-        .hash_get("uppercase")
-        .is_some_and(|v| v.value().as_bool() == Some(true));
-    let printable: Vec<u8> = (32..=126).collect();
-    let alphabet: &[u8] = match kind.as_str() {
-        "UUID" => {
-            let id = super::mapping::random_uuid();
-            out.write(&if upper { id.to_uppercase() } else { id })?;
-            return Ok(());
-        }
-        "ALPHANUMERIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-        "ALPHABETIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        "NUMERIC" => b"0123456789",
-        "HEXADECIMAL" => b"ABCDEF0123456789",
-        "ALPHANUMERIC_AND_SYMBOLS" => &printable[1..],
-        _ => &printable,
-    };
-    let mut rng = rand::rng();
-    let s: String = (0..length)
-        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
-        .collect();
-    out.write(&if upper {
-        s.to_uppercase()
-    } else {
-        s.to_lowercase()
-    })?;
-    Ok(())
-}
-
-/// `{{now}}`, `{{now offset='3 days' format='yyyy-MM-dd'}}`, `format='epoch'|'unix'`.
-fn now_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let mut t = time::OffsetDateTime::now_utc();
-    if let Some(offset) = h.hash_get("offset").and_then(|v| v.value().as_str()) {
-        t = t
-            .checked_add(
-                parse_offset(offset)
-                    .ok_or_else(|| helper_error(format!("bad offset {offset:?}")))?,
-            )
-            .ok_or_else(|| helper_error("offset out of range"))?;
-    }
-    let text = match h.hash_get("format").and_then(|v| v.value().as_str()) {
-        None => java_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'"),
-        Some("epoch") => (t.unix_timestamp_nanos() / 1_000_000).to_string(),
-        Some("unix") => t.unix_timestamp().to_string(),
-        Some(f) => java_format(t, f),
-    };
-    out.write(&text)?;
-    Ok(())
-}
-
-/// WireMock's offsets: `"<n> seconds|minutes|hours|days|weeks"`, `n` may be negative (months
-/// and years, which WireMock also takes, are not supported).
-fn parse_offset(s: &str) -> Option<time::Duration> {
-    let mut parts = s.split_whitespace();
-    let n: i64 = parts.next()?.parse().ok()?;
-    let unit = parts.next()?.to_ascii_lowercase();
-    let secs = match unit.trim_end_matches('s') {
-        "second" => 1,
-        "minute" => 60,
-        "hour" => 3600,
-        "day" => 86_400,
-        "week" => 604_800,
-        _ => return None,
-    };
-    Some(time::Duration::seconds(n.checked_mul(secs)?))
-}
-
-/// The common letters of Java's `SimpleDateFormat` (y M d H m s S, quoted text); other letters
-/// are copied as they are.
-fn java_format(t: time::OffsetDateTime, pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            let end = chars[i + 1..]
-                .iter()
-                .position(|&c| c == '\'')
-                .map_or(chars.len(), |p| i + 1 + p);
-            if end == i + 1 {
-                out.push('\'');
-            }
-            out.extend(&chars[(i + 1).min(end)..end]);
-            i = end + 1;
-            continue;
-        }
-        let run = chars[i..].iter().take_while(|&&x| x == c).count();
-        let num = |v: i64, width: usize| format!("{v:0width$}");
-        match c {
-            'y' if run == 2 => out.push_str(&num(i64::from(t.year()).rem_euclid(100), 2)),
-            'y' => out.push_str(&num(i64::from(t.year()), run)),
-            'M' => out.push_str(&num(i64::from(u8::from(t.month())), run)),
-            'd' => out.push_str(&num(i64::from(t.day()), run)),
-            'H' => out.push_str(&num(i64::from(t.hour()), run)),
-            'm' => out.push_str(&num(i64::from(t.minute()), run)),
-            's' => out.push_str(&num(i64::from(t.second()), run)),
-            'S' => out.push_str(&num(i64::from(t.millisecond()), run)),
-            _ => out.extend(&chars[i..i + run]),
-        }
-        i += run;
-    }
-    out
-}
-
-/// WireMock's `request` model for templates.
-fn request_model(
-    req: &MockRequest,
-    path_parameters: &[(String, String)],
-    header_names: &[String],
-) -> Value {
-    fn grouped<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
-        let mut m: Map<String, Value> = Map::new();
-        for (k, v) in pairs {
-            match m.get_mut(k) {
-                // One value renders as itself; several as a list (`.[1]` reaches the second).
-                Some(Value::Array(list)) => list.push(json!(v)),
-                Some(first) => *first = json!([first.clone(), v]),
-                None => {
-                    m.insert(k.to_owned(), json!(v));
-                }
-            }
-        }
-        Value::Object(m)
-    }
-    let path = req.path();
-    let query = req.query_params();
-    let cookies = req.cookies();
-    // Header names are case-insensitive: each header is reachable as sent and in lower case.
-    let headers = req.headers.iter().flat_map(|(k, v)| {
-        let lower = (k.to_ascii_lowercase() != *k).then(|| (k.to_ascii_lowercase(), v.as_str()));
-        std::iter::once((k.clone(), v.as_str())).chain(lower)
-    });
-    let mut headers: Vec<(String, &str)> = headers.collect();
-    // Each name a template reads in its own case, found whatever case the request used.
-    for name in header_names {
-        if !headers.iter().any(|(k, _)| k == name) {
-            let found: Vec<&str> = req.header_values(name).collect();
-            headers.extend(found.into_iter().map(|v| (name.clone(), v)));
-        }
-    }
-    json!({
-        "request": {
-            "url": req.url,
-            "path": path,
-            "pathSegments": path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-            "query": grouped(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            "headers": grouped(headers.iter().map(|(k, v)| (k.as_str(), *v))),
-            "cookies": grouped(cookies.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            "pathParameters": grouped(path_parameters.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            "body": req.body_text(),
-            "method": req.method.to_ascii_uppercase(),
-        }
-    })
-}
-
-/// Writes into memory up to [`MAX_RENDERED_BYTES`], then fails (and says so).
-struct Capped {
-    buf: Vec<u8>,
-    overflowed: bool,
-}
-
-impl std::io::Write for Capped {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() + data.len() > MAX_RENDERED_BYTES {
-            self.overflowed = true;
-            return Err(std::io::Error::other("rendered response too large"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn render_one(
-    registry: &Handlebars<'static>,
-    name: &str,
-    model: &Context,
-) -> Result<String, RenderError> {
-    let mut out = Capped {
-        buf: Vec::new(),
-        overflowed: false,
-    };
-    match registry.render_with_context_to_write(name, model, &mut out) {
-        Ok(()) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
-        Err(_) if out.overflowed => Err(RenderError::TooLarge),
-        Err(e) => Err(RenderError::Template(e.to_string())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::templating::java_format;
     use super::*;
     use crate::wiremock::mapping::{ErrorKind, ParseContext};
     use rand::SeedableRng as _;
+    use serde_json::json;
 
     fn response(v: Value) -> ResponseDefinition {
         ResponseDefinition::parse(&v, "/response", ParseContext::default()).unwrap()
@@ -1037,7 +590,11 @@ mod tests {
             t("{{request.headers.X-Trace}} {{request.headers.x-trace}}"),
             "t-1 t-1"
         );
-        assert_eq!(t("{{request.cookies.s}} {{request.method}}"), "abc POST");
+        // Cookies are credentials: a template sees that one is there, never its value.
+        assert_eq!(
+            t("{{request.cookies.s}} {{request.method}}"),
+            "[redacted] POST"
+        );
         assert_eq!(t("{{jsonPath request.body '$.fields.summary'}}"), "Hello");
         assert_eq!(t("{{jsonPath request.body '$.labels[*]'}}"), r#"["a","b"]"#);
         assert_eq!(
@@ -1163,6 +720,51 @@ mod tests {
         assert_eq!(
             r.render(&MockRequest::default(), &[]).unwrap().body,
             vec![0xff, 0]
+        );
+    }
+
+    /// Security review 2, N1: a template renders from the request's view, credentials redacted.
+    #[test]
+    fn a_template_cannot_echo_a_credential() {
+        let req = MockRequest::new("GET", "/a?access_token=tka_q&x=1")
+            .header("Authorization", "Bearer tka_secret")
+            .header("Cookie", "JSESSIONID=sess")
+            .header("X-Api-Key", "key-1");
+        let r = response(templated(
+            "{{request.headers.Authorization}}|{{request.headers.authorization}}|{{request.headers.[X-API-KEY]}}|{{request.cookies.JSESSIONID}}|{{request.query.access_token}}|{{request.url}}|{{#each request.headers}}{{this}},{{/each}}",
+        ));
+        let out = String::from_utf8(r.render(&req, &[]).unwrap().body).unwrap();
+        for secret in ["tka_secret", "sess", "key-1", "tka_q"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(
+            out.starts_with("[redacted]|[redacted]|[redacted]|[redacted]|[redacted]|"),
+            "{out}"
+        );
+    }
+
+    /// Security review 2, N8: work that multiplies stops at the render budget, while it runs.
+    #[test]
+    fn a_template_that_multiplies_stops_at_its_budget() {
+        let url = format!("/x?{}", "x=1&".repeat(300));
+        let req = MockRequest::new("GET", &url);
+        let each = "{{#each @root.request.query.x}}";
+        let triple = format!("{each}{each}{each}{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}");
+        let start = std::time::Instant::now();
+        let out = response(templated(&triple)).render(&req, &[]);
+        assert_eq!(out, Err(RenderError::Budget));
+        // Not a timing assertion: a figure for the reader (27 million iterations unbounded).
+        eprintln!("stopped after {:?}", start.elapsed());
+        // What a real template does over the same body is well inside the budget.
+        let one = format!("{each}{{{{this}}}},{{{{/each}}}}");
+        let text =
+            String::from_utf8(response(templated(&one)).render(&req, &[]).unwrap().body).unwrap();
+        assert_eq!(text.matches(',').count(), 300);
+        let pairs = "{{#each request.query}}{{@key}}={{this}};{{/each}}";
+        let q = MockRequest::new("GET", "/x?a=1&b=2");
+        assert_eq!(
+            String::from_utf8(response(templated(pairs)).render(&q, &[]).unwrap().body).unwrap(),
+            "a=1;b=2;"
         );
     }
 }
