@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use crate::redaction::Secrets;
 use crate::wiremock::{MockRequest, RequestPattern};
 
 /// Default number of requests kept.
@@ -27,15 +28,12 @@ pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Longest body kept per request; the rest is cut and the entry says so.
 pub const MAX_BODY: usize = 64 * 1024;
 /// What replaces a credential header's value and every presented secret.
-pub const REDACTED: &str = "[redacted]";
+pub use crate::wiremock::credentials::REDACTED;
 /// Headers kept per request (HTTP/2 allows hundreds of small ones).
 pub const MAX_HEADERS: usize = 64;
 /// What a kept header costs besides its text (two `String`s and the vector's slot), so the
 /// byte bound holds for many tiny headers too.
 const HEADER_OVERHEAD: usize = 64;
-
-/// Headers whose values are credentials, whatever they hold.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
 /// What the token rules decided for a request (a response extension the authentication
 /// middleware sets; absent: the path needs no authentication).
@@ -244,145 +242,6 @@ impl Journal {
     }
 }
 
-/// The secrets a request presented: the credential of its `Authorization` (and
-/// `Proxy-Authorization`) header as sent, the password or token it carries (decoded as core
-/// decodes it), and the session cookie's value; each also as a URL, JSON and HTML escape
-/// would write it. Longest first, so a secret that contains another is cut whole.
-fn presented_secrets(headers: &[(String, String)]) -> Vec<String> {
-    let mut raw = Vec::new();
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("authorization")
-            || name.eq_ignore_ascii_case("proxy-authorization")
-        {
-            let value = value.trim();
-            raw.push(
-                value
-                    .split_once(' ')
-                    .map_or(value, |(_, c)| c.trim())
-                    .to_owned(),
-            );
-            let bearer = value
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
-            // A Bearer credential is the token itself; only Basic needs decoding.
-            if bearer {
-                continue;
-            }
-            match tokenauth_core::credentials::parse_authorization(Some(value.as_bytes())) {
-                Ok(tokenauth_core::credentials::Credentials::Basic { secret, .. }) => {
-                    raw.push(secret);
-                }
-                Ok(tokenauth_core::credentials::Credentials::Bearer { token }) => raw.push(token),
-                _ => {}
-            }
-        } else if name.eq_ignore_ascii_case("cookie")
-            && let Some(session) = crate::sessions::cookie_value(value)
-        {
-            raw.push(session.to_owned());
-        }
-    }
-    raw.retain(|s| !s.is_empty());
-    let mut out: Vec<String> = Vec::new();
-    for s in raw {
-        // Each escaped form only when it differs (a token of letters, digits and `_` has none):
-        // this runs on every authenticated request.
-        let mut forms = Vec::new();
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"*-._".contains(&b))
-        {
-            forms.push(form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>());
-        }
-        if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            let json = serde_json::to_string(&s).unwrap_or_default();
-            forms.push(json.trim_matches('"').to_owned());
-        }
-        if s.contains(['&', '<', '>', '"', '\'', '`', '=']) {
-            forms.push(handlebars::html_escape(&s));
-        }
-        forms.push(s);
-        for f in forms {
-            if !f.is_empty() && !out.contains(&f) {
-                out.push(f);
-            }
-        }
-    }
-    if out.len() > 1 {
-        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    }
-    out
-}
-
-/// `%XX` escapes undone (as bytes; what is not UTF-8 afterwards is replaced).
-pub fn percent_decoded(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(v).unwrap_or(b'%'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Cuts the secrets out of `text`. If a secret can still be read after undoing URL encoding
-/// (a client that encoded only some of its characters), nothing of the text is kept.
-fn scrub(text: String, secrets: &[String]) -> String {
-    if secrets.is_empty() {
-        return text;
-    }
-    let mut out = text;
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), REDACTED);
-        }
-    }
-    if !out.contains(['%', '+']) {
-        return out;
-    }
-    let decoded = percent_decoded(&out);
-    let form_decoded = percent_decoded(&out.replace('+', " "));
-    if secrets
-        .iter()
-        .any(|s| decoded.contains(s.as_str()) || form_decoded.contains(s.as_str()))
-    {
-        return REDACTED.to_owned();
-    }
-    out
-}
-
-/// [`scrub`] for bytes: text is scrubbed; bytes that are not text are kept only when no secret
-/// occurs in them as bytes (else they are dropped whole: nothing is worth a leak).
-fn scrub_bytes(bytes: &[u8], secrets: &[String]) -> Vec<u8> {
-    if secrets.is_empty() {
-        return bytes.to_vec();
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => scrub(text.to_owned(), secrets).into_bytes(),
-        Err(_) => {
-            let leaks = secrets.iter().any(|s| {
-                let s = s.as_bytes();
-                bytes.windows(s.len()).any(|w| w == s)
-            });
-            if leaks {
-                REDACTED.as_bytes().to_vec()
-            } else {
-                bytes.to_vec()
-            }
-        }
-    }
-}
-
 fn headers_bytes(headers: &[(String, String)]) -> usize {
     headers
         .iter()
@@ -396,27 +255,40 @@ fn redacted_entry(
     decided: Option<Decided>,
     served: Option<Served>,
 ) -> Entry {
-    let secrets = presented_secrets(&arrived.headers);
-    let headers_dropped = arrived.headers.len().saturating_sub(MAX_HEADERS);
-    let headers: Vec<(String, String)> = arrived
-        .headers
-        .into_iter()
-        .take(MAX_HEADERS)
-        .map(|(n, v)| {
-            let v = if CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c)) {
-                REDACTED.to_owned()
-            } else {
-                scrub(v, &secrets)
-            };
-            (n, v)
-        })
-        .collect();
+    let mut secrets = Secrets::presented(
+        arrived
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+        &arrived.url,
+    );
+    let encoding = |headers: &[(String, String)]| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+            .map(|(_, v)| v.clone())
+    };
+    let request_encoding = encoding(&arrived.headers);
+    if let Some(s) = served.as_ref().filter(|s| s.record_body) {
+        secrets.add_body_fields(&s.body);
+    }
+    // The engine's view first (credential headers and parameters redacted), then every secret
+    // cut from what is left.
+    let mut request = MockRequest::new(&arrived.method, &arrived.url);
+    for (n, v) in &arrived.headers {
+        request.push_header(n, v);
+    }
+    let headers_dropped = request.truncate_headers(MAX_HEADERS);
+    request.scrub_view(|text| Some(secrets.scrub(text)));
     let mut answer_omitted = false;
     let (body, body_truncated, body_recorded, mappings, answer) = match served {
         Some(s) => {
+            // Scrubbed whole, then cut: a secret that straddles the cut is gone, not halved.
             let (body, cut) = if s.record_body {
-                let kept = &s.body[..s.body.len().min(MAX_BODY)];
-                (scrub_bytes(kept, &secrets), s.body.len() > MAX_BODY)
+                let mut b = secrets.scrub_body(&s.body, request_encoding.as_deref());
+                let cut = b.len() > MAX_BODY || s.body.len() > MAX_BODY;
+                b.truncate(MAX_BODY);
+                (b, cut)
             } else {
                 (Vec::new(), false)
             };
@@ -426,13 +298,18 @@ fn redacted_entry(
                     None
                 }
                 Some((h, b)) => {
+                    let answer_encoding = encoding(&h);
                     let h: Vec<(String, String)> = h
                         .into_iter()
                         .take(MAX_HEADERS)
-                        .map(|(n, v)| (n, scrub(v, &secrets)))
+                        .map(|(n, v)| {
+                            let v = secrets.scrub(&v);
+                            (n, v)
+                        })
                         .collect();
-                    let b = &b[..b.len().min(MAX_BODY)];
-                    Some((h, scrub_bytes(b, &secrets)))
+                    let mut b = secrets.scrub_body(&b, answer_encoding.as_deref());
+                    b.truncate(MAX_BODY);
+                    Some((h, b))
                 }
                 None => None,
             };
@@ -440,17 +317,13 @@ fn redacted_entry(
         }
         None => (Vec::new(), false, false, None, None),
     };
-    let request = MockRequest {
-        method: arrived.method,
-        url: scrub(arrived.url, &secrets),
-        headers,
-        body,
-    };
-    let authority = arrived.authority.map(|a| scrub(a, &secrets));
+    // What the journal keeps holds no secret, sealed or not.
+    let request = request.body(body).without_secrets();
+    let authority = arrived.authority.map(|a| secrets.scrub(&a));
     let bytes = std::mem::size_of::<Entry>()
-        + request.url.len()
+        + request.url().len()
         + authority.as_ref().map_or(0, String::len)
-        + headers_bytes(&request.headers)
+        + headers_bytes(request.headers())
         + request.body.len()
         + answer
             .as_ref()
@@ -517,15 +390,12 @@ pub fn request_json(e: &Entry) -> Value {
         }
     }
     let mut cookies = Map::new();
-    if r.headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
-    {
-        // Cookie values are credentials (the session): named, never shown.
-        cookies.insert("(cookies)".into(), Value::String(REDACTED.into()));
+    // Cookie values are credentials: named, never shown.
+    for name in r.cookie_names() {
+        cookies.insert(name, Value::String(REDACTED.into()));
     }
     let mut m = Map::new();
-    m.insert("url".into(), Value::String(r.url.clone()));
+    m.insert("url".into(), Value::String(r.url().to_owned()));
     let host = r
         .header_values("host")
         .next()
@@ -533,14 +403,14 @@ pub fn request_json(e: &Entry) -> Value {
         .unwrap_or("localhost");
     m.insert(
         "absoluteUrl".into(),
-        Value::String(format!("{}://{host}{}", e.scheme, r.url)),
+        Value::String(format!("{}://{host}{}", e.scheme, r.url())),
     );
     m.insert("method".into(), Value::String(r.method.clone()));
     m.insert(
         "clientIp".into(),
         Value::String(e.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
     );
-    m.insert("headers".into(), headers_json(&r.headers));
+    m.insert("headers".into(), headers_json(r.headers()));
     m.insert("cookies".into(), Value::Object(cookies));
     m.insert("queryParams".into(), Value::Object(query));
     m.insert("browserProxyRequest".into(), Value::Bool(false));
@@ -716,7 +586,7 @@ mod tests {
         }
         let (entries, total) = j.newest(10);
         assert_eq!(total, 3);
-        let urls: Vec<&str> = entries.iter().map(|e| e.request.url.as_str()).collect();
+        let urls: Vec<&str> = entries.iter().map(|e| e.request.url()).collect();
         assert_eq!(urls, ["/n/4", "/n/3", "/n/2"]);
         let pattern = RequestPattern::parse(&json!({"urlPathPattern": "/n/[34]"}), "").unwrap();
         assert_eq!(j.count(&pattern), 2);
@@ -853,7 +723,7 @@ mod tests {
             None,
             None,
         );
-        assert_eq!(e.request.headers.len(), MAX_HEADERS);
+        assert_eq!(e.request.headers().len(), MAX_HEADERS);
         assert_eq!(e.headers_dropped, 500 - MAX_HEADERS);
         assert!(e.bytes >= MAX_HEADERS * HEADER_OVERHEAD);
     }

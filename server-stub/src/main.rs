@@ -93,6 +93,10 @@ struct ServeArgs {
     /// a bad mapping file refuses the start, naming the file and the JSON pointer of the problem
     #[arg(long, env = "TOKENAUTH_MAPPINGS", value_name = "DIR")]
     mappings: Option<PathBuf>,
+    /// Bytes all WireMock mappings may hold together (their JSON and bodies), whether loaded
+    /// with --mappings or added through the admin API, which then answers 400 naming the limit
+    #[arg(long, env = "TOKENAUTH_MAX_MAPPING_BYTES", value_name = "BYTES", default_value_t = tokenauth_stub::mocks::MAX_MAPPING_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1u64 << 40)))]
+    max_mapping_bytes: usize,
     /// Requests the journal keeps for `/__admin/requests` (redacted; 0 turns it off)
     #[arg(long, env = "TOKENAUTH_JOURNAL_SIZE", default_value_t = tokenauth_stub::journal::DEFAULT_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     journal_size: usize,
@@ -387,9 +391,10 @@ fn run() -> anyhow::Result<()> {
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
-    if let Some(dir) = &cli.serve.mappings {
-        config.mocks = std::sync::Arc::new(tokenauth_stub::mocks::Mocks::load(dir)?);
-    }
+    config.mocks = std::sync::Arc::new(match &cli.serve.mappings {
+        Some(dir) => tokenauth_stub::mocks::Mocks::load_within(dir, cli.serve.max_mapping_bytes)?,
+        None => tokenauth_stub::mocks::Mocks::empty_within(cli.serve.max_mapping_bytes),
+    });
     config.journal_size = cli.serve.journal_size;
     config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);

@@ -17,58 +17,13 @@ use tokenauth_core::user::user_key;
 use crate::cache::{CachingVerifier, Mode};
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
+use crate::guard::{is_admin_api, is_anonymous};
 use crate::hashing;
 use crate::journal::{Arrived, Decided, Served};
+use crate::local::is_local;
 use crate::metrics::Outcome;
-use crate::routes::wiremock_admin::{is_admin_api, is_local};
 use crate::sessions::cookie_value;
 use crate::state::Shared;
-
-/// Paths that need no authentication: outside `/rest/`, and the few anonymous Jira endpoints.
-pub fn is_anonymous(method: &Method, path: &str) -> bool {
-    let path = path.strip_suffix('/').unwrap_or(path);
-    matches!(
-        (method.as_str(), path),
-        (
-            "GET" | "HEAD",
-            "/rest/api/2/serverInfo" | "/rest/api/latest/serverInfo"
-        ) | ("GET" | "HEAD", "/rest/tokenauth/1/openapi.json")
-            | ("POST", "/rest/auth/1/session")
-    ) || !under_rest(path)
-}
-
-/// Whether a path is under `/rest/` once read the way a lenient matcher could read it: percent
-/// escapes undone, repeated slashes merged, `.` and `..` segments resolved, any case. The
-/// token rules guard every such path, so `//rest/…`, `/x/../rest/…` or `/%72est/…` cannot
-/// reach a mapping whose pattern matches them without credentials.
-pub fn under_rest(path: &str) -> bool {
-    if path.starts_with("/rest/") || path == "/rest" {
-        return true;
-    }
-    // Nothing to undo: the path means what it says.
-    if !path.contains(['%', '.', '\\'])
-        && !path.contains("//")
-        && !path
-            .get(..5)
-            .is_some_and(|p| p.eq_ignore_ascii_case("/rest"))
-    {
-        return false;
-    }
-    let decoded = crate::journal::percent_decoded(path);
-    let mut segments: Vec<&str> = Vec::new();
-    for seg in decoded.split(['/', '\\']) {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    segments
-        .first()
-        .is_some_and(|first| first.eq_ignore_ascii_case("rest"))
-}
 
 /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not
 /// text must reach the decision as a malformed chain, not vanish (which would make a trusted
@@ -256,7 +211,41 @@ pub async fn authenticate(
         }
         return next.run(req).await;
     }
-    let headers = req.headers();
+    let (principal, decided) =
+        match authenticate_caller(&state, peer, &method, req.uri(), req.headers()).await {
+            Ok(p) => p,
+            Err(refusal) => return refusal,
+        };
+    req.extensions_mut().insert(principal);
+    let mut response = next.run(req).await;
+    if let Some(d) = decided {
+        response.extensions_mut().insert(d);
+    }
+    response
+}
+
+/// Whether a request carries credentials of its own (an `Authorization` header or a session
+/// cookie), so a path the token rules leave open can still learn who is asking.
+pub fn presents_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| cookie_value(c).is_some())
+}
+
+/// The token rules for one caller (SPEC §3), from the request's method, URI and headers: the
+/// principal and what the journal notes of it, or the refusal to send (denied, rate limited,
+/// or a decision that could not be made). The middleware runs it for every guarded path; the
+/// mappings' handler runs it for a guarded mapping answering a path outside `/rest/`.
+pub async fn authenticate_caller(
+    state: &Shared,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Principal, Option<Decided>), Response> {
     let mut session_id = None;
     let credentials = match headers.get(header::AUTHORIZATION) {
         Some(h) => parse_authorization(Some(h.as_bytes())),
@@ -274,25 +263,25 @@ pub async fn authenticate(
             Ok(session.map_or(Credentials::None, Credentials::Session))
         }
     };
-    let request_headers = RequestHeaders::new(&method, headers, req.uri());
+    let request_headers = RequestHeaders::new(method, headers, uri);
     let outcome = decide(
-        &state,
+        state,
         peer,
         request_headers,
         credentials,
         method.to_string(),
-        path,
+        uri.path().to_owned(),
     )
     .await;
     let mut outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             state.metrics.request(error_outcome(&e));
-            return e.into_response();
+            return Err(e.into_response());
         }
     };
-    if let Err(e) = apply(&state, &mut outcome).await {
-        return e.into_response();
+    if let Err(e) = apply(state, &mut outcome).await {
+        return Err(e.into_response());
     }
     let principal: Principal = match outcome.result {
         Ok(p) => p,
@@ -312,12 +301,12 @@ pub async fn authenticate(
                     reason: denial.message,
                 });
             }
-            return response;
+            return Err(response);
         }
     };
-    if let Err(e) = rate_limited(&state, &principal) {
+    if let Err(e) = rate_limited(state, &principal) {
         state.metrics.request(Outcome::RateLimited);
-        return e.into_response();
+        return Err(e.into_response());
     }
     state.metrics.request(Outcome::Allowed);
     let decided = state.journal.enabled().then(|| Decided::Allowed {
@@ -325,12 +314,7 @@ pub async fn authenticate(
         how: principal.auth.as_str(),
         token_id: principal.token.as_ref().map(|t| t.id.as_str().to_owned()),
     });
-    req.extensions_mut().insert(principal);
-    let mut response = next.run(req).await;
-    if let Some(d) = decided {
-        response.extensions_mut().insert(d);
-    }
-    response
+    Ok((principal, decided))
 }
 
 /// Records each request in the journal with what became of it: the decision the

@@ -10,10 +10,11 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use hyper::body::Frame;
 use serde_json::{Value, json};
@@ -21,8 +22,8 @@ use serde_json::{Value, json};
 use crate::journal::StubRef;
 use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
 use crate::wiremock::{
-    self, ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, ScenarioStates,
-    Stubs,
+    self, ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, RenderError,
+    ScenarioStates, Stubs,
 };
 
 /// Mappings held at once: the admin API adds them one request at a time, and each costs memory.
@@ -36,15 +37,26 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// The most chunks a `chunkedDribbleDelay` body is cut into (each is a wake-up and a write).
 pub const MAX_DRIBBLE_CHUNKS: u32 = 1_000;
 
+/// What all mappings together may hold by default (their JSON and bodies; `--max-mapping-bytes`):
+/// a count alone would let 100,000 mappings of 1 MiB each take 100 GiB.
+pub const MAX_MAPPING_BYTES: usize = 256 * 1024 * 1024;
+
 pub struct Mocks {
-    /// The stubs and the scenario states under one lock: a match and the scenario step it
-    /// takes happen together.
-    inner: Mutex<(Stubs, ScenarioStates)>,
+    /// The compiled mappings: matching reads the current set without a lock; a change builds
+    /// the next set and swaps it in whole.
+    stubs: ArcSwap<Stubs>,
+    /// Changes one at a time, so that two admin calls cannot lose each other's change.
+    changes: Mutex<()>,
+    /// Each scenario's state: locked only to choose among the candidates a request matched
+    /// and to step the scenario, never while matching or rendering.
+    scenarios: Mutex<ScenarioStates>,
     /// What `--mappings` loaded: the set `POST /__admin/mappings/reset` returns to.
-    defaults: Vec<Mapping>,
+    defaults: Arc<Stubs>,
     /// `--mappings DIR/__files`, where a mapping added through the admin API finds its
     /// `bodyFileName` (none without `--mappings`: such a mapping is refused).
     files_dir: Option<PathBuf>,
+    /// What the mappings may hold together, in bytes.
+    max_bytes: usize,
 }
 
 /// What to answer, once a mapping matched.
@@ -65,92 +77,155 @@ pub struct Answer {
     pub fault: Option<Fault>,
 }
 
+/// What the mappings make of a request.
+pub enum Lookup {
+    Answer(Box<Answer>),
+    /// The mapping that would answer is guarded (`crate::guard`) and the caller has not
+    /// authenticated: nothing was served, no scenario moved.
+    NeedsCredentials,
+    Unmatched,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MocksError {
     #[error("--mappings {0}: not a directory")]
     NotADirectory(String),
     #[error("--mappings: {0}")]
     Load(#[from] wiremock::LoadError),
+    #[error(
+        "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
+    )]
+    TooLarge(usize, usize),
+}
+
+/// Marks each mapping the token rules must guard, as it is added.
+fn classified(mut m: Mapping) -> Mapping {
+    m.guarded = crate::guard::mapping_is_guarded(&m);
+    m
 }
 
 impl Mocks {
     /// Loads `dir` (WireMock's `mappings/` and `__files/`), all or nothing.
     pub fn load(dir: &Path) -> Result<Self, MocksError> {
+        Self::load_within(dir, MAX_MAPPING_BYTES)
+    }
+
+    /// [`Mocks::load`], the mappings together holding at most `max_bytes`.
+    pub fn load_within(dir: &Path, max_bytes: usize) -> Result<Self, MocksError> {
         if !dir.is_dir() {
             return Err(MocksError::NotADirectory(dir.display().to_string()));
         }
-        let mappings = wiremock::load_dir(dir)?;
+        let mappings: Vec<Mapping> = wiremock::load_dir(dir)?
+            .into_iter()
+            .map(classified)
+            .collect();
+        let stubs = Stubs::new(mappings);
+        if stubs.bytes() > max_bytes {
+            return Err(MocksError::TooLarge(stubs.bytes(), max_bytes));
+        }
+        let stubs = Arc::new(stubs);
         Ok(Self {
-            inner: Mutex::new((Stubs::new(mappings.clone()), ScenarioStates::default())),
-            defaults: mappings,
+            stubs: ArcSwap::new(Arc::clone(&stubs)),
+            changes: Mutex::new(()),
+            scenarios: Mutex::new(ScenarioStates::default()),
+            defaults: stubs,
             files_dir: Some(dir.join("__files")),
+            max_bytes,
         })
     }
 
     /// No mappings (the server without `--mappings`: the admin API may add some).
     pub fn empty() -> Self {
+        Self::empty_within(MAX_MAPPING_BYTES)
+    }
+
+    /// [`Mocks::empty`], the mappings added later holding at most `max_bytes`.
+    pub fn empty_within(max_bytes: usize) -> Self {
         Self {
-            inner: Mutex::new((Stubs::default(), ScenarioStates::default())),
-            defaults: Vec::new(),
+            stubs: ArcSwap::from_pointee(Stubs::default()),
+            changes: Mutex::new(()),
+            scenarios: Mutex::new(ScenarioStates::default()),
+            defaults: Arc::new(Stubs::default()),
             files_dir: None,
+            max_bytes,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.lock().0.len()
+        self.stubs.load().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Stubs, ScenarioStates)> {
-        self.inner
+    fn scenarios(&self) -> std::sync::MutexGuard<'_, ScenarioStates> {
+        self.scenarios
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The answer of the mapping that matches, if one does (a template that fails to render is
-    /// a 500 naming why, as WireMock answers it).
-    pub fn answer(&self, req: &MockRequest) -> Option<Answer> {
-        let mut guard = self.lock();
-        let (stubs, scenarios) = &mut *guard;
-        let matched = stubs.serve(req, scenarios)?;
+    /// a 500 naming why, as WireMock answers it). `authenticated`: the token rules passed the
+    /// caller; otherwise a guarded mapping does not answer (see [`Lookup::NeedsCredentials`]).
+    ///
+    /// Matching runs on the current set without any lock; the scenario states are locked only
+    /// to pick among the candidates and step the scenario; rendering runs after.
+    pub fn answer(&self, req: &MockRequest, authenticated: bool) -> Lookup {
+        let stubs = self.stubs.load_full();
+        let candidates = stubs.candidates(req);
+        if candidates.is_empty() {
+            return Lookup::Unmatched;
+        }
+        let matched = {
+            let mut states = self.scenarios();
+            let Some(matched) = stubs.choose(req, &candidates, &states) else {
+                return Lookup::Unmatched;
+            };
+            if matched.mapping.guarded && !authenticated {
+                return Lookup::NeedsCredentials;
+            }
+            states.step(matched.mapping);
+            matched
+        };
         let stub = StubRef {
             id: matched.mapping.id.clone(),
             name: matched.mapping.name.clone(),
         };
         let templated = matched.mapping.response.is_templated();
-        Some(
-            match matched
-                .mapping
-                .response
-                .render(req, &matched.path_parameters)
-            {
-                Ok(r) => Answer {
-                    stub,
-                    templated,
-                    status: r.status,
-                    status_message: r.status_message,
-                    headers: r.headers,
-                    body: r.body,
-                    delay: r.delay.min(MAX_DELAY),
-                    dribble: r.chunked_dribble_delay.map(bounded),
-                    fault: r.fault,
-                },
-                Err(e) => Answer {
-                    stub,
-                    templated,
-                    status: 500,
-                    status_message: None,
-                    headers: vec![("Content-Type".into(), "text/plain".into())],
-                    body: e.to_string().into_bytes(),
-                    delay: Duration::ZERO,
-                    dribble: None,
-                    fault: None,
-                },
+        let answer = match matched
+            .mapping
+            .response
+            .render(req, &matched.path_parameters)
+        {
+            Ok(r) => Answer {
+                stub,
+                templated,
+                status: r.status,
+                status_message: r.status_message,
+                headers: r.headers,
+                body: r.body,
+                delay: r.delay.min(MAX_DELAY),
+                dribble: r.chunked_dribble_delay.map(bounded),
+                fault: r.fault,
             },
-        )
+            Err(e) => Answer {
+                stub,
+                templated,
+                // The request made the template outgrow its bounds: the client hears which.
+                status: match e {
+                    RenderError::Budget | RenderError::TooLarge => 422,
+                    RenderError::Template(_) => 500,
+                },
+                status_message: None,
+                headers: vec![("Content-Type".into(), "text/plain".into())],
+                body: e.to_string().into_bytes(),
+                delay: Duration::ZERO,
+                dribble: None,
+                fault: None,
+            },
+        };
+        Lookup::Answer(Box::new(answer))
     }
 }
 
@@ -163,6 +238,10 @@ pub enum AdminError {
     NotJson(String),
     #[error("{MAX_MAPPINGS} mappings are loaded already; delete some first")]
     Full,
+    #[error(
+        "the mappings would hold {0} bytes, more than the {1} allowed (--max-mapping-bytes); delete some first"
+    )]
+    TooLarge(usize, usize),
 }
 
 /// A mapping as the admin API shows it: its JSON as given, with `id` and `uuid` (WireMock
@@ -186,26 +265,48 @@ impl Mocks {
                 files_dir: self.files_dir.as_deref(),
             },
         )
+        .map(classified)
+    }
+
+    /// Applies `change` to a copy of the current set and swaps the copy in, if it stays
+    /// within the bounds; answers what `change` answered.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut Stubs) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        let _one_at_a_time = self
+            .changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = Stubs::clone(&self.stubs.load());
+        let out = change(&mut next)?;
+        if next.len() > MAX_MAPPINGS {
+            return Err(AdminError::Full);
+        }
+        if next.bytes() > self.max_bytes {
+            return Err(AdminError::TooLarge(next.bytes(), self.max_bytes));
+        }
+        self.stubs.store(Arc::new(next));
+        Ok(out)
     }
 
     /// Newest first, as WireMock lists them.
     pub fn list(&self) -> Vec<Value> {
-        self.lock().0.mappings().iter().rev().map(shown).collect()
+        self.stubs.load().mappings().rev().map(shown).collect()
     }
 
     pub fn get(&self, id: &str) -> Option<Value> {
-        self.lock().0.get(id).map(shown)
+        self.stubs.load().get(id).map(shown)
     }
 
     /// Adds a mapping as the newest (replacing one with the same id); returns it as shown.
     pub fn add(&self, v: &Value) -> Result<Value, AdminError> {
         let m = self.parse(v)?;
         let shown = shown(&m);
-        let mut guard = self.lock();
-        if guard.0.len() >= MAX_MAPPINGS && guard.0.get(&m.id).is_none() {
-            return Err(AdminError::Full);
-        }
-        guard.0.push(m);
+        self.change(|s| {
+            s.push(m);
+            Ok(())
+        })?;
         Ok(shown)
     }
 
@@ -219,25 +320,32 @@ impl Mocks {
         }
         let m = self.parse(&v)?;
         let shown = shown(&m);
-        let mut guard = self.lock();
-        if guard.0.get(id).is_none() {
-            return Ok(None);
-        }
-        guard.0.push(m);
-        Ok(Some(shown))
+        self.change(|s| {
+            if s.get(id).is_none() {
+                return Ok(None);
+            }
+            s.push(m);
+            Ok(Some(shown))
+        })
     }
 
     pub fn remove(&self, id: &str) -> bool {
-        self.lock().0.remove(id)
+        self.change(|s| Ok(s.remove(id))).unwrap_or(false)
     }
 
     pub fn remove_all(&self) {
-        self.lock().0 = Stubs::default();
+        let _ = self.change(|s| {
+            *s = Stubs::default();
+            Ok(())
+        });
     }
 
     /// Back to the mappings `--mappings` loaded.
     pub fn reset(&self) {
-        self.lock().0 = Stubs::new(self.defaults.clone());
+        let _ = self.change(|s| {
+            *s = Stubs::clone(&self.defaults);
+            Ok(())
+        });
     }
 
     /// WireMock's import: all parsed first (nothing changes if one is bad), then added;
@@ -259,28 +367,29 @@ impl Mocks {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut guard = self.lock();
-        if delete_others {
-            guard.0 = Stubs::default();
-        }
-        if guard.0.len() + parsed.len() > MAX_MAPPINGS {
-            return Err(AdminError::Full);
-        }
-        let mut added = 0;
-        for m in parsed {
-            if !overwrite && guard.0.get(&m.id).is_some() {
-                continue;
+        self.change(|s| {
+            if delete_others {
+                *s = Stubs::default();
             }
-            guard.0.push(m);
-            added += 1;
-        }
-        Ok(added)
+            if s.len() + parsed.len() > MAX_MAPPINGS {
+                return Err(AdminError::Full);
+            }
+            let mut added = 0;
+            for m in parsed {
+                if !overwrite && s.get(&m.id).is_some() {
+                    continue;
+                }
+                s.push(m);
+                added += 1;
+            }
+            Ok(added)
+        })
     }
 
     /// Every scenario the mappings name: its current state and the states it can be in.
-    pub fn scenarios(&self) -> Vec<Value> {
-        let guard = self.lock();
-        let (stubs, states) = &*guard;
+    pub fn scenarios_json(&self) -> Vec<Value> {
+        let stubs = self.stubs.load();
+        let states = self.scenarios().clone();
         let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for m in stubs.mappings() {
             if let Some(s) = &m.scenario {
@@ -313,13 +422,19 @@ impl Mocks {
     }
 
     pub fn reset_scenarios(&self) {
-        self.lock().1.reset();
+        self.scenarios().reset();
     }
 
     /// The closest mappings to a request none matched (WireMock's 404 report), its body
-    /// scored up to [`NEAR_MISS_BODY`] bytes: a regex over a 1 MiB body per mapping would let
-    /// one request hold the lock for seconds.
-    pub fn near_misses(&self, req: &MockRequest, limit: usize) -> Vec<NearMiss> {
+    /// scored up to [`NEAR_MISS_BODY`] bytes (a regex over a 1 MiB body per mapping would cost
+    /// seconds). `authenticated`: an anonymous caller hears only of the mappings that could
+    /// have answered it, not of guarded ones (security review 2, N12).
+    pub fn near_misses(
+        &self,
+        req: &MockRequest,
+        limit: usize,
+        authenticated: bool,
+    ) -> Vec<NearMiss> {
         let cut;
         let req = if req.body.len() > NEAR_MISS_BODY {
             let mut r = req.clone();
@@ -329,8 +444,9 @@ impl Mocks {
         } else {
             req
         };
-        let guard = self.lock();
-        guard.0.near_misses(req, &guard.1, limit)
+        let stubs = self.stubs.load();
+        let states = self.scenarios().clone();
+        stubs.near_misses(req, &states, limit, |m| authenticated || !m.guarded)
     }
 }
 

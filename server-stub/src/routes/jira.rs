@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
@@ -14,7 +16,8 @@ use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
 use crate::faults::FaultSlot;
 use crate::journal::Served;
-use crate::mocks::{Answer, Dribble};
+use crate::middleware::authenticate_caller;
+use crate::mocks::{Answer, Dribble, Lookup};
 use crate::state::Shared;
 use crate::wiremock::MockRequest;
 
@@ -112,95 +115,131 @@ pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
 }
 
 /// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
-/// passed the token rules by now; other paths are matched without authentication, as a real
-/// server's static pages are). Otherwise a `/rest/` path gets the echo — who the request
-/// authenticated as, so a developer can check that a script's writes are refused with a Read
-/// Only token — and any other path 404.
+/// passed the token rules by now; outside `/rest/`, a mapping that could have answered a
+/// `/rest/` path — `crate::guard` — takes the token rules here first, and the others answer
+/// without authentication, as a real server's static pages do). Otherwise a `/rest/` path gets
+/// the echo — who the request authenticated as, so a developer can check that a script's writes
+/// are refused with a Read Only token — and any other path 404.
 pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    let url = req
-        .uri()
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let url = parts
+        .uri
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
-    let method = req.method().clone();
-    let principal = req.extensions().get::<Principal>().cloned();
-    let faults = req.extensions().get::<FaultSlot>().cloned();
+    let mut principal = parts.extensions.get::<Principal>().cloned();
+    let faults = parts.extensions.get::<FaultSlot>().cloned();
     // How the request leaves the connection decides the head of a malformed-chunk fault.
-    let version = req.version();
-    let connection = req
-        .headers()
+    let version = parts.version;
+    let connection = parts
+        .headers
         .get(header::CONNECTION)
         .and_then(|c| c.to_str().ok())
         .map(str::to_owned);
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
     // Read (and bound) the body, so an oversized chunked upload gets its 413.
-    let Ok(body) = axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT).await else {
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return ApiError::PayloadTooLarge.into_response();
     };
-    let mock_request = MockRequest {
-        method: method.as_str().to_owned(),
-        url,
-        headers,
-        body: body.to_vec(),
-    };
+    // The engine's view: credentials sealed, the rest as received.
+    let mut mock_request = MockRequest::new(parts.method.as_str(), &url).body(body.to_vec());
+    for (n, v) in &parts.headers {
+        if let Ok(v) = v.to_str() {
+            mock_request.push_header(n.as_str(), v);
+        }
+    }
     // A `/rest/` path the token rules did not guard (an anonymous endpoint written with a
     // trailing slash): no mapping answers it, whatever its pattern would match.
-    let unguarded = principal.is_none() && crate::middleware::under_rest(&path);
+    let unguarded = principal.is_none() && crate::guard::under_rest(&path);
     // What the journal keeps of a request the mappings saw (its body is shared, not copied).
     let mut served = state.journal.enabled().then(|| Served {
         body: body.clone(),
         record_body: !unguarded,
         ..Served::default()
     });
-    let answer = if unguarded {
-        None
+    let mut decided = None;
+    let mut lookup = if unguarded {
+        Lookup::Unmatched
     } else {
-        state.config.mocks.answer(&mock_request)
+        look_up(&state, &mock_request, principal.is_some()).await
     };
-    if let Some(answer) = answer {
-        if let Some(s) = &mut served {
-            s.stub = Some(answer.stub.clone());
-            s.answer = Some((answer.headers.clone(), answer.body.clone()));
-            s.answer_templated = answer.templated;
+    // A guarded mapping answers only what the token rules pass, as on `/rest/`; and a caller
+    // who presents credentials on an open path hears of the guarded mappings in a near-miss
+    // report only once they are checked (N12).
+    let wants_report = state.config.unmatched_404 && !unguarded;
+    let check_caller = matches!(lookup, Lookup::NeedsCredentials)
+        || (wants_report
+            && principal.is_none()
+            && matches!(lookup, Lookup::Unmatched)
+            && crate::middleware::presents_credentials(&parts.headers));
+    if check_caller {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        match authenticate_caller(&state, peer, &parts.method, &parts.uri, &parts.headers).await {
+            Ok((p, d)) => {
+                principal = Some(p);
+                decided = d;
+                lookup = look_up(&state, &mock_request, true).await;
+            }
+            Err(refusal) => return refusal,
         }
-        let faults = faults
-            .as_ref()
-            .map(|slot| (slot, version, connection.as_deref()));
-        let mut response = mapped(answer, faults).await;
-        if let Some(s) = served {
-            response.extensions_mut().insert(s);
-        }
-        return response;
     }
-    let mut response = if state.config.unmatched_404 && !unguarded {
-        not_matched(&state, mock_request).await
-    } else {
-        echo(principal, &method, &path)
+    let mut response = match lookup {
+        Lookup::Answer(answer) => {
+            if let Some(s) = &mut served {
+                s.stub = Some(answer.stub.clone());
+                s.answer = Some((answer.headers.clone(), answer.body.clone()));
+                s.answer_templated = answer.templated;
+            }
+            let faults = faults
+                .as_ref()
+                .map(|slot| (slot, version, connection.as_deref()));
+            mapped(*answer, faults).await
+        }
+        _ if wants_report => not_matched(&state, mock_request, principal.is_some()).await,
+        _ => echo(principal, &parts.method, &path),
     };
     if let Some(s) = served {
         response.extensions_mut().insert(s);
     }
+    if let Some(d) = decided {
+        response.extensions_mut().insert(d);
+    }
     response
+}
+
+/// Bodies larger than this are matched on the blocking pool: a hundred `equalToJson` or
+/// `matchesJsonPath` patterns over a 1 MiB body take long enough to stall the async threads
+/// that answer everyone else.
+const INLINE_BODY: usize = 64 * 1024;
+
+async fn look_up(state: &Shared, req: &MockRequest, authenticated: bool) -> Lookup {
+    if req.body.len() <= INLINE_BODY {
+        return state.config.mocks.answer(req, authenticated);
+    }
+    let mocks = std::sync::Arc::clone(&state.config.mocks);
+    let req = req.clone();
+    tokio::task::spawn_blocking(move || mocks.answer(&req, authenticated))
+        .await
+        .unwrap_or(Lookup::Unmatched)
 }
 
 /// WireMock's answer to a request no mapping matched (`--unmatched 404`): 404 with the
 /// closest mappings, so a developer sees which mapping they meant and how far it is. Scored
 /// on the blocking pool: it runs every matcher of up to `NEAR_MISS_SCOPE` mappings.
-async fn not_matched(state: &Shared, req: MockRequest) -> Response {
+async fn not_matched(state: &Shared, req: MockRequest, authenticated: bool) -> Response {
     let mocks = std::sync::Arc::clone(&state.config.mocks);
     let (req, misses) = tokio::task::spawn_blocking(move || {
-        let misses = mocks.near_misses(&req, 3);
+        let misses = mocks.near_misses(&req, 3, authenticated);
         (req, misses)
     })
     .await
     .unwrap_or_else(|_| (MockRequest::default(), Vec::new()));
     let mut report = format!(
         "Request was not matched\n=======================\n\n{} {}\n\n",
-        req.method, req.url
+        req.method,
+        req.url()
     );
     if misses.is_empty() {
         report.push_str("No stub mappings are loaded.\n");

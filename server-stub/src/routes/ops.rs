@@ -7,11 +7,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::credentials::parse_authorization;
-use tokenauth_core::ip::resolve_client;
 
 use super::answers::ServerState;
 use crate::error::{ApiError, denial_response};
-use crate::middleware::{RequestHeaders, apply, decide, forwarded_for};
+use crate::local::is_local;
+use crate::middleware::{RequestHeaders, apply, decide};
 use crate::state::Shared;
 
 /// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,
@@ -36,8 +36,9 @@ pub async fn status(State(state): State<Shared>) -> Response {
 }
 
 /// `GET /metrics` in the Prometheus text format: to clients on this machine (a local Prometheus
-/// or agent) without credentials, to anyone else with an admin's. "This machine" is the client
-/// address as the trusted proxies resolve it, so a proxy on loopback does not open it to all.
+/// or agent) without credentials, to anyone else with an admin's. "This machine" is what the
+/// admin API means by it (`crate::local`): a loopback peer naming this machine, with no sign
+/// of a proxy or of a web page.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -53,14 +54,8 @@ pub async fn metrics(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let xff = forwarded_for(&headers);
-    let client = resolve_client(
-        peer.ip(),
-        xff.as_deref(),
-        &state.auth.policy().trusted_proxies,
-    );
-    let local = !client.forwarded_for_malformed && client.client.is_loopback();
-    if !local {
+    // The one definition of a local caller the admin API uses too (`crate::local`).
+    if !is_local(&state, peer, &headers, &uri) {
         let credentials = parse_authorization(
             headers
                 .get(header::AUTHORIZATION)

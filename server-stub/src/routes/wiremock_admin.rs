@@ -2,11 +2,11 @@
 //! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks`) and
 //! the request journal (`crate::journal`).
 //!
-//! Who may call it: a client on this machine (a loopback peer, with no `X-Forwarded-For` or
-//! `Forwarded` header, so a proxy on this machine cannot lend its address to a remote client)
-//! needs no credentials, as with WireMock; any other client needs an administrator's
-//! credentials, checked by the same token rules as `/rest/` (the middleware authenticates
-//! `/__admin/` requests that are not local). A Read Only admin token may read, not change.
+//! Who may call it: a client on this machine (`crate::local`: a loopback peer with no sign of
+//! a proxy or of a web page) needs no credentials, as with WireMock; any other client needs
+//! an administrator's credentials, checked by the same token rules as `/rest/` (the middleware
+//! authenticates `/__admin/` requests that are not local). A Read Only admin token may read,
+//! not change.
 //!
 //! Differences from WireMock, on purpose: mappings are not written back to files (`persistent`
 //! is accepted and ignored); the journal is redacted (see `crate::journal`), so a count by
@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,89 +30,10 @@ use tokenauth_core::auth::Principal;
 
 use crate::error::ApiError;
 use crate::journal::{Entry, entry_json, request_json};
+use crate::local::is_local;
 use crate::mocks::AdminError;
-use crate::state::{AppState, Shared};
+use crate::state::Shared;
 use crate::wiremock::RequestPattern;
-
-/// The path prefix of the admin API.
-pub const PREFIX: &str = "/__admin";
-
-pub fn is_admin_api(path: &str) -> bool {
-    path == PREFIX || path.starts_with("/__admin/")
-}
-
-/// A client on this machine, speaking for itself: a loopback peer with no forwarding header,
-/// that names this machine as the host, and is not a browser sent here by another site.
-///
-/// The host and browser checks stop a web page the developer visits from driving the API: a
-/// page on another site that POSTs here carries its `Origin` (and `Sec-Fetch-Site:
-/// cross-site`), and a page that rebinds its own domain name to 127.0.0.1 (DNS rebinding)
-/// sends that domain as `Host`. Either would otherwise add a mapping serving the page's script
-/// from this origin. Such calls are not local, so they need an administrator's credentials.
-///
-/// No caller is local when a proxy on this machine may stand in front (`--insecure-http`, or a
-/// loopback address among the trusted proxies): such a proxy connects from loopback, often
-/// with `Host: 127.0.0.1` and no forwarding header, for every remote client.
-pub fn is_local(state: &AppState, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> bool {
-    let trusted = &state.auth.policy().trusted_proxies;
-    !state.config.insecure_http
-        && !trusted.contains(peer.ip())
-        && !trusted.contains(peer.ip().to_canonical())
-        && local_request(peer, headers, uri.authority().map(|a| a.as_str()))
-}
-
-/// [`is_local`]'s reading of the request alone. A header that appears twice or is not text
-/// counts against it: what cannot be read cannot be vouched for.
-fn local_request(peer: SocketAddr, headers: &HeaderMap, authority: Option<&str>) -> bool {
-    let single = |name: &str| -> Result<Option<&str>, ()> {
-        let mut values = headers.get_all(name).iter();
-        match (values.next(), values.next()) {
-            (None, _) => Ok(None),
-            (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
-            (Some(_), Some(_)) => Err(()),
-        }
-    };
-    let (Ok(host), Ok(origin), Ok(fetch_site)) =
-        (single("host"), single("origin"), single("sec-fetch-site"))
-    else {
-        return false;
-    };
-    peer.ip().to_canonical().is_loopback()
-        && !headers.contains_key("x-forwarded-for")
-        && !headers.contains_key("forwarded")
-        && host.is_none_or(is_loopback_authority)
-        && authority.is_none_or(is_loopback_authority)
-        && origin.is_none_or(|o| {
-            o.split_once("://")
-                .is_some_and(|(_, authority)| is_loopback_authority(authority))
-        })
-        && fetch_site.is_none_or(|s| s == "same-origin" || s == "none")
-}
-
-/// `localhost`, a loopback IPv4 address or `[::1]`, optionally followed by `:` and a port;
-/// nothing else.
-fn is_loopback_authority(authority: &str) -> bool {
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((h, "")) => (h, None),
-            Some((h, rest)) => match rest.strip_prefix(':') {
-                Some(p) => (h, Some(p)),
-                None => return false,
-            },
-            None => return false,
-        },
-        None => match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    port_ok
-        && (host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.to_canonical().is_loopback()))
-}
 
 /// A caller the admin API serves: local, or an authenticated administrator.
 pub struct AdminCaller;
@@ -150,7 +71,7 @@ fn refused(e: &AdminError) -> Response {
     let (status, pointer) = match e {
         AdminError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.pointer.clone()),
         AdminError::NotJson(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
-        AdminError::Full => (StatusCode::BAD_REQUEST, String::new()),
+        AdminError::Full | AdminError::TooLarge(..) => (StatusCode::BAD_REQUEST, String::new()),
     };
     (
         status,
@@ -531,7 +452,7 @@ pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> 
     let out = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for e in unmatched {
-            if let Some(n) = mocks.near_misses(&e.request, 1).into_iter().next() {
+            if let Some(n) = mocks.near_misses(&e.request, 1, true).into_iter().next() {
                 let distance = if n.total == 0 {
                     1.0
                 } else {
@@ -560,7 +481,7 @@ pub async fn unmatched_near_misses(_: AdminCaller, State(st): State<Shared>) -> 
     tag = "wiremock"
 )]
 pub async fn list_scenarios(_: AdminCaller, State(st): State<Shared>) -> Json<Value> {
-    Json(json!({"scenarios": st.config.mocks.scenarios()}))
+    Json(json!({"scenarios": st.config.mocks.scenarios_json()}))
 }
 
 #[utoipa::path(
@@ -591,64 +512,4 @@ pub async fn reset_all(_: AdminCaller, State(st): State<Shared>) -> Json<Value> 
     st.config.mocks.reset_scenarios();
     st.journal.clear();
     Json(json!({}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn local(pairs: &[(&'static str, &'static str)]) -> bool {
-        let mut h = HeaderMap::new();
-        for (n, v) in pairs {
-            h.insert(*n, axum::http::HeaderValue::from_static(v));
-        }
-        local_request("127.0.0.1:5000".parse().unwrap(), &h, None)
-    }
-
-    #[test]
-    fn a_loopback_client_naming_this_machine_is_local() {
-        assert!(local(&[]));
-        assert!(local(&[("host", "127.0.0.1:2990")]));
-        assert!(local(&[("host", "localhost:2990")]));
-        assert!(local(&[
-            ("host", "[::1]:2990"),
-            ("origin", "http://localhost:2990")
-        ]));
-        assert!(local(&[("sec-fetch-site", "same-origin")]));
-        assert!(!local_request(
-            "10.0.0.5:5000".parse().unwrap(),
-            &HeaderMap::new(),
-            None
-        ));
-    }
-
-    #[test]
-    fn a_forwarded_call_a_foreign_page_or_a_rebound_name_is_not_local() {
-        assert!(!local(&[("x-forwarded-for", "203.0.113.9")]));
-        assert!(!local(&[("forwarded", "for=203.0.113.9")]));
-        assert!(!local(&[("origin", "http://evil.example")]));
-        assert!(!local(&[("origin", "null")]));
-        assert!(!local(&[("sec-fetch-site", "cross-site")]));
-        assert!(!local(&[("host", "rebound.evil.example:2990")]));
-        assert!(!local(&[("host", "127.0.0.1.evil.example")]));
-        assert!(!local(&[("host", "localhost:evil.example")]));
-        assert!(!local(&[("host", "[::1]evil.example")]));
-        assert!(!local(&[("host", "localhost:")]));
-        let peer = "127.0.0.1:5000".parse().unwrap();
-        assert!(!local_request(
-            peer,
-            &HeaderMap::new(),
-            Some("evil.example")
-        ));
-        let mut twice = HeaderMap::new();
-        twice.append("host", axum::http::HeaderValue::from_static("localhost"));
-        twice.append("host", axum::http::HeaderValue::from_static("evil.example"));
-        assert!(!local_request(peer, &twice, None));
-        let mut unreadable = HeaderMap::new();
-        unreadable.insert(
-            "sec-fetch-site",
-            axum::http::HeaderValue::from_bytes(b"cross-site\xff").unwrap(),
-        );
-        assert!(!local_request(peer, &unreadable, None));
-    }
 }
