@@ -1,4 +1,148 @@
-//! Second review (shared/security-review-2.md): see main.rs.
+//! N1 (high): a mapping reads other users' credentials — by a template that echoes them, or
+//! by an oracle of `matches` patterns that the journal tells apart.
 
-#[allow(unused_imports)]
 use super::*;
+
+/// Adds a mapping through the admin API, as a local caller with no credentials may.
+pub async fn add_mapping(s: &Server, mapping: Value) -> reqwest::Response {
+    s.req(Method::POST, "/__admin/mappings")
+        .json(&mapping)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A client that does not follow redirects, so the test sees the `Location` it was given.
+fn no_redirects() -> reqwest::Client {
+    tokenauth_e2e::init_tls();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn n1_a_template_cannot_hand_over_another_users_token() {
+    let s = Server::start();
+    let r = add_mapping(
+        &s,
+        json!({"request": {"method": "GET", "urlPath": "/rest/api/2/issue/PROJ-1"},
+               "response": {"status": 302, "transformers": ["response-template"],
+                 "headers": {"Location": "http://127.0.0.1:1/{{request.headers.Authorization}}"},
+                 "body": "{{request.headers.authorization}} {{request.headers.[AUTHORIZATION]}} {{#each request.headers}}{{this}};{{/each}} {{request.cookies.JSESSIONID}}"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let token = s.secret("alice", "READ_WRITE").await;
+    let r = no_redirects()
+        .get(s.url("/rest/api/2/issue/PROJ-1"))
+        .header("Authorization", bearer(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    assert_eq!(location, "http://127.0.0.1:1/[redacted]");
+    let secret_part = &token[token.len() - 20..];
+    assert!(!body.contains(secret_part), "{body}");
+    let journal = text_of_admin_requests(&s).await;
+    assert!(
+        !journal.contains(secret_part),
+        "the journal kept it: {journal}"
+    );
+}
+
+/// Basic credentials and the session cookie are sealed as the token is.
+#[tokio::test]
+async fn n1_a_template_cannot_hand_over_a_password_or_a_session() {
+    let s = Server::start();
+    add_mapping(
+        &s,
+        json!({"request": {"urlPath": "/rest/api/2/echo"},
+               "response": {"transformers": ["response-template"],
+                 "body": "{{request.headers.Authorization}}|{{request.headers.Cookie}}|{{request.cookies.JSESSIONID}}"}}),
+    )
+    .await;
+    let basic = basic_header("alice", "alice");
+    let r = s
+        .req(Method::GET, "/rest/api/2/echo")
+        .header("Authorization", &basic)
+        .header("Cookie", "JSESSIONID=planted-session-value");
+    assert_eq!(
+        tokenauth_e2e::text_of(r).await,
+        "[redacted]|[redacted]|[redacted]"
+    );
+    let cookie = login(&s, "bob", "bob").await;
+    let r = s
+        .req(Method::GET, "/rest/api/2/echo")
+        .header("Cookie", &cookie);
+    let text = tokenauth_e2e::text_of(r).await;
+    assert!(!text.contains(cookie.split('=').nth(1).unwrap()), "{text}");
+}
+
+#[tokio::test]
+async fn n1_a_mapping_cannot_guess_a_credential_one_character_at_a_time() {
+    let s = Server::start();
+    for (i, guess) in ["A", "B", "t"].iter().enumerate() {
+        let r = add_mapping(
+            &s,
+            json!({"priority": i + 1, "request": {"urlPath": "/rest/api/2/myself/x",
+                   "headers": {"Authorization": {"matches": format!("Bearer {guess}.*")}}}}),
+        )
+        .await;
+        assert_eq!(r.status(), 422, "a guessing matcher is refused at load");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["errors"][0]["source"]["pointer"],
+            "/request/headers/Authorization/matches"
+        );
+        assert!(
+            v["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("credential"),
+            "{v}"
+        );
+    }
+    for (what, matcher) in [
+        ("headers", json!({"authorization": {"contains": "tka_"}})),
+        ("headers", json!({"X-Api-Key": {"matches": "a.*"}})),
+        (
+            "cookies",
+            json!({"JSESSIONID": {"matches": "[0-9a-f]{4}.*"}}),
+        ),
+        (
+            "queryParameters",
+            json!({"access_token": {"contains": "x"}}),
+        ),
+    ] {
+        let r = add_mapping(&s, json!({"request": {"urlPath": "/x", what: matcher}})).await;
+        assert_eq!(r.status(), 422, "{what} {matcher}");
+    }
+    // One guess of the whole value is one bit, as real mapping folders use it.
+    let token = s.secret("alice", "READ_ONLY").await;
+    let r = add_mapping(
+        &s,
+        json!({"request": {"urlPath": "/rest/api/2/issue/P-9",
+               "headers": {"Authorization": {"equalTo": bearer(&token)}}},
+               "response": {"body": "exactly alice's token"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let hit = s
+        .req(Method::GET, "/rest/api/2/issue/P-9")
+        .header("Authorization", bearer(&token));
+    assert_eq!(tokenauth_e2e::text_of(hit).await, "exactly alice's token");
+    // A scheme or presence test reads nothing of the secret, and loads.
+    let r = add_mapping(
+        &s,
+        json!({"request": {"urlPath": "/y", "headers": {"Authorization": {"matches": "Bearer .*"}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+}
+
+pub async fn text_of_admin_requests(s: &Server) -> String {
+    tokenauth_e2e::text_of(s.req(Method::GET, "/__admin/requests")).await
+}
