@@ -11,6 +11,9 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:2990";
 pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// An HTTP/2 client keeps its connection for more requests (and PINGs it): a minute without a
+/// request is plenty for that, and bounds how long an idle peer holds a slot.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -25,13 +28,20 @@ pub struct ServerConfig {
     /// uncached attempts on it are refused without hashing.
     pub failures_per_minute: u32,
     pub request_timeout: Duration,
-    /// How long a connection may take to send a request head, and how long an idle keep-alive
-    /// connection stays open (hyper starts the same timer for both): a client that sends a
-    /// request line and then nothing holds a connection this long at most.
+    /// How long a connection may take to send a request head — the first one counted from
+    /// accept, TLS handshake and HTTP/2 preface included — and how long an idle HTTP/1
+    /// keep-alive connection stays open (hyper starts the same timer for both): a client that
+    /// sends nothing, or a request line and then nothing, holds a connection this long at most.
     pub header_read_timeout: Duration,
+    /// How long a connection stays open with no request open, whatever it sends besides
+    /// requests (HTTP/2 PINGs): what bounds an idle HTTP/2 connection.
+    pub idle_timeout: Duration,
     /// Connections open at once; further clients wait in the kernel's backlog until one closes,
     /// so the process never runs out of file descriptors (which would lock everyone out).
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; `None`:
+    /// `peers::default_share` of the cap. More are closed at accept.
+    pub max_connections_per_client: Option<usize>,
     /// Live cookie sessions in all (each user holds at most `sessions::PER_USER`).
     pub max_sessions: usize,
     /// HTTPS with this certificate; `None`: plain HTTP (loopback only, unless `insecure_http`).
@@ -66,7 +76,9 @@ impl ServerConfig {
             failures_per_minute: 10,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: None,
             max_sessions: crate::sessions::MAX_SESSIONS,
             tls: None,
             insecure_http: false,

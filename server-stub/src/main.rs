@@ -12,8 +12,8 @@ use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_stub::audit_file::{self, AuditFile, AuditFileConfig};
 use tokenauth_stub::commands::{self, ExportFilter};
 use tokenauth_stub::config::{
-    DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerConfig,
-    default_data_dir,
+    DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ServerConfig, default_data_dir,
 };
 use tokenauth_stub::logging::BufferedStderr;
 use tokenauth_stub::server;
@@ -55,12 +55,22 @@ struct ServeArgs {
     /// How many verified secrets to remember (about 150 bytes each)
     #[arg(long, env = "TOKENAUTH_CACHE_CAPACITY", default_value_t = 10_000)]
     cache_capacity: usize,
-    /// Seconds a connection may take to send a request head, and may stay idle between requests
+    /// Seconds a connection may take to send a request head (the first from accept, TLS
+    /// handshake included), and may stay idle between HTTP/1 requests
     #[arg(long, env = "TOKENAUTH_HEADER_READ_TIMEOUT", default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_read_timeout: u64,
+    /// Seconds a connection may stay open with no request open, whatever else it sends (HTTP/2
+    /// PINGs do not count)
+    #[arg(long, env = "TOKENAUTH_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout: u64,
     /// Connections served at once; more clients wait until one closes
     #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     max_connections: usize,
+    /// Connections one client (an IPv4 address, loopback included, or an IPv6 /64) may hold at
+    /// once; more are closed as soon as accepted [default: an eighth of --max-connections, at
+    /// least 8]. A proxy on this host is one client: give it --max-connections
+    #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS_PER_CLIENT", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    max_connections_per_client: Option<usize>,
     /// Cookie sessions open at once in all; when full, new logins are refused (nobody is logged out)
     #[arg(long, env = "TOKENAUTH_MAX_SESSIONS", default_value_t = tokenauth_stub::sessions::MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     max_sessions: usize,
@@ -370,7 +380,9 @@ fn run() -> anyhow::Result<()> {
     config.ephemeral = ephemeral.is_some();
     config.cache_capacity = cli.serve.cache_capacity;
     config.header_read_timeout = std::time::Duration::from_secs(cli.serve.header_read_timeout);
+    config.idle_timeout = std::time::Duration::from_secs(cli.serve.idle_timeout);
     config.max_connections = cli.serve.max_connections;
+    config.max_connections_per_client = cli.serve.max_connections_per_client;
     config.max_sessions = cli.serve.max_sessions;
     config.insecure_http = cli.serve.insecure_http;
     config.tls = match (

@@ -17,6 +17,7 @@
 //! | `tokenauth_last_used_write_failures_total` | last-used times that could not be written |
 //! | `tokenauth_journal_requests` | requests held in the request journal |
 //! | `tokenauth_log_lines_dropped_total` | log lines standard error did not take |
+//! | `tokenauth_connections_refused_total{reason}`, `tokenauth_connections_closed_total{reason}` | connections closed at accept (`per_client`: the client held its share of `--max-connections`), and closed by a deadline (`no_request`, `idle`) |
 //! | `tokenauth_build_info{version}` | always 1 |
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
@@ -92,6 +93,7 @@ pub struct Metrics {
     pub journal: Gauge,
     log_dropped: Counter,
     log_dropped_seen: std::sync::atomic::AtomicU64,
+    pub connections: crate::listener::ConnectionCounters,
 }
 
 struct Registrar {
@@ -226,6 +228,24 @@ impl Metrics {
                 vec![],
             ),
             log_dropped_seen: std::sync::atomic::AtomicU64::new(0),
+            connections: {
+                let closed = |reason: &'static str| {
+                    r.counter(
+                        "tokenauth_connections_closed_total",
+                        "Connections the server closed: no request within the header-read timeout, or none open for the idle timeout",
+                        vec![Label::new("reason", reason)],
+                    )
+                };
+                crate::listener::ConnectionCounters {
+                    refused_per_client: r.counter(
+                        "tokenauth_connections_refused_total",
+                        "Connections closed at accept, unread: the client held its share of the connection cap",
+                        vec![Label::new("reason", "per_client")],
+                    ),
+                    closed_no_request: closed("no_request"),
+                    closed_idle: closed("idle"),
+                }
+            },
             handle,
         };
         r.gauge(
@@ -299,5 +319,10 @@ mod tests {
         assert!(text.contains("tokenauth_build_info{version="));
         assert!(text.contains("tokenauth_argon2_verification_seconds_bucket{le=\"0.02\"} 1"));
         assert!(text.contains("# HELP tokenauth_sessions Live cookie sessions"));
+        assert!(
+            text.contains("tokenauth_connections_refused_total{reason=\"per_client\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("tokenauth_connections_closed_total{reason=\"idle\"} 0"));
     }
 }

@@ -194,7 +194,14 @@ pub async fn serve(
     }
     let limits = listener::Limits {
         header_read_timeout: state.config.header_read_timeout,
+        idle_timeout: state.config.idle_timeout,
         max_connections,
+        // Of the cap in force (lowered to fit the open-files limit, if it was).
+        max_connections_per_client: state
+            .config
+            .max_connections_per_client
+            .unwrap_or_else(|| crate::peers::default_share(max_connections)),
+        counters: state.metrics.connections.clone(),
     };
     ready(addr, tls.as_ref().map(|t| t.info()));
     state.phase.running();
