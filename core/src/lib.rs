@@ -22,5 +22,6 @@ pub mod token;
 pub mod token_format;
 pub mod user;
 pub mod validation;
+pub mod webhook_target;
 
 pub use error::CoreError;

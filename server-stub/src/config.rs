@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub audit_file: Option<crate::audit_file::AuditFileConfig>,
     /// The expiry-notice job.
     pub notifier: crate::notifier::NotifierConfig,
+    /// Webhook delivery and the addresses it may reach (`--webhook-allow`; loopback and private
+    /// ranges too when the server listens on loopback).
+    pub webhooks: std::sync::Arc<crate::webhook::Webhooks>,
     /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
     pub mocks: std::sync::Arc<crate::mocks::Mocks>,
     /// Requests the journal keeps (`--journal-size`; 0: no journal).
@@ -84,6 +87,9 @@ impl ServerConfig {
             insecure_http: false,
             audit_file: None,
             notifier: crate::notifier::NotifierConfig::default(),
+            webhooks: std::sync::Arc::new(crate::webhook::Webhooks::new(
+                tokenauth_core::webhook_target::TargetPolicy::new(bind.ip().is_loopback(), vec![]),
+            )),
             mocks: std::sync::Arc::new(crate::mocks::Mocks::empty()),
             journal_size: crate::journal::DEFAULT_SIZE,
             unmatched_404: false,

@@ -32,5 +32,6 @@ pub mod testing;
 pub mod throttle;
 pub mod tls;
 pub mod users_file;
+pub mod webhook;
 pub mod wiremock;
 pub mod writer;

@@ -121,6 +121,10 @@ struct ServeArgs {
     /// Milliseconds before the first retry of an expiry notice (doubled each time; 5 attempts)
     #[arg(long, env = "TOKENAUTH_NOTIFY_RETRY_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     notify_retry_ms: u64,
+    /// Loopback or private ranges (CIDR, or an address) webhooks may reach although the server
+    /// listens on a non-loopback address; repeatable. Link-local and metadata addresses never
+    #[arg(long = "webhook-allow", env = "TOKENAUTH_WEBHOOK_ALLOW", value_name = "CIDR", value_delimiter = ',', value_parser = parse_net)]
+    webhook_allow: Vec<ipnet::IpNet>,
     /// Also write every audit event as one JSON line to this file (0600), for log shippers;
     /// rotated by size and count, reopened on SIGHUP
     #[arg(long, env = "TOKENAUTH_AUDIT_FILE", value_name = "PATH")]
@@ -131,6 +135,13 @@ struct ServeArgs {
     /// Audit files kept, the live one included: PATH, PATH.1 (newest) … PATH.<N-1> (oldest)
     #[arg(long, env = "TOKENAUTH_AUDIT_FILE_MAX_FILES", value_name = "N", default_value_t = audit_file::DEFAULT_MAX_FILES, value_parser = clap::value_parser!(u32).range(1..=i64::from(audit_file::MAX_MAX_FILES)))]
     audit_file_max_files: u32,
+}
+
+/// A CIDR range, or one address as its own range.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR range (10.0.0.0/8) or an address"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -385,6 +396,12 @@ fn run() -> anyhow::Result<()> {
     config.max_connections_per_client = cli.serve.max_connections_per_client;
     config.max_sessions = cli.serve.max_sessions;
     config.insecure_http = cli.serve.insecure_http;
+    config.webhooks = std::sync::Arc::new(tokenauth_stub::webhook::Webhooks::new(
+        tokenauth_core::webhook_target::TargetPolicy::new(
+            cli.serve.bind.ip().is_loopback(),
+            cli.serve.webhook_allow.clone(),
+        ),
+    ));
     config.tls = match (
         &cli.serve.tls_cert,
         &cli.serve.tls_key,

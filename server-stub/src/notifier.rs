@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenauth_core::notify::{self, Notice, SIGNATURE_HEADER};
+use tokenauth_core::notify::{self, Notice};
 
 use crate::state::Shared;
+use crate::webhook::{Delivery, Undelivered, Webhooks};
 
 /// How the job runs; tests make it quick.
 #[derive(Debug, Clone)]
@@ -31,64 +32,9 @@ impl Default for NotifierConfig {
     }
 }
 
-/// An answer to one delivery attempt, bounded: the receiver's status, or why there was none.
-pub type Delivery = Result<u16, String>;
-
-/// The HTTP client for webhooks, made once (loading the platform's trust store is not free).
-pub fn shared_client() -> Result<reqwest::Client, String> {
-    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
-        std::sync::OnceLock::new();
-    CLIENT.get_or_init(client).clone()
-}
-
-/// The HTTP client for webhooks: the platform's trust store, short timeouts, no redirects (a
-/// signed message goes where the admin said, nowhere else).
-pub fn client() -> Result<reqwest::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
-        .map_err(|e| format!("the platform's trust store: {e}"))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| format!("the HTTP client: {e}"))
-}
-
-/// One POST of a signed body.
-pub async fn post(client: &reqwest::Client, url: &str, secret: &str, body: Vec<u8>) -> Delivery {
-    let signature = notify::signature(secret.as_bytes(), &body);
-    let r = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header(
-            "User-Agent",
-            concat!("tokenauth/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(SIGNATURE_HEADER, signature)
-        .body(body)
-        .send()
-        .await
-        // Without the URL: it may carry the receiver's secret (Slack's do, in the path).
-        .map_err(|e| tokenauth_core::bounded::name(&e.without_url().to_string()).into_owned())?;
-    let status = r.status().as_u16();
-    if r.status().is_success() {
-        Ok(status)
-    } else {
-        Err(format!("the receiver answered HTTP {status}"))
-    }
-}
-
 /// Delivers with retries: on no answer, 408, 429 and 5xx; another refusal is final.
 async fn deliver(
-    client: &reqwest::Client,
+    webhooks: &Webhooks,
     cfg: &NotifierConfig,
     url: &str,
     secret: &str,
@@ -97,15 +43,8 @@ async fn deliver(
     let mut wait = cfg.retry_base;
     let mut attempt = 1;
     loop {
-        let outcome = post(client, url, secret, body.to_vec()).await;
-        let retry = match &outcome {
-            Ok(_) => false,
-            Err(why) => {
-                !why.starts_with("the receiver answered HTTP 4")
-                    || why.ends_with(" 408")
-                    || why.ends_with(" 429")
-            }
-        };
+        let outcome = webhooks.post(url, secret, body.to_vec()).await;
+        let retry = outcome.as_ref().err().is_some_and(Undelivered::retryable);
         if !retry || attempt >= cfg.attempts.max(1) {
             return (outcome, attempt);
         }
@@ -161,8 +100,10 @@ async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool
     // Made when a notice is first due, not at start: loading the platform's trust store takes
     // tens of milliseconds of CPU, which a server that sends no notices (a test run's) should
     // not spend while it answers its first requests.
-    let client = match tokio::task::spawn_blocking(shared_client).await {
-        Ok(Ok(c)) => c,
+    let webhooks = Arc::clone(&state.config.webhooks);
+    let ready = Arc::clone(&webhooks);
+    match tokio::task::spawn_blocking(move || ready.ready()).await {
+        Ok(Ok(())) => {}
         Ok(Err(why)) => {
             tracing::error!("expiry notices cannot be sent: {why}");
             return;
@@ -170,14 +111,14 @@ async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool
         Err(_) => return,
     };
     for notice in due {
-        send(state, cfg, &client, &url, &secret, notice).await;
+        send(state, cfg, &webhooks, &url, &secret, notice).await;
     }
 }
 
 async fn send(
     state: &Shared,
     cfg: &NotifierConfig,
-    client: &reqwest::Client,
+    webhooks: &Webhooks,
     url: &str,
     secret: &str,
     notice: Notice,
@@ -195,7 +136,7 @@ async fn send(
     }
     let delivery = delivery_id();
     let body = notify::message(&notice, state.auth.now(), &delivery);
-    let (outcome, attempts) = deliver(client, cfg, url, secret, &body).await;
+    let (outcome, attempts) = deliver(webhooks, cfg, url, secret, &body).await;
     match &outcome {
         Ok(_) => state.metrics.notices_sent.increment(1),
         Err(why) => {
@@ -204,6 +145,7 @@ async fn send(
         }
     }
     let a = Arc::clone(&state.auth);
+    let outcome = outcome.map_err(|why| why.to_string());
     let recorded =
         tokio::task::spawn_blocking(move || a.record_notice_outcome(&notice, outcome, attempts))
             .await;

@@ -172,7 +172,12 @@ impl Server {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
-            .args(["--bind", "127.0.0.1:0"])
+            // Loopback on a port of the kernel's choosing, unless the test names its own.
+            .args(if extra.contains(&"--bind") {
+                &[][..]
+            } else {
+                &["--bind", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("TOKENAUTH_LOG", "info")
             .env_remove("RUST_BACKTRACE")

@@ -266,7 +266,13 @@ pub struct TestDelivery {
     /// The receiver's HTTP status, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// Why it was not delivered.
+    /// Why it was not delivered, as a class: `refused_by_policy` (the address is link-local,
+    /// a metadata service, or loopback/private while the server is exposed), `unreachable`,
+    /// `timeout`, `http_error` (then `status` says which) or `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "unreachable")]
+    pub reason: Option<String>,
+    /// Why it was not delivered, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The delivery id the message carried.

@@ -14,6 +14,7 @@ use super::answers::{ErrorBody, Notices, TestDelivery};
 use crate::error::{ApiError, JsonBody, RawBody};
 use crate::notifier;
 use crate::state::Shared;
+use crate::webhook::Undelivered;
 
 /// `GET /rest/tokenauth/1/admin/notifications`: the webhook, the thresholds, and whether a
 /// signing secret is set.
@@ -117,21 +118,26 @@ pub async fn test(
             field: Some("secret".into()),
         });
     };
-    let client = notifier::shared_client().map_err(ApiError::Internal)?;
     let delivery = notifier::delivery_id();
     let message = notify::test_message(state.auth.now(), &delivery);
     Ok(Json(
-        match notifier::post(&client, &url, &secret, message).await {
+        match state.config.webhooks.post(&url, &secret, message).await {
             Ok(status) => TestDelivery {
                 delivered: true,
                 status: Some(status),
+                reason: None,
                 error: None,
                 delivery,
             },
-            Err(error) => TestDelivery {
+            Err(why) => TestDelivery {
                 delivered: false,
-                status: None,
-                error: Some(error),
+                // A receiver's own refusal is worth showing; how a connection failed is not.
+                status: match why {
+                    Undelivered::HttpError(s) => Some(s),
+                    _ => None,
+                },
+                reason: Some(why.class().to_owned()),
+                error: Some(why.to_string()),
                 delivery,
             },
         },
