@@ -36,10 +36,12 @@ pub enum AuditAction {
     RotatedTokenPresented,
     ExpiryNoticeSent,
     ExpiryNoticeFailed,
+    /// What one principal wrote past its budget (`audit_budget`), counted in one event.
+    AuditEventsSuppressed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::TokenCreated,
         AuditAction::TokenDeleted,
         AuditAction::AllTokensDeleted,
@@ -58,6 +60,7 @@ impl AuditAction {
         AuditAction::RotatedTokenPresented,
         AuditAction::ExpiryNoticeSent,
         AuditAction::ExpiryNoticeFailed,
+        AuditAction::AuditEventsSuppressed,
     ];
 
     /// The action as the audit log shows it.
@@ -81,6 +84,7 @@ impl AuditAction {
             AuditAction::RotatedTokenPresented => "Rotated-away API token used",
             AuditAction::ExpiryNoticeSent => "Expiry notice sent",
             AuditAction::ExpiryNoticeFailed => "Expiry notice failed",
+            AuditAction::AuditEventsSuppressed => "Audit events suppressed",
         }
     }
 

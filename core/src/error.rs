@@ -21,4 +21,8 @@ pub enum CoreError {
     ReadOnlyToken(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A user changed their own tokens faster than the audit budget allows (`audit_budget`):
+    /// the change is not made; it may be tried again after this many seconds.
+    #[error("too many changes to your own tokens: try again in {retry_after} s")]
+    TooManyTokenChanges { retry_after: u64 },
 }

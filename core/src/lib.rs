@@ -3,6 +3,7 @@
 //! sled persistence behind the [`store::Store`] interface. No HTTP, no GUI.
 
 pub mod audit;
+pub mod audit_budget;
 pub mod auth;
 pub mod bounded;
 pub mod clock;

@@ -181,6 +181,8 @@ pub struct TokenAuth {
     clock: Arc<dyn Clock>,
     policy: RwLock<Arc<Policy>>,
     hash_params: HashParams,
+    /// What one principal may write of the always-audited events (security review 2, N5).
+    budget: crate::audit_budget::AuditBudget,
 }
 
 impl TokenAuth {
@@ -207,6 +209,7 @@ impl TokenAuth {
             clock,
             policy: RwLock::new(Arc::new(policy)),
             hash_params,
+            budget: crate::audit_budget::AuditBudget::default(),
         })
     }
 
@@ -267,7 +270,33 @@ impl TokenAuth {
     }
 
     /// Writes events to the audit log and each as one line to the `tokenauth` log target.
-    pub fn record_events(&self, events: &mut [AuditEvent]) -> Result<(), CoreError> {
+    /// Writes events to the store and the log, each principal's always-audited ones within its
+    /// budget (`audit_budget`); what does not fit is counted in one summary event. `events` is
+    /// left holding what was written, with the ids the store gave.
+    pub fn record_events(&self, events: &mut Vec<AuditEvent>) -> Result<(), CoreError> {
+        let policy = self.policy();
+        let a = &policy.settings.audit;
+        let per_hour = crate::audit_budget::per_hour(a.max_events, a.retention_days);
+        *events = self
+            .budget
+            .admit(std::mem::take(events), self.now(), per_hour);
+        self.append_and_log(events)
+    }
+
+    /// Charges a token change to its principal's audit budget before it is made.
+    fn charge(&self, event: &AuditEvent) -> Result<(), CoreError> {
+        let policy = self.policy();
+        let a = &policy.settings.audit;
+        let per_hour = crate::audit_budget::per_hour(a.max_events, a.retention_days);
+        self.budget
+            .charge(event, self.now(), per_hour)
+            .map_err(|retry_after| CoreError::TooManyTokenChanges { retry_after })
+    }
+
+    fn append_and_log(&self, events: &mut [AuditEvent]) -> Result<(), CoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         self.store.append_events(events)?;
         for e in events.iter() {
             log_event(e);
@@ -355,6 +384,8 @@ impl TokenAuth {
             expires_at,
             actor.token.as_ref().and_then(|t| t.expires_at),
         )?;
+        // Charged before the secret is hashed: a change over the budget costs no argon2.
+        self.charge(&self.event(actor, AuditAction::TokenCreated, Some(&owner.name)))?;
         let (record, text) =
             self.mint(actor, &owner.name, description, scope, (now, expires_at))?;
         let mut event = self.event(actor, AuditAction::TokenCreated, Some(&owner.name));
@@ -450,6 +481,7 @@ impl TokenAuth {
     ) -> Result<TokenView, CoreError> {
         let record = self.visible_token(actor, id, as_admin)?;
         let mut event = self.event(actor, AuditAction::TokenDeleted, Some(&record.owner));
+        self.charge(&event)?;
         token_fields(&mut event, &record);
         let token_id = record
             .token_id()
@@ -468,6 +500,7 @@ impl TokenAuth {
         }
         let owner = self.existing_user(owner)?;
         let mut event = self.event(actor, AuditAction::AllTokensDeleted, Some(&owner.name));
+        self.charge(&event)?;
         let count = self.store.tokens_of(&owner.key())?.len();
         event.changed_values.push(ChangedValue {
             key: "tokens".into(),
@@ -491,6 +524,7 @@ impl TokenAuth {
         let mut record = self.visible_token(actor, id, as_admin)?;
         let description = validate_description("description", description)?;
         let mut event = self.event(actor, AuditAction::TokenChanged, Some(&record.owner));
+        self.charge(&event)?;
         event.changed_values.push(ChangedValue {
             key: "description".into(),
             from: record.description.clone(),
@@ -595,6 +629,7 @@ impl TokenAuth {
             }
             _ => expires_at,
         };
+        self.charge(&self.event(actor, AuditAction::TokenRotated, Some(&owner.name)))?;
         let (record, text) = self.mint(
             actor,
             &old.owner,
@@ -1247,7 +1282,7 @@ impl TokenAuth {
             Ok(status) => format!("delivered (HTTP {status}) after {attempts} attempt(s)"),
             Err(why) => format!("not delivered after {attempts} attempt(s): {why}"),
         });
-        self.record_events(&mut [e])
+        self.record_events(&mut vec![e])
     }
 
     /// Applies the retention settings once; returns how many events went. Tokens rotated away
@@ -1263,6 +1298,9 @@ impl TokenAuth {
         let cutoff = self
             .now()
             .saturating_sub(i64::from(a.retention_days) * MILLIS_PER_DAY);
+        // Summaries of principals that went quiet after going over their budget.
+        let mut due = self.budget.due(self.now());
+        self.append_and_log(&mut due)?;
         Ok(self.store.prune_events(cutoff, a.max_events)?)
     }
 }

@@ -64,6 +64,7 @@ impl From<CoreError> for ApiError {
             CoreError::ReadOnlyToken(m) => Self::ReadOnlyToken(m),
             CoreError::NotFound(m) => Self::NotFound(format!("Not found: {m}")),
             CoreError::Conflict(m) => Self::Conflict(m),
+            CoreError::TooManyTokenChanges { retry_after } => Self::TooManyRequests { retry_after },
             CoreError::Store(s) => Self::Unavailable(format!("storage error: {s}")),
             other => Self::Internal(other.to_string()),
         }
