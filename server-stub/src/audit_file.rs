@@ -29,7 +29,12 @@
 //!   never waits for the file.
 //!
 //! Files are created 0600 (an existing file is set to 0600 when opened), and a missing directory
-//! 0700. Lines queued when the process is killed (`kill -9`) are lost, as log lines are; a clean
+//! 0700. `PATH` is never written through a symbolic link (`O_NOFOLLOW`) or a hard link, and an
+//! existing file is refused when it is not the running user's or is writable by its group or
+//! others (review N9: a stub run as root must not append to, or chmod, a file another user
+//! planted in a shared directory). The same check applies to every open of `PATH` — at start,
+//! on SIGHUP, after a rotation and after the file was moved — so a file planted later is
+//! refused too (its lines fail, loudly) rather than written. Lines queued when the process is killed (`kill -9`) are lost, as log lines are; a clean
 //! shutdown writes them all ([`AuditFile::flush`]).
 
 use std::fs::File;
@@ -79,6 +84,10 @@ impl AuditFileConfig {
 pub enum AuditFileError {
     #[error("cannot open the audit file {path} (--audit-file): {source}")]
     Open { path: PathBuf, source: io::Error },
+    /// `PATH` is there but is not a file only this process's user controls: someone else could
+    /// have planted it to have audit lines (and our 0600) land where they chose, or read them.
+    #[error("refusing the audit file {path} (--audit-file): {why}")]
+    Unsafe { path: PathBuf, why: String },
     #[error("cannot write to the audit file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("cannot rotate the audit file {path}: {source}")]
@@ -172,6 +181,13 @@ impl RotatingFile {
         }
     }
 
+    fn unsafe_file(&self, why: String) -> AuditFileError {
+        AuditFileError::Unsafe {
+            path: self.config.path.clone(),
+            why,
+        }
+    }
+
     fn open_live(&mut self) -> Result<(), AuditFileError> {
         let path = &self.config.path;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -190,19 +206,56 @@ impl RotatingFile {
             // PATH at another file, which would then get audit lines and our 0600.
             options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
         }
-        let file = options.open(path).map_err(|e| self.open_error(e))?;
+        let file = match options.open(path) {
+            Ok(file) => file,
+            // O_NOFOLLOW's answer when the last component is a symbolic link: say that, not
+            // "too many levels of symbolic links".
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(self.unsafe_file(
+                    "it is a symbolic link, which is never followed (remove it, or name the \
+                     file it points to)"
+                        .into(),
+                ));
+            }
+            Err(e) => return Err(self.open_error(e)),
+        };
         let meta = file.metadata().map_err(|e| self.open_error(e))?;
         if !meta.is_file() {
             return Err(self.open_error(io::Error::other("not a regular file")));
         }
+        // Checked on the open file (fstat), so what is checked is what is written to, and
+        // before anything is changed on it: a file of another user's must not get our 0600.
+        // Every open goes through here: the first, a SIGHUP's reopen, the new file after a
+        // rotation, and the reopen after PATH was moved.
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
+            let me = rustix::process::geteuid().as_raw();
+            if meta.uid() != me {
+                return Err(self.unsafe_file(format!(
+                    "it belongs to user id {}, not to this process's user (id {me}); the \
+                     audit file must be this user's own",
+                    meta.uid()
+                )));
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(self.unsafe_file(format!(
+                    "it is writable by {} (mode {mode:04o}); others could change or plant \
+                     audit lines: make it 0600, or remove it",
+                    if mode & 0o002 != 0 {
+                        "others"
+                    } else {
+                        "its group"
+                    }
+                )));
+            }
             // A second name for the file (a hard link made beforehand) is refused like a link.
             if meta.nlink() > 1 {
-                return Err(self.open_error(io::Error::other(
-                    "the file has other names (hard links); refusing to write through them",
-                )));
+                return Err(self.unsafe_file(
+                    "the file has other names (hard links); refusing to write through them".into(),
+                ));
             }
         }
         // A file that was there (an earlier run, one made by hand) is the owner's only too; set
@@ -748,6 +801,68 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
         let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
+    }
+
+    /// Review N9: a file at PATH that another user could have planted or can change is
+    /// refused, at start and at every later open, and never changed.
+    #[cfg(unix)]
+    #[test]
+    fn n9_a_file_of_another_user_or_writable_by_others_is_refused_at_every_open() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), 1 << 20, 3);
+        let path = config.path.clone();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let set_mode = |p: &Path, m| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        for m in [0o666, 0o620, 0o602] {
+            std::fs::write(&path, "planted\n").unwrap();
+            set_mode(&path, m);
+            let err = AuditFile::start(config.clone()).err().unwrap();
+            let text = err.to_string();
+            assert!(matches!(err, AuditFileError::Unsafe { .. }), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains("writable by"), "{text}");
+            assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, m);
+        }
+        // Root can make a file that is another user's: that is refused, and keeps its mode.
+        if rustix::process::geteuid().is_root() {
+            set_mode(&path, 0o644);
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            let err = AuditFile::start(config.clone()).err().unwrap();
+            assert!(
+                err.to_string().contains("belongs to user id 65534"),
+                "{err}"
+            );
+            assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        }
+        std::fs::remove_file(&path).unwrap();
+
+        // Opened fine; then the file is moved away and something planted at PATH: the
+        // reopen refuses it, the lines fail, and the planted file is untouched.
+        let mut f = RotatingFile::open(config.clone()).unwrap();
+        std::fs::rename(&path, dir.path().join("moved")).unwrap();
+        std::fs::write(&path, "planted\n").unwrap();
+        set_mode(&path, 0o666);
+        let (buf, ends) = lines(&[event(1, "a")]);
+        let r = f.write_lines(&buf, &ends);
+        assert_eq!((r.written, r.failed), (0, 1));
+        assert!(matches!(r.errors[..], [AuditFileError::Unsafe { .. }]));
+        assert!(f.reopen().is_err(), "a SIGHUP refuses it too");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("moved"), &path).unwrap();
+        let r = f.write_lines(&buf, &ends);
+        assert_eq!((r.written, r.failed), (0, 1));
+        assert!(
+            r.errors[0].to_string().contains("symbolic link"),
+            "{}",
+            r.errors[0]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("moved")).unwrap(),
+            ""
+        );
     }
 
     fn event(id: u64, description: &str) -> AuditEvent {
