@@ -20,6 +20,7 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 
 use crate::journal::StubRef;
+use crate::wiremock::credentials::MAX_CREDENTIAL_VALUES;
 use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
 use crate::wiremock::{
     self, ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, RenderError,
@@ -96,6 +97,10 @@ pub enum MocksError {
         "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
     )]
     TooLarge(usize, usize),
+    #[error(
+        "--mappings: the mappings compare credentials with {0} whole values, more than the {1} allowed (each is one guess at every request's credentials)"
+    )]
+    TooManyCredentialValues(usize, usize),
 }
 
 /// Marks each mapping the token rules must guard, as it is added.
@@ -122,6 +127,13 @@ impl Mocks {
         let stubs = Stubs::new(mappings);
         if stubs.bytes() > max_bytes {
             return Err(MocksError::TooLarge(stubs.bytes(), max_bytes));
+        }
+        let values = stubs.credential_values();
+        if values > MAX_CREDENTIAL_VALUES {
+            return Err(MocksError::TooManyCredentialValues(
+                values,
+                MAX_CREDENTIAL_VALUES,
+            ));
         }
         let stubs = Arc::new(stubs);
         Ok(Self {
@@ -242,6 +254,10 @@ pub enum AdminError {
         "the mappings would hold {0} bytes, more than the {1} allowed (--max-mapping-bytes); delete some first"
     )]
     TooLarge(usize, usize),
+    #[error(
+        "the mappings would compare credentials with {0} whole values, more than the {1} allowed (each is one guess at every request's credentials); delete some first"
+    )]
+    TooManyCredentialValues(usize, usize),
 }
 
 /// A mapping as the admin API shows it: its JSON as given, with `id` and `uuid` (WireMock
@@ -285,6 +301,13 @@ impl Mocks {
         }
         if next.bytes() > self.max_bytes {
             return Err(AdminError::TooLarge(next.bytes(), self.max_bytes));
+        }
+        let values = next.credential_values();
+        if values > MAX_CREDENTIAL_VALUES {
+            return Err(AdminError::TooManyCredentialValues(
+                values,
+                MAX_CREDENTIAL_VALUES,
+            ));
         }
         self.stubs.store(Arc::new(next));
         Ok(out)

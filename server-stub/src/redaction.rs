@@ -182,6 +182,33 @@ impl Secrets {
         self.scrub(text).into_bytes()
     }
 
+    /// A body as the mappings may see it (security review 2, N1 for bodies): text scrubbed as
+    /// [`Secrets::scrub_body`] scrubs it — secret fields `[redacted]`, every presented secret
+    /// cut — and a compressed or binary one as sent but with every presented secret's bytes
+    /// replaced. `None`: nothing to hide, the body as sent.
+    pub fn body_for_mappings(
+        &self,
+        body: &[u8],
+        content_encoding: Option<&str>,
+    ) -> Option<Vec<u8>> {
+        if body.is_empty() {
+            return None;
+        }
+        let encoded = content_encoding
+            .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+        let out = match std::str::from_utf8(body) {
+            Ok(_) if !encoded => self.scrub_body(body, None),
+            _ => {
+                let mut out = body.to_vec();
+                for s in &self.plain {
+                    out = replace_bytes(&out, s.as_bytes(), REDACTED.as_bytes());
+                }
+                out
+            }
+        };
+        (out != body).then_some(out)
+    }
+
     /// Redacts secret fields and scrubs every string (keys too); true if anything changed.
     fn scrub_json(&self, v: &mut Value, secret_field: bool) -> bool {
         match v {
@@ -220,6 +247,24 @@ impl Secrets {
             _ => false,
         }
     }
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Whether a JSON member or form field of this name holds a secret: its name, lower-cased

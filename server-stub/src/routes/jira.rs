@@ -140,8 +140,26 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return ApiError::PayloadTooLarge.into_response();
     };
-    // The engine's view: credentials sealed, the rest as received.
-    let mut mock_request = MockRequest::new(parts.method.as_str(), &url).body(body.to_vec());
+    // The engine's view: credentials sealed, and its body without a secret — the fields named
+    // for one, and every secret the request presented — so no mapping matches, renders or
+    // steps a scenario on a password in a body (the journal keeps the same view).
+    let mapped_body = if body.is_empty() {
+        None
+    } else {
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
+        let mut secrets = crate::redaction::Secrets::presented(headers, &url);
+        secrets.add_body_fields(&body);
+        let encoding = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        secrets.body_for_mappings(&body, encoding)
+    };
+    let mut mock_request = MockRequest::new(parts.method.as_str(), &url)
+        .body(mapped_body.unwrap_or_else(|| body.to_vec()));
     for (n, v) in &parts.headers {
         if let Ok(v) = v.to_str() {
             mock_request.push_header(n.as_str(), v);

@@ -71,7 +71,9 @@ fn refused(e: &AdminError) -> Response {
     let (status, pointer) = match e {
         AdminError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.pointer.clone()),
         AdminError::NotJson(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
-        AdminError::Full | AdminError::TooLarge(..) => (StatusCode::BAD_REQUEST, String::new()),
+        AdminError::Full | AdminError::TooLarge(..) | AdminError::TooManyCredentialValues(..) => {
+            (StatusCode::BAD_REQUEST, String::new())
+        }
     };
     (
         status,

@@ -111,7 +111,25 @@ pub enum CredentialMatcher {
     Or(Vec<CredentialMatcher>),
 }
 
+/// Whole values that all mappings together may compare credentials with. Each is one guess per
+/// request that reaches the mappings: with no bound, 100,000 mappings of `or` lists would try a
+/// dictionary of passwords against every victim request and the journal would say which
+/// matched — a lockout-free brute force (second look at N1). Real folders test a few fixed
+/// fixture tokens.
+pub const MAX_CREDENTIAL_VALUES: usize = 64;
+
 impl CredentialMatcher {
+    /// How many whole values it compares with (its `equalTo`s).
+    pub fn values(&self) -> usize {
+        match self {
+            CredentialMatcher::EqualTo { .. } => 1,
+            CredentialMatcher::And(ms) | CredentialMatcher::Or(ms) => {
+                ms.iter().map(CredentialMatcher::values).sum()
+            }
+            _ => 0,
+        }
+    }
+
     /// `what` names the credential for the error (`the header "Authorization"`).
     pub fn parse(v: &Value, ptr: &str, what: &str) -> Result<Self, MappingError> {
         Self::parse_depth(v, ptr, what, 0)

@@ -145,6 +145,23 @@ pub struct RequestPattern {
     pub body_patterns: Vec<StringMatcher>,
 }
 
+impl RequestPattern {
+    /// How many whole credential values the pattern compares with (see
+    /// [`credentials::MAX_CREDENTIAL_VALUES`]).
+    pub fn credential_values(&self) -> usize {
+        let of = |m: &ValueMatcher| match m {
+            ValueMatcher::Credential(c) => c.values(),
+            ValueMatcher::Plain(_) => 0,
+        };
+        self.query_parameters
+            .iter()
+            .map(|(_, m)| of(m))
+            .sum::<usize>()
+            + self.headers.iter().map(|(_, m)| of(m)).sum::<usize>()
+            + self.cookies.iter().map(|(_, c)| c.values()).sum::<usize>()
+    }
+}
+
 /// A header's or query parameter's matcher: any matcher on ordinary values, the credential
 /// tests on a credential (see [`super::credentials`]).
 #[derive(Debug, Clone)]

@@ -181,6 +181,14 @@ impl Stubs {
         self.mappings.is_empty()
     }
 
+    /// The whole credential values all mappings compare with, together.
+    pub fn credential_values(&self) -> usize {
+        self.mappings
+            .iter()
+            .map(|m| m.request.credential_values())
+            .sum()
+    }
+
     /// The mapping at a position [`Stubs::candidates`] or [`MatchedStub`] named.
     pub fn at(&self, position: usize) -> Option<&Mapping> {
         self.mappings.get(position).map(|m| &**m)

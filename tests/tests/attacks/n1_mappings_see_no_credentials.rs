@@ -146,3 +146,104 @@ async fn n1_a_mapping_cannot_guess_a_credential_one_character_at_a_time() {
 pub async fn text_of_admin_requests(s: &Server) -> String {
     tokenauth_e2e::text_of(s.req(Method::GET, "/__admin/requests")).await
 }
+
+/// The same for bodies (found by the second look at the engine): a password in a JSON or form
+/// body is `[redacted]` to matchers, templates and scenarios alike.
+#[tokio::test]
+async fn n1_a_mapping_cannot_read_a_password_from_a_body() {
+    let s = Server::start();
+    // One guess per mapping on the current password in a JSON body...
+    for c in ['s', 'x'] {
+        let r = add_mapping(
+            &s,
+            json!({"id": format!("00000000-0000-4000-8000-00000000000{}", if c == 's' { 1 } else { 2 }),
+                   "priority": 1,
+                   "request": {"method": "PUT", "urlPath": "/rest/api/2/myself/password",
+                     "bodyPatterns": [{"matchesJsonPath": {"expression": "$.currentPassword", "matches": format!("{c}.*")}}]},
+                   "response": {"status": 204}}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    // ...a template that echoes it...
+    add_mapping(
+        &s,
+        json!({"priority": 5,
+               "request": {"method": "PUT", "urlPath": "/rest/api/2/myself/password"},
+               "response": {"status": 302, "transformers": ["response-template"],
+                 "headers": {"Location": "http://127.0.0.1:1/c?p={{jsonPath request.body '$.currentPassword'}}"},
+                 "body": "{{request.body}}"}}),
+    )
+    .await;
+    // ...and a scenario stepped by a form login's password.
+    for (state, next) in [("Started", "s-first")] {
+        add_mapping(
+            &s,
+            json!({"scenarioName": "oracle", "requiredScenarioState": state, "newScenarioState": next,
+                   "request": {"method": "POST", "urlPath": "/login.jsp",
+                     "bodyPatterns": [{"matches": ".*os_password=s.*"}]},
+                   "response": {"status": 200}}),
+        )
+        .await;
+    }
+    let r = no_redirects()
+        .put(s.url("/rest/api/2/myself/password"))
+        .header("Authorization", basic_header("alice", "alice"))
+        .header("Content-Type", "application/json")
+        .header("X-Atlassian-Token", "no-check")
+        .body(r#"{"password":"n3w-password-1","currentPassword":"secret-old-pw"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "no guess matched, the template answered");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    assert_eq!(location, "http://127.0.0.1:1/c?p=[redacted]");
+    assert!(
+        !body.contains("secret-old-pw") && !body.contains("n3w-password-1"),
+        "{body}"
+    );
+    let r = s
+        .req(Method::POST, "/login.jsp")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("os_username=alice&os_password=secret-old-pw");
+    let _ = status_of(r).await;
+    let scenarios = json_of(s.req(Method::GET, "/__admin/scenarios")).await;
+    assert_eq!(scenarios["scenarios"][0]["state"], "Started", "{scenarios}");
+}
+
+/// "One guess, one bit" only holds if the guesses are few: a dictionary of `equalTo`s spread
+/// over many mappings tried every word against each of alice's requests, and the journal said
+/// which chunk matched (second look at N1).
+#[tokio::test]
+async fn n1_a_dictionary_of_credential_values_is_refused() {
+    let s = Server::start();
+    let words = |from: usize| -> Vec<Value> {
+        (from..from + 40)
+            .map(|i| {
+                let b = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("alice:guess{i}"),
+                );
+                json!({"equalTo": format!("Basic {b}")})
+            })
+            .collect()
+    };
+    let chunk = |n: usize| {
+        json!({"request": {"method": "GET", "urlPathPattern": "/rest/api/2/issue/.*",
+                 "headers": {"Authorization": {"or": words(n * 40)}}},
+               "response": {"status": 200, "body": format!("chunk {n}")}})
+    };
+    let r = add_mapping(&s, chunk(0)).await;
+    assert_eq!(r.status(), 201);
+    let r = add_mapping(&s, chunk(1)).await;
+    assert_eq!(r.status(), 400, "80 values are more than 64");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("64"), "{text}");
+    let listed = json_of(s.req(Method::GET, "/__admin/mappings")).await;
+    assert_eq!(
+        listed["mappings"].as_array().unwrap().len(),
+        1,
+        "nothing half-added"
+    );
+}
