@@ -106,7 +106,11 @@ pub async fn login(
         OpenError::Random => ApiError::Internal("could not create a session id".into()),
     })?;
     // Over HTTPS the cookie is never sent back over plain HTTP.
-    let secure = if state.tls.is_some() { "; Secure" } else { "" };
+    let secure = if came_over_https(&state, peer, &headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}");
     let mut resp = (
         StatusCode::OK,
@@ -181,4 +185,22 @@ pub async fn logout(State(state): State<Shared>, _authed: Authed, headers: Heade
     } else {
         ApiError::NotFound("no session to log out of".into()).into_response()
     }
+}
+
+/// Whether the browser reached us over HTTPS (security review 2, N11): the stub serves TLS
+/// itself; or a trusted proxy says so (`X-Forwarded-Proto: https`, its first value — another
+/// peer's header counts for nothing); or the stub serves plain HTTP beyond loopback with
+/// `--insecure-http`, which says a TLS-terminating proxy is in front.
+fn came_over_https(state: &crate::state::AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    if state.tls.is_some() || (state.config.insecure_http && !state.config.bind.ip().is_loopback())
+    {
+        return true;
+    }
+    let peer = tokenauth_core::ip::canonical(peer.ip());
+    state.auth.policy().trusted_proxies.contains(peer)
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }

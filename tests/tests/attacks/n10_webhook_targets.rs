@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 
 const SIGNING_SECRET: &str = "a signing secret of the test, 32+";
-const ADMIN_PASSWORD: &str = "not-the-demo-password-1";
+pub(super) const ADMIN_PASSWORD: &str = "not-the-demo-password-1";
 
 /// A receiver on loopback that answers 204 and counts the connections it accepted.
 async fn receiver() -> (u16, Arc<AtomicUsize>) {
@@ -39,7 +39,7 @@ async fn closed_port() -> u16 {
 
 /// A stub on every interface (behind a TLS proxy, as `--insecure-http` says), with an admin of
 /// its own (the demo passwords refuse a non-loopback bind).
-fn exposed(extra: &[&str]) -> (Server, String) {
+pub(super) fn exposed(extra: &[&str]) -> (Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     std::fs::write(

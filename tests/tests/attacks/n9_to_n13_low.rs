@@ -113,3 +113,50 @@ async fn n9_a_fresh_audit_path_is_created_0600_and_written() {
     }
     assert_eq!(mode_of(&path), 0o600);
 }
+
+/// The `Set-Cookie` of a session login as `user` with `password`, with more headers.
+async fn login_cookie(s: &Server, user: &str, password: &str, headers: &[(&str, &str)]) -> String {
+    let mut r = s
+        .req(Method::POST, "/rest/auth/1/session")
+        .json(&json!({"username": user, "password": password}));
+    for (n, v) in headers {
+        r = r.header(*n, *v);
+    }
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["set-cookie"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn n11_the_session_cookie_is_secure_behind_a_tls_terminating_proxy() {
+    let s = Server::start();
+    // A browser on http://127.0.0.1 must keep its session: no Secure there.
+    let plain = login_cookie(&s, "alice", "alice", &[]).await;
+    assert!(!plain.contains("Secure"), "{plain}");
+    // An untrusted peer's word counts for nothing (it is not Secure, but not refused either).
+    let claimed = login_cookie(&s, "alice", "alice", &[("X-Forwarded-Proto", "https")]).await;
+    assert!(!claimed.contains("Secure"), "{claimed}");
+    // The proxy in front (trusted) says the browser came over HTTPS.
+    s.settings(json!({"trustedProxies": ["127.0.0.1"]})).await;
+    let proxied = login_cookie(
+        &s,
+        "alice",
+        "alice",
+        &[
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .await;
+    assert!(proxied.contains("; Secure"), "{proxied}");
+    let proxied_http =
+        login_cookie(&s, "alice", "alice", &[("X-Forwarded-For", "203.0.113.7")]).await;
+    assert!(!proxied_http.contains("Secure"), "{proxied_http}");
+}
+
+#[tokio::test]
+async fn n11_insecure_http_beyond_loopback_means_a_tls_proxy_so_the_cookie_is_secure() {
+    let (s, _) = super::n10_webhook_targets::exposed(&[]);
+    let cookie = login_cookie(&s, "admin", super::n10_webhook_targets::ADMIN_PASSWORD, &[]).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
