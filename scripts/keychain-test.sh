@@ -19,7 +19,7 @@ export XDG_DATA_HOME; XDG_DATA_HOME="$(mktemp -d)"   # a fresh keyring, not the 
 dbus-run-session -- bash -c '
   set -euo pipefail
   echo -n "tokenauth-ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  cargo test --locked -p tokenauth-desktop --test keychain -- --ignored ${KT_FILTER:-}
+  [ -n "${KT_ONLY_CLI:-}" ] || cargo test --locked -p tokenauth-desktop --test keychain -- --ignored ${KT_FILTER:-}
   # One at a time: two of them stop or lock the Secret Service the others use.
-  cargo test --locked -p tokenauth-desktop --test cli -- --ignored --test-threads=1
+  cargo test --locked -p tokenauth-desktop --test cli -- --ignored --test-threads=1 ${KT_ONLY_CLI:-}
 '

@@ -76,9 +76,50 @@ struct TlsArgs {
     #[arg(long, env = "TOKENAUTH_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// Trust a self-signed server whose certificate has this SHA-256 fingerprint (as the stub
-    /// prints it); it is pinned for the server from then on
+    /// prints it); it is pinned for that server — the one that presents it — from then on
     #[arg(long, value_name = "AB:CD:…")]
     accept_fingerprint: Option<String>,
+    /// The one server --accept-fingerprint is for (with `list`, which asks several)
+    #[arg(long, value_name = "URL", requires = "accept_fingerprint")]
+    server: Option<String>,
+}
+
+/// A fingerprint compared without its colons and case.
+fn fingerprint_key(fp: &str) -> String {
+    fp.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Whether `--accept-fingerprint` may pin `url` (security review 2, N13): the server must be
+/// the one `--server` names, if any, and must present that very certificate now — so a
+/// fingerprint meant for one server never re-pins another.
+fn accepted_for(url: &str, tls: &TlsArgs) -> Result<Option<String>, Stop> {
+    let Some(fp) = &tls.accept_fingerprint else {
+        return Ok(None);
+    };
+    if let Some(named) = &tls.server
+        && normalize_url(named) != normalize_url(url)
+    {
+        return Ok(None);
+    }
+    let presented = runtime()?
+        .block_on(tls::probe(url))
+        .map_err(|f| Stop::new(Exit::Refused, f.message))?;
+    if fingerprint_key(&presented.fingerprint) == fingerprint_key(fp) {
+        Ok(Some(presented.fingerprint))
+    } else if tls.server.is_some() {
+        Err(Stop::new(
+            Exit::Refused,
+            format!(
+                "{url} presents the fingerprint {}, not {fp}: nothing pinned",
+                presented.fingerprint
+            ),
+        ))
+    } else {
+        Ok(None)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -438,8 +479,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Stop> {
 }
 
 fn trust_for(url: &str, tls: &TlsArgs) -> Result<Trust, Stop> {
-    if let Some(fp) = &tls.accept_fingerprint {
-        let fp = fp.trim().to_ascii_uppercase();
+    if let Some(fp) = accepted_for(url, tls)? {
         pins::set(url, &fp).map_err(|e| Stop::new(Exit::Usage, e))?;
         return Ok(Trust::Pinned(fp));
     }
@@ -627,9 +667,18 @@ fn list(offline: bool, tls_args: &TlsArgs) -> Result<i32, Stop> {
         );
         return Ok(0);
     }
+    // A fingerprint to accept is for one server: the one that presents it (or --server names).
+    let mut accepted = 0;
     let rt = runtime()?;
     let _ = writeln!(out, "SERVER\tUSER\tLABEL\tTOKEN\tEXPIRES");
     for s in saved {
+        if !offline
+            && tls_args.accept_fingerprint.is_some()
+            && s.url.starts_with("https://")
+            && matches!(accepted_for(&s.url, tls_args), Ok(Some(_)))
+        {
+            accepted += 1;
+        }
         let expires = if offline {
             "-".to_owned()
         } else {
@@ -643,6 +692,15 @@ fn list(offline: bool, tls_args: &TlsArgs) -> Result<i32, Stop> {
             s.label.as_deref().unwrap_or("-"),
             s.token_id.as_deref().unwrap_or("-"),
         );
+    }
+    if let Some(fp) = &tls_args.accept_fingerprint
+        && !offline
+        && accepted == 0
+    {
+        return Err(Stop::new(
+            Exit::Refused,
+            format!("no saved server presents the fingerprint {fp}: nothing pinned"),
+        ));
     }
     Ok(0)
 }

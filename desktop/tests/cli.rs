@@ -413,3 +413,93 @@ fn a_locked_collection_is_a_clear_refusal() {
         .args(["-c", "echo -n tokenauth-ci | gnome-keyring-daemon --unlock --replace --components=secrets >/dev/null"])
         .status();
 }
+
+/// The fingerprint of a self-signed stub's certificate, as the stub prints it.
+fn printed_fingerprint(s: &Server) -> String {
+    use rustls::pki_types::pem::PemObject;
+    let pem = s.ca.clone().expect("an HTTPS server");
+    let der = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .unwrap()
+        .unwrap();
+    tokenauth_desktop::tls::fingerprint(&der)
+}
+
+/// Security review 2, N13: `list --accept-fingerprint FP` pinned FP for every saved server, so a
+/// fingerprint given for one self-signed stub re-pinned another server to it.
+#[test]
+#[ignore = "needs a running, unlocked Secret Service (scripts/keychain-test.sh)"]
+fn n13_accept_fingerprint_pins_only_the_server_that_presents_it() {
+    let a = Server::start_with(&["--tls-self-signed"]);
+    let b = Server::start_with(&["--tls-self-signed"]);
+    let (fa, fb) = (printed_fingerprint(&a), printed_fingerprint(&b));
+    assert_ne!(fa, fb);
+    let (ua, ub) = (a.url(""), b.url(""));
+    for (url, fp) in [(&ua, &fa), (&ub, &fb)] {
+        let out = tokenauth(
+            &[
+                "login",
+                url,
+                "--user",
+                "alice",
+                "--label",
+                "n13",
+                "--accept-fingerprint",
+                fp,
+            ],
+            "alice",
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // A fingerprint that is B's: A keeps its own pin, so A's expiry is still asked and answered.
+    let out = tokenauth(&["list", "--accept-fingerprint", &fb], "", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("n13"));
+    let line_of = |listing: &str, url: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(url.trim_end_matches('/')) && l.contains("n13"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{url} not listed: {listing}"))
+    };
+    let again = tokenauth(&["list"], "", &[]);
+    let listing = text(&again.stdout);
+    for url in [&ua, &ub] {
+        let line = line_of(&listing, url);
+        assert!(
+            !line.contains("not answering") && !line.contains("certificate"),
+            "{line}"
+        );
+    }
+    // A fingerprint no saved server presents pins nothing and says so.
+    let wrong = "AA:".repeat(31) + "AA";
+    let out = tokenauth(&["list", "--accept-fingerprint", &wrong], "", &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing pinned"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --server names the one it is for; another's fingerprint for it is refused.
+    let out = tokenauth(
+        &["list", "--accept-fingerprint", &fb, "--server", &ua],
+        "",
+        &[],
+    );
+    assert!(!out.status.success(), "B's fingerprint accepted for A");
+    assert!(
+        text(&out.stderr).contains("nothing pinned"),
+        "{}",
+        text(&out.stderr)
+    );
+    let line = line_of(&text(&tokenauth(&["list"], "", &[]).stdout), &ua);
+    assert!(!line.contains("not answering"), "{line}");
+    for (label, url) in [("n13", &ua), ("n13", &ub)] {
+        let _ = tokenauth(
+            &["erase", url, "--user", "alice", "--label", label],
+            "",
+            &[],
+        );
+    }
+}
