@@ -23,15 +23,51 @@ const MIN_NAMED_SECRET: usize = 6;
 /// The secrets of one request, each in every form it is searched for, longest first.
 #[derive(Debug, Default, Clone)]
 pub struct Secrets {
-    /// Exact texts cut wherever they appear.
-    forms: Vec<String>,
-    /// Base64 runs that appear in any base64 text holding a secret (three alignments each).
-    base64: Vec<String>,
+    /// The searched forms, made on the first text long enough to need them: most requests
+    /// (a GET whose only secret is its `Authorization`) never do.
+    searched: std::sync::OnceLock<Forms>,
     /// The secrets as sent, for the check after decoding.
     plain: Vec<String>,
+    /// No text shorter than this can hold a secret in any form searched for (every escape
+    /// lengthens a secret, every decoding shortens a text, a base64 run is at least this long):
+    /// most header values of a request are, and are kept without a search.
+    min_len: usize,
+}
+
+/// Every form the secrets are searched for.
+#[derive(Debug, Default, Clone)]
+struct Forms {
+    /// Exact texts cut wherever they appear, longest first.
+    exact: Vec<String>,
+    /// Base64 runs that appear in any base64 text holding a secret (three alignments each).
+    base64: Vec<String>,
+}
+
+impl Forms {
+    fn of(plain: &[String]) -> Self {
+        let mut f = Forms::default();
+        for s in plain {
+            for e in escaped_forms(s) {
+                if !e.is_empty() && !f.exact.contains(&e) {
+                    f.exact.push(e);
+                }
+            }
+            for b in base64_runs(s) {
+                if !f.base64.contains(&b) {
+                    f.base64.push(b);
+                }
+            }
+        }
+        f.exact.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        f
+    }
 }
 
 impl Secrets {
+    fn forms(&self) -> &Forms {
+        self.searched.get_or_init(|| Forms::of(&self.plain))
+    }
+
     /// The secrets a request presented in its headers and its URL.
     pub fn presented<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>, url: &str) -> Self {
         let mut raw: Vec<String> = Vec::new();
@@ -93,30 +129,28 @@ impl Secrets {
             if s.is_empty() || self.plain.contains(&s) {
                 continue;
             }
-            for f in escaped_forms(&s) {
-                if !f.is_empty() && !self.forms.contains(&f) {
-                    self.forms.push(f);
-                }
-            }
-            for b in base64_runs(&s) {
-                if !self.base64.contains(&b) {
-                    self.base64.push(b);
-                }
-            }
+            let n = s.len();
+            let shortest = n.min(4 * (n.saturating_sub(2) / 3)).max(1);
+            self.min_len = if self.plain.is_empty() {
+                shortest
+            } else {
+                self.min_len.min(shortest)
+            };
             self.plain.push(s);
+            // Made again, with this one, when next needed.
+            self.searched = std::sync::OnceLock::new();
         }
-        self.forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
     /// `text` with every secret cut; [`REDACTED`] alone when one can still be read after
     /// undoing URL, JSON or HTML escapes, or in base64 (a client or a template that encoded
     /// only some of it).
     pub fn scrub(&self, text: &str) -> String {
-        if self.is_empty() {
+        if self.is_empty() || text.len() < self.min_len {
             return text.to_owned();
         }
         let mut out = text.to_owned();
-        for s in &self.forms {
+        for s in &self.forms().exact {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), REDACTED);
             }
@@ -129,7 +163,12 @@ impl Secrets {
 
     fn still_readable(&self, text: &str) -> bool {
         let holds = |t: &str| self.plain.iter().any(|s| t.contains(s.as_str()));
-        if self.base64.iter().any(|b| text.contains(b.as_str())) {
+        if self
+            .forms()
+            .base64
+            .iter()
+            .any(|b| text.contains(b.as_str()))
+        {
             return true;
         }
         (text.contains(['%', '+']) && {
