@@ -42,6 +42,7 @@ run_one() (
   base=$(sed -n 's/^tokenauth-stub listening on //p' "$data.out" | head -1)
   [ -n "$base" ] || { echo "conformance: the server did not start"; cat "$data.log"; exit 1; }
   # Room for the tokens a run creates (the default cap, 100 per user, is reached half way, and
+  # one user's audit budget for changes to their own tokens, a share of maxEvents, with it), and
   # every later creation would be refused for a reason that is not in its data), and tokens
   # without expiry (the bearer run's own, see hooks.py).
   curl -fsS -o /dev/null -u admin:admin -X PUT -H 'Content-Type: application/json' \
