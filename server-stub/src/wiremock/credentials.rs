@@ -80,15 +80,48 @@ const SCHEMES: &[&str] = &[
 ];
 
 pub fn is_credential_header(name: &str) -> bool {
+    // Jira's CSRF marker holds `no-check`, never a secret, and mappings match on it.
+    if name.eq_ignore_ascii_case("x-atlassian-token") {
+        return false;
+    }
     CREDENTIAL_HEADERS
         .iter()
         .any(|c| c.eq_ignore_ascii_case(name))
+        || named_like_a_credential(name)
 }
 
 pub fn is_credential_param(name: &str) -> bool {
     CREDENTIAL_PARAMS
         .iter()
         .any(|c| c.eq_ignore_ascii_case(name))
+        || named_like_a_credential(name)
+}
+
+/// Names the lists above do not spell out but that say they hold a secret (`api_token`,
+/// `oauth_token`, `X-Api-Token`, `client-secret`, `jwt`, …): lower-cased without `_` and `-`,
+/// one of the usual endings. A page cursor (`nextPageToken`) is not a secret: Jira's search
+/// API pages with one, and mappings match it.
+fn named_like_a_credential(name: &str) -> bool {
+    const ENDINGS: &[&str] = &[
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "privatekey",
+        "signature",
+        "sessionid",
+        "credential",
+        "credentials",
+    ];
+    const WHOLE: &[&str] = &["jwt", "sig", "pwd", "pass", "session"];
+    let n: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    !n.ends_with("pagetoken")
+        && (WHOLE.contains(&n.as_str()) || ENDINGS.iter().any(|e| n.ends_with(e)))
 }
 
 /// A matcher on a credential: what it may learn is one bit per guess of a whole value.
@@ -284,6 +317,26 @@ mod tests {
             "/request/headers/Authorization",
             "the header Authorization",
         )
+    }
+
+    #[test]
+    fn names_that_say_they_hold_a_secret_are_credentials_and_cursors_are_not() {
+        for p in [
+            "api_token",
+            "oauth_token",
+            "jwt",
+            "client-secret",
+            "X-Amz-Signature",
+        ] {
+            assert!(is_credential_param(p), "{p}");
+        }
+        for h in ["X-Api-Token", "X-Client-Secret", "Authorization"] {
+            assert!(is_credential_header(h), "{h}");
+        }
+        for ok in ["nextPageToken", "jql", "startAt", "expand"] {
+            assert!(!is_credential_param(ok), "{ok}");
+        }
+        assert!(!is_credential_header("X-Atlassian-Token") && !is_credential_header("Accept"));
     }
 
     #[test]

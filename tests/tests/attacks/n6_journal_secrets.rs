@@ -134,3 +134,38 @@ async fn n6_credentials_of_other_services_and_encoded_bodies_are_not_kept() {
     );
     assert!(journal.contains("[encoded body: "), "{journal}");
 }
+
+/// Found on the second look: names outside the lists (`api_token`, `oauth_token`, `jwt`,
+/// `X-Api-Token`) were kept in clear. Now any name that says it holds a secret is a credential.
+#[tokio::test]
+async fn n6_a_credential_by_any_usual_name_is_not_kept() {
+    let s = Server::start();
+    let secrets = [
+        "SuperSecretApiTok1",
+        "OauthTokenValue22",
+        "eyJhbGciOiJIUzI1NiJ9x",
+        "HeaderSecret98765",
+    ];
+    let r = s
+        .req(
+            Method::GET,
+            &format!(
+                "/static/app.js?api_token={}&oauth_token={}&jwt={}&nextPageToken=cursor-1",
+                secrets[0], secrets[1], secrets[2]
+            ),
+        )
+        .header("X-Api-Token", secrets[3]);
+    let _ = status_of(r).await;
+    let journal = text_of_admin_requests(&s).await;
+    for secret in secrets {
+        assert_eq!(
+            fragments_in(&journal, secret),
+            Vec::<String>::new(),
+            "{secret}"
+        );
+    }
+    assert!(
+        journal.contains("cursor-1"),
+        "a page cursor is not a secret: {journal}"
+    );
+}
