@@ -274,20 +274,23 @@ impl TokenAuth {
     /// budget (`audit_budget`); what does not fit is counted in one summary event. `events` is
     /// left holding what was written, with the ids the store gave.
     pub fn record_events(&self, events: &mut Vec<AuditEvent>) -> Result<(), CoreError> {
-        let policy = self.policy();
-        let a = &policy.settings.audit;
-        let per_hour = crate::audit_budget::per_hour(a.max_events, a.retention_days);
+        let per_hour = self.audit_per_hour();
         *events = self
             .budget
             .admit(std::mem::take(events), self.now(), per_hour);
         self.append_and_log(events)
     }
 
-    /// Charges a token change to its principal's audit budget before it is made.
-    fn charge(&self, event: &AuditEvent) -> Result<(), CoreError> {
+    /// One user's hourly budget of always-audited events under the settings in force.
+    fn audit_per_hour(&self) -> u64 {
         let policy = self.policy();
         let a = &policy.settings.audit;
-        let per_hour = crate::audit_budget::per_hour(a.max_events, a.retention_days);
+        crate::audit_budget::per_hour(a.max_events, a.retention_days)
+    }
+
+    /// Charges a token change to its principal's audit budget before it is made.
+    fn charge(&self, event: &AuditEvent) -> Result<(), CoreError> {
+        let per_hour = self.audit_per_hour();
         self.budget
             .charge(event, self.now(), per_hour)
             .map_err(|retry_after| CoreError::TooManyTokenChanges { retry_after })

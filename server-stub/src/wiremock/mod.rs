@@ -280,6 +280,33 @@ pub(crate) fn path_of(url: &str) -> &str {
     &url[..url.find(['?', '#']).unwrap_or(url.len())]
 }
 
+/// What the engine's unit tests share: mappings from JSON, and which one answers.
+#[cfg(test)]
+mod test_support {
+    use serde_json::Value;
+
+    use super::mapping::{Mapping, ParseContext, parse_mapping_at};
+    use super::{MockRequest, ScenarioStates, Stubs};
+
+    pub fn mapping(v: Value) -> Mapping {
+        parse_mapping_at(&v, "", ParseContext::default()).unwrap()
+    }
+
+    pub fn stubs(list: Vec<Value>) -> Stubs {
+        Stubs::new(list.into_iter().map(mapping).collect())
+    }
+
+    pub fn get(url: &str) -> MockRequest {
+        MockRequest::new("GET", url)
+    }
+
+    /// Which mapping (by id) answers, with fresh scenarios.
+    pub fn answer(s: &Stubs, r: &MockRequest) -> Option<String> {
+        s.find(r, &ScenarioStates::default())
+            .map(|m| m.mapping.id.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -551,29 +551,11 @@ impl<'r> Prepared<'r> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mapping::Mapping;
     use super::super::mapping::{ParseContext, parse_mapping_at};
-    use super::super::stubs::{ScenarioStates, Stubs};
+    use super::super::stubs::ScenarioStates;
+    use super::super::test_support::{answer, get, mapping, stubs};
     use super::*;
     use serde_json::json;
-
-    fn mapping(v: Value) -> Mapping {
-        parse_mapping_at(&v, "", ParseContext::default()).unwrap()
-    }
-
-    fn stubs(list: Vec<Value>) -> Stubs {
-        Stubs::new(list.into_iter().map(mapping).collect())
-    }
-
-    fn get(url: &str) -> MockRequest {
-        MockRequest::new("GET", url)
-    }
-
-    /// Which mapping (by id) answers, with fresh scenarios.
-    fn answer(s: &Stubs, r: &MockRequest) -> Option<String> {
-        s.find(r, &ScenarioStates::default())
-            .map(|m| m.mapping.id.clone())
-    }
 
     #[test]
     fn method_and_any() {

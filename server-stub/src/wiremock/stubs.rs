@@ -352,28 +352,10 @@ fn merged<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::mapping::{ParseContext, parse_mapping_at};
+    use super::super::test_support::{answer, get, mapping, stubs};
     use super::*;
     use rand::{RngExt as _, SeedableRng as _};
     use serde_json::{Map, Value, json};
-
-    fn mapping(v: Value) -> Mapping {
-        parse_mapping_at(&v, "", ParseContext::default()).unwrap()
-    }
-
-    fn stubs(list: Vec<Value>) -> Stubs {
-        Stubs::new(list.into_iter().map(mapping).collect())
-    }
-
-    fn get(url: &str) -> MockRequest {
-        MockRequest::new("GET", url)
-    }
-
-    /// Which mapping (by id) answers, with fresh scenarios.
-    fn answer(s: &Stubs, r: &MockRequest) -> Option<String> {
-        s.find(r, &ScenarioStates::default())
-            .map(|m| m.mapping.id.clone())
-    }
 
     #[test]
     fn the_lowest_priority_wins_then_the_newest() {
