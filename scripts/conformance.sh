@@ -23,7 +23,9 @@ venv=".venv-conformance"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 
-cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
+# The binaries as `cargo test --workspace` builds them: one set of features, so one copy of
+# each dependency in target/ (CI's disk is small).
+cargo build --locked --quiet --workspace --bins --tests
 
 # One run: its own server on a free port, its settings, schemathesis with its credential.
 # Runs as a subshell of its own, so that the runs can go side by side.

@@ -9,7 +9,9 @@ if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus >/dev/null
 fi
 
-cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
+# The binaries as `cargo test --workspace` builds them: one set of features, so one copy of
+# each dependency in target/ (CI's disk is small).
+cargo build --locked --quiet --workspace --bins --tests
 # `tokenauth exec` is tried with the real PyPI jira client.
 venv=".venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -19,7 +21,7 @@ export XDG_DATA_HOME; XDG_DATA_HOME="$(mktemp -d)"   # a fresh keyring, not the 
 dbus-run-session -- bash -c '
   set -euo pipefail
   echo -n "tokenauth-ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  [ -n "${KT_ONLY_CLI:-}" ] || cargo test --locked -p tokenauth-desktop --test keychain -- --ignored ${KT_FILTER:-}
+  [ -n "${KT_ONLY_CLI:-}" ] || cargo test --locked --workspace --test keychain -- --ignored ${KT_FILTER:-}
   # One at a time: two of them stop or lock the Secret Service the others use.
-  cargo test --locked -p tokenauth-desktop --test cli -- --ignored --test-threads=1 ${KT_ONLY_CLI:-}
+  cargo test --locked --workspace --test cli -- --ignored --test-threads=1 ${KT_ONLY_CLI:-}
 '

@@ -22,5 +22,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
-cargo build --locked --quiet -p tokenauth-stub --bin tokenauth-stub
+# The binaries as `cargo test --workspace` builds them: one set of features, so one copy of
+# each dependency in target/ (CI's disk is small).
+cargo build --locked --quiet --workspace --bins --tests
 TOKENAUTH_BIN="$(pwd)/target/debug/tokenauth-stub" "$venv/bin/python" -m pytest -q tests/clients
