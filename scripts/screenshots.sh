@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots of each main screen of the real desktop app, in a real window under Xvfb, against
-# a real server with a little history: docs/screen-*.png (shown in the README).
+# a real server with a little history: docs/src/images/screen-*.png (shown in the manual's
+# chapter on the desktop app).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +48,7 @@ curl -s -u alice:wrong "$url/rest/api/2/myself" >/dev/null
 for _ in 1 2 3; do curl -s -u bob:wrong "$url/rest/api/2/myself" >/dev/null; done
 sleep 1.2
 
-out="${SHOTS_DIR:-docs}"
+out="${SHOTS_DIR:-docs/src/images}"
 mkdir -p "$out"
 export XDG_DATA_HOME="$work/xdg"   # a fresh keyring and app storage, not the user's
 

@@ -1,5 +1,5 @@
 //! The stub inside a Rust test: start it on a free port with a fixture token, call it, stop it.
-//! (`cargo test` compiles this; the README shows it as it is.)
+//! (`cargo test` compiles this; the manual, docs/src/developers/rust-test.md, shows it as is.)
 
 use tokenauth_stub::testing::TestServer;
 

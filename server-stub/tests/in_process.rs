@@ -237,11 +237,11 @@ async fn measure_start_to_first_answer() {
 }
 
 #[test]
-fn the_readme_shows_the_compiled_example_unchanged() {
-    let readme = include_str!("../../README.md");
+fn the_manual_shows_the_compiled_example_unchanged() {
+    let page = include_str!("../../docs/src/developers/rust-test.md");
     let example = include_str!("../examples/in_process.rs");
     assert!(
-        readme.contains(&format!("```rust\n{example}```")),
-        "README.md's \"Start the stub inside a Rust test\" must show server-stub/examples/in_process.rs as it is"
+        page.contains(&format!("```rust\n{example}```")),
+        "docs/src/developers/rust-test.md (\"The stub inside a Rust test\") must show server-stub/examples/in_process.rs as it is"
     );
 }

@@ -81,20 +81,20 @@ def test_generated_client_signs_in_and_manages_a_token(server, generated):
         assert 0 < len(page.entities) <= 5
 
 
-def readme_blocks():
-    """The README's shell and Python blocks under "To get the document and generate a typed
-    client", as a reader copies them."""
-    text = (ROOT / "README.md").read_text()
+def manual_blocks():
+    """The manual's shell and Python blocks under "To get the document and generate a typed
+    client" (docs/src/developers/openapi.md), as a reader copies them."""
+    text = (ROOT / "docs" / "src" / "developers" / "openapi.md").read_text()
     section = text[text.index("To get the document and generate a typed client"):]
     sh = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     py = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     return sh, py
 
 
-def test_the_readme_example_works_as_written(server, tmp_path):
-    """The README's commands and script, run as written (only the address and the token are
+def test_the_manual_example_works_as_written(server, tmp_path):
+    """The manual's commands and script, run as written (only the address and the token are
     this run's, and `pip install` is done already), print the new token and find it listed."""
-    sh, py = readme_blocks()
+    sh, py = manual_blocks()
     bin_dir = pathlib.Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
     for line in sh.strip().splitlines():
