@@ -5,13 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# mdBook from crates.io when it is missing. Its own lock file (--locked) and a debug build
-# without the serve/watch/search features: about a minute on CI's two cores, where a release
-# build with every feature takes several; building a small book does not need the speed.
+# mdBook from crates.io when it is missing (or another version), with its own lock file. A
+# debug build without debug info or the serve/watch/search features (about a minute of CPU on
+# two cores): CI's time is nearly spent, and building a small book needs no optimised binary.
 version=0.5.4
 if ! mdbook --version 2>/dev/null | grep -qx "mdbook v$version"; then
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked mdbook --version "=$version" \
-    --no-default-features --debug
+  CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install --quiet --locked mdbook --version "=$version" --no-default-features --debug
 fi
 
 mdbook build docs
