@@ -398,7 +398,7 @@ pub(crate) fn jackson_pretty(v: &Value) -> String {
 mod tests {
     use super::templating::java_format;
     use super::*;
-    use crate::wiremock::mapping::{ErrorKind, ParseContext};
+    use crate::mapping::{ErrorKind, ParseContext};
     use rand::SeedableRng as _;
     use serde_json::json;
 
