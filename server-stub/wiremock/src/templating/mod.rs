@@ -9,61 +9,37 @@
 //! they read or make — and stops at [`MAX_RENDER_STEPS`]; the bytes it writes are capped at
 //! [`MAX_RENDERED_BYTES`] as they are written. Both are checked while rendering, never after.
 
-use std::cell::Cell;
+mod budget;
+mod each;
+pub(crate) mod helpers;
 
 use handlebars::template::TemplateElement;
-use handlebars::{
-    BlockContext, BlockParams, Context, Handlebars, Helper, HelperResult, JsonValue, Output,
-    RenderContext, RenderErrorReason, Renderable, Template, to_json,
-};
-use rand::RngExt as _;
+use handlebars::{Context, Handlebars, Template};
 use serde_json::{Map, Value, json};
 
-use super::MockRequest;
-use super::credentials::REDACTED;
-use super::mapping::{ErrorKind, MAX_EXPRESSION_LEN, MappingError, child, err};
-use super::matchers::{json_path, json_text};
-use super::response::{RenderError, ResponseDefinition};
+use crate::credentials::REDACTED;
+use crate::parse::{ErrorKind, MAX_EXPRESSION_LEN, MappingError, child, err};
+use crate::request::MockRequest;
+
+pub use budget::MAX_RENDER_STEPS;
 
 /// A rendered response (its body and headers together) larger than this is an error, not an
 /// allocation.
 pub const MAX_RENDERED_BYTES: usize = 10 * 1024 * 1024;
-/// Steps one response's rendering may take: `#each` iterations plus helper calls (a helper
-/// that reads or makes `n` bytes costs `1 + n / 256`). A legitimate template over a 1 MiB body
-/// stays far below it; a multiplying one stops within a fraction of a second.
-pub const MAX_RENDER_STEPS: u64 = 1_000_000;
-/// Longest `randomValue`.
-const MAX_RANDOM_LENGTH: usize = 64 * 1024;
 /// How deeply a response template may nest blocks and sub-expressions (its parser recurses).
 const MAX_TEMPLATE_DEPTH: usize = 32;
 
-thread_local! {
-    /// The steps the response being rendered on this thread has left. Rendering is
-    /// synchronous and on one thread, so a thread-local is the render's own budget.
-    static STEPS_LEFT: Cell<u64> = const { Cell::new(0) };
-    /// Whether that budget ran out (the error handlebars hands back says only "helper failed").
-    static EXHAUSTED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Spends `n` steps of the current render's budget.
-fn charge(n: u64) -> Result<(), handlebars::RenderError> {
-    STEPS_LEFT.with(|left| {
-        let l = left.get();
-        if l < n {
-            left.set(0);
-            EXHAUSTED.with(|e| e.set(true));
-            Err(helper_error(format!(
-                "the template took more than {MAX_RENDER_STEPS} steps"
-            )))
-        } else {
-            left.set(l - n);
-            Ok(())
-        }
-    })
-}
-
-fn bytes_cost(n: usize) -> u64 {
-    1 + u64::try_from(n / 256).unwrap_or(u64::MAX)
+/// A matched response that could not be rendered: its template failed, or outgrew a bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("response template failed: {0}")]
+    Template(String),
+    #[error("rendered response larger than {MAX_RENDERED_BYTES} bytes")]
+    TooLarge,
+    #[error(
+        "response template stopped: it took more than {MAX_RENDER_STEPS} steps (#each iterations and helper calls)"
+    )]
+    Budget,
 }
 
 /// The body and header templates of one response, in a registry with WireMock's helpers.
@@ -148,8 +124,11 @@ fn compile(source: &str, ptr: &str) -> Result<Template, MappingError> {
     Ok(t)
 }
 
+/// The templates of a response whose `body` (as read) and `headers` are given; `m` is its
+/// JSON, which says which kind of body it was.
 pub(crate) fn compile_templates(
-    r: &ResponseDefinition,
+    body_bytes: Option<&[u8]>,
+    headers: &[(String, String)],
     m: &Map<String, Value>,
     ptr: &str,
 ) -> Result<Templates, MappingError> {
@@ -159,25 +138,24 @@ pub(crate) fn compile_templates(
         .into_iter()
         .find(|k| m.get(*k).is_some_and(|v| !v.is_null()));
     let mut body = false;
-    if let (Some(key), Some(bytes)) = (body_key, &r.body)
+    if let (Some(key), Some(bytes)) = (body_key, body_bytes)
         && let Ok(text) = std::str::from_utf8(bytes)
     {
         registry.register_template("body", compile(text, &child(ptr, key))?);
         body = true;
     }
-    for (i, (name, value)) in r.headers.iter().enumerate() {
+    for (i, (name, value)) in headers.iter().enumerate() {
         registry.register_template(
             &format!("header{i}"),
             compile(value, &child(&child(ptr, "headers"), name))?,
         );
     }
     let mut header_names = Vec::new();
-    let sources = r
-        .body
+    let sources = body_bytes
         .iter()
         .filter(|_| body)
         .filter_map(|b| std::str::from_utf8(b).ok())
-        .chain(r.headers.iter().map(|(_, v)| v.as_str()));
+        .chain(headers.iter().map(|(_, v)| v.as_str()));
     for text in sources {
         for name in referenced_headers(text) {
             if !header_names.contains(&name) {
@@ -219,204 +197,14 @@ fn referenced_headers(text: &str) -> Vec<String> {
 fn new_registry() -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(false);
-    h.register_helper("each", Box::new(BudgetedEach));
-    h.register_helper("jsonPath", Box::new(json_path_helper));
-    h.register_helper("randomValue", Box::new(random_value_helper));
-    h.register_helper("now", Box::new(now_helper));
+    h.register_helper("each", Box::new(each::BudgetedEach));
+    h.register_helper("jsonPath", Box::new(helpers::json_path_helper));
+    h.register_helper("randomValue", Box::new(helpers::random_value_helper));
+    h.register_helper("now", Box::new(helpers::now_helper));
     // Handlebars' built-in `log` writes what it is given to the server's log: a mapping could
     // copy a client's `Authorization` header there. It renders nothing and logs nothing here.
-    h.register_helper("log", Box::new(no_log_helper));
+    h.register_helper("log", Box::new(helpers::no_log_helper));
     h
-}
-
-fn no_log_helper(
-    _: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    _: &mut dyn Output,
-) -> HelperResult {
-    Ok(())
-}
-
-fn helper_error(msg: impl Into<String>) -> handlebars::RenderError {
-    RenderErrorReason::Other(msg.into()).into()
-}
-
-/// `{{jsonPath request.body '$.a.b'}}`: the value found (a string without quotes, anything
-/// else as JSON), several values as a JSON array, nothing as the empty string.
-fn json_path_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let doc = h
-        .param(0)
-        .map(|p| p.value())
-        .ok_or_else(|| helper_error("jsonPath needs a document"))?;
-    let expr = h
-        .param(1)
-        .and_then(|p| p.value().as_str())
-        .ok_or_else(|| helper_error("jsonPath needs an expression"))?;
-    let path = json_path(expr, "").map_err(|e| helper_error(e.kind.to_string()))?;
-    charge(bytes_cost(doc.as_str().map_or(0, str::len)))?;
-    // The document is usually `request.body`, JSON text; an object from the model is used as is.
-    let parsed;
-    let doc = match doc {
-        Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(v) => {
-                parsed = v;
-                &parsed
-            }
-            Err(_) => return Ok(()),
-        },
-        other => other,
-    };
-    let found = path.query(doc).all();
-    let text = match found.as_slice() {
-        [] => String::new(),
-        [one] => json_text(one),
-        many => Value::Array(many.iter().map(|v| (*v).clone()).collect()).to_string(),
-    };
-    out.write(&text)?;
-    Ok(())
-}
-
-/// `{{randomValue length=N type='ALPHANUMERIC'|'ALPHABETIC'|'NUMERIC'|'HEXADECIMAL'|'UUID'|… uppercase=true}}`
-/// as WireMock's helper: 36 characters by default, lower case unless `uppercase=true`, any
-/// other type printable ASCII.
-fn random_value_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let kind = h
-        .hash_get("type")
-        .and_then(|v| v.value().as_str().map(str::to_owned))
-        .unwrap_or_else(|| "ALPHANUMERIC".into());
-    let length = h
-        .hash_get("length")
-        .and_then(|v| v.value().as_u64())
-        .unwrap_or(36);
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|l| *l <= MAX_RANDOM_LENGTH)
-        .ok_or_else(|| helper_error("randomValue length too large"))?;
-    charge(bytes_cost(length))?;
-    let upper = h
-        .hash_get("uppercase")
-        .is_some_and(|v| v.value().as_bool() == Some(true));
-    let printable: Vec<u8> = (32..=126).collect();
-    let alphabet: &[u8] = match kind.as_str() {
-        "UUID" => {
-            let id = super::mapping::random_uuid();
-            out.write(&if upper { id.to_uppercase() } else { id })?;
-            return Ok(());
-        }
-        "ALPHANUMERIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-        "ALPHABETIC" => b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        "NUMERIC" => b"0123456789",
-        "HEXADECIMAL" => b"ABCDEF0123456789",
-        "ALPHANUMERIC_AND_SYMBOLS" => &printable[1..],
-        _ => &printable,
-    };
-    let mut rng = rand::rng();
-    let s: String = (0..length)
-        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
-        .collect();
-    out.write(&if upper {
-        s.to_uppercase()
-    } else {
-        s.to_lowercase()
-    })?;
-    Ok(())
-}
-
-/// `{{now}}`, `{{now offset='3 days' format='yyyy-MM-dd'}}`, `format='epoch'|'unix'`.
-fn now_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    charge(1)?;
-    let mut t = time::OffsetDateTime::now_utc();
-    if let Some(offset) = h.hash_get("offset").and_then(|v| v.value().as_str()) {
-        t = t
-            .checked_add(
-                parse_offset(offset)
-                    .ok_or_else(|| helper_error(format!("bad offset {offset:?}")))?,
-            )
-            .ok_or_else(|| helper_error("offset out of range"))?;
-    }
-    let text = match h.hash_get("format").and_then(|v| v.value().as_str()) {
-        None => java_format(t, "yyyy-MM-dd'T'HH:mm:ss'Z'"),
-        Some("epoch") => (t.unix_timestamp_nanos() / 1_000_000).to_string(),
-        Some("unix") => t.unix_timestamp().to_string(),
-        Some(f) => java_format(t, f),
-    };
-    out.write(&text)?;
-    Ok(())
-}
-
-/// WireMock's offsets: `"<n> seconds|minutes|hours|days|weeks"`, `n` may be negative (months
-/// and years, which WireMock also takes, are not supported).
-fn parse_offset(s: &str) -> Option<time::Duration> {
-    let mut parts = s.split_whitespace();
-    let n: i64 = parts.next()?.parse().ok()?;
-    let unit = parts.next()?.to_ascii_lowercase();
-    let secs = match unit.trim_end_matches('s') {
-        "second" => 1,
-        "minute" => 60,
-        "hour" => 3600,
-        "day" => 86_400,
-        "week" => 604_800,
-        _ => return None,
-    };
-    Some(time::Duration::seconds(n.checked_mul(secs)?))
-}
-
-/// The common letters of Java's `SimpleDateFormat` (y M d H m s S, quoted text); other letters
-/// are copied as they are.
-pub(crate) fn java_format(t: time::OffsetDateTime, pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            let end = chars[i + 1..]
-                .iter()
-                .position(|&c| c == '\'')
-                .map_or(chars.len(), |p| i + 1 + p);
-            if end == i + 1 {
-                out.push('\'');
-            }
-            out.extend(&chars[(i + 1).min(end)..end]);
-            i = end + 1;
-            continue;
-        }
-        let run = chars[i..].iter().take_while(|&&x| x == c).count();
-        let num = |v: i64, width: usize| format!("{v:0width$}");
-        match c {
-            'y' if run == 2 => out.push_str(&num(i64::from(t.year()).rem_euclid(100), 2)),
-            'y' => out.push_str(&num(i64::from(t.year()), run)),
-            'M' => out.push_str(&num(i64::from(u8::from(t.month())), run)),
-            'd' => out.push_str(&num(i64::from(t.day()), run)),
-            'H' => out.push_str(&num(i64::from(t.hour()), run)),
-            'm' => out.push_str(&num(i64::from(t.minute()), run)),
-            's' => out.push_str(&num(i64::from(t.second()), run)),
-            'S' => out.push_str(&num(i64::from(t.millisecond()), run)),
-            _ => out.extend(&chars[i..i + run]),
-        }
-        i += run;
-    }
-    out
 }
 
 /// WireMock's `request` model for templates.
@@ -508,7 +296,7 @@ fn render_one(
     match registry.render_with_context_to_write(name, model, &mut out) {
         Ok(()) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
         Err(_) if out.overflowed => Err(RenderError::TooLarge),
-        Err(_) if EXHAUSTED.with(Cell::get) => Err(RenderError::Budget),
+        Err(_) if budget::exhausted() => Err(RenderError::Budget),
         Err(e) => Err(RenderError::Template(e.to_string())),
     }
 }
@@ -524,8 +312,7 @@ pub(crate) fn render(
 ) -> Result<(), RenderError> {
     let model = Context::wraps(request_model(req, path_parameters, &t.header_names))
         .map_err(|e| RenderError::Template(e.to_string()))?;
-    STEPS_LEFT.with(|s| s.set(MAX_RENDER_STEPS));
-    EXHAUSTED.with(|e| e.set(false));
+    budget::start();
     let mut left = MAX_RENDERED_BYTES;
     if t.body {
         let text = render_one(&t.registry, "body", &model, left)?;
@@ -537,92 +324,4 @@ pub(crate) fn render(
         left -= value.len();
     }
     Ok(())
-}
-
-/// Handlebars' own `#each` (its `EachHelper`, MIT licensed, rewritten over its public API),
-/// with one step of the render's budget charged per iteration: the built-in one cannot be
-/// wrapped, and it is the only helper that multiplies work.
-struct BudgetedEach;
-
-impl handlebars::HelperDef for BudgetedEach {
-    fn call<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        ctx: &'rc Context,
-        rc: &mut RenderContext<'reg, 'rc>,
-        out: &mut dyn Output,
-    ) -> HelperResult {
-        let value = h
-            .param(0)
-            .ok_or(RenderErrorReason::ParamNotFoundForIndex("each", 0))?;
-        let Some(t) = h.template() else {
-            return Ok(());
-        };
-        // (key, value) per item: the index for an array, the member name for an object.
-        let items: Vec<(JsonValue, &JsonValue, String)> = match value.value() {
-            JsonValue::Array(list) if !list.is_empty() || h.inverse().is_none() => list
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (to_json(i), v, i.to_string()))
-                .collect(),
-            JsonValue::Object(obj) if !obj.is_empty() || h.inverse().is_none() => obj
-                .iter()
-                .map(|(k, v)| (to_json(k), v, k.clone()))
-                .collect(),
-            _ => {
-                return match h.inverse() {
-                    Some(else_template) => else_template.render(r, ctx, rc, out),
-                    None => Ok(()),
-                };
-            }
-        };
-        let is_object = value.value().is_object();
-        let mut block = BlockContext::new();
-        match value.context_path() {
-            Some(p) => *block.base_path_mut() = p.clone(),
-            None => block.set_base_value(value.value().clone()),
-        }
-        rc.push_block(block);
-        let base_path = value.context_path();
-        let len = items.len();
-        for (i, (key, v, relative)) in items.into_iter().enumerate() {
-            charge(1)?;
-            if let Some(block) = rc.block_mut() {
-                block.set_local_var("first", to_json(i == 0));
-                block.set_local_var("last", to_json(i + 1 == len));
-                block.set_local_var("index", to_json(i));
-                if is_object {
-                    block.set_local_var("key", key.clone());
-                }
-                match base_path {
-                    Some(p) => {
-                        let mut path = p.clone();
-                        path.push(relative);
-                        *block.base_path_mut() = path;
-                    }
-                    None => block.set_base_value(v.clone()),
-                }
-                if let Some(name) = h.block_param() {
-                    let mut params = BlockParams::new();
-                    match base_path {
-                        Some(_) => params.add_path(name, Vec::new())?,
-                        None => params.add_value(name, v.clone())?,
-                    }
-                    block.set_block_params(params);
-                } else if let Some((name, key_name)) = h.block_param_pair() {
-                    let mut params = BlockParams::new();
-                    match base_path {
-                        Some(_) => params.add_path(name, Vec::new())?,
-                        None => params.add_value(name, v.clone())?,
-                    }
-                    params.add_value(key_name, key)?;
-                    block.set_block_params(params);
-                }
-            }
-            t.render(r, ctx, rc, out)?;
-        }
-        rc.pop_block();
-        Ok(())
-    }
 }
