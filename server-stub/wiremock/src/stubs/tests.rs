@@ -145,7 +145,7 @@ fn the_index_answers_as_a_scan_of_every_mapping_would() {
     }
 }
 
-/// Not a benchmark, a sanity figure: `cargo test --release -p tokenauth-stub --lib
+/// Not a benchmark, a sanity figure: `cargo test --release -p wiremock-engine --lib
 /// matching_cost -- --ignored --nocapture`.
 #[test]
 #[ignore]
