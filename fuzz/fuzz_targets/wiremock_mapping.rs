@@ -6,14 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-// The engine itself, by path: it is a pure module (no HTTP or server types), so this target
-// need not build the server around it.
-#[path = "../../server-stub/src/wiremock/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod wiremock;
-
-use wiremock::mapping::{ParseContext, parse_document};
-use wiremock::{MockRequest, ScenarioStates, Stubs};
+use wiremock_engine::{MockRequest, ParseContext, ScenarioStates, Stubs, parse_document};
 
 /// Up to `max` strings from the document: the likeliest URLs, headers and bodies to match it.
 fn strings(v: &Value, out: &mut Vec<String>, max: usize) {

@@ -33,5 +33,7 @@ pub mod throttle;
 pub mod tls;
 pub mod users_file;
 pub mod webhook;
-pub mod wiremock;
+// A transitional alias: the server's modules name the engine `crate::wiremock` (as when it was
+// a module here) until their paths are renamed after the move into layers.
+pub use wiremock_engine as wiremock;
 pub mod writer;

@@ -1,30 +1,10 @@
-//! WireMock-compatible stub mappings (SPEC §8), as a pure library: no HTTP types here, so the
-//! engine can be tested and fuzzed on its own and the server translates at its edge.
-//!
-//! - [`mapping`]: WireMock 3 mapping JSON → [`Mapping`], errors with a JSON pointer; loading a
-//!   `mappings/` + `__files/` directory all or nothing.
-//! - [`matching`]: request patterns, the string/JSON matchers, [`Stubs`] (index, priority,
-//!   scenarios, near misses).
-//! - [`response`]: the response as data (status, headers, body, delays, faults) and Handlebars
-//!   response templating.
+//! The request as the engine sees it, its credentials sealed as it is built.
 
-pub mod credentials;
-pub mod mapping;
-pub mod matchers;
-pub mod pattern;
-pub mod response;
-pub mod stubs;
-pub mod templating;
-
-pub use mapping::{LoadError, Mapping, MappingError, ScenarioRule, load_dir, parse_mapping};
-pub use matchers::StringMatcher;
-pub use pattern::{PathBound, RequestPattern};
-pub use response::{ChunkedDribbleDelay, Fault, RenderError, RenderedResponse, ResponseDefinition};
-pub use stubs::{Candidates, MatchedStub, NearMiss, ScenarioStates, Stubs};
+use crate::credentials;
 
 /// A request as the engine sees it: what the server received, without any HTTP crate's types.
 ///
-/// Its credentials are sealed (see [`credentials`]): `headers` and `url` are the view that
+/// Its credentials are sealed (see [`crate::credentials`]): `headers` and `url` are the view that
 /// templates, near misses and the journal read, with [`credentials::REDACTED`] in place of
 /// every credential header's value and every credential query parameter's value; the real
 /// values are kept apart, where only [`credentials::CredentialMatcher`] reads them. Build one
@@ -109,7 +89,7 @@ impl MockRequest {
     }
 
     /// The URL as received: only a whole-value comparison may read it (a mapping's `url`).
-    fn received_url(&self) -> &str {
+    pub(crate) fn received_url(&self) -> &str {
         self.sealed.url.as_deref().unwrap_or(&self.url)
     }
 
@@ -182,7 +162,7 @@ impl MockRequest {
     }
 
     /// The query parameters with the credentials' real values: for credential matchers only.
-    fn sealed_query_params(&self) -> Vec<(String, String)> {
+    pub(crate) fn sealed_query_params(&self) -> Vec<(String, String)> {
         decoded_query(query_of(self.received_url()))
     }
 
@@ -196,7 +176,10 @@ impl MockRequest {
     }
 
     /// Every real value of a credential header: for credential matchers only.
-    fn sealed_header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn sealed_header_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.sealed
             .headers
             .iter()
@@ -210,7 +193,7 @@ impl MockRequest {
     }
 
     /// Cookies from every `Cookie` header (`a=1; b=2`), in order: for credential matchers only.
-    fn sealed_cookies(&self) -> Vec<(String, String)> {
+    pub(crate) fn sealed_cookies(&self) -> Vec<(String, String)> {
         self.sealed_header_values("cookie")
             .flat_map(|h| h.split(';'))
             .filter_map(|pair| {
@@ -280,37 +263,10 @@ pub(crate) fn path_of(url: &str) -> &str {
     &url[..url.find(['?', '#']).unwrap_or(url.len())]
 }
 
-/// What the engine's unit tests share: mappings from JSON, and which one answers.
-#[cfg(test)]
-mod test_support {
-    use serde_json::Value;
-
-    use super::mapping::{Mapping, ParseContext, parse_mapping_at};
-    use super::{MockRequest, ScenarioStates, Stubs};
-
-    pub fn mapping(v: Value) -> Mapping {
-        parse_mapping_at(&v, "", ParseContext::default()).unwrap()
-    }
-
-    pub fn stubs(list: Vec<Value>) -> Stubs {
-        Stubs::new(list.into_iter().map(mapping).collect())
-    }
-
-    pub fn get(url: &str) -> MockRequest {
-        MockRequest::new("GET", url)
-    }
-
-    /// Which mapping (by id) answers, with fresh scenarios.
-    pub fn answer(s: &Stubs, r: &MockRequest) -> Option<String> {
-        s.find(r, &ScenarioStates::default())
-            .map(|m| m.mapping.id.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use credentials::REDACTED;
+    use crate::credentials::REDACTED;
 
     #[test]
     fn a_request_splits_its_url_into_path_query_and_decoded_parameters() {

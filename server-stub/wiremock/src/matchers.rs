@@ -5,7 +5,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
-use super::mapping::{
+use crate::jackson::jackson_pretty;
+use crate::parse::{
     ErrorKind, MAX_EXPRESSION_LEN, MappingError, as_object, child, err, opt_bool, scalar_string,
     whole_regex,
 };
@@ -266,7 +267,7 @@ impl<'a> Body<'a> {
 fn json_path_result_matches(found: &[&Value], m: &StringMatcher) -> bool {
     let items: Vec<&Value> = match found {
         [Value::Array(a)] => a.iter().collect(),
-        [obj @ Value::Object(_)] => return m.matches(Some(&super::response::jackson_pretty(obj))),
+        [obj @ Value::Object(_)] => return m.matches(Some(&jackson_pretty(obj))),
         other => other.to_vec(),
     };
     let is_list = !matches!(found, [one] if !one.is_array());

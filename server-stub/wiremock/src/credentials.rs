@@ -14,7 +14,7 @@
 use serde_json::Value;
 use subtle::ConstantTimeEq as _;
 
-use super::mapping::{ErrorKind, MappingError, as_object, child, err, opt_bool, scalar_string};
+use crate::parse::{ErrorKind, MappingError, as_object, child, err, opt_bool, scalar_string};
 
 /// What templates, the journal and the admin API show in place of a credential.
 pub const REDACTED: &str = "[redacted]";
