@@ -917,7 +917,7 @@ impl TokenAuth {
 
     fn hash_password(&self, password: &str) -> Result<SecretHash, CoreError> {
         check_password(password)?;
-        SecretHash::new(password.as_bytes(), self.hash_params)
+        Ok(SecretHash::new(password.as_bytes(), self.hash_params)?)
     }
 
     /// Changes a user. Refused as a conflict, unless `force`: leaving no active admin, and an
@@ -1358,7 +1358,10 @@ fn hash_all(secrets: &[&[u8]], params: HashParams) -> Result<Vec<SecretHash>, Co
         .map_or(1, std::num::NonZero::get)
         .min(secrets.len());
     if threads <= 1 {
-        return secrets.iter().map(|s| SecretHash::new(s, params)).collect();
+        return secrets
+            .iter()
+            .map(|s| Ok(SecretHash::new(s, params)?))
+            .collect();
     }
     let mut slots: Vec<Option<Result<SecretHash, CoreError>>> =
         (0..secrets.len()).map(|_| None).collect();
@@ -1372,7 +1375,7 @@ fn hash_all(secrets: &[&[u8]], params: HashParams) -> Result<Vec<SecretHash>, Co
                         .enumerate()
                         .skip(k)
                         .step_by(threads)
-                        .map(|(i, s)| (i, SecretHash::new(s, params)))
+                        .map(|(i, s)| (i, SecretHash::new(s, params).map_err(CoreError::from)))
                         .collect::<Vec<_>>()
                 })
             })
