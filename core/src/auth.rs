@@ -14,7 +14,6 @@ use crate::ip::{ClientAddr, resolve_client};
 use crate::scope::Scope;
 use crate::secret_hash::{HashParams, SecretHash, random_bytes};
 use crate::settings::Policy;
-use crate::store::StoreError;
 use crate::token::{RetiredToken, TokenRecord};
 use crate::token_format::{self, ParsedToken, TokenId};
 use crate::user::{User, user_key};
@@ -22,10 +21,14 @@ use subtle::ConstantTimeEq as _;
 
 /// What the decision needs to read.
 pub trait Directory {
-    fn user(&self, key: &str) -> Result<Option<User>, StoreError>;
-    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError>;
+    /// How a lookup fails. The decision only passes it on, so it is the implementation's own
+    /// (the store's error): the rules define this seam and the store fills it in, never the
+    /// other way round.
+    type Error;
+    fn user(&self, key: &str) -> Result<Option<User>, Self::Error>;
+    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error>;
     /// A token rotated away, by its old id (looked up only when no live token has the id).
-    fn retired_token(&self, _id: &TokenId) -> Result<Option<RetiredToken>, StoreError> {
+    fn retired_token(&self, _id: &TokenId) -> Result<Option<RetiredToken>, Self::Error> {
         Ok(None)
     }
 }
@@ -339,12 +342,12 @@ enum TokenCheck {
     Rotated(RetiredToken),
 }
 
-pub fn decide(
+pub fn decide<E>(
     policy: &Policy,
-    dir: &dyn Directory,
+    dir: &dyn Directory<Error = E>,
     verifier: &dyn Verifier,
     req: &AuthRequest<'_>,
-) -> Result<AuthOutcome, StoreError> {
+) -> Result<AuthOutcome, E> {
     let client = resolve_client(req.peer, req.forwarded_for, &policy.trusted_proxies);
     let mut ctx = Ctx {
         req,
@@ -447,13 +450,13 @@ pub fn decide(
     Ok(ctx.finish(result))
 }
 
-fn check_token(
+fn check_token<E>(
     ctx: &Ctx<'_>,
-    dir: &dyn Directory,
+    dir: &dyn Directory<Error = E>,
     verifier: &dyn Verifier,
     claimed_user: Option<&str>,
     parsed: &ParsedToken<'_>,
-) -> Result<TokenCheck, StoreError> {
+) -> Result<TokenCheck, E> {
     let Some(record) = dir.token(&parsed.id)? else {
         // A rotated-away secret that still proves right: a script that was not updated. Told
         // apart from a wrong guess only after the hash matched, so the old id alone cannot
@@ -512,15 +515,15 @@ fn check_token(
     Ok(TokenCheck::Valid(owner, record))
 }
 
-fn token_path(
+fn token_path<E>(
     ctx: &mut Ctx<'_>,
-    dir: &dyn Directory,
+    dir: &dyn Directory<Error = E>,
     verifier: &dyn Verifier,
     claimed_user: Option<&str>,
     parsed: &ParsedToken<'_>,
     whole_secret: &str,
     token_expected: bool,
-) -> Result<Result<Principal, Denial>, StoreError> {
+) -> Result<Result<Principal, Denial>, E> {
     match check_token(ctx, dir, verifier, claimed_user, parsed)? {
         TokenCheck::Valid(user, record) => Ok(token_success(ctx, user, record, true)),
         TokenCheck::Rotated(retired) => {
@@ -622,14 +625,14 @@ fn token_success(
     })
 }
 
-fn password_path(
+fn password_path<E>(
     ctx: &mut Ctx<'_>,
-    dir: &dyn Directory,
+    dir: &dyn Directory<Error = E>,
     verifier: &dyn Verifier,
     claimed_user: &str,
     secret: &str,
     failed_token: Option<&'static str>,
-) -> Result<Result<Principal, Denial>, StoreError> {
+) -> Result<Result<Principal, Denial>, E> {
     let settings = &ctx.policy.settings;
     if !settings.password_auth_enabled {
         ctx.audit_failure(
@@ -702,11 +705,11 @@ fn password_path(
     }
 }
 
-fn session(
+fn session<E>(
     ctx: &mut Ctx<'_>,
-    dir: &dyn Directory,
+    dir: &dyn Directory<Error = E>,
     p: &SessionPrincipal,
-) -> Result<Result<Principal, Denial>, StoreError> {
+) -> Result<Result<Principal, Denial>, E> {
     let ended = |ctx: &mut Ctx<'_>, token: Option<(&str, Option<&TokenRecord>)>, why| {
         ctx.audit_failure(
             AuditAction::FailedAuthentication,

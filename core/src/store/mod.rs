@@ -51,7 +51,7 @@ pub enum StoreError {
     TokenLimit { limit: u32 },
 }
 
-pub trait Store: Directory + Send + Sync {
+pub trait Store: Directory<Error = StoreError> + Send + Sync {
     fn users(&self) -> Result<Vec<User>, StoreError>;
     /// Inserts or replaces a user, with its audit event in the same transaction.
     fn put_user(&self, user: &User, event: Option<AuditEvent>) -> Result<(), StoreError>;

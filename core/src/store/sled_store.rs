@@ -410,6 +410,8 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 }
 
 impl Directory for SledStore {
+    type Error = StoreError;
+
     fn retired_token(&self, id: &TokenId) -> Result<Option<RetiredToken>, StoreError> {
         self.retired
             .get(id.as_str().as_bytes())
