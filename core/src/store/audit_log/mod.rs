@@ -19,13 +19,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sled::{Batch, Db, Tree};
 
-use super::StoreError;
-use super::sled_store::EventSink;
+use crate::store::error::StoreError;
 use crate::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_PAGE, SearchText};
 use crate::clock::Millis;
 use crate::user::user_key;
 
 pub const BLOCK_EVENTS: usize = 1024;
+
+/// Hears of every audit event the store commits — batched (`append_events`) or with a user,
+/// token or settings change — once, after it is in the log, with its id, in id order. The one
+/// place every event passes with its id (the id is assigned in the store, and a change's event
+/// is written inside the change's transaction), so a copy of the log kept elsewhere (the
+/// server's `--audit-file`) misses none and repeats none, whichever operation wrote it.
+pub trait EventSink: Send + Sync {
+    /// Called while the log's order is held: must not block or do I/O (queue the events and
+    /// return), or every audit write waits for it.
+    fn committed(&self, events: Vec<AuditEvent>);
+}
 
 pub(super) struct AuditLog {
     db: Db,
