@@ -49,7 +49,12 @@ pub(super) type TxTree = sled::transaction::TransactionalTree;
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Gives token `id` the next number, inside a transaction.
-pub(super) fn assign_number(meta: &TxTree, nums: &TxTree, by_num: &TxTree, id: &[u8]) -> TxResult<u64> {
+pub(super) fn assign_number(
+    meta: &TxTree,
+    nums: &TxTree,
+    by_num: &TxTree,
+    id: &[u8],
+) -> TxResult<u64> {
     let next = match meta.get(NEXT_NUMBER_KEY)? {
         Some(v) => u64::from_be_bytes(
             v.as_ref()
