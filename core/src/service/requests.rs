@@ -36,6 +36,9 @@ pub struct NewUser {
 /// A token whose secret is fixed in advance, so a test suite can keep it in its fixtures: the
 /// whole token text, as [`token_format`] defines it (minted with [`token_format::generate`]).
 /// Its id is the one the text embeds.
+///
+/// [`token_format`]: crate::token_format
+/// [`token_format::generate`]: crate::token_format::generate
 #[derive(Clone)]
 pub struct SeedToken {
     pub owner: String,
