@@ -7,10 +7,10 @@ use crate::clock::MILLIS_PER_DAY;
 use crate::error::CoreError;
 
 impl TokenAuth {
-    /// Writes events to the audit log and each as one line to the `tokenauth` log target.
-    /// Writes events to the store and the log, each principal's always-audited ones within its
-    /// budget (`audit_budget`); what does not fit is counted in one summary event. `events` is
-    /// left holding what was written, with the ids the store gave.
+    /// Writes events to the store and the log (one line each, target `tokenauth`), each
+    /// principal's always-audited ones within its budget (`audit_budget`); what does not fit is
+    /// counted in one summary event. `events` is left holding what was written, with the ids
+    /// the store gave.
     pub fn record_events(&self, events: &mut Vec<AuditEvent>) -> Result<(), CoreError> {
         let per_hour = self.audit_per_hour();
         *events = self
