@@ -1,6 +1,12 @@
-//! Errors of the core crate.
+//! The operations' error (`service`).
+//!
+//! It sits above both the rules and the store: it wraps the store's [`StoreError`] and the
+//! rules' own errors ([`ValidationError`], [`HashError`]). No rule returns it, so the rules never
+//! depend on the store's error type; the store depends on the rules' types, and this on both.
 
+use crate::secret_hash::HashError;
 use crate::store::StoreError;
+use crate::validation::ValidationError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -11,7 +17,7 @@ pub enum CoreError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
-    Invalid(#[from] crate::validation::ValidationError),
+    Invalid(#[from] ValidationError),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("forbidden: {0}")]
@@ -25,4 +31,13 @@ pub enum CoreError {
     /// the change is not made; it may be tried again after this many seconds.
     #[error("too many changes to your own tokens: try again in {retry_after} s")]
     TooManyTokenChanges { retry_after: u64 },
+}
+
+impl From<HashError> for CoreError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Hash(m) => Self::Hash(m),
+            HashError::Random(m) => Self::Random(m),
+        }
+    }
 }

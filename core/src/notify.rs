@@ -8,7 +8,6 @@
 //! nearest threshold, and all of them are marked.
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::clock::{MILLIS_PER_DAY, Millis, to_rfc3339};
@@ -16,80 +15,12 @@ use crate::settings::Settings;
 use crate::token::TokenRecord;
 use crate::validation::ValidationError;
 
+// The `notifications` part of the settings document lives with the rest of the document (the
+// settings hold it; these rules read the settings), named here too where it always was.
+pub use crate::settings::{MAX_THRESHOLDS, MAX_URL_LEN, NotificationSettings};
+
 /// The header carrying the signature: `sha256=` and the hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "X-Tokenauth-Signature-256";
-pub const MAX_URL_LEN: usize = 2048;
-pub const MAX_THRESHOLDS: usize = 10;
-
-/// `notifications` in the settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NotificationSettings {
-    /// Where notices are POSTed; `None`: no notices.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 2048, pattern = "^https?://[^/\\s]")
-    )]
-    pub webhook_url: Option<String>,
-    /// How many days before expiry a notice goes out, one per threshold (1–365 days, none twice).
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10, inline))]
-    pub days_before: Vec<u32>,
-}
-
-impl Default for NotificationSettings {
-    fn default() -> Self {
-        Self {
-            webhook_url: None,
-            days_before: vec![7, 1],
-        }
-    }
-}
-
-impl NotificationSettings {
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(url) = &self.webhook_url {
-            validate_url(url)?;
-        }
-        if self.days_before.is_empty() || self.days_before.len() > MAX_THRESHOLDS {
-            return Err(ValidationError::new(
-                "notifications.daysBefore",
-                format!("must hold 1 to {MAX_THRESHOLDS} thresholds"),
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for d in &self.days_before {
-            if !(1..=365).contains(d) || !seen.insert(*d) {
-                return Err(ValidationError::new(
-                    "notifications.daysBefore",
-                    "each threshold is 1 to 365 days, none twice",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn validate_url(url: &str) -> Result<(), ValidationError> {
-    let field = "notifications.webhookUrl";
-    if url.len() > MAX_URL_LEN {
-        return Err(ValidationError::new(
-            field,
-            format!("at most {MAX_URL_LEN} characters"),
-        ));
-    }
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| ValidationError::new(field, "must start with https:// or http://"))?;
-    if rest.is_empty()
-        || rest.starts_with('/')
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(ValidationError::new(field, "is not a URL"));
-    }
-    Ok(())
-}
 
 /// A webhook URL as logs and the audit log show it: scheme and host only. Slack, Teams and
 /// Discord webhook URLs carry their secret in the path or query.

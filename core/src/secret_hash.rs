@@ -10,10 +10,19 @@ use rand::TryRng;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::error::CoreError;
-
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
+
+/// What can fail in hashing or in drawing random bytes. The rules' own error: nothing below the
+/// operations names their error type (`CoreError`, which also wraps the store's); the operations
+/// turn it into `CoreError::Hash` or `CoreError::Random`, with the same words.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("hashing failed: {0}")]
+    Hash(String),
+    #[error("the operating system's random generator failed: {0}")]
+    Random(String),
+}
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +55,7 @@ pub struct SecretHash {
 }
 
 impl SecretHash {
-    pub fn new(secret: &[u8], params: HashParams) -> Result<Self, CoreError> {
+    pub fn new(secret: &[u8], params: HashParams) -> Result<Self, HashError> {
         let salt: [u8; SALT_LEN] = random_bytes()?;
         let hash = derive(secret, &salt, params)?;
         Ok(Self { params, salt, hash })
@@ -75,14 +84,14 @@ pub fn reuse_memory_on_this_thread() {
     REUSE.set(true);
 }
 
-fn derive(secret: &[u8], salt: &[u8], params: HashParams) -> Result<[u8; OUTPUT_LEN], CoreError> {
+fn derive(secret: &[u8], salt: &[u8], params: HashParams) -> Result<[u8; OUTPUT_LEN], HashError> {
     let params = Params::new(
         params.memory_kib,
         params.iterations,
         params.lanes,
         Some(OUTPUT_LEN),
     )
-    .map_err(|e| CoreError::Hash(e.to_string()))?;
+    .map_err(|e| HashError::Hash(e.to_string()))?;
     let mut out = [0u8; OUTPUT_LEN];
     let blocks = params.block_count();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
@@ -101,16 +110,16 @@ fn derive(secret: &[u8], salt: &[u8], params: HashParams) -> Result<[u8; OUTPUT_
     } else {
         argon2.hash_password_into(secret, salt, &mut out)
     };
-    hashed.map_err(|e| CoreError::Hash(e.to_string()))?;
+    hashed.map_err(|e| HashError::Hash(e.to_string()))?;
     Ok(out)
 }
 
 /// Bytes from the operating system's random generator.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], CoreError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], HashError> {
     let mut bytes = [0u8; N];
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| CoreError::Random(e.to_string()))?;
+        .map_err(|e| HashError::Random(e.to_string()))?;
     Ok(bytes)
 }
 

@@ -45,7 +45,7 @@ pub struct Settings {
     pub max_tokens_per_user: u32,
     /// Expiry notices to a webhook (SPEC §9). Settings stored before it existed get none.
     #[serde(default)]
-    pub notifications: crate::notify::NotificationSettings,
+    pub notifications: NotificationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +79,79 @@ impl Default for AuditSettings {
     }
 }
 
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_THRESHOLDS: usize = 10;
+
+/// `notifications` in the settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Where notices are POSTed; `None`: no notices.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^/\\s]")
+    )]
+    pub webhook_url: Option<String>,
+    /// How many days before expiry a notice goes out, one per threshold (1–365 days, none twice).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10, inline))]
+    pub days_before: Vec<u32>,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            days_before: vec![7, 1],
+        }
+    }
+}
+
+impl NotificationSettings {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(url) = &self.webhook_url {
+            validate_url(url)?;
+        }
+        if self.days_before.is_empty() || self.days_before.len() > MAX_THRESHOLDS {
+            return Err(ValidationError::new(
+                "notifications.daysBefore",
+                format!("must hold 1 to {MAX_THRESHOLDS} thresholds"),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &self.days_before {
+            if !(1..=365).contains(d) || !seen.insert(*d) {
+                return Err(ValidationError::new(
+                    "notifications.daysBefore",
+                    "each threshold is 1 to 365 days, none twice",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_url(url: &str) -> Result<(), ValidationError> {
+    let field = "notifications.webhookUrl";
+    if url.len() > MAX_URL_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("at most {MAX_URL_LEN} characters"),
+        ));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| ValidationError::new(field, "must start with https:// or http://"))?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ValidationError::new(field, "is not a URL"));
+    }
+    Ok(())
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -93,7 +166,7 @@ impl Default for Settings {
             rate_limit_per_minute: None,
             admin_group: DEFAULT_ADMIN_GROUP.to_owned(),
             max_tokens_per_user: DEFAULT_MAX_TOKENS_PER_USER,
-            notifications: crate::notify::NotificationSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }

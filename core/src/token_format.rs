@@ -11,8 +11,7 @@
 
 use std::fmt;
 
-use crate::error::CoreError;
-use crate::secret_hash::random_bytes;
+use crate::secret_hash::{HashError, random_bytes};
 
 pub const PREFIX: &str = "tka_";
 pub const ID_LEN: usize = 12;
@@ -81,7 +80,7 @@ pub enum TokenFormatError {
     Checksum,
 }
 
-pub fn generate() -> Result<NewToken, CoreError> {
+pub fn generate() -> Result<NewToken, HashError> {
     let id = random_base62::<ID_LEN>()?;
     let secret = random_base62::<SECRET_LEN>()?;
     let text = assemble(&id, &secret);
@@ -165,7 +164,7 @@ fn checksum(body: &[u8]) -> String {
     out.iter().map(|&b| char::from(b)).collect()
 }
 
-fn random_base62<const N: usize>() -> Result<String, CoreError> {
+fn random_base62<const N: usize>() -> Result<String, HashError> {
     // Rejection sampling: 248 = 4 * 62, so every accepted byte maps to a character uniformly.
     let mut out = String::with_capacity(N);
     while out.len() < N {
