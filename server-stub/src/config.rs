@@ -45,7 +45,7 @@ pub struct ServerConfig {
     /// Live cookie sessions in all (each user holds at most `sessions::PER_USER`).
     pub max_sessions: usize,
     /// HTTPS with this certificate; `None`: plain HTTP (loopback only, unless `insecure_http`).
-    pub tls: Option<crate::tls::TlsSource>,
+    pub tls: Option<crate::connection::tls::TlsSource>,
     /// Plain HTTP on a non-loopback address, said aloud (`--insecure-http`).
     pub insecure_http: bool,
     /// Every audit event also as a JSON line in this file (`--audit-file`).

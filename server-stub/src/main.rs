@@ -15,9 +15,9 @@ use tokenauth_stub::config::{
     DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig, default_data_dir,
 };
+use tokenauth_stub::connection::tls::{self, TlsSource};
 use tokenauth_stub::logging::BufferedStderr;
 use tokenauth_stub::server;
-use tokenauth_stub::tls::{self, TlsSource};
 use tokenauth_stub::users_file;
 
 #[derive(Parser)]

@@ -4,7 +4,7 @@
 //! What is served: the matched mapping's status (with its `statusMessage` as the reason
 //! phrase), headers and body (templated when it asks), after its delay; the body dribbled in
 //! chunks for `chunkedDribbleDelay`; or, for a `fault`, the connection misbehaving instead
-//! (carried out by `crate::faults`).
+//! (carried out by `crate::connection::faults`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -14,13 +14,13 @@ use tokenauth_core::store::{SledStore, StoreError};
 use crate::audit_file::{AuditFile, FileCounters};
 use crate::cache::{CacheMetrics, VerifiedCache};
 use crate::config::ServerConfig;
+use crate::connection::listener;
+use crate::connection::tls::{CertInfo, Tls};
 use crate::hashing::HashPool;
-use crate::listener;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::Sessions;
 use crate::state::{AppState, Phase};
-use crate::tls::{CertInfo, Tls};
 use crate::users_file::{DEMO_NAMES, Seed};
 use crate::writer::{Writer, WriterMetrics};
 
@@ -50,7 +50,7 @@ pub enum ServerError {
     )]
     PlainHttp(SocketAddr),
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::connection::tls::TlsError),
 }
 
 /// Opens the database and the rules on it, creating `seed`'s users and their fixed-secret
@@ -200,7 +200,7 @@ pub async fn serve(
         max_connections_per_client: state
             .config
             .max_connections_per_client
-            .unwrap_or_else(|| crate::peers::default_share(max_connections)),
+            .unwrap_or_else(|| crate::connection::peers::default_share(max_connections)),
         counters: state.metrics.connections.clone(),
     };
     ready(addr, tls.as_ref().map(|t| t.info()));

@@ -25,7 +25,7 @@ pub struct AppState {
     /// Wakes the pruner at once (after a settings change) instead of at its next round.
     pub prune_now: Arc<tokio::sync::Notify>,
     /// HTTPS, when configured (the session cookie is then `Secure`).
-    pub tls: Option<Arc<crate::tls::Tls>>,
+    pub tls: Option<Arc<crate::connection::tls::Tls>>,
     /// What `GET /status` answers.
     pub phase: Phase,
     /// Reports of rotated-away secrets, one per token per minute.

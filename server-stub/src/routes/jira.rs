@@ -13,8 +13,8 @@ use tokenauth_core::clock::to_rfc3339;
 use super::Authed;
 use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
 use crate::config::BODY_LIMIT;
+use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
-use crate::faults::FaultSlot;
 use crate::journal::Served;
 use crate::middleware::authenticate_caller;
 use crate::mocks::{Answer, Dribble, Lookup};
@@ -318,7 +318,7 @@ async fn mapped(
     }
     if let Some(fault) = answer.fault {
         let Some((slot, version, connection)) = faults else {
-            // Only a router served by something other than `crate::listener` has no slot.
+            // Only a router served by something other than `crate::connection::listener` has no slot.
             return ApiError::Internal(format!(
                 "the mapping's fault {fault:?} needs the stub's own listener"
             ))
