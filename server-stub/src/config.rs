@@ -82,7 +82,7 @@ impl ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: None,
-            max_sessions: crate::sessions::MAX_SESSIONS,
+            max_sessions: crate::authentication::sessions::MAX_SESSIONS,
             tls: None,
             insecure_http: false,
             audit_file: None,

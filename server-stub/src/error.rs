@@ -1,5 +1,6 @@
 //! Errors in Jira's shape: `{"errorMessages": [...], "errors": {field: message}}`.
 
+use crate::authentication::hashing::HashError;
 use crate::routes::answers::ErrorBody;
 use axum::Json;
 use axum::body::Bytes;
@@ -67,6 +68,16 @@ impl From<CoreError> for ApiError {
             CoreError::TooManyTokenChanges { retry_after } => Self::TooManyRequests { retry_after },
             CoreError::Store(s) => Self::Unavailable(format!("storage error: {s}")),
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// No hashing slot in time, or none any more: 503; a job that vanished: 500.
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy | HashError::ShuttingDown => Self::Unavailable(e.to_string()),
+            HashError::NoAnswer => Self::Internal(e.to_string()),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::wiremock::{Mapping, PathBound};
 pub const PREFIX: &str = "/__admin";
 
 /// Whether a path is WireMock's admin API: open without credentials to local callers only
-/// (`crate::local`), and never journaled.
+/// (`crate::authentication::local`), and never journaled.
 pub fn is_admin_api(path: &str) -> bool {
     path == PREFIX || path.starts_with("/__admin/")
 }

@@ -4,29 +4,24 @@
 //! background writer, sessions and the rate limit.
 
 pub mod audit_file;
-pub mod cache;
+pub mod authentication;
 pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod guard;
-pub mod hashing;
 pub mod journal;
-pub mod local;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod mocks;
 pub mod notifier;
 pub mod openapi;
-pub mod rate_limit;
 pub mod redaction;
 pub mod routes;
 pub mod server;
-pub mod sessions;
 pub mod state;
 pub mod testing;
-pub mod throttle;
 pub mod users_file;
 pub mod webhook;
 pub mod wiremock;

@@ -72,7 +72,7 @@ struct ServeArgs {
     #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS_PER_CLIENT", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     max_connections_per_client: Option<usize>,
     /// Cookie sessions open at once in all; when full, new logins are refused (nobody is logged out)
-    #[arg(long, env = "TOKENAUTH_MAX_SESSIONS", default_value_t = tokenauth_stub::sessions::MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    #[arg(long, env = "TOKENAUTH_MAX_SESSIONS", default_value_t = tokenauth_stub::authentication::sessions::MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     max_sessions: usize,
     /// Serve HTTPS with this certificate (PEM; a chain, leaf first), read again on SIGHUP
     #[arg(

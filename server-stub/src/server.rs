@@ -12,14 +12,14 @@ use tokenauth_core::service::TokenAuth;
 use tokenauth_core::store::{SledStore, StoreError};
 
 use crate::audit_file::{AuditFile, FileCounters};
-use crate::cache::{CacheMetrics, VerifiedCache};
+use crate::authentication::cache::{CacheMetrics, VerifiedCache};
+use crate::authentication::hashing::HashPool;
+use crate::authentication::rate_limit::RateLimiter;
+use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
 use crate::connection::listener;
 use crate::connection::tls::{CertInfo, Tls};
-use crate::hashing::HashPool;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
-use crate::sessions::Sessions;
 use crate::state::{AppState, Phase};
 use crate::users_file::{DEMO_NAMES, Seed};
 use crate::writer::{Writer, WriterMetrics};
@@ -171,7 +171,7 @@ pub async fn serve(
         prune_now: Arc::clone(&prune_now),
         tls: tls.clone(),
         phase: Phase::default(),
-        rotated_reports: crate::throttle::RotatedReports::default(),
+        rotated_reports: crate::authentication::throttle::RotatedReports::default(),
         journal,
     });
     if let Some(t) = &tls {

@@ -1,14 +1,18 @@
 //! What every handler shares.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::http::{HeaderMap, Uri};
 use tokenauth_core::service::TokenAuth;
 
-use crate::cache::VerifiedCache;
+use crate::authentication::cache::VerifiedCache;
+use crate::authentication::hashing::HashPool;
+use crate::authentication::local;
+use crate::authentication::rate_limit::RateLimiter;
+use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
-use crate::hashing::HashPool;
-use crate::rate_limit::RateLimiter;
-use crate::sessions::Sessions;
+use crate::error::ApiError;
 use crate::writer::Writer;
 
 pub struct AppState {
@@ -16,7 +20,7 @@ pub struct AppState {
     pub cache: VerifiedCache,
     /// What `GET /metrics` shows.
     pub metrics: crate::metrics::Metrics,
-    /// Where every argon2 computation runs (`hashing::run`).
+    /// Where every argon2 computation runs ([`AppState::hash`]).
     pub hashing: HashPool,
     pub writer: Writer,
     pub sessions: Sessions,
@@ -29,7 +33,7 @@ pub struct AppState {
     /// What `GET /status` answers.
     pub phase: Phase,
     /// Reports of rotated-away secrets, one per token per minute.
-    pub rotated_reports: crate::throttle::RotatedReports,
+    pub rotated_reports: crate::authentication::throttle::RotatedReports,
     /// The last requests, for WireMock's `/__admin/requests`.
     pub journal: crate::journal::Journal,
 }
@@ -67,6 +71,36 @@ impl AppState {
     /// `https` or `http`, as clients reach this server.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Whether this request comes from a local caller (`authentication::local`), with the
+    /// settings' trusted proxies and `--insecure-http` in force.
+    pub fn is_local(&self, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> bool {
+        local::is_local(
+            &self.auth.policy().trusted_proxies,
+            self.config.insecure_http,
+            peer,
+            headers,
+            uri,
+        )
+    }
+
+    /// Runs `f` (which hashes) with this state on the hashing threads, once a slot is free
+    /// (503 after `hashing::HASH_WAIT`).
+    pub async fn hash<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let st = Arc::clone(self);
+        Ok(self.hashing.run(move || f(&st)).await?)
+    }
+
+    /// [`AppState::hash`] for a core operation.
+    pub async fn hash_core<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Shared) -> Result<T, tokenauth_core::CoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.hash(f).await?.map_err(ApiError::from)
     }
 }
 

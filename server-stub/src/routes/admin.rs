@@ -15,7 +15,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
 use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams};
-use crate::hashing;
 use crate::state::Shared;
 use tokenauth_core::token::TokenView;
 
@@ -121,7 +120,9 @@ pub async fn create_for_user(
     JsonBody(body): JsonBody<CreateTokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
-    let view = hashing::core(&state, move |s| s.auth.create_token(&a.actor(), &user, req)).await?;
+    let view = state
+        .hash_core(move |s| s.auth.create_token(&a.actor(), &user, req))
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -285,7 +286,9 @@ pub async fn create_user(
         password: body.password,
         active: body.active,
     };
-    let user = hashing::core(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
+    let user = state
+        .hash_core(move |s| s.auth.create_user(&a.actor(), new))
+        .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -327,10 +330,9 @@ pub async fn update_user(
         active: fields.active,
     };
     let target = name.clone();
-    let user = hashing::core(&state, move |s| {
-        s.auth.update_user(&a.actor(), &target, patch, f.force)
-    })
-    .await?;
+    let user = state
+        .hash_core(move |s| s.auth.update_user(&a.actor(), &target, patch, f.force))
+        .await?;
     if ends_sessions {
         state.sessions.end_user(&user.name);
     }

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::answers::{ErrorBody, RotatedToken};
 use super::{Authed, CreateTokenBody, TokenIdParam, expiry_of, forget_tokens};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
-use crate::hashing;
 use crate::state::Shared;
 
 #[derive(Deserialize, IntoParams)]
@@ -88,10 +87,9 @@ pub async fn rotate(
     let expiry = expiry_of(body.validity_days, body.expires_at, body.never_expires)?;
     let as_admin = state.auth.is_admin(&authed.principal.user);
     let old = id.clone();
-    let view = hashing::core(&state, move |s| {
-        s.auth.rotate_token(&authed.actor(), &id, expiry, as_admin)
-    })
-    .await?;
+    let view = state
+        .hash_core(move |s| s.auth.rotate_token(&authed.actor(), &id, expiry, as_admin))
+        .await?;
     // The old secret's sessions end and the cache forgets it: refused from this moment.
     forget_tokens(&state, [old.as_str()]);
     Ok((
@@ -131,10 +129,9 @@ pub async fn create_own(
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
     let owner = authed.actor().user.name.clone();
-    let view = hashing::core(&state, move |s| {
-        s.auth.create_token(&authed.actor(), &owner, req)
-    })
-    .await?;
+    let view = state
+        .hash_core(move |s| s.auth.create_token(&authed.actor(), &owner, req))
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

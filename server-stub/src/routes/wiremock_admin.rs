@@ -2,7 +2,7 @@
 //! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks`) and
 //! the request journal (`crate::journal`).
 //!
-//! Who may call it: a client on this machine (`crate::local`: a loopback peer with no sign of
+//! Who may call it: a client on this machine (`crate::authentication::local`: a loopback peer with no sign of
 //! a proxy or of a web page) needs no credentials, as with WireMock; any other client needs
 //! an administrator's credentials, checked by the same token rules as `/rest/` (the middleware
 //! authenticates `/__admin/` requests that are not local). A Read Only admin token may read,
@@ -30,7 +30,6 @@ use tokenauth_core::auth::Principal;
 
 use crate::error::ApiError;
 use crate::journal::{Entry, entry_json, request_json};
-use crate::local::is_local;
 use crate::mocks::AdminError;
 use crate::state::Shared;
 use crate::wiremock::RequestPattern;
@@ -52,7 +51,7 @@ impl FromRequestParts<Shared> for AdminCaller {
             };
         }
         match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) if is_local(state, *peer, &parts.headers, &parts.uri) => {
+            Some(ConnectInfo(peer)) if state.is_local(*peer, &parts.headers, &parts.uri) => {
                 Ok(AdminCaller)
             }
             // The middleware authenticates every non-local call, so this is not reached; if it
