@@ -56,7 +56,7 @@ pub struct ServerConfig {
     /// ranges too when the server listens on loopback).
     pub webhooks: std::sync::Arc<crate::webhook::Webhooks>,
     /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
-    pub mocks: std::sync::Arc<crate::mocks::Mocks>,
+    pub mocks: std::sync::Arc<crate::mocks::mappings::Mocks>,
     /// Requests the journal keeps (`--journal-size`; 0: no journal).
     pub journal_size: usize,
     /// What a request no mapping answers gets: the echo (`/rest/`) or WireMock's 404 with the
@@ -90,8 +90,8 @@ impl ServerConfig {
             webhooks: std::sync::Arc::new(crate::webhook::Webhooks::new(
                 tokenauth_core::webhook_target::TargetPolicy::new(bind.ip().is_loopback(), vec![]),
             )),
-            mocks: std::sync::Arc::new(crate::mocks::Mocks::empty()),
-            journal_size: crate::journal::DEFAULT_SIZE,
+            mocks: std::sync::Arc::new(crate::mocks::mappings::Mocks::empty()),
+            journal_size: crate::mocks::journal::DEFAULT_SIZE,
             unmatched_404: false,
             hash_params: HashParams::DEFAULT,
             ephemeral: false,

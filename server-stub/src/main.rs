@@ -105,10 +105,10 @@ struct ServeArgs {
     mappings: Option<PathBuf>,
     /// Bytes all WireMock mappings may hold together (their JSON and bodies), whether loaded
     /// with --mappings or added through the admin API, which then answers 400 naming the limit
-    #[arg(long, env = "TOKENAUTH_MAX_MAPPING_BYTES", value_name = "BYTES", default_value_t = tokenauth_stub::mocks::MAX_MAPPING_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1u64 << 40)))]
+    #[arg(long, env = "TOKENAUTH_MAX_MAPPING_BYTES", value_name = "BYTES", default_value_t = tokenauth_stub::mocks::mappings::MAX_MAPPING_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1u64 << 40)))]
     max_mapping_bytes: usize,
     /// Requests the journal keeps for `/__admin/requests` (redacted; 0 turns it off)
-    #[arg(long, env = "TOKENAUTH_JOURNAL_SIZE", default_value_t = tokenauth_stub::journal::DEFAULT_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    #[arg(long, env = "TOKENAUTH_JOURNAL_SIZE", default_value_t = tokenauth_stub::mocks::journal::DEFAULT_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     journal_size: usize,
     /// What a request no mapping answers gets: `echo` (the echo under /rest/, 404 elsewhere)
     /// or `404` (WireMock's 404 with the closest mappings, everywhere)
@@ -421,8 +421,10 @@ fn run() -> anyhow::Result<()> {
         config.hash_concurrency = n;
     }
     config.mocks = std::sync::Arc::new(match &cli.serve.mappings {
-        Some(dir) => tokenauth_stub::mocks::Mocks::load_within(dir, cli.serve.max_mapping_bytes)?,
-        None => tokenauth_stub::mocks::Mocks::empty_within(cli.serve.max_mapping_bytes),
+        Some(dir) => {
+            tokenauth_stub::mocks::mappings::Mocks::load_within(dir, cli.serve.max_mapping_bytes)?
+        }
+        None => tokenauth_stub::mocks::mappings::Mocks::empty_within(cli.serve.max_mapping_bytes),
     });
     config.journal_size = cli.serve.journal_size;
     config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;

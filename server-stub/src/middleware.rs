@@ -18,9 +18,9 @@ use crate::authentication::cache::{CachingVerifier, Mode};
 use crate::authentication::sessions::cookie_value;
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
-use crate::guard::{is_admin_api, is_anonymous};
-use crate::journal::{Arrived, Decided, Served};
 use crate::metrics::Outcome;
+use crate::mocks::guard::{is_admin_api, is_anonymous};
+use crate::mocks::journal::{Arrived, Decided, Served};
 use crate::state::Shared;
 
 /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not

@@ -148,7 +148,8 @@ pub async fn serve(
         reopen_on_hangup(file.clone()).map_err(ServerError::Serve)?;
     }
     let prune_now = Arc::new(tokio::sync::Notify::new());
-    let journal = crate::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
+    let journal =
+        crate::mocks::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,

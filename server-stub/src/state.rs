@@ -35,7 +35,7 @@ pub struct AppState {
     /// Reports of rotated-away secrets, one per token per minute.
     pub rotated_reports: crate::authentication::throttle::RotatedReports,
     /// The last requests, for WireMock's `/__admin/requests`.
-    pub journal: crate::journal::Journal,
+    pub journal: crate::mocks::journal::Journal,
 }
 
 /// Where the server is in its life, as Jira's `/status` reports it.

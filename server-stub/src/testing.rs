@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{ServerConfig, ephemeral_data_dir, remove_data_dir};
-use crate::mocks::{Mocks, MocksError};
+use crate::mocks::mappings::{Mocks, MocksError};
 use crate::server::{self, ServerError};
 use crate::users_file::{self, Seed, UsersFileError};
 

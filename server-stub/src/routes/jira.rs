@@ -15,9 +15,9 @@ use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
 use crate::config::BODY_LIMIT;
 use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
-use crate::journal::Served;
 use crate::middleware::authenticate_caller;
-use crate::mocks::{Answer, Dribble, Lookup};
+use crate::mocks::journal::Served;
+use crate::mocks::mappings::{Answer, Dribble, Lookup};
 use crate::state::Shared;
 use crate::wiremock::MockRequest;
 
@@ -116,7 +116,7 @@ pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
 
 /// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
 /// passed the token rules by now; outside `/rest/`, a mapping that could have answered a
-/// `/rest/` path — `crate::guard` — takes the token rules here first, and the others answer
+/// `/rest/` path — `crate::mocks::guard` — takes the token rules here first, and the others answer
 /// without authentication, as a real server's static pages do). Otherwise a `/rest/` path gets
 /// the echo — who the request authenticated as, so a developer can check that a script's writes
 /// are refused with a Read Only token — and any other path 404.
@@ -150,7 +150,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
             .headers
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
-        let mut secrets = crate::redaction::Secrets::presented(headers, &url);
+        let mut secrets = crate::mocks::redaction::Secrets::presented(headers, &url);
         secrets.add_body_fields(&body);
         let encoding = parts
             .headers
@@ -167,7 +167,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
     }
     // A `/rest/` path the token rules did not guard (an anonymous endpoint written with a
     // trailing slash): no mapping answers it, whatever its pattern would match.
-    let unguarded = principal.is_none() && crate::guard::under_rest(&path);
+    let unguarded = principal.is_none() && crate::mocks::guard::under_rest(&path);
     // What the journal keeps of a request the mappings saw (its body is shared, not copied).
     let mut served = state.journal.enabled().then(|| Served {
         body: body.clone(),

@@ -1,6 +1,6 @@
 //! WireMock's admin API under `/__admin/` (SPEC §8): the subset real clients use — the PyPI
-//! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks`) and
-//! the request journal (`crate::journal`).
+//! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks::mappings`) and
+//! the request journal (`crate::mocks::journal`).
 //!
 //! Who may call it: a client on this machine (`crate::authentication::local`: a loopback peer with no sign of
 //! a proxy or of a web page) needs no credentials, as with WireMock; any other client needs
@@ -9,7 +9,7 @@
 //! not change.
 //!
 //! Differences from WireMock, on purpose: mappings are not written back to files (`persistent`
-//! is accepted and ignored); the journal is redacted (see `crate::journal`), so a count by
+//! is accepted and ignored); the journal is redacted (see `crate::mocks::journal`), so a count by
 //! `Authorization` or cookie value finds nothing.
 
 use utoipa::IntoParams;
@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
 
 use crate::error::ApiError;
-use crate::journal::{Entry, entry_json, request_json};
-use crate::mocks::AdminError;
+use crate::mocks::journal::{Entry, entry_json, request_json};
+use crate::mocks::mappings::AdminError;
 use crate::state::Shared;
 use crate::wiremock::RequestPattern;
 

@@ -46,7 +46,7 @@ pub fn under_rest(path: &str) -> bool {
     {
         return false;
     }
-    let decoded = crate::redaction::percent_decoded(path);
+    let decoded = super::redaction::percent_decoded(path);
     let mut segments: Vec<&str> = Vec::new();
     for seg in decoded.split(['/', '\\']) {
         match seg {

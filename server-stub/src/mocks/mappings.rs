@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use hyper::body::Frame;
 use serde_json::{Value, json};
 
-use crate::journal::StubRef;
+use super::journal::StubRef;
 use crate::wiremock::credentials::MAX_CREDENTIAL_VALUES;
 use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
 use crate::wiremock::{
@@ -81,7 +81,7 @@ pub struct Answer {
 /// What the mappings make of a request.
 pub enum Lookup {
     Answer(Box<Answer>),
-    /// The mapping that would answer is guarded (`crate::guard`) and the caller has not
+    /// The mapping that would answer is guarded (`super::guard`) and the caller has not
     /// authenticated: nothing was served, no scenario moved.
     NeedsCredentials,
     Unmatched,
@@ -105,7 +105,7 @@ pub enum MocksError {
 
 /// Marks each mapping the token rules must guard, as it is added.
 fn classified(mut m: Mapping) -> Mapping {
-    m.guarded = crate::guard::mapping_is_guarded(&m);
+    m.guarded = super::guard::mapping_is_guarded(&m);
     m
 }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::redaction::Secrets;
+use super::redaction::Secrets;
 use crate::wiremock::{MockRequest, RequestPattern};
 
 /// Default number of requests kept.
