@@ -49,12 +49,12 @@ pub struct ServerConfig {
     /// Plain HTTP on a non-loopback address, said aloud (`--insecure-http`).
     pub insecure_http: bool,
     /// Every audit event also as a JSON line in this file (`--audit-file`).
-    pub audit_file: Option<crate::audit_file::AuditFileConfig>,
+    pub audit_file: Option<crate::operations::audit_file::AuditFileConfig>,
     /// The expiry-notice job.
-    pub notifier: crate::notifier::NotifierConfig,
+    pub notifier: crate::operations::notifier::NotifierConfig,
     /// Webhook delivery and the addresses it may reach (`--webhook-allow`; loopback and private
     /// ranges too when the server listens on loopback).
-    pub webhooks: std::sync::Arc<crate::webhook::Webhooks>,
+    pub webhooks: std::sync::Arc<crate::operations::webhook::Webhooks>,
     /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
     pub mocks: std::sync::Arc<crate::mocks::mappings::Mocks>,
     /// Requests the journal keeps (`--journal-size`; 0: no journal).
@@ -86,8 +86,8 @@ impl ServerConfig {
             tls: None,
             insecure_http: false,
             audit_file: None,
-            notifier: crate::notifier::NotifierConfig::default(),
-            webhooks: std::sync::Arc::new(crate::webhook::Webhooks::new(
+            notifier: crate::operations::notifier::NotifierConfig::default(),
+            webhooks: std::sync::Arc::new(crate::operations::webhook::Webhooks::new(
                 tokenauth_core::webhook_target::TargetPolicy::new(bind.ip().is_loopback(), vec![]),
             )),
             mocks: std::sync::Arc::new(crate::mocks::mappings::Mocks::empty()),

@@ -3,23 +3,18 @@
 //! core and back, and adds what only a server needs: the cache of verified secrets, the
 //! background writer, sessions and the rate limit.
 
-pub mod audit_file;
 pub mod authentication;
 pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod error;
-pub mod logging;
-pub mod metrics;
 pub mod middleware;
 pub mod mocks;
-pub mod notifier;
 pub mod openapi;
+pub mod operations;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod testing;
 pub mod users_file;
-pub mod webhook;
 pub mod wiremock;
-pub mod writer;

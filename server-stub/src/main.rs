@@ -9,14 +9,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokenauth_core::private_fs::PrivateFile;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenAuth};
-use tokenauth_stub::audit_file::{self, AuditFile, AuditFileConfig};
 use tokenauth_stub::commands::{self, ExportFilter};
 use tokenauth_stub::config::{
     DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig, default_data_dir,
 };
 use tokenauth_stub::connection::tls::{self, TlsSource};
-use tokenauth_stub::logging::BufferedStderr;
+use tokenauth_stub::operations::audit_file::{self, AuditFile, AuditFileConfig};
+use tokenauth_stub::operations::logging::BufferedStderr;
 use tokenauth_stub::server;
 use tokenauth_stub::users_file;
 
@@ -283,7 +283,7 @@ fn init_logging(format: LogFormat) -> BufferedStderr {
         .with_writer(out.clone());
     match format {
         LogFormat::Text => builder
-            .event_format(tokenauth_stub::logging::LeanText)
+            .event_format(tokenauth_stub::operations::logging::LeanText)
             .init(),
         LogFormat::Json => builder.json().init(),
     }
@@ -396,7 +396,7 @@ fn run() -> anyhow::Result<()> {
     config.max_connections_per_client = cli.serve.max_connections_per_client;
     config.max_sessions = cli.serve.max_sessions;
     config.insecure_http = cli.serve.insecure_http;
-    config.webhooks = std::sync::Arc::new(tokenauth_stub::webhook::Webhooks::new(
+    config.webhooks = std::sync::Arc::new(tokenauth_stub::operations::webhook::Webhooks::new(
         tokenauth_core::webhook_target::TargetPolicy::new(
             cli.serve.bind.ip().is_loopback(),
             cli.serve.webhook_allow.clone(),

@@ -18,9 +18,9 @@ use crate::authentication::cache::{CachingVerifier, Mode};
 use crate::authentication::sessions::cookie_value;
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
-use crate::metrics::Outcome;
 use crate::mocks::guard::{is_admin_api, is_anonymous};
 use crate::mocks::journal::{Arrived, Decided, Served};
+use crate::operations::metrics::Outcome;
 use crate::state::Shared;
 
 /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not
@@ -296,7 +296,7 @@ pub async fn authenticate_caller(
             if state.journal.enabled() {
                 response.extensions_mut().insert(Decided::Refused {
                     status: denial.status,
-                    kind: crate::metrics::denial_label(denial.kind),
+                    kind: crate::operations::metrics::denial_label(denial.kind),
                     reason: denial.message,
                 });
             }

@@ -11,7 +11,6 @@ use tokenauth_core::clock::SystemClock;
 use tokenauth_core::service::TokenAuth;
 use tokenauth_core::store::{SledStore, StoreError};
 
-use crate::audit_file::{AuditFile, FileCounters};
 use crate::authentication::cache::{CacheMetrics, VerifiedCache};
 use crate::authentication::hashing::HashPool;
 use crate::authentication::rate_limit::RateLimiter;
@@ -19,10 +18,12 @@ use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
 use crate::connection::listener;
 use crate::connection::tls::{CertInfo, Tls};
-use crate::metrics::Metrics;
+use crate::operations::audit_file::{AuditFile, FileCounters};
+use crate::operations::metrics::Metrics;
+use crate::operations::notifier::{self, Notifier};
+use crate::operations::writer::{Writer, WriterMetrics};
 use crate::state::{AppState, Phase};
 use crate::users_file::{DEMO_NAMES, Seed};
-use crate::writer::{Writer, WriterMetrics};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -179,8 +180,13 @@ pub async fn serve(
         tokio::spawn(reload_on_hangup(Arc::clone(t)));
     }
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
-    let notifier = tokio::spawn(crate::notifier::run(
-        Arc::clone(&state),
+    let notifier = tokio::spawn(notifier::run(
+        Notifier {
+            auth: Arc::clone(&auth),
+            webhooks: Arc::clone(&state.config.webhooks),
+            sent: state.metrics.notices_sent.clone(),
+            failed: state.metrics.notices_failed.clone(),
+        },
         state.config.notifier.clone(),
     ));
     let app = crate::routes::router(Arc::clone(&state));

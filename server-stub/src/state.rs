@@ -13,13 +13,13 @@ use crate::authentication::rate_limit::RateLimiter;
 use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::writer::Writer;
+use crate::operations::writer::Writer;
 
 pub struct AppState {
     pub auth: Arc<TokenAuth>,
     pub cache: VerifiedCache,
     /// What `GET /metrics` shows.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::operations::metrics::Metrics,
     /// Where every argon2 computation runs ([`AppState::hash`]).
     pub hashing: HashPool,
     pub writer: Writer,

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokenauth_core::audit::{
-    AuditAction, AuditEvent, AuditPage, AuditQuery, CATEGORY, Histogram, MAX_LIMIT,
-    MAX_LIST_VALUES, MAX_PAGE, MAX_SEARCH_CHARS, SEARCH_SCAN_LIMIT,
+    AuditAction, AuditEvent, AuditPage, AuditQuery, Histogram, MAX_LIMIT, MAX_LIST_VALUES,
+    MAX_PAGE, MAX_SEARCH_CHARS, SEARCH_SCAN_LIMIT,
 };
 use tokenauth_core::bounded::NAME_CHARS;
 use tokenauth_core::clock::{Millis, parse_rfc3339};
@@ -24,6 +24,7 @@ use super::Admin;
 use super::answers::{AuditEntity, AuditEventsPage, ErrorBody, PagingInfo};
 use super::jira::base_url;
 use crate::error::{ApiError, QueryParams};
+use crate::operations::audit_entity::{CSV_HEADER, csv_row, entity_json};
 use crate::state::Shared;
 
 pub const EVENTS_PATH: &str = "/rest/auditing/1.0/events";
@@ -282,17 +283,6 @@ fn push_param(out: &mut String, name: &str, value: &str) {
             let _ = write!(out, "%{b:02X}");
         }
     }
-}
-
-/// One event as Jira Data Center's audit API shows it, plus the fields of SPEC section 4.
-pub fn entity(e: &AuditEvent) -> AuditEntity<'_> {
-    AuditEntity::from(e)
-}
-
-/// `entity` as JSON text (the answers are written page by page, so each event is serialized
-/// on its own).
-pub fn entity_json(e: &AuditEvent) -> String {
-    serde_json::to_string(&entity(e)).unwrap_or_default()
 }
 
 /// One store page, on the blocking pool (sled reads and decoding).
@@ -610,58 +600,6 @@ pub async fn histogram(
     Ok(Json(h))
 }
 
-const CSV_HEADER: &str = "id,timestamp,category,action,author,affectedUser,tokenId,tokenDescription,scope,method,path,clientIp,proxyIp,reason,changedValues\n";
-
-fn csv_field(out: &mut String, v: &str) {
-    // Cells starting with a formula character are prefixed so a spreadsheet shows, not runs, them.
-    let risky = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky || v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        if risky {
-            out.push('\'');
-        }
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(v);
-    }
-}
-
-pub fn csv_row(e: &AuditEvent) -> String {
-    let changed = e
-        .changed_values
-        .iter()
-        .map(|c| format!("{}: {} -> {}", c.key, c.from, c.to))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let cells = [
-        e.id.to_string(),
-        e.timestamp_rfc3339(),
-        CATEGORY.to_owned(),
-        e.action.label().to_owned(),
-        e.author.clone(),
-        e.affected_user.clone().unwrap_or_default(),
-        e.token_id.clone().unwrap_or_default(),
-        e.token_description.clone().unwrap_or_default(),
-        e.scope.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        e.method.clone().unwrap_or_default(),
-        e.path.clone().unwrap_or_default(),
-        e.client_ip.clone().unwrap_or_default(),
-        e.proxy_ip.clone().unwrap_or_default(),
-        e.reason.clone().unwrap_or_default(),
-        changed,
-    ];
-    let mut out = String::with_capacity(200);
-    for (i, c) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(&mut out, c);
-    }
-    out.push('\n');
-    out
-}
-
 #[utoipa::path(
     get,
     path = "/rest/tokenauth/1/admin/audit/export",
@@ -822,19 +760,6 @@ mod tests {
             p.next_query_string("5,6"),
             "userIds=alice%2Cbob&actions=API%20token%20created&search=a%26b%3Dc%20%C3%BC\
              &limit=3&pageCursor=5%2C6"
-        );
-    }
-
-    #[test]
-    fn csv_quotes_separators_and_defuses_formulas() {
-        let mut e = AuditEvent::new(0, AuditAction::TokenCreated, "admin");
-        e.token_description = Some("=HYPERLINK(\"x\"), evil".into());
-        let row = csv_row(&e);
-        assert!(row.contains("\"'=HYPERLINK(\"\"x\"\"), evil\""), "{row}");
-        assert_eq!(
-            row.matches(',').count(),
-            15,
-            "one more comma inside the quoted cell"
         );
     }
 }

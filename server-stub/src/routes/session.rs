@@ -16,8 +16,8 @@ use super::answers::{CurrentSession, ErrorBody, LoginInfo, NewSession, SessionCo
 use super::jira::base_url;
 use crate::authentication::sessions::{COOKIE, OpenError, cookie_value};
 use crate::error::{ApiError, RawBody, denial_response};
-use crate::metrics::Outcome;
 use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limited};
+use crate::operations::metrics::Outcome;
 use crate::state::Shared;
 
 // What `POST /rest/auth/1/session` reads: core's `parse_login` reads and bounds it, as a Basic

@@ -275,7 +275,7 @@ impl Metrics {
     /// The text format (version 0.0.4).
     pub fn render(&self) -> String {
         // The log writer counts in a plain atomic (it has no handle); carried over here.
-        let dropped = crate::logging::DROPPED_LINES.load(std::sync::atomic::Ordering::Relaxed);
+        let dropped = super::logging::DROPPED_LINES.load(std::sync::atomic::Ordering::Relaxed);
         let seen = self
             .log_dropped_seen
             .swap(dropped, std::sync::atomic::Ordering::Relaxed);

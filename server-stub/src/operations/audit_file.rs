@@ -7,7 +7,7 @@
 //!   order is held (`core/src/store/audit_log.rs`, `Commit::done`). Neither the writer (it never
 //!   sees the events of token changes) nor the log line (text, and written before the id is
 //!   known for token changes) could promise that. The sink only queues; a thread of its own
-//!   turns events into lines (the audit REST API's entity, `routes::audit::entity`) and writes
+//!   turns events into lines (the audit REST API's entity, `audit_entity::entity`) and writes
 //!   them, so a slow disk never holds up an audit write, let alone a request.
 //! - **Rotation by size and count**, as logrotate and Jira Data Center do it: `PATH` is the live
 //!   file; when the next line would take it past the size limit, `PATH.(n-1)` becomes `PATH.n`,
@@ -661,7 +661,7 @@ impl Writer {
         self.held += bytes;
         for e in events {
             let before = self.buf.len();
-            match serde_json::to_writer(&mut self.buf, &crate::routes::audit::entity(e)) {
+            match serde_json::to_writer(&mut self.buf, &super::audit_entity::entity(e)) {
                 Ok(()) => {
                     self.buf.push(b'\n');
                     self.ends.push(self.buf.len());
@@ -883,7 +883,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut ends = Vec::new();
         for e in events {
-            serde_json::to_writer(&mut buf, &crate::routes::audit::entity(e)).unwrap();
+            serde_json::to_writer(&mut buf, &crate::operations::audit_entity::entity(e)).unwrap();
             buf.push(b'\n');
             ends.push(buf.len());
         }
