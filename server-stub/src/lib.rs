@@ -16,5 +16,4 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod testing;
-pub mod users_file;
 pub mod wiremock;

@@ -10,6 +10,7 @@ use tokenauth_core::private_fs::PrivateFile;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::service::{NewUser, TokenAuth};
 use tokenauth_stub::commands::{self, ExportFilter};
+use tokenauth_stub::config::users_file;
 use tokenauth_stub::config::{
     DEFAULT_BIND, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig, default_data_dir,
@@ -18,7 +19,6 @@ use tokenauth_stub::connection::tls::{self, TlsSource};
 use tokenauth_stub::operations::audit_file::{self, AuditFile, AuditFileConfig};
 use tokenauth_stub::operations::logging::BufferedStderr;
 use tokenauth_stub::server;
-use tokenauth_stub::users_file;
 
 #[derive(Parser)]
 #[command(

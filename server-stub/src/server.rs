@@ -16,6 +16,7 @@ use crate::authentication::hashing::HashPool;
 use crate::authentication::rate_limit::RateLimiter;
 use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
+use crate::config::users_file::{DEMO_NAMES, Seed};
 use crate::connection::listener;
 use crate::connection::tls::{CertInfo, Tls};
 use crate::operations::audit_file::{AuditFile, FileCounters};
@@ -23,7 +24,6 @@ use crate::operations::metrics::Metrics;
 use crate::operations::notifier::{self, Notifier};
 use crate::operations::writer::{Writer, WriterMetrics};
 use crate::state::{AppState, Phase};
-use crate::users_file::{DEMO_NAMES, Seed};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 

@@ -4,8 +4,6 @@
 //! (`Token`, `Settings`, `TokenPolicy`, `Histogram`) describe themselves with its `openapi`
 //! feature.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokenauth_core::scope::Scope;
@@ -13,29 +11,10 @@ use tokenauth_core::token::TokenView;
 use tokenauth_core::user::User;
 use utoipa::ToSchema;
 
-/// The audit entity is also what the audit file and the export write: defined with them, one
-/// of the answers here.
+/// The audit entity is also what the audit file and the export write, and the error body what
+/// every layer's refusal carries: defined with them, answers here too.
+pub use crate::error::ErrorBody;
 pub use crate::operations::audit_entity::AuditEntity;
-
-/// Every refusal and error, in Jira's shape: the messages, and the field each is about.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = Error, example = json!({"errorMessages": ["description: must not be empty"], "errors": {"description": "description: must not be empty"}}))]
-pub struct ErrorBody {
-    pub error_messages: Vec<String>,
-    pub errors: BTreeMap<String, String>,
-}
-
-impl ErrorBody {
-    pub fn new(message: &str, field: Option<&str>) -> Self {
-        Self {
-            error_messages: vec![message.to_owned()],
-            errors: field
-                .map(|f| BTreeMap::from([(f.to_owned(), message.to_owned())]))
-                .unwrap_or_default(),
-        }
-    }
-}
 
 /// A user as Jira's `myself` and the admin API show it (never a password hash).
 #[derive(Debug, Serialize, ToSchema)]

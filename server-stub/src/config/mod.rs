@@ -1,4 +1,11 @@
-//! Server configuration: where to listen, where the data lives, and the limits of the fast path.
+//! What the server is told: where to listen, where the data lives, the limits of the fast
+//! path, and the parts' own settings (`ServerConfig`); and the users a new database starts
+//! with (`users_file`: the demo users, or a `--users` TOML file).
+//!
+//! Above the parts, below state: it may hold the parts' configuration types (`TlsSource`,
+//! `AuditFileConfig`, `NotifierConfig`, the loaded `Mocks`), never state or the routes.
+
+pub mod users_file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
