@@ -13,7 +13,8 @@ use tokenauth_core::user::user_key;
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
-use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens};
+use super::extract::{Admin, forget_tokens};
+use super::params::{CreateTokenBody, TokenIdParam, UserParam};
 use crate::error::{ApiError, JsonBody, QueryParams};
 use crate::state::Shared;
 use tokenauth_core::token::TokenView;
@@ -110,7 +111,7 @@ pub async fn revoke_token(
     summary = "Create a token on a user's behalf (admins)",
     params(UserParam),
     responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, or over maxTokensPerUser", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody)),
-    request_body = super::CreateTokenBody,
+    request_body = CreateTokenBody,
     tag = "admin"
 )]
 pub async fn create_for_user(

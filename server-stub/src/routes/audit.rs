@@ -20,9 +20,8 @@ use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokenauth_core::service::Actor;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::Admin;
 use super::answers::{AuditEntity, AuditEventsPage, ErrorBody, PagingInfo};
-use super::jira::base_url;
+use super::extract::{Admin, base_url};
 use crate::error::{ApiError, QueryParams};
 use crate::operations::audit_entity::{CSV_HEADER, csv_row, entity_json};
 use crate::state::Shared;

@@ -12,7 +12,8 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{CompatToken, DeletedCount, ErrorBody};
-use super::{Authed, TokenIdParam, UserKeyParam, forget_tokens};
+use super::extract::{Authed, forget_tokens};
+use super::params::{TokenIdParam, UserKeyParam};
 use crate::error::{ApiError, JsonBody};
 use crate::state::Shared;
 

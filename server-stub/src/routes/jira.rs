@@ -10,27 +10,18 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
-use super::Authed;
 use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
+use super::extract::{Authed, base_url};
+use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
 use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
-use crate::middleware::authenticate_caller;
 use crate::mocks::journal::Served;
 use crate::mocks::mappings::{Answer, Dribble, Lookup};
 use crate::state::Shared;
 use crate::wiremock::MockRequest;
 
 pub const VERSION: &str = "9.12.0";
-
-pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("127.0.0.1:2990");
-    format!("{}://{host}", state.scheme())
-}
 
 #[utoipa::path(
     get,
@@ -188,7 +179,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         || (wants_report
             && principal.is_none()
             && matches!(lookup, Lookup::Unmatched)
-            && crate::middleware::presents_credentials(&parts.headers));
+            && super::middleware::presents_credentials(&parts.headers));
     if check_caller {
         let peer = parts
             .extensions

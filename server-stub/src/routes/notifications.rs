@@ -9,8 +9,8 @@ use tokenauth_core::notify;
 
 use utoipa::ToSchema;
 
-use super::Admin;
 use super::answers::{ErrorBody, Notices, TestDelivery};
+use super::extract::Admin;
 use crate::error::{ApiError, JsonBody, RawBody};
 use crate::operations::notifier;
 use crate::operations::webhook::Undelivered;

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::credentials::parse_authorization;
 
 use super::answers::ServerState;
+use super::middleware::{RequestHeaders, apply, decide};
 use crate::error::{ApiError, denial_response};
-use crate::middleware::{RequestHeaders, apply, decide};
 use crate::state::Shared;
 
 /// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,

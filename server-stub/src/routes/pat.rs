@@ -13,7 +13,8 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{ErrorBody, Pat};
-use super::{Admin, Authed, PatNumberParam, forget_tokens};
+use super::extract::{Admin, Authed, forget_tokens};
+use super::params::PatNumberParam;
 use crate::error::{ApiError, JsonBody};
 use crate::state::Shared;
 

@@ -9,7 +9,8 @@ use tokenauth_core::token::{TokenPolicy, TokenView};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RotatedToken};
-use super::{Authed, CreateTokenBody, TokenIdParam, expiry_of, forget_tokens};
+use super::extract::{Authed, forget_tokens};
+use super::params::{CreateTokenBody, TokenIdParam, expiry_of};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
 use crate::state::Shared;
 
@@ -119,7 +120,7 @@ pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPo
     operation_id = "createToken",
     summary = "Create a token of your own (allowed for a Read Only token, which mints no more than it holds)",
     responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, over maxTokensPerUser, or outliving the token you authenticated with", body = ErrorBody)),
-    request_body = super::CreateTokenBody,
+    request_body = CreateTokenBody,
     tag = "tokens"
 )]
 pub async fn create_own(

@@ -15,7 +15,7 @@
 use utoipa::IntoParams;
 
 use super::answers::ErrorBody;
-use super::{MappingIdParam, RequestIdParam};
+use super::params::{MappingIdParam, RequestIdParam};
 use std::net::SocketAddr;
 
 use axum::Json;
