@@ -4,7 +4,7 @@
 //! background writer, sessions and the rate limit.
 
 pub mod authentication;
-pub mod commands;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod error;
