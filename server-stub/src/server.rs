@@ -1,5 +1,8 @@
 //! Starting and stopping the server: open the store, seed users, bind, serve, and on shutdown
 //! drain the background writer and flush the database.
+//!
+//! Above the routes: it builds the state from the parts, hands the routes to the connection,
+//! and starts the background jobs (pruner, notifier, SIGHUP reloads).
 
 use std::future::Future;
 use std::net::SocketAddr;

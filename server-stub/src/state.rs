@@ -1,4 +1,9 @@
-//! What every handler shares.
+//! What every handler shares: `AppState`, the parts together (the rules, the cache, the hashing
+//! pool, the writer, sessions, the journal, …) with the configuration, and what needs all of
+//! it — hashing with the state at hand, whether a call is local under the settings in force.
+//!
+//! Above the parts, config and error; the routes and the server build on it. A part never
+//! imports it: what a part needs of the state is handed to it, or is a method here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
