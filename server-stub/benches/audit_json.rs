@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokenauth_core::audit::{AuditAction, AuditEvent, ChangedValue};
 use tokenauth_core::scope::Scope;
-use tokenauth_stub::routes::audit::{entity, entity_json};
+use tokenauth_stub::operations::audit_entity::{entity, entity_json};
 
 fn events(n: u64) -> Vec<AuditEvent> {
     (0..n)

@@ -10,7 +10,7 @@ use tokenauth_core::auth::Verifier;
 use tokenauth_core::scope::Scope;
 use tokenauth_core::secret_hash::{HashParams, SecretHash};
 use tokenauth_core::token::TokenRecord;
-use tokenauth_stub::cache::{CachingVerifier, Mode, VerifiedCache};
+use tokenauth_stub::authentication::cache::{CachingVerifier, Mode, VerifiedCache};
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

@@ -1,15 +1,45 @@
-//! Errors in Jira's shape: `{"errorMessages": [...], "errors": {field: message}}`.
+//! Errors in Jira's shape: `{"errorMessages": [...], "errors": {field: message}}` — the body
+//! (`ErrorBody`, one of the answers the OpenAPI document describes), `ApiError` and how each
+//! becomes a response, a denial's response, and the body extractors that answer in that shape.
+//!
+//! Above the parts (it turns their errors, e.g. `hashing::HashError`, into answers), below
+//! state and the routes.
 
-use crate::routes::answers::ErrorBody;
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokenauth_core::CoreError;
 use tokenauth_core::auth::Denial;
 use tokenauth_core::validation::ValidationError;
+use utoipa::ToSchema;
+
+use crate::authentication::hashing::HashError;
+
+/// Every refusal and error, in Jira's shape: the messages, and the field each is about.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Error, example = json!({"errorMessages": ["description: must not be empty"], "errors": {"description": "description: must not be empty"}}))]
+pub struct ErrorBody {
+    pub error_messages: Vec<String>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl ErrorBody {
+    pub fn new(message: &str, field: Option<&str>) -> Self {
+        Self {
+            error_messages: vec![message.to_owned()],
+            errors: field
+                .map(|f| BTreeMap::from([(f.to_owned(), message.to_owned())]))
+                .unwrap_or_default(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -67,6 +97,16 @@ impl From<CoreError> for ApiError {
             CoreError::TooManyTokenChanges { retry_after } => Self::TooManyRequests { retry_after },
             CoreError::Store(s) => Self::Unavailable(format!("storage error: {s}")),
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// No hashing slot in time, or none any more: 503; a job that vanished: 500.
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy | HashError::ShuttingDown => Self::Unavailable(e.to_string()),
+            HashError::NoAnswer => Self::Internal(e.to_string()),
         }
     }
 }

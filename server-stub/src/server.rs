@@ -1,5 +1,8 @@
 //! Starting and stopping the server: open the store, seed users, bind, serve, and on shutdown
 //! drain the background writer and flush the database.
+//!
+//! Above the routes: it builds the state from the parts, hands the routes to the connection,
+//! and starts the background jobs (pruner, notifier, SIGHUP reloads).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,18 +14,19 @@ use tokenauth_core::clock::SystemClock;
 use tokenauth_core::service::TokenAuth;
 use tokenauth_core::store::{SledStore, StoreError};
 
-use crate::audit_file::{AuditFile, FileCounters};
-use crate::cache::{CacheMetrics, VerifiedCache};
+use crate::authentication::cache::{CacheMetrics, VerifiedCache};
+use crate::authentication::hashing::HashPool;
+use crate::authentication::rate_limit::RateLimiter;
+use crate::authentication::sessions::Sessions;
 use crate::config::ServerConfig;
-use crate::hashing::HashPool;
-use crate::listener;
-use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
-use crate::sessions::Sessions;
+use crate::config::users_file::{DEMO_NAMES, Seed};
+use crate::connection::listener;
+use crate::connection::tls::{CertInfo, Tls};
+use crate::operations::audit_file::{AuditFile, FileCounters};
+use crate::operations::metrics::Metrics;
+use crate::operations::notifier::{self, Notifier};
+use crate::operations::writer::{Writer, WriterMetrics};
 use crate::state::{AppState, Phase};
-use crate::tls::{CertInfo, Tls};
-use crate::users_file::{DEMO_NAMES, Seed};
-use crate::writer::{Writer, WriterMetrics};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -50,7 +54,7 @@ pub enum ServerError {
     )]
     PlainHttp(SocketAddr),
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::connection::tls::TlsError),
 }
 
 /// Opens the database and the rules on it, creating `seed`'s users and their fixed-secret
@@ -148,7 +152,8 @@ pub async fn serve(
         reopen_on_hangup(file.clone()).map_err(ServerError::Serve)?;
     }
     let prune_now = Arc::new(tokio::sync::Notify::new());
-    let journal = crate::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
+    let journal =
+        crate::mocks::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,
@@ -171,15 +176,20 @@ pub async fn serve(
         prune_now: Arc::clone(&prune_now),
         tls: tls.clone(),
         phase: Phase::default(),
-        rotated_reports: crate::throttle::RotatedReports::default(),
+        rotated_reports: crate::authentication::throttle::RotatedReports::default(),
         journal,
     });
     if let Some(t) = &tls {
         tokio::spawn(reload_on_hangup(Arc::clone(t)));
     }
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
-    let notifier = tokio::spawn(crate::notifier::run(
-        Arc::clone(&state),
+    let notifier = tokio::spawn(notifier::run(
+        Notifier {
+            auth: Arc::clone(&auth),
+            webhooks: Arc::clone(&state.config.webhooks),
+            sent: state.metrics.notices_sent.clone(),
+            failed: state.metrics.notices_failed.clone(),
+        },
         state.config.notifier.clone(),
     ));
     let app = crate::routes::router(Arc::clone(&state));
@@ -200,7 +210,7 @@ pub async fn serve(
         max_connections_per_client: state
             .config
             .max_connections_per_client
-            .unwrap_or_else(|| crate::peers::default_share(max_connections)),
+            .unwrap_or_else(|| crate::connection::peers::default_share(max_connections)),
         counters: state.metrics.connections.clone(),
     };
     ready(addr, tls.as_ref().map(|t| t.info()));

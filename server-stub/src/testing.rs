@@ -36,10 +36,10 @@ use tokenauth_core::secret_hash::HashParams;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::users_file::{self, Seed, UsersFileError};
 use crate::config::{ServerConfig, ephemeral_data_dir, remove_data_dir};
-use crate::mocks::{Mocks, MocksError};
+use crate::mocks::mappings::{Mocks, MocksError};
 use crate::server::{self, ServerError};
-use crate::users_file::{self, Seed, UsersFileError};
 
 /// argon2id at its cheapest sensible cost: real hashes, checked the real way, made in
 /// microseconds. For test servers only.

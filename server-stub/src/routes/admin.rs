@@ -13,9 +13,9 @@ use tokenauth_core::user::user_key;
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RevokedTokens, TokenPage, UserView};
-use super::{Admin, CreateTokenBody, TokenIdParam, UserParam, forget_tokens};
+use super::extract::{Admin, forget_tokens};
+use super::params::{CreateTokenBody, TokenIdParam, UserParam};
 use crate::error::{ApiError, JsonBody, QueryParams};
-use crate::hashing;
 use crate::state::Shared;
 use tokenauth_core::token::TokenView;
 
@@ -111,7 +111,7 @@ pub async fn revoke_token(
     summary = "Create a token on a user's behalf (admins)",
     params(UserParam),
     responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, or over maxTokensPerUser", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody)),
-    request_body = super::CreateTokenBody,
+    request_body = CreateTokenBody,
     tag = "admin"
 )]
 pub async fn create_for_user(
@@ -121,7 +121,9 @@ pub async fn create_for_user(
     JsonBody(body): JsonBody<CreateTokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
-    let view = hashing::core(&state, move |s| s.auth.create_token(&a.actor(), &user, req)).await?;
+    let view = state
+        .hash_core(move |s| s.auth.create_token(&a.actor(), &user, req))
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -285,7 +287,9 @@ pub async fn create_user(
         password: body.password,
         active: body.active,
     };
-    let user = hashing::core(&state, move |s| s.auth.create_user(&a.actor(), new)).await?;
+    let user = state
+        .hash_core(move |s| s.auth.create_user(&a.actor(), new))
+        .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -327,10 +331,9 @@ pub async fn update_user(
         active: fields.active,
     };
     let target = name.clone();
-    let user = hashing::core(&state, move |s| {
-        s.auth.update_user(&a.actor(), &target, patch, f.force)
-    })
-    .await?;
+    let user = state
+        .hash_core(move |s| s.auth.update_user(&a.actor(), &target, patch, f.force))
+        .await?;
     if ends_sessions {
         state.sessions.end_user(&user.name);
     }

@@ -4,35 +4,17 @@
 //! (`Token`, `Settings`, `TokenPolicy`, `Histogram`) describe themselves with its `openapi`
 //! feature.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
-use tokenauth_core::audit::{AuditEvent, CATEGORY};
 use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokenauth_core::scope::Scope;
 use tokenauth_core::token::TokenView;
 use tokenauth_core::user::User;
 use utoipa::ToSchema;
 
-/// Every refusal and error, in Jira's shape: the messages, and the field each is about.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = Error, example = json!({"errorMessages": ["description: must not be empty"], "errors": {"description": "description: must not be empty"}}))]
-pub struct ErrorBody {
-    pub error_messages: Vec<String>,
-    pub errors: BTreeMap<String, String>,
-}
-
-impl ErrorBody {
-    pub fn new(message: &str, field: Option<&str>) -> Self {
-        Self {
-            error_messages: vec![message.to_owned()],
-            errors: field
-                .map(|f| BTreeMap::from([(f.to_owned(), message.to_owned())]))
-                .unwrap_or_default(),
-        }
-    }
-}
+/// The audit entity is also what the audit file and the export write, and the error body what
+/// every layer's refusal carries: defined with them, answers here too.
+pub use crate::error::ErrorBody;
+pub use crate::operations::audit_entity::AuditEntity;
 
 /// A user as Jira's `myself` and the admin API show it (never a password hash).
 #[derive(Debug, Serialize, ToSchema)]
@@ -285,118 +267,6 @@ pub struct TestDelivery {
 pub struct ServerState {
     #[schema(pattern = "^(RUNNING|STARTING|STOPPING)$")]
     pub state: &'static str,
-}
-
-/// Who acted.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditAuthor<'a> {
-    pub name: &'a str,
-    /// `system` for an anonymous caller, else `user`.
-    #[serde(rename = "type")]
-    #[schema(pattern = "^(user|system)$")]
-    pub kind: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditType {
-    pub category: &'static str,
-    pub action: &'static str,
-}
-
-/// A user or token the event is about.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AffectedObject<'a> {
-    pub name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'a str>,
-    #[serde(rename = "type")]
-    #[schema(pattern = "^(USER|API_TOKEN)$")]
-    pub kind: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangedValue<'a> {
-    pub key: &'a str,
-    pub from: &'a str,
-    pub to: &'a str,
-}
-
-/// One event as Jira Data Center's audit API shows it, plus the fields of SPEC section 4.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntity<'a> {
-    pub id: u64,
-    pub timestamp: String,
-    pub author: AuditAuthor<'a>,
-    #[serde(rename = "type")]
-    pub kind: AuditType,
-    pub affected_objects: Vec<AffectedObject<'a>>,
-    pub changed_values: Vec<ChangedValue<'a>>,
-    /// The client's address.
-    pub source: Option<&'a str>,
-    pub proxy_ip: Option<&'a str>,
-    pub token_id: Option<&'a str>,
-    pub token_description: Option<&'a str>,
-    pub scope: Option<Scope>,
-    pub method: Option<&'a str>,
-    pub path: Option<&'a str>,
-    pub reason: Option<&'a str>,
-    pub affected_user: Option<&'a str>,
-}
-
-impl<'a> From<&'a AuditEvent> for AuditEntity<'a> {
-    fn from(e: &'a AuditEvent) -> Self {
-        let mut affected = Vec::new();
-        if let Some(u) = &e.affected_user {
-            affected.push(AffectedObject {
-                name: u,
-                id: None,
-                kind: "USER",
-            });
-        }
-        if let Some(id) = &e.token_id {
-            affected.push(AffectedObject {
-                name: e.token_description.as_deref().unwrap_or(id),
-                id: Some(id),
-                kind: "API_TOKEN",
-            });
-        }
-        Self {
-            id: e.id,
-            timestamp: e.timestamp_rfc3339(),
-            author: AuditAuthor {
-                name: &e.author,
-                kind: if e.author == "Anonymous" {
-                    "system"
-                } else {
-                    "user"
-                },
-            },
-            kind: AuditType {
-                category: CATEGORY,
-                action: e.action.label(),
-            },
-            affected_objects: affected,
-            changed_values: e
-                .changed_values
-                .iter()
-                .map(|c| ChangedValue {
-                    key: &c.key,
-                    from: &c.from,
-                    to: &c.to,
-                })
-                .collect(),
-            source: e.client_ip.as_deref(),
-            proxy_ip: e.proxy_ip.as_deref(),
-            token_id: e.token_id.as_deref(),
-            token_description: e.token_description.as_deref(),
-            scope: e.scope,
-            method: e.method.as_deref(),
-            path: e.path.as_deref(),
-            reason: e.reason.as_deref(),
-            affected_user: e.affected_user.as_deref(),
-        }
-    }
 }
 
 /// Where a page of audit events stands, in Jira's `pagingInfo` plus the cursors.

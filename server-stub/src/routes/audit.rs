@@ -2,7 +2,6 @@
 //! API, and the CSV/JSON export, streamed page by page with a keyset cursor.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,290 +9,22 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tokenauth_core::audit::{
-    AuditAction, AuditEvent, AuditPage, AuditQuery, CATEGORY, Histogram, MAX_LIMIT,
-    MAX_LIST_VALUES, MAX_PAGE, MAX_SEARCH_CHARS, SEARCH_SCAN_LIMIT,
-};
-use tokenauth_core::bounded::NAME_CHARS;
-use tokenauth_core::clock::{Millis, parse_rfc3339};
+use tokenauth_core::audit::{AuditEvent, AuditPage, AuditQuery, Histogram, MAX_PAGE};
+use tokenauth_core::clock::Millis;
 use tokenauth_core::service::Actor;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::Admin;
 use super::answers::{AuditEntity, AuditEventsPage, ErrorBody, PagingInfo};
-use super::jira::base_url;
+use super::extract::{Admin, base_url};
 use crate::error::{ApiError, QueryParams};
+use crate::operations::audit_entity::{CSV_HEADER, csv_row, entity_json};
 use crate::state::Shared;
 
+mod query;
+
+use self::query::EventParams;
+
 pub const EVENTS_PATH: &str = "/rest/auditing/1.0/events";
-
-/// The query of the events endpoint, the histogram and the export. Ours (`user`, `action`,
-/// `before`, `format`, `buckets`) and Jira Data Center's (`userIds`, `actions`, `categories`,
-/// `search`, `pageCursor`, `outputFormat`, `scanLimit`); `offset`, `limit`, `from` and `to`
-/// are both. Numbers arrive as text so that a bad one is refused naming its parameter.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventParams {
-    offset: Option<String>,
-    limit: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    user: Option<String>,
-    action: Option<String>,
-    format: Option<String>,
-    /// Keyset cursor `timestamp:id`, as `pagingInfo.nextBefore` gave it.
-    before: Option<String>,
-    buckets: Option<usize>,
-    user_ids: Option<String>,
-    actions: Option<String>,
-    categories: Option<String>,
-    search: Option<String>,
-    /// Jira's cursor `timestamp,id`, as `pagingInfo.nextPageCursor` gave it.
-    page_cursor: Option<String>,
-    output_format: Option<String>,
-    scan_limit: Option<String>,
-}
-
-fn bad(field: &str, message: String) -> ApiError {
-    ApiError::BadRequest {
-        message: format!("{field}: {message}"),
-        field: Some(field.into()),
-    }
-}
-
-/// What the network sent, shortened for an error message.
-fn shown(s: &str) -> String {
-    const MAX: usize = 64;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-/// A keyset cursor: `timestamp:id` (ours, `nextBefore`) or `timestamp,id` (Jira's,
-/// `nextPageCursor`), the time in epoch milliseconds or RFC 3339 (as a CSV row shows it).
-fn cursor_param(name: &str, v: Option<&str>) -> Result<Option<(Millis, u64)>, ApiError> {
-    let Some(s) = v.filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let parsed = (s.len() <= 64)
-        .then(|| {
-            let (ts, id) = s.rsplit_once(',').or_else(|| s.rsplit_once(':'))?;
-            let ts = ts.parse().ok().or_else(|| parse_rfc3339(ts))?;
-            Some((ts, id.parse().ok()?))
-        })
-        .flatten();
-    let from = if name == "before" {
-        "pagingInfo.nextBefore"
-    } else {
-        "pagingInfo.nextPageCursor"
-    };
-    parsed
-        .map(Some)
-        .ok_or_else(|| bad(name, format!("'{}' is not a cursor from {from}", shown(s))))
-}
-
-/// A time as RFC 3339 or as epoch milliseconds.
-fn time_param(name: &str, v: Option<&str>) -> Result<Option<Millis>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<Millis>()
-                .ok()
-                .or_else(|| parse_rfc3339(s))
-                .ok_or_else(|| {
-                    bad(
-                        name,
-                        format!(
-                            "'{}' is not an RFC 3339 time or epoch milliseconds",
-                            shown(s)
-                        ),
-                    )
-                })
-        })
-        .transpose()
-}
-
-/// A whole number in `min..=max`.
-fn number_param(name: &str, v: Option<&str>, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| {
-                    let range = if max == u64::MAX {
-                        format!("of at least {min}")
-                    } else {
-                        format!("from {min} to {max}")
-                    };
-                    bad(
-                        name,
-                        format!("must be a whole number {range}, not '{}'", shown(s)),
-                    )
-                })
-        })
-        .transpose()
-}
-
-/// A comma-separated list: values trimmed, empty ones dropped, each at most `max_chars`.
-fn list_param(name: &str, v: Option<&str>, max_chars: usize) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    for item in v
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        if out.len() == MAX_LIST_VALUES {
-            return Err(bad(name, format!("at most {MAX_LIST_VALUES} values")));
-        }
-        if item.chars().count() > max_chars {
-            return Err(bad(
-                name,
-                format!("'{}' is longer than {max_chars} characters", shown(item)),
-            ));
-        }
-        out.push(item.to_owned());
-    }
-    Ok(out)
-}
-
-fn action_param(name: &str, label: &str) -> Result<AuditAction, ApiError> {
-    AuditAction::from_label(label)
-        .ok_or_else(|| bad(name, format!("unknown action '{}'", shown(label))))
-}
-
-impl EventParams {
-    /// Our own filters, which the histogram and the export take too.
-    fn query(&self) -> Result<AuditQuery, ApiError> {
-        let action = non_empty(&self.action)
-            .map(|a| action_param("action", a))
-            .transpose()?;
-        let user = non_empty(&self.user).map(str::to_owned);
-        if let Some(u) = &user
-            && u.chars().count() > NAME_CHARS
-        {
-            return Err(bad("user", format!("longer than {NAME_CHARS} characters")));
-        }
-        Ok(AuditQuery {
-            from: time_param("from", self.from.as_deref())?,
-            to: time_param("to", self.to.as_deref())?,
-            user,
-            action,
-            before: cursor_param("before", self.before.as_deref())?,
-            ..AuditQuery::default()
-        })
-    }
-
-    /// The events endpoint's whole query: ours plus Jira's parameters. Its `limit` is the whole
-    /// answer's (up to [`MAX_LIMIT`]), which is read [`MAX_PAGE`] events at a time.
-    fn events_query(&self) -> Result<AuditQuery, ApiError> {
-        let mut q = self.query()?;
-        q.limit = number_param("limit", self.limit.as_deref(), 1, MAX_LIMIT as u64)?
-            .map_or(200, |n| n as usize);
-        q.offset = number_param("offset", self.offset.as_deref(), 0, u64::MAX)?
-            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        q.users = list_param("userIds", self.user_ids.as_deref(), NAME_CHARS)?;
-        q.actions = list_param("actions", self.actions.as_deref(), NAME_CHARS)?
-            .iter()
-            .map(|a| action_param("actions", a))
-            .collect::<Result<_, _>>()?;
-        q.categories = list_param("categories", self.categories.as_deref(), NAME_CHARS)?;
-        if let Some(text) = non_empty(&self.search) {
-            if text.chars().count() > MAX_SEARCH_CHARS {
-                return Err(bad(
-                    "search",
-                    format!("at most {MAX_SEARCH_CHARS} characters"),
-                ));
-            }
-            q.search = Some(text.to_owned());
-        }
-        // Both cursors bound the page; the older one wins.
-        let cursor = cursor_param("pageCursor", self.page_cursor.as_deref())?;
-        q.before = match (q.before, cursor) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // Jira's own default is no limit; ours bounds every search, and any asked-for limit.
-        let asked = number_param("scanLimit", self.scan_limit.as_deref(), 1, u64::MAX)?;
-        q.scan_limit = match (asked, &q.search) {
-            (Some(n), _) => Some(n.min(SEARCH_SCAN_LIMIT)),
-            (None, Some(_)) => Some(SEARCH_SCAN_LIMIT),
-            (None, None) => None,
-        };
-        Ok(q)
-    }
-
-    fn csv_output(&self) -> Result<bool, ApiError> {
-        match non_empty(&self.output_format) {
-            None => Ok(false),
-            Some(f) if f.eq_ignore_ascii_case("json") => Ok(false),
-            Some(f) if f.eq_ignore_ascii_case("csv") => Ok(true),
-            Some(f) => Err(bad(
-                "outputFormat",
-                format!("must be json or csv, not '{}'", shown(f)),
-            )),
-        }
-    }
-
-    /// The query string of the next page: this one's filters, without `offset` and `before`
-    /// (the cursor has passed both), with `pageCursor` at `cursor`.
-    fn next_query_string(&self, cursor: &str) -> String {
-        let mut out = String::new();
-        let params = [
-            ("from", &self.from),
-            ("to", &self.to),
-            ("user", &self.user),
-            ("action", &self.action),
-            ("userIds", &self.user_ids),
-            ("actions", &self.actions),
-            ("categories", &self.categories),
-            ("search", &self.search),
-            ("limit", &self.limit),
-            ("outputFormat", &self.output_format),
-            ("scanLimit", &self.scan_limit),
-        ];
-        for (name, value) in params {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                push_param(&mut out, name, v);
-            }
-        }
-        push_param(&mut out, "pageCursor", cursor);
-        out
-    }
-}
-
-fn push_param(out: &mut String, name: &str, value: &str) {
-    if !out.is_empty() {
-        out.push('&');
-    }
-    out.push_str(name);
-    out.push('=');
-    // Percent-encoding of everything but RFC 3986's unreserved characters.
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-}
-
-/// One event as Jira Data Center's audit API shows it, plus the fields of SPEC section 4.
-pub fn entity(e: &AuditEvent) -> AuditEntity<'_> {
-    AuditEntity::from(e)
-}
-
-/// `entity` as JSON text (the answers are written page by page, so each event is serialized
-/// on its own).
-pub fn entity_json(e: &AuditEvent) -> String {
-    serde_json::to_string(&entity(e)).unwrap_or_default()
-}
 
 /// One store page, on the blocking pool (sled reads and decoding).
 async fn fetch(state: &Shared, actor: &Actor, q: &AuditQuery) -> Result<AuditPage, ApiError> {
@@ -304,7 +35,7 @@ async fn fetch(state: &Shared, actor: &Actor, q: &AuditQuery) -> Result<AuditPag
         .map_err(ApiError::from)
 }
 
-/// How an answer of up to [`MAX_LIMIT`] events is read: store pages of at most [`MAX_PAGE`],
+/// How an answer of up to `MAX_LIMIT` events is read: store pages of at most [`MAX_PAGE`],
 /// each continuing at the cursor where the previous one stopped, sharing one scan budget, so
 /// the whole answer never sits in memory and page 1,000 costs what page 1 does.
 struct Walk {
@@ -610,58 +341,6 @@ pub async fn histogram(
     Ok(Json(h))
 }
 
-const CSV_HEADER: &str = "id,timestamp,category,action,author,affectedUser,tokenId,tokenDescription,scope,method,path,clientIp,proxyIp,reason,changedValues\n";
-
-fn csv_field(out: &mut String, v: &str) {
-    // Cells starting with a formula character are prefixed so a spreadsheet shows, not runs, them.
-    let risky = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky || v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        if risky {
-            out.push('\'');
-        }
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(v);
-    }
-}
-
-pub fn csv_row(e: &AuditEvent) -> String {
-    let changed = e
-        .changed_values
-        .iter()
-        .map(|c| format!("{}: {} -> {}", c.key, c.from, c.to))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let cells = [
-        e.id.to_string(),
-        e.timestamp_rfc3339(),
-        CATEGORY.to_owned(),
-        e.action.label().to_owned(),
-        e.author.clone(),
-        e.affected_user.clone().unwrap_or_default(),
-        e.token_id.clone().unwrap_or_default(),
-        e.token_description.clone().unwrap_or_default(),
-        e.scope.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        e.method.clone().unwrap_or_default(),
-        e.path.clone().unwrap_or_default(),
-        e.client_ip.clone().unwrap_or_default(),
-        e.proxy_ip.clone().unwrap_or_default(),
-        e.reason.clone().unwrap_or_default(),
-        changed,
-    ];
-    let mut out = String::with_capacity(200);
-    for (i, c) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(&mut out, c);
-    }
-    out.push('\n');
-    out
-}
-
 #[utoipa::path(
     get,
     path = "/rest/tokenauth/1/admin/audit/export",
@@ -749,92 +428,4 @@ pub async fn export(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn store_page(n: usize, scanned: u64, last: bool, scan_limited: bool) -> AuditPage {
-        let events = (0..n)
-            .map(|i| AuditEvent::new(i as Millis, AuditAction::TokenCreated, "ci"))
-            .collect();
-        AuditPage {
-            events,
-            is_last_page: last,
-            next: (!last).then_some((7, 7)),
-            scanned,
-            scan_limited,
-        }
-    }
-
-    #[test]
-    fn a_large_answer_reads_store_pages_sharing_one_scan_budget() {
-        let q = AuditQuery {
-            limit: 3_000,
-            offset: 5,
-            scan_limit: Some(2_500),
-            ..AuditQuery::default()
-        };
-        let mut w = Walk::new(&q);
-        assert_eq!((w.q.limit, w.q.offset), (1_000, 5));
-        w.take(&store_page(1_000, 1_200, false, false));
-        assert!(w.end.is_none());
-        assert_eq!(w.q.before, Some((7, 7)));
-        assert_eq!(
-            (w.q.limit, w.q.offset, w.q.scan_limit),
-            (1_000, 0, Some(1_300))
-        );
-        // The rest of the budget ends the answer short of its limit: said so.
-        w.take(&store_page(10, 1_300, false, true));
-        let end = w.end.as_ref().unwrap();
-        assert!(!end.last_page && end.scan_limited);
-        assert_eq!((w.size, w.scanned, end.next), (1_010, 2_500, Some((7, 7))));
-    }
-
-    #[test]
-    fn a_budget_spent_exactly_by_a_full_store_page_ends_the_answer() {
-        let q = AuditQuery {
-            limit: 2_000,
-            scan_limit: Some(1_000),
-            ..AuditQuery::default()
-        };
-        let mut w = Walk::new(&q);
-        w.take(&store_page(1_000, 1_000, false, false));
-        let end = w.end.as_ref().unwrap();
-        assert!(
-            !end.last_page && end.scan_limited,
-            "1,000 short of the limit"
-        );
-        // Filled to its limit, an answer is not marked even with the budget spent.
-        let mut w = Walk::new(&AuditQuery { limit: 1_000, ..q });
-        w.take(&store_page(1_000, 1_000, false, false));
-        let end = w.end.as_ref().unwrap();
-        assert!(!end.last_page && !end.scan_limited);
-    }
-
-    #[test]
-    fn the_next_page_link_keeps_the_filters_and_replaces_offset_and_cursors() {
-        let p: EventParams = serde_json::from_value(json!({
-            "userIds": "alice,bob", "actions": "API token created", "search": "a&b=c ü",
-            "limit": "3", "offset": "9", "before": "1:2", "pageCursor": "1,2",
-        }))
-        .unwrap();
-        assert_eq!(
-            p.next_query_string("5,6"),
-            "userIds=alice%2Cbob&actions=API%20token%20created&search=a%26b%3Dc%20%C3%BC\
-             &limit=3&pageCursor=5%2C6"
-        );
-    }
-
-    #[test]
-    fn csv_quotes_separators_and_defuses_formulas() {
-        let mut e = AuditEvent::new(0, AuditAction::TokenCreated, "admin");
-        e.token_description = Some("=HYPERLINK(\"x\"), evil".into());
-        let row = csv_row(&e);
-        assert!(row.contains("\"'=HYPERLINK(\"\"x\"\"), evil\""), "{row}");
-        assert_eq!(
-            row.matches(',').count(),
-            15,
-            "one more comma inside the quoted cell"
-        );
-    }
-}
+mod tests;

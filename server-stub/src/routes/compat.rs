@@ -12,9 +12,9 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{CompatToken, DeletedCount, ErrorBody};
-use super::{Authed, TokenIdParam, UserKeyParam, forget_tokens};
+use super::extract::{Authed, forget_tokens};
+use super::params::{TokenIdParam, UserKeyParam};
 use crate::error::{ApiError, JsonBody};
-use crate::hashing;
 use crate::state::Shared;
 
 #[derive(Deserialize, ToSchema)]
@@ -98,10 +98,9 @@ pub async fn create(
         expiry,
     };
     let owner = authed.actor().user.name.clone();
-    let view = hashing::core(&state, move |s| {
-        s.auth.create_token(&authed.actor(), &owner, req)
-    })
-    .await?;
+    let view = state
+        .hash_core(move |s| s.auth.create_token(&authed.actor(), &owner, req))
+        .await?;
     Ok((StatusCode::CREATED, Json(CompatToken::from(&view))))
 }
 

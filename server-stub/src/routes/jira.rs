@@ -10,27 +10,18 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
-use super::Authed;
 use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
+use super::extract::{Authed, base_url};
+use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
+use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
-use crate::faults::FaultSlot;
-use crate::journal::Served;
-use crate::middleware::authenticate_caller;
-use crate::mocks::{Answer, Dribble, Lookup};
+use crate::mocks::journal::Served;
+use crate::mocks::mappings::{Answer, Dribble, Lookup};
 use crate::state::Shared;
-use crate::wiremock::MockRequest;
+use wiremock_engine::MockRequest;
 
 pub const VERSION: &str = "9.12.0";
-
-pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("127.0.0.1:2990");
-    format!("{}://{host}", state.scheme())
-}
 
 #[utoipa::path(
     get,
@@ -116,7 +107,7 @@ pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
 
 /// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
 /// passed the token rules by now; outside `/rest/`, a mapping that could have answered a
-/// `/rest/` path — `crate::guard` — takes the token rules here first, and the others answer
+/// `/rest/` path — `crate::mocks::guard` — takes the token rules here first, and the others answer
 /// without authentication, as a real server's static pages do). Otherwise a `/rest/` path gets
 /// the echo — who the request authenticated as, so a developer can check that a script's writes
 /// are refused with a Read Only token — and any other path 404.
@@ -150,7 +141,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
             .headers
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
-        let mut secrets = crate::redaction::Secrets::presented(headers, &url);
+        let mut secrets = crate::mocks::redaction::Secrets::presented(headers, &url);
         secrets.add_body_fields(&body);
         let encoding = parts
             .headers
@@ -167,7 +158,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
     }
     // A `/rest/` path the token rules did not guard (an anonymous endpoint written with a
     // trailing slash): no mapping answers it, whatever its pattern would match.
-    let unguarded = principal.is_none() && crate::guard::under_rest(&path);
+    let unguarded = principal.is_none() && crate::mocks::guard::under_rest(&path);
     // What the journal keeps of a request the mappings saw (its body is shared, not copied).
     let mut served = state.journal.enabled().then(|| Served {
         body: body.clone(),
@@ -188,7 +179,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         || (wants_report
             && principal.is_none()
             && matches!(lookup, Lookup::Unmatched)
-            && crate::middleware::presents_credentials(&parts.headers));
+            && super::middleware::presents_credentials(&parts.headers));
     if check_caller {
         let peer = parts
             .extensions
@@ -318,7 +309,7 @@ async fn mapped(
     }
     if let Some(fault) = answer.fault {
         let Some((slot, version, connection)) = faults else {
-            // Only a router served by something other than `crate::listener` has no slot.
+            // Only a router served by something other than `crate::connection::listener` has no slot.
             return ApiError::Internal(format!(
                 "the mapping's fault {fault:?} needs the stub's own listener"
             ))

@@ -9,12 +9,12 @@ use tokenauth_core::notify;
 
 use utoipa::ToSchema;
 
-use super::Admin;
 use super::answers::{ErrorBody, Notices, TestDelivery};
+use super::extract::Admin;
 use crate::error::{ApiError, JsonBody, RawBody};
-use crate::notifier;
+use crate::operations::notifier;
+use crate::operations::webhook::Undelivered;
 use crate::state::Shared;
-use crate::webhook::Undelivered;
 
 /// `GET /rest/tokenauth/1/admin/notifications`: the webhook, the thresholds, and whether a
 /// signing secret is set.

@@ -9,9 +9,8 @@ use axum::response::{IntoResponse, Response};
 use tokenauth_core::credentials::parse_authorization;
 
 use super::answers::ServerState;
+use super::middleware::{RequestHeaders, apply, decide};
 use crate::error::{ApiError, denial_response};
-use crate::local::is_local;
-use crate::middleware::{RequestHeaders, apply, decide};
 use crate::state::Shared;
 
 /// `GET /status`, as Jira answers it for load balancers and health checks: anonymous,
@@ -37,7 +36,7 @@ pub async fn status(State(state): State<Shared>) -> Response {
 
 /// `GET /metrics` in the Prometheus text format: to clients on this machine (a local Prometheus
 /// or agent) without credentials, to anyone else with an admin's. "This machine" is what the
-/// admin API means by it (`crate::local`): a loopback peer naming this machine, with no sign
+/// admin API means by it (`crate::authentication::local`): a loopback peer naming this machine, with no sign
 /// of a proxy or of a web page.
 #[utoipa::path(
     get,
@@ -54,8 +53,8 @@ pub async fn metrics(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    // The one definition of a local caller the admin API uses too (`crate::local`).
-    if !is_local(&state, peer, &headers, &uri) {
+    // The one definition of a local caller the admin API uses too (`crate::authentication::local`).
+    if !state.is_local(peer, &headers, &uri) {
         let credentials = parse_authorization(
             headers
                 .get(header::AUTHORIZATION)

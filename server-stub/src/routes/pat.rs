@@ -13,9 +13,9 @@ use tokenauth_core::token::Expiry;
 use utoipa::ToSchema;
 
 use super::answers::{ErrorBody, Pat};
-use super::{Admin, Authed, PatNumberParam, forget_tokens};
+use super::extract::{Admin, Authed, forget_tokens};
+use super::params::PatNumberParam;
 use crate::error::{ApiError, JsonBody};
-use crate::hashing;
 use crate::state::Shared;
 
 /// `{"name", "expirationDuration"?}`: Jira ignores fields it does not know, and so do we.
@@ -69,11 +69,12 @@ pub async fn create(
             .map_or(Expiry::Default, Expiry::Days),
     };
     let owner = authed.principal.user.name.clone();
-    let (number, view) = hashing::core(&state, move |s| {
-        let view = s.auth.create_token(&authed.actor(), &owner, req)?;
-        Ok((s.auth.token_number(&view.id)?, view))
-    })
-    .await?;
+    let (number, view) = state
+        .hash_core(move |s| {
+            let view = s.auth.create_token(&authed.actor(), &owner, req)?;
+            Ok((s.auth.token_number(&view.id)?, view))
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(Pat::new(number, &view))))
 }
 

@@ -11,13 +11,12 @@ use tokenauth_core::scope::SESSION_PATH;
 
 use utoipa::ToSchema;
 
-use super::Authed;
 use super::answers::{CurrentSession, ErrorBody, LoginInfo, NewSession, SessionCookie};
-use super::jira::base_url;
+use super::extract::{Authed, base_url};
+use super::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limited};
+use crate::authentication::sessions::{COOKIE, OpenError, cookie_value};
 use crate::error::{ApiError, RawBody, denial_response};
-use crate::metrics::Outcome;
-use crate::middleware::{RequestHeaders, apply, decide, error_outcome, rate_limited};
-use crate::sessions::{COOKIE, OpenError, cookie_value};
+use crate::operations::metrics::Outcome;
 use crate::state::Shared;
 
 // What `POST /rest/auth/1/session` reads: core's `parse_login` reads and bounds it, as a Basic

@@ -9,9 +9,9 @@ use tokenauth_core::token::{TokenPolicy, TokenView};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::{ErrorBody, RotatedToken};
-use super::{Authed, CreateTokenBody, TokenIdParam, expiry_of, forget_tokens};
+use super::extract::{Authed, forget_tokens};
+use super::params::{CreateTokenBody, TokenIdParam, expiry_of};
 use crate::error::{ApiError, JsonBody, QueryParams, RawBody};
-use crate::hashing;
 use crate::state::Shared;
 
 #[derive(Deserialize, IntoParams)]
@@ -88,10 +88,9 @@ pub async fn rotate(
     let expiry = expiry_of(body.validity_days, body.expires_at, body.never_expires)?;
     let as_admin = state.auth.is_admin(&authed.principal.user);
     let old = id.clone();
-    let view = hashing::core(&state, move |s| {
-        s.auth.rotate_token(&authed.actor(), &id, expiry, as_admin)
-    })
-    .await?;
+    let view = state
+        .hash_core(move |s| s.auth.rotate_token(&authed.actor(), &id, expiry, as_admin))
+        .await?;
     // The old secret's sessions end and the cache forgets it: refused from this moment.
     forget_tokens(&state, [old.as_str()]);
     Ok((
@@ -121,7 +120,7 @@ pub async fn policy(State(state): State<Shared>, authed: Authed) -> Json<TokenPo
     operation_id = "createToken",
     summary = "Create a token of your own (allowed for a Read Only token, which mints no more than it holds)",
     responses((status = 201, description = "The token, with its secret this once", body = TokenView), (status = 400, description = "Invalid, over maxTokensPerUser, or outliving the token you authenticated with", body = ErrorBody)),
-    request_body = super::CreateTokenBody,
+    request_body = CreateTokenBody,
     tag = "tokens"
 )]
 pub async fn create_own(
@@ -131,10 +130,9 @@ pub async fn create_own(
 ) -> Result<impl IntoResponse, ApiError> {
     let req = body.into_request()?;
     let owner = authed.actor().user.name.clone();
-    let view = hashing::core(&state, move |s| {
-        s.auth.create_token(&authed.actor(), &owner, req)
-    })
-    .await?;
+    let view = state
+        .hash_core(move |s| s.auth.create_token(&authed.actor(), &owner, req))
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

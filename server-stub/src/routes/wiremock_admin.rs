@@ -1,21 +1,21 @@
 //! WireMock's admin API under `/__admin/` (SPEC §8): the subset real clients use — the PyPI
-//! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks`) and
-//! the request journal (`crate::journal`).
+//! `wiremock` package, WireMock's Java and JS clients — over the mappings (`crate::mocks::mappings`) and
+//! the request journal (`crate::mocks::journal`).
 //!
-//! Who may call it: a client on this machine (`crate::local`: a loopback peer with no sign of
+//! Who may call it: a client on this machine (`crate::authentication::local`: a loopback peer with no sign of
 //! a proxy or of a web page) needs no credentials, as with WireMock; any other client needs
 //! an administrator's credentials, checked by the same token rules as `/rest/` (the middleware
 //! authenticates `/__admin/` requests that are not local). A Read Only admin token may read,
 //! not change.
 //!
 //! Differences from WireMock, on purpose: mappings are not written back to files (`persistent`
-//! is accepted and ignored); the journal is redacted (see `crate::journal`), so a count by
+//! is accepted and ignored); the journal is redacted (see `crate::mocks::journal`), so a count by
 //! `Authorization` or cookie value finds nothing.
 
 use utoipa::IntoParams;
 
 use super::answers::ErrorBody;
-use super::{MappingIdParam, RequestIdParam};
+use super::params::{MappingIdParam, RequestIdParam};
 use std::net::SocketAddr;
 
 use axum::Json;
@@ -29,11 +29,10 @@ use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
 
 use crate::error::ApiError;
-use crate::journal::{Entry, entry_json, request_json};
-use crate::local::is_local;
-use crate::mocks::AdminError;
+use crate::mocks::journal::{Entry, entry_json, request_json};
+use crate::mocks::mappings::AdminError;
 use crate::state::Shared;
-use crate::wiremock::RequestPattern;
+use wiremock_engine::RequestPattern;
 
 /// A caller the admin API serves: local, or an authenticated administrator.
 pub struct AdminCaller;
@@ -52,7 +51,7 @@ impl FromRequestParts<Shared> for AdminCaller {
             };
         }
         match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) if is_local(state, *peer, &parts.headers, &parts.uri) => {
+            Some(ConnectInfo(peer)) if state.is_local(*peer, &parts.headers, &parts.uri) => {
                 Ok(AdminCaller)
             }
             // The middleware authenticates every non-local call, so this is not reached; if it
@@ -247,9 +246,9 @@ pub async fn import_mappings(_: AdminCaller, State(st): State<Shared>, body: Byt
         Err(e) => return refused(&e),
     };
     let Some(list) = v.get("mappings").and_then(Value::as_array) else {
-        return refused(&AdminError::Invalid(crate::wiremock::MappingError {
+        return refused(&AdminError::Invalid(wiremock_engine::MappingError {
             pointer: "/mappings".into(),
-            kind: crate::wiremock::mapping::ErrorKind::Expected("an array"),
+            kind: wiremock_engine::mapping::ErrorKind::Expected("an array"),
         }));
     };
     let options: ImportOptions = v

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, Uri};
 
-use crate::state::AppState;
+use tokenauth_core::ip::IpSet;
 
 /// Headers that a proxy adds: any of them makes a request not local.
 pub const PROXY_HEADERS: &[&str] = &[
@@ -41,10 +41,16 @@ pub const PROXY_HEADERS: &[&str] = &[
     "via",
 ];
 
-/// Whether this request comes from a local caller (see the module comment).
-pub fn is_local(state: &AppState, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> bool {
-    let trusted = &state.auth.policy().trusted_proxies;
-    !state.config.insecure_http
+/// Whether this request comes from a local caller (see the module comment), given the
+/// settings' trusted proxies and `--insecure-http` (`AppState::is_local` passes the server's).
+pub fn is_local(
+    trusted: &IpSet,
+    insecure_http: bool,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> bool {
+    !insecure_http
         && !trusted.contains(peer.ip())
         && !trusted.contains(peer.ip().to_canonical())
         && local_request(peer, headers, uri.authority().map(|a| a.as_str()))

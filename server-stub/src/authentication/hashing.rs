@@ -21,9 +21,6 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::error::ApiError;
-use crate::state::Shared;
-
 /// How long a request waits for a hashing slot before it gets 503.
 pub const HASH_WAIT: Duration = Duration::from_secs(5);
 
@@ -73,38 +70,39 @@ impl HashPool {
     pub fn available(&self) -> usize {
         self.slots.available_permits()
     }
+
+    /// Runs `f` (which hashes) on the hashing threads, once a slot is free ([`HashError::Busy`]
+    /// after [`HASH_WAIT`]). `AppState::hash` runs it with the server's state.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = tokio::time::timeout(HASH_WAIT, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::ShuttingDown)?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _permit = permit;
+            let _ = tx.send(f());
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| HashError::ShuttingDown)?;
+        rx.await.map_err(|_| HashError::NoAnswer)
+    }
 }
 
-/// Runs `f` (which hashes) on the hashing threads, once a slot is free (503 after
-/// [`HASH_WAIT`]).
-pub async fn run<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&Shared) -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let pool = &state.hashing;
-    let permit = tokio::time::timeout(HASH_WAIT, Arc::clone(&pool.slots).acquire_owned())
-        .await
-        .map_err(|_| ApiError::Unavailable("the server is busy verifying secrets; retry".into()))?
-        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    let st = Arc::clone(state);
-    let (tx, rx) = oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _permit = permit;
-        let _ = tx.send(f(&st));
-    });
-    pool.jobs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .send(job)
-        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    rx.await
-        .map_err(|_| ApiError::Internal("a hashing job ended without an answer".into()))
-}
-
-/// [`run`] for a core operation.
-pub async fn core<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&Shared) -> Result<T, tokenauth_core::CoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    run(state, f).await?.map_err(ApiError::from)
+/// Why a hash did not run: the request gets 503 (busy, shutting down) or 500 (`ApiError`'s
+/// `From` says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    #[error("the server is busy verifying secrets; retry")]
+    Busy,
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("a hashing job ended without an answer")]
+    NoAnswer,
 }

@@ -14,15 +14,13 @@ use tokenauth_core::csrf::BrowserHeaders;
 use tokenauth_core::scope::{SESSION_PATH, is_read_method};
 use tokenauth_core::user::user_key;
 
-use crate::cache::{CachingVerifier, Mode};
+use crate::authentication::cache::{CachingVerifier, Mode};
+use crate::authentication::sessions::cookie_value;
 use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
-use crate::guard::{is_admin_api, is_anonymous};
-use crate::hashing;
-use crate::journal::{Arrived, Decided, Served};
-use crate::local::is_local;
-use crate::metrics::Outcome;
-use crate::sessions::cookie_value;
+use crate::mocks::guard::{is_admin_api, is_anonymous};
+use crate::mocks::journal::{Arrived, Decided, Served};
+use crate::operations::metrics::Outcome;
 use crate::state::Shared;
 
 /// All `X-Forwarded-For` headers joined with `,`, as the bytes that arrived: a value that is not
@@ -140,21 +138,22 @@ pub async fn decide(
         // Handed on to the hashing pass, not copied: most requests never get here.
         req.credentials
     };
-    hashing::run(state, move |st| {
-        let verifier = CachingVerifier::new(&st.cache, Mode::Full);
-        let req = AuthRequest {
-            peer: peer.ip(),
-            forwarded_for: headers.forwarded_for(),
-            browser: headers.browser(),
-            credentials,
-            method: &method,
-            path: &path,
-            now,
-        };
-        st.auth.authenticate(&verifier, &req)
-    })
-    .await?
-    .map_err(ApiError::from)
+    state
+        .hash(move |st| {
+            let verifier = CachingVerifier::new(&st.cache, Mode::Full);
+            let req = AuthRequest {
+                peer: peer.ip(),
+                forwarded_for: headers.forwarded_for(),
+                browser: headers.browser(),
+                credentials,
+                method: &method,
+                path: &path,
+                now,
+            };
+            st.auth.authenticate(&verifier, &req)
+        })
+        .await?
+        .map_err(ApiError::from)
 }
 
 /// Applies a decision's writes: the failed-login counter at once (the next attempt must see
@@ -203,7 +202,7 @@ pub async fn authenticate(
     let path = req.uri().path().to_owned();
     // The WireMock admin API is open to this machine only; from elsewhere it takes an
     // administrator's credentials, decided like any `/rest/` request.
-    let remote_admin = is_admin_api(&path) && !is_local(&state, peer, req.headers(), req.uri());
+    let remote_admin = is_admin_api(&path) && !state.is_local(peer, req.headers(), req.uri());
     if is_anonymous(&method, &path) && !remote_admin {
         // The session login decides (and is counted) in its handler.
         if !(method == Method::POST && path == SESSION_PATH) {
@@ -297,7 +296,7 @@ pub async fn authenticate_caller(
             if state.journal.enabled() {
                 response.extensions_mut().insert(Decided::Refused {
                     status: denial.status,
-                    kind: crate::metrics::denial_label(denial.kind),
+                    kind: crate::operations::metrics::denial_label(denial.kind),
                     reason: denial.message,
                 });
             }

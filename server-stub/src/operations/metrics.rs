@@ -93,7 +93,7 @@ pub struct Metrics {
     pub journal: Gauge,
     log_dropped: Counter,
     log_dropped_seen: std::sync::atomic::AtomicU64,
-    pub connections: crate::listener::ConnectionCounters,
+    pub connections: crate::connection::listener::ConnectionCounters,
 }
 
 struct Registrar {
@@ -236,7 +236,7 @@ impl Metrics {
                         vec![Label::new("reason", reason)],
                     )
                 };
-                crate::listener::ConnectionCounters {
+                crate::connection::listener::ConnectionCounters {
                     refused_per_client: r.counter(
                         "tokenauth_connections_refused_total",
                         "Connections closed at accept, unread: the client held its share of the connection cap",
@@ -275,7 +275,7 @@ impl Metrics {
     /// The text format (version 0.0.4).
     pub fn render(&self) -> String {
         // The log writer counts in a plain atomic (it has no handle); carried over here.
-        let dropped = crate::logging::DROPPED_LINES.load(std::sync::atomic::Ordering::Relaxed);
+        let dropped = super::logging::DROPPED_LINES.load(std::sync::atomic::Ordering::Relaxed);
         let seen = self
             .log_dropped_seen
             .swap(dropped, std::sync::atomic::Ordering::Relaxed);

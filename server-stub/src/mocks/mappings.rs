@@ -1,10 +1,10 @@
 //! The mappings loaded with `--mappings DIR`, served after the token rules (SPEC §8): the
-//! server's edge of the WireMock engine (`crate::wiremock`), which holds no HTTP types.
+//! server's edge of the WireMock engine (`wiremock_engine`), which holds no HTTP types.
 //!
 //! What is served: the matched mapping's status (with its `statusMessage` as the reason
 //! phrase), headers and body (templated when it asks), after its delay; the body dribbled in
 //! chunks for `chunkedDribbleDelay`; or, for a `fault`, the connection misbehaving instead
-//! (carried out by `crate::faults`).
+//! (carried out by `crate::connection::faults`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,11 +19,11 @@ use axum::body::Bytes;
 use hyper::body::Frame;
 use serde_json::{Value, json};
 
-use crate::journal::StubRef;
-use crate::wiremock::credentials::MAX_CREDENTIAL_VALUES;
-use crate::wiremock::mapping::{ParseContext, parse_mapping_at};
-use crate::wiremock::{
-    self, ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, RenderError,
+use super::journal::StubRef;
+use wiremock_engine::credentials::MAX_CREDENTIAL_VALUES;
+use wiremock_engine::mapping::{ParseContext, parse_mapping_at};
+use wiremock_engine::{
+    ChunkedDribbleDelay, Fault, Mapping, MappingError, MockRequest, NearMiss, RenderError,
     ScenarioStates, Stubs,
 };
 
@@ -81,7 +81,7 @@ pub struct Answer {
 /// What the mappings make of a request.
 pub enum Lookup {
     Answer(Box<Answer>),
-    /// The mapping that would answer is guarded (`crate::guard`) and the caller has not
+    /// The mapping that would answer is guarded (`super::guard`) and the caller has not
     /// authenticated: nothing was served, no scenario moved.
     NeedsCredentials,
     Unmatched,
@@ -92,7 +92,7 @@ pub enum MocksError {
     #[error("--mappings {0}: not a directory")]
     NotADirectory(String),
     #[error("--mappings: {0}")]
-    Load(#[from] wiremock::LoadError),
+    Load(#[from] wiremock_engine::LoadError),
     #[error(
         "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
     )]
@@ -105,7 +105,7 @@ pub enum MocksError {
 
 /// Marks each mapping the token rules must guard, as it is added.
 fn classified(mut m: Mapping) -> Mapping {
-    m.guarded = crate::guard::mapping_is_guarded(&m);
+    m.guarded = super::guard::mapping_is_guarded(&m);
     m
 }
 
@@ -120,7 +120,7 @@ impl Mocks {
         if !dir.is_dir() {
             return Err(MocksError::NotADirectory(dir.display().to_string()));
         }
-        let mappings: Vec<Mapping> = wiremock::load_dir(dir)?
+        let mappings: Vec<Mapping> = wiremock_engine::load_dir(dir)?
             .into_iter()
             .map(classified)
             .collect();

@@ -31,7 +31,7 @@ use hyper::Version;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::wiremock::Fault;
+use wiremock_engine::Fault;
 
 /// What WireMock writes for `RANDOM_DATA_THEN_CLOSE` and after the head of
 /// `MALFORMED_RESPONSE_CHUNK` (its `JettyFaultInjector.GARBAGE`).

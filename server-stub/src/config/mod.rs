@@ -1,4 +1,11 @@
-//! Server configuration: where to listen, where the data lives, and the limits of the fast path.
+//! What the server is told: where to listen, where the data lives, the limits of the fast
+//! path, and the parts' own settings (`ServerConfig`); and the users a new database starts
+//! with (`users_file`: the demo users, or a `--users` TOML file).
+//!
+//! Above the parts, below state: it may hold the parts' configuration types (`TlsSource`,
+//! `AuditFileConfig`, `NotifierConfig`, the loaded `Mocks`), never state or the routes.
+
+pub mod users_file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,18 +52,18 @@ pub struct ServerConfig {
     /// Live cookie sessions in all (each user holds at most `sessions::PER_USER`).
     pub max_sessions: usize,
     /// HTTPS with this certificate; `None`: plain HTTP (loopback only, unless `insecure_http`).
-    pub tls: Option<crate::tls::TlsSource>,
+    pub tls: Option<crate::connection::tls::TlsSource>,
     /// Plain HTTP on a non-loopback address, said aloud (`--insecure-http`).
     pub insecure_http: bool,
     /// Every audit event also as a JSON line in this file (`--audit-file`).
-    pub audit_file: Option<crate::audit_file::AuditFileConfig>,
+    pub audit_file: Option<crate::operations::audit_file::AuditFileConfig>,
     /// The expiry-notice job.
-    pub notifier: crate::notifier::NotifierConfig,
+    pub notifier: crate::operations::notifier::NotifierConfig,
     /// Webhook delivery and the addresses it may reach (`--webhook-allow`; loopback and private
     /// ranges too when the server listens on loopback).
-    pub webhooks: std::sync::Arc<crate::webhook::Webhooks>,
+    pub webhooks: std::sync::Arc<crate::operations::webhook::Webhooks>,
     /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
-    pub mocks: std::sync::Arc<crate::mocks::Mocks>,
+    pub mocks: std::sync::Arc<crate::mocks::mappings::Mocks>,
     /// Requests the journal keeps (`--journal-size`; 0: no journal).
     pub journal_size: usize,
     /// What a request no mapping answers gets: the echo (`/rest/`) or WireMock's 404 with the
@@ -82,16 +89,16 @@ impl ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: None,
-            max_sessions: crate::sessions::MAX_SESSIONS,
+            max_sessions: crate::authentication::sessions::MAX_SESSIONS,
             tls: None,
             insecure_http: false,
             audit_file: None,
-            notifier: crate::notifier::NotifierConfig::default(),
-            webhooks: std::sync::Arc::new(crate::webhook::Webhooks::new(
+            notifier: crate::operations::notifier::NotifierConfig::default(),
+            webhooks: std::sync::Arc::new(crate::operations::webhook::Webhooks::new(
                 tokenauth_core::webhook_target::TargetPolicy::new(bind.ip().is_loopback(), vec![]),
             )),
-            mocks: std::sync::Arc::new(crate::mocks::Mocks::empty()),
-            journal_size: crate::journal::DEFAULT_SIZE,
+            mocks: std::sync::Arc::new(crate::mocks::mappings::Mocks::empty()),
+            journal_size: crate::mocks::journal::DEFAULT_SIZE,
             unmatched_404: false,
             hash_params: HashParams::DEFAULT,
             ephemeral: false,

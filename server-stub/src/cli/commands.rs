@@ -12,7 +12,7 @@ use tokenauth_core::service::{
 };
 use tokenauth_core::token::{Expiry, TokenView};
 
-use crate::routes::audit::{csv_row, entity_json};
+use crate::operations::audit_entity::{CSV_HEADER, csv_row, entity_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -157,11 +157,7 @@ pub fn export_audit(
         limit: MAX_PAGE,
         ..AuditQuery::default()
     };
-    out.write_all(if csv {
-        b"id,timestamp,category,action,author,affectedUser,tokenId,tokenDescription,scope,method,path,clientIp,proxyIp,reason,changedValues\n"
-    } else {
-        b"["
-    })?;
+    out.write_all(if csv { CSV_HEADER.as_bytes() } else { b"[" })?;
     let mut n = 0;
     loop {
         let page = auth.query_events(&Actor::cli(), &q)?;

@@ -6,10 +6,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics::Counter;
 use tokenauth_core::notify::{self, Notice};
+use tokenauth_core::service::TokenAuth;
 
-use crate::state::Shared;
-use crate::webhook::{Delivery, Undelivered, Webhooks};
+use super::webhook::{Delivery, Undelivered, Webhooks};
+
+/// What the job works with: the rules and the store, the webhook client (`--webhook-allow`'s
+/// policy in it), and its counters in `/metrics`.
+pub struct Notifier {
+    pub auth: Arc<TokenAuth>,
+    pub webhooks: Arc<Webhooks>,
+    /// `tokenauth_expiry_notices_total{outcome="sent"}`.
+    pub sent: Counter,
+    /// `tokenauth_expiry_notices_total{outcome="failed"}`.
+    pub failed: Counter,
+}
 
 /// How the job runs; tests make it quick.
 #[derive(Debug, Clone)]
@@ -55,16 +67,16 @@ async fn deliver(
 }
 
 /// Runs for the life of the server.
-pub async fn run(state: Shared, cfg: NotifierConfig) {
+pub async fn run(notifier: Notifier, cfg: NotifierConfig) {
     let mut warned_no_secret = false;
     loop {
-        round(&state, &cfg, &mut warned_no_secret).await;
+        round(&notifier, &cfg, &mut warned_no_secret).await;
         tokio::time::sleep(cfg.every).await;
     }
 }
 
-async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool) {
-    let a = Arc::clone(&state.auth);
+async fn round(notifier: &Notifier, cfg: &NotifierConfig, warned_no_secret: &mut bool) {
+    let a = Arc::clone(&notifier.auth);
     let due = match tokio::task::spawn_blocking(move || a.due_notices()).await {
         Ok(Ok(due)) => due,
         Ok(Err(e)) => {
@@ -76,10 +88,10 @@ async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool
     if due.is_empty() {
         return;
     }
-    let Some(url) = state.auth.settings().notifications.webhook_url else {
+    let Some(url) = notifier.auth.settings().notifications.webhook_url else {
         return;
     };
-    let secret = match state.auth.notice_secret() {
+    let secret = match notifier.auth.notice_secret() {
         Ok(Some(s)) => s,
         Ok(None) => {
             if !*warned_no_secret {
@@ -100,7 +112,7 @@ async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool
     // Made when a notice is first due, not at start: loading the platform's trust store takes
     // tens of milliseconds of CPU, which a server that sends no notices (a test run's) should
     // not spend while it answers its first requests.
-    let webhooks = Arc::clone(&state.config.webhooks);
+    let webhooks = Arc::clone(&notifier.webhooks);
     let ready = Arc::clone(&webhooks);
     match tokio::task::spawn_blocking(move || ready.ready()).await {
         Ok(Ok(())) => {}
@@ -111,12 +123,12 @@ async fn round(state: &Shared, cfg: &NotifierConfig, warned_no_secret: &mut bool
         Err(_) => return,
     };
     for notice in due {
-        send(state, cfg, &webhooks, &url, &secret, notice).await;
+        send(notifier, cfg, &webhooks, &url, &secret, notice).await;
     }
 }
 
 async fn send(
-    state: &Shared,
+    notifier: &Notifier,
     cfg: &NotifierConfig,
     webhooks: &Webhooks,
     url: &str,
@@ -125,7 +137,7 @@ async fn send(
 ) {
     // Marked before the first attempt: a crash now loses this notice rather than repeat it.
     // (An fsync: on the blocking pool, not on a thread that serves requests.)
-    let (a, n) = (Arc::clone(&state.auth), notice.clone());
+    let (a, n) = (Arc::clone(&notifier.auth), notice.clone());
     match tokio::task::spawn_blocking(move || a.mark_notice_sent(&n)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -135,16 +147,16 @@ async fn send(
         Err(_) => return,
     }
     let delivery = delivery_id();
-    let body = notify::message(&notice, state.auth.now(), &delivery);
+    let body = notify::message(&notice, notifier.auth.now(), &delivery);
     let (outcome, attempts) = deliver(webhooks, cfg, url, secret, &body).await;
     match &outcome {
-        Ok(_) => state.metrics.notices_sent.increment(1),
+        Ok(_) => notifier.sent.increment(1),
         Err(why) => {
-            state.metrics.notices_failed.increment(1);
+            notifier.failed.increment(1);
             tracing::error!(token = %notice.token_id, days_before = notice.days_before, "expiry notice not delivered after {attempts} attempt(s): {why}");
         }
     }
-    let a = Arc::clone(&state.auth);
+    let a = Arc::clone(&notifier.auth);
     let outcome = outcome.map_err(|why| why.to_string());
     let recorded =
         tokio::task::spawn_blocking(move || a.record_notice_outcome(&notice, outcome, attempts))

@@ -1,7 +1,7 @@
 //! The accept loop: hyper-util's server builder (HTTP/1.1 and HTTP/2) with a timer, a cap on
 //! open connections taken before `accept` (so slow or idle clients can never use up the
-//! process's file descriptors), each client's share of that cap (`crate::peers`), and the
-//! deadlines every connection meets (`crate::deadlines`): a first request within the
+//! process's file descriptors), each client's share of that cap (`super::peers`), and the
+//! deadlines every connection meets (`super::deadlines`): a first request within the
 //! header-read timeout of accept, and a close once no request has been open for the idle
 //! timeout, whatever PINGs arrive.
 //!
@@ -23,10 +23,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use crate::deadlines::{self, Activity, Deadlines, Ended, Tracked};
-use crate::faults::{FaultIo, FaultSlot};
-use crate::peers::Shares;
-use crate::tls::Tls;
+use super::deadlines::{self, Activity, Deadlines, Ended, Tracked};
+use super::faults::{FaultIo, FaultSlot};
+use super::peers::Shares;
+use super::tls::Tls;
 
 /// How long open requests may run on after a shutdown signal before the connections are dropped.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -127,13 +127,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         // The connection's fault slot: a mapping's `fault` is carried out on the stream, beneath
-        // hyper (see `crate::faults`), so each request carries the handle to set it.
+        // hyper (see `super::faults`), so each request carries the handle to set it.
         let faults = FaultSlot::new();
         let request_faults = faults.clone();
         let activity = Activity::new();
         let counted = activity.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            // Open until its response body is finished or dropped (`crate::deadlines`).
+            // Open until its response body is finished or dropped (`super::deadlines`).
             let in_flight = counted.enter();
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(request_faults.clone());

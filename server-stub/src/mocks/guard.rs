@@ -4,13 +4,13 @@
 
 use axum::http::Method;
 
-use crate::wiremock::{Mapping, PathBound};
+use wiremock_engine::{Mapping, PathBound};
 
 /// The path prefix of WireMock's admin API.
 pub const PREFIX: &str = "/__admin";
 
 /// Whether a path is WireMock's admin API: open without credentials to local callers only
-/// (`crate::local`), and never journaled.
+/// (`crate::authentication::local`), and never journaled.
 pub fn is_admin_api(path: &str) -> bool {
     path == PREFIX || path.starts_with("/__admin/")
 }
@@ -46,7 +46,7 @@ pub fn under_rest(path: &str) -> bool {
     {
         return false;
     }
-    let decoded = crate::redaction::percent_decoded(path);
+    let decoded = super::redaction::percent_decoded(path);
     let mut segments: Vec<&str> = Vec::new();
     for seg in decoded.split(['/', '\\']) {
         match seg {

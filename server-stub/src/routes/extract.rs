@@ -1,0 +1,103 @@
+//! What the route files share about the caller: who is asking (`Authed`, `Admin`), what
+//! follows a revocation, and this server's base URL as the caller reached it.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::header;
+use axum::http::request::Parts;
+use tokenauth_core::auth::Principal;
+use tokenauth_core::service::{Actor, Source};
+
+use super::middleware::forwarded_for;
+use crate::error::ApiError;
+use crate::state::Shared;
+
+/// The authenticated caller of a handler.
+pub struct Authed {
+    pub principal: Principal,
+    method: String,
+    path: String,
+    source: Option<Source>,
+}
+
+impl Authed {
+    /// The caller as core's [`Actor`], for operations that audit who did what from where, cap
+    /// what a token may mint, and keep an admin from locking themselves out.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.principal.user.clone(),
+            system: false,
+            auth: Some(self.principal.auth),
+            token: self.principal.token.clone(),
+            client: Some(self.principal.client),
+            source: self.source.clone(),
+            method: Some(self.method.clone()),
+            path: Some(self.path.clone()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Taken, not cloned: each request has one handler.
+        let principal = parts
+            .extensions
+            .remove::<Principal>()
+            .ok_or_else(|| ApiError::Internal("route reached without authentication".into()))?;
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| Source {
+                peer: peer.ip(),
+                forwarded_for: forwarded_for(&parts.headers),
+            });
+        Ok(Self {
+            principal,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            source,
+        })
+    }
+}
+
+/// An authenticated admin; others get 403.
+pub struct Admin(pub Authed);
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        if !state.auth.is_admin(&authed.principal.user) {
+            return Err(ApiError::Forbidden(
+                "Administrator rights are required for this resource".into(),
+            ));
+        }
+        Ok(Self(authed))
+    }
+}
+
+/// After tokens were revoked: their sessions end and the cache forgets them.
+pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str> + Clone) {
+    state.sessions.end_token(ids.clone());
+    for id in ids {
+        state.cache.forget_subject(id);
+    }
+}
+
+/// `scheme://host` as the caller reached this server (Jira's `baseUrl`, the audit API's links).
+pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:2990");
+    format!("{}://{host}", state.scheme())
+}
