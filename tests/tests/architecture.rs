@@ -324,10 +324,10 @@ fn graph(src: &Path) -> Graph {
                 _ => continue,
             };
             // A `mod x;` line declares a module; it names no path, so it is no edge.
-            if let Some(t) = resolve(&target) {
-                if t != *module {
-                    to.insert(t);
-                }
+            if let Some(t) = resolve(&target)
+                && t != *module
+            {
+                to.insert(t);
             }
         }
         edges.insert(module.clone(), to);
