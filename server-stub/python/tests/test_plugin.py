@@ -16,6 +16,8 @@ import time
 import tomllib
 
 import pytest
+from wiremock.resources.mappings import HttpMethods, Mapping, MappingRequest, MappingResponse
+from wiremock.resources.mappings.resource import Mappings
 
 from tokenauth_stub import StubServer, StubStartError, __version__, binary_path
 
@@ -218,8 +220,25 @@ def test_mappings_folder_journal_and_audit_events(tmp_path: pathlib.Path) -> Non
         assert newest["tokenauth"]["decision"] == "refused"
         events = server.audit_events(action="API token created", min_count=1)
         assert events[0]["affectedUser"] == "bob"
+        # WireMock's own client, pointed at this server for the block.
+        made = server.add_mapping(Mapping(
+            request=MappingRequest(method=HttpMethods.GET, url_path="/rest/api/2/issue/PY-3"),
+            response=MappingResponse(status=200, json_body={"key": "PY-3"})))
+        with server.wiremock():
+            assert made.id in [m.id for m in Mappings.retrieve_all_mappings().mappings]
+        assert server.call("GET", "/rest/api/2/issue/PY-3", bearer=token) == (200, {"key": "PY-3"})
         server.reset()
         assert server.call("GET", "/rest/api/2/issue/PY-2", bearer=token)[1]["user"] == "bob", "back to the echo"
+
+
+def test_the_factory_starts_servers_of_their_own(tokenauth_stub_factory) -> None:
+    demo = tokenauth_stub_factory()
+    own = tokenauth_stub_factory(users=[{"name": "x", "password": "y"}])
+    assert demo.port != own.port
+    assert own.call("GET", "/rest/api/2/myself", auth=("x", "y"))[0] == 200
+    assert own.call("GET", "/rest/api/2/myself", auth=("alice", "alice"))[0] == 401
+    with pytest.raises(ValueError, match="no administrator"):
+        own.settings()
 
 
 def test_the_manual_shows_the_example_as_it_is_run() -> None:
