@@ -4,6 +4,7 @@
 # atlassian-python-api, and a client openapi-python-client generates from the served openapi.json)
 # against the real server binary, and the differential test of mapped
 # answers against the real WireMock (npm's jar, run with Java; fetched once into .cache/).
+# Last, the Python package: the wheel around the binary and its pytest plugin, in a fresh venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,6 @@ fi
 # each dependency in target/ (CI's disk is small).
 cargo build --locked --quiet --workspace --bins --tests
 TOKENAUTH_BIN="$(pwd)/target/debug/tokenauth-stub" "$venv/bin/python" -m pytest -q tests/clients
+# The pip-installable package and its pytest plugin, as a user installs them: a wheel around the
+# binary just built, in a fresh venv of its own (docs/src/developers/python.md).
+TOKENAUTH_STUB_BIN="$(pwd)/target/debug/tokenauth-stub" ./scripts/python-package.sh
