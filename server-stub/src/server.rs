@@ -183,6 +183,7 @@ pub async fn serve(
         tokio::spawn(reload_on_hangup(Arc::clone(t)));
     }
     let pruner = tokio::spawn(prune_forever(Arc::clone(&auth), prune_now));
+    let sweeper = tokio::spawn(redact_journal(Arc::downgrade(&state)));
     let notifier = tokio::spawn(notifier::run(
         Notifier {
             auth: Arc::clone(&auth),
@@ -223,6 +224,7 @@ pub async fn serve(
     let served = listener::serve(listener, app, limits, tls, shutdown).await;
     pruner.abort();
     notifier.abort();
+    sweeper.abort();
     let stats = state.cache.stats();
     tracing::info!(
         argon2_verifications = stats.hashed,
@@ -302,6 +304,26 @@ async fn prune_forever(auth: Arc<TokenAuth>, now: Arc<tokio::sync::Notify>) {
             () = tokio::time::sleep(PRUNE_EVERY) => {}
             () = now.notified() => {}
         }
+    }
+}
+
+/// Redacts what the journal recorded, every second, once it is [`REDACT_WITHIN`] less a second
+/// old: no unredacted request stays in memory longer than that, read or not (the journal's
+/// module comment). Holds the state weakly, so the server's shutdown never waits for it.
+async fn redact_journal(state: std::sync::Weak<AppState>) {
+    use crate::mocks::journal::REDACT_WITHIN;
+    let every = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(st) = state.upgrade() else { return };
+        if !st.journal.enabled() {
+            return;
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            st.journal
+                .redact_older_than(REDACT_WITHIN.saturating_sub(every))
+        })
+        .await;
     }
 }
 

@@ -74,6 +74,7 @@ pub struct TestServerBuilder {
     users: Users,
     mappings: Option<PathBuf>,
     hash_params: HashParams,
+    journal_size: Option<usize>,
 }
 
 impl TestServerBuilder {
@@ -103,6 +104,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Keep this many requests in the journal instead of the default 10,000 (`--journal-size`;
+    /// 0 turns it off).
+    pub fn journal_size(mut self, n: usize) -> Self {
+        self.journal_size = Some(n);
+        self
+    }
+
     /// Opens a new database in a private temporary directory, seeds it, and serves it on
     /// `127.0.0.1:0` from a task on the current tokio runtime. Returns once the server accepts
     /// connections.
@@ -119,6 +127,9 @@ impl TestServerBuilder {
         );
         config.hash_params = self.hash_params;
         config.ephemeral = true;
+        if let Some(n) = self.journal_size {
+            config.journal_size = n;
+        }
         if let Some(m) = &self.mappings {
             config.mocks = Arc::new(Mocks::load(m)?);
         }
@@ -197,6 +208,7 @@ impl TestServer {
             users: Users::Demo,
             mappings: None,
             hash_params: TEST_HASH_PARAMS,
+            journal_size: None,
         }
     }
 

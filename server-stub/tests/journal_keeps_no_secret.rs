@@ -5,7 +5,8 @@
 
 use base64::Engine as _;
 use proptest::prelude::*;
-use tokenauth_stub::mocks::journal::{Arrived, Journal, Served, entry_json};
+use tokenauth_stub::mocks::journal::{Arrived, Journal, Served};
+use tokenauth_stub::mocks::journal_json::entry_json;
 
 /// Where the request presents the secret as a credential.
 #[derive(Debug, Clone, Copy)]

@@ -5,17 +5,26 @@
 //! Bounded twice: by count (`--journal-size`, default 10,000; 0 turns it off) and by bytes
 //! ([`MAX_BYTES`]), each body kept up to [`MAX_BODY`]. A full journal forgets its oldest entry.
 //!
-//! Redacted before it is stored, never at read time: the values of `Authorization`,
-//! `Proxy-Authorization` and `Cookie` are replaced, and every secret the request presented (the
-//! password or token of its `Authorization` header, and that header's encoded form) is cut out
-//! of the URL, the other headers, the body and a mapped answer (a template can echo a header).
-//! What is not stored cannot leak through the admin API, a heap dump or a later change.
+//! Redacted before anything reads it: the values of `Authorization`, `Proxy-Authorization` and
+//! `Cookie` are replaced, and every secret the request presented (the password or token of its
+//! `Authorization` header, and that header's encoded form) is cut out of the URL, the other
+//! headers, the body and a mapped answer (a template can echo a header).
+//!
+//! Redacted off the request path (issue 21): the request copies its URL and headers into one
+//! buffer ([`Captured`], one allocation) and the redaction runs when the journal is next read,
+//! or by [`Journal::redact_older_than`] within [`REDACT_WITHIN`] — whichever comes first. Under
+//! load most entries are forgotten (the ring turns over) before either, and are never redacted
+//! at all: that is the saving. Every way out of the journal (each reader here) redacts first, so
+//! nothing unredacted leaves it; an unredacted request stays in this process's memory at most
+//! [`REDACT_WITHIN`] plus one sweep. A request whose body or answer is past [`MAX_BODY`] is
+//! redacted at once: its kept form is smaller than what it would hold while waiting.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use axum::http::{HeaderMap, Method, Uri};
 
 use super::redaction::Secrets;
 use wiremock_engine::{MockRequest, RequestPattern};
@@ -31,6 +40,12 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub use wiremock_engine::credentials::REDACTED;
 /// Headers kept per request (HTTP/2 allows hundreds of small ones).
 pub const MAX_HEADERS: usize = 64;
+/// The longest an unredacted request stays in the journal (plus one sweep, run every second by
+/// the server).
+pub const REDACT_WITHIN: Duration = Duration::from_secs(2);
+/// Entries redacted per hold of the lock by a sweep: requests being recorded wait for at most
+/// this many.
+const SWEEP_CHUNK: usize = 256;
 /// What a kept header costs besides its text (two `String`s and the vector's slot), so the
 /// byte bound holds for many tiny headers too.
 const HEADER_OVERHEAD: usize = 64;
@@ -115,7 +130,7 @@ impl Entry {
     }
 }
 
-/// The request as it arrived, before redaction (the journal's input).
+/// The request as it arrived, before redaction, opened up into text (the redaction's input).
 pub struct Arrived {
     pub method: String,
     pub url: String,
@@ -126,6 +141,115 @@ pub struct Arrived {
     pub headers: Vec<(String, String)>,
 }
 
+/// The request as it arrived, as the request path records it: the method, and the URL and every
+/// header copied into one buffer — one allocation and one copy, no text built. Opened into an
+/// [`Arrived`] only when it is redacted.
+pub struct Captured {
+    method: Method,
+    /// The URL, then per header: name length (u16, LE), value length (u32, LE), name, value.
+    raw: Box<[u8]>,
+    url_len: usize,
+    scheme: &'static str,
+    authority: Option<String>,
+    client_ip: Option<IpAddr>,
+}
+
+impl Captured {
+    pub fn new(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        scheme: &'static str,
+        client_ip: Option<IpAddr>,
+    ) -> Self {
+        let url = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        let size = url.len()
+            + headers
+                .iter()
+                .map(|(n, v)| 6 + n.as_str().len() + v.as_bytes().len())
+                .sum::<usize>();
+        let mut raw = Vec::with_capacity(size);
+        raw.extend_from_slice(url.as_bytes());
+        for (n, v) in headers {
+            // hyper bounds a head far below both widths; a longer one is cut, not wrapped.
+            let name = n.as_str().as_bytes();
+            let name = &name[..name.len().min(usize::from(u16::MAX))];
+            let value = v.as_bytes();
+            let value = &value[..value.len().min(u32::MAX as usize)];
+            raw.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            raw.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            raw.extend_from_slice(name);
+            raw.extend_from_slice(value);
+        }
+        // HTTP/2 carries the host in the authority; with a `Host` header it is kept there.
+        let authority = if headers.contains_key(axum::http::header::HOST) {
+            None
+        } else {
+            uri.authority().map(|a| a.as_str().to_owned())
+        };
+        Captured {
+            method: method.clone(),
+            raw: raw.into_boxed_slice(),
+            url_len: url.len(),
+            scheme,
+            authority,
+            client_ip,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.raw.len() + self.authority.as_ref().map_or(0, String::len)
+    }
+
+    fn open(self) -> Arrived {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut headers = Vec::new();
+        let mut rest = &self.raw[self.url_len..];
+        while rest.len() >= 6 {
+            let n = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+            let v = u32::from_le_bytes([rest[2], rest[3], rest[4], rest[5]]) as usize;
+            let Some(pair) = rest.get(6..6 + n + v) else {
+                break;
+            };
+            headers.push((text(&pair[..n]), text(&pair[n..])));
+            rest = &rest[6 + n + v..];
+        }
+        Arrived {
+            method: self.method.as_str().to_owned(),
+            url: text(&self.raw[..self.url_len]),
+            scheme: self.scheme,
+            authority: self.authority,
+            client_ip: self.client_ip,
+            headers,
+        }
+    }
+}
+
+/// A request recorded and not yet redacted.
+struct Pending {
+    request: Unopened,
+    status: u16,
+    decided: Option<Decided>,
+    served: Option<Served>,
+    logged_ms: i64,
+    at: Instant,
+}
+
+enum Unopened {
+    Captured(Captured),
+    Arrived(Arrived),
+}
+
+// Inline, not boxed: recording a request allocates nothing for its slot; what a slot costs is
+// counted against the byte bound (`Pending::bytes`).
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Pending(Pending),
+    Kept(Arc<Entry>),
+    /// Only while a pending entry is being redacted, under the lock: never seen by a reader.
+    Settling,
+}
+
 pub struct Journal {
     capacity: usize,
     ring: Mutex<Ring>,
@@ -134,8 +258,80 @@ pub struct Journal {
 
 #[derive(Default)]
 struct Ring {
-    entries: VecDeque<Arc<Entry>>,
+    entries: VecDeque<(Slot, usize)>,
     bytes: usize,
+}
+
+impl Ring {
+    /// Redacts the pending entries among the first `upto` that arrived before `before` (all of
+    /// them with `None`), at most `limit`; returns how many it redacted.
+    fn settle(&mut self, before: Option<Instant>, limit: usize) -> usize {
+        let mut done = 0;
+        for (slot, bytes) in &mut self.entries {
+            if done == limit {
+                break;
+            }
+            let Slot::Pending(p) = slot else { continue };
+            if before.is_some_and(|t| p.at >= t) {
+                // Entries arrive in order: every later one is younger still.
+                break;
+            }
+            let Slot::Pending(p) = std::mem::replace(slot, Slot::Settling) else {
+                continue;
+            };
+            let entry = p.redact();
+            self.bytes = self.bytes - *bytes + entry.bytes;
+            *bytes = entry.bytes;
+            *slot = Slot::Kept(Arc::new(entry));
+            done += 1;
+        }
+        done
+    }
+
+    fn kept(&self) -> impl DoubleEndedIterator<Item = &Arc<Entry>> {
+        self.entries.iter().filter_map(|(s, _)| match s {
+            Slot::Kept(e) => Some(e),
+            Slot::Pending(_) | Slot::Settling => None,
+        })
+    }
+}
+
+impl Pending {
+    fn redact(self) -> Entry {
+        let arrived = match self.request {
+            Unopened::Captured(c) => c.open(),
+            Unopened::Arrived(a) => a,
+        };
+        redacted_entry_at(
+            arrived,
+            self.status,
+            self.decided,
+            self.served,
+            self.logged_ms,
+        )
+    }
+
+    fn bytes(&self) -> usize {
+        let request = match &self.request {
+            Unopened::Captured(c) => c.bytes(),
+            Unopened::Arrived(a) => a.url.len() + headers_bytes(&a.headers),
+        };
+        std::mem::size_of::<(Slot, usize)>()
+            + request
+            + self.served.as_ref().map_or(0, |s| {
+                s.body.len()
+                    + s.answer
+                        .as_ref()
+                        .map_or(0, |(h, b)| headers_bytes(h) + b.len())
+            })
+    }
+
+    /// Past the body bound: its kept form is smaller than what it holds while waiting.
+    fn large(&self) -> bool {
+        self.served.as_ref().is_some_and(|s| {
+            s.body.len() > MAX_BODY || s.answer.as_ref().is_some_and(|(_, b)| b.len() > MAX_BODY)
+        })
+    }
 }
 
 impl Journal {
@@ -157,7 +353,14 @@ impl Journal {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a request and what became of it, redacted.
+    /// The ring with every entry redacted: what each reader sees.
+    fn settled(&self) -> std::sync::MutexGuard<'_, Ring> {
+        let mut ring = self.lock();
+        ring.settle(None, usize::MAX);
+        ring
+    }
+
+    /// Records a request and what became of it (redacted later; see the module comment).
     pub fn record(
         &self,
         arrived: Arrived,
@@ -165,60 +368,117 @@ impl Journal {
         decided: Option<Decided>,
         served: Option<Served>,
     ) {
+        self.record_unopened(Unopened::Arrived(arrived), status, decided, served);
+    }
+
+    /// [`Journal::record`] for a request as the request path captured it.
+    pub fn record_captured(
+        &self,
+        captured: Captured,
+        status: u16,
+        decided: Option<Decided>,
+        served: Option<Served>,
+    ) {
+        self.record_unopened(Unopened::Captured(captured), status, decided, served);
+    }
+
+    fn record_unopened(
+        &self,
+        request: Unopened,
+        status: u16,
+        decided: Option<Decided>,
+        served: Option<Served>,
+    ) {
         if !self.enabled() {
             return;
         }
-        let entry = redacted_entry(arrived, status, decided, served);
+        let pending = Pending {
+            request,
+            status,
+            decided,
+            served,
+            logged_ms: tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock),
+            at: Instant::now(),
+        };
+        let slot = if pending.large() {
+            let entry = pending.redact();
+            let bytes = entry.bytes;
+            (Slot::Kept(Arc::new(entry)), bytes)
+        } else {
+            let bytes = pending.bytes();
+            (Slot::Pending(pending), bytes)
+        };
+        // Dropped after the lock is released (the usual one; more are rare): freeing an entry
+        // is not the ring's work.
+        let mut forgotten = None;
         let mut ring = self.lock();
-        ring.bytes += entry.bytes;
-        ring.entries.push_back(Arc::new(entry));
+        ring.bytes += slot.1;
+        ring.entries.push_back(slot);
         while ring.entries.len() > self.capacity || ring.bytes > MAX_BYTES {
             match ring.entries.pop_front() {
-                Some(old) => ring.bytes -= old.bytes,
+                Some(old) => {
+                    ring.bytes -= old.1;
+                    if forgotten.is_none() {
+                        forgotten = Some(old);
+                    }
+                }
                 None => break,
             }
         }
+        let len = ring.entries.len();
+        drop(ring);
+        drop(forgotten);
         if let Some(g) = &self.gauge {
-            g.set(ring.entries.len() as f64);
+            g.set(len as f64);
+        }
+    }
+
+    /// Redacts every entry recorded more than `age` ago, a chunk at a time (the server calls
+    /// it every second with [`REDACT_WITHIN`] less a second). Returns how many it redacted.
+    pub fn redact_older_than(&self, age: Duration) -> usize {
+        let Some(before) = Instant::now().checked_sub(age) else {
+            return 0;
+        };
+        let mut total = 0;
+        loop {
+            let n = self.lock().settle(Some(before), SWEEP_CHUNK);
+            total += n;
+            if n < SWEEP_CHUNK {
+                return total;
+            }
         }
     }
 
     /// Newest first, at most `limit`.
     pub fn newest(&self, limit: usize) -> (Vec<Arc<Entry>>, usize) {
-        let ring = self.lock();
+        let ring = self.settled();
         let total = ring.entries.len();
-        (
-            ring.entries.iter().rev().take(limit).cloned().collect(),
-            total,
-        )
+        (ring.kept().rev().take(limit).cloned().collect(), total)
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
-        self.lock().entries.iter().find(|e| e.id == id).cloned()
+        self.settled().kept().find(|e| e.id == id).cloned()
     }
 
     /// Entries whose (redacted) request the pattern matches, oldest first.
     pub fn matching(&self, pattern: &RequestPattern) -> Vec<Arc<Entry>> {
-        self.lock()
-            .entries
-            .iter()
+        self.settled()
+            .kept()
             .filter(|e| pattern.matches(&e.request))
             .cloned()
             .collect()
     }
 
     pub fn count(&self, pattern: &RequestPattern) -> usize {
-        self.lock()
-            .entries
-            .iter()
+        self.settled()
+            .kept()
             .filter(|e| pattern.matches(&e.request))
             .count()
     }
 
     pub fn unmatched(&self) -> Vec<Arc<Entry>> {
-        self.lock()
-            .entries
-            .iter()
+        self.settled()
+            .kept()
             .filter(|e| e.unmatched())
             .cloned()
             .collect()
@@ -249,11 +509,23 @@ fn headers_bytes(headers: &[(String, String)]) -> usize {
         .sum()
 }
 
+#[cfg(test)]
 fn redacted_entry(
     arrived: Arrived,
     status: u16,
     decided: Option<Decided>,
     served: Option<Served>,
+) -> Entry {
+    let now = tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock);
+    redacted_entry_at(arrived, status, decided, served, now)
+}
+
+fn redacted_entry_at(
+    arrived: Arrived,
+    status: u16,
+    decided: Option<Decided>,
+    served: Option<Served>,
+    logged_ms: i64,
 ) -> Entry {
     let mut secrets = Secrets::presented(
         arrived
@@ -330,7 +602,7 @@ fn redacted_entry(
             .map_or(0, |(h, b)| headers_bytes(h) + b.len());
     Entry {
         id: wiremock_engine::mapping::random_uuid(),
-        logged_ms: tokenauth_core::clock::Clock::now(&tokenauth_core::clock::SystemClock),
+        logged_ms,
         client_ip: arrived.client_ip,
         scheme: arrived.scheme,
         authority,
@@ -345,163 +617,6 @@ fn redacted_entry(
         headers_dropped,
         bytes,
     }
-}
-
-/// Headers as WireMock's journal writes them: a name with one value maps to the value, with
-/// several to the list.
-fn headers_json(headers: &[(String, String)]) -> Value {
-    let mut m = Map::new();
-    for (n, v) in headers {
-        match m.get_mut(n) {
-            None => {
-                m.insert(n.clone(), Value::String(v.clone()));
-            }
-            Some(Value::Array(list)) => list.push(Value::String(v.clone())),
-            Some(old) => {
-                let first = old.take();
-                *old = Value::Array(vec![first, Value::String(v.clone())]);
-            }
-        }
-    }
-    Value::Object(m)
-}
-
-fn body_fields(m: &mut Map<String, Value>, body: &[u8]) {
-    m.insert(
-        "body".into(),
-        Value::String(String::from_utf8_lossy(body).into_owned()),
-    );
-    m.insert(
-        "bodyAsBase64".into(),
-        Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
-    );
-}
-
-/// The `request` part of an entry (also what `/requests/find` and `/requests/unmatched` list).
-pub fn request_json(e: &Entry) -> Value {
-    let r = &e.request;
-    let mut query = Map::new();
-    for (k, v) in r.query_params() {
-        let slot = query
-            .entry(k.clone())
-            .or_insert_with(|| json!({"key": k, "values": []}));
-        if let Some(values) = slot.get_mut("values").and_then(Value::as_array_mut) {
-            values.push(Value::String(v));
-        }
-    }
-    let mut cookies = Map::new();
-    // Cookie values are credentials: named, never shown.
-    for name in r.cookie_names() {
-        cookies.insert(name, Value::String(REDACTED.into()));
-    }
-    let mut m = Map::new();
-    m.insert("url".into(), Value::String(r.url().to_owned()));
-    let host = r
-        .header_values("host")
-        .next()
-        .or(e.authority.as_deref())
-        .unwrap_or("localhost");
-    m.insert(
-        "absoluteUrl".into(),
-        Value::String(format!("{}://{host}{}", e.scheme, r.url())),
-    );
-    m.insert("method".into(), Value::String(r.method.clone()));
-    m.insert(
-        "clientIp".into(),
-        Value::String(e.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
-    );
-    m.insert("headers".into(), headers_json(r.headers()));
-    m.insert("cookies".into(), Value::Object(cookies));
-    m.insert("queryParams".into(), Value::Object(query));
-    m.insert("browserProxyRequest".into(), Value::Bool(false));
-    m.insert("loggedDate".into(), json!(e.logged_ms));
-    m.insert(
-        "loggedDateString".into(),
-        Value::String(tokenauth_core::clock::to_rfc3339(e.logged_ms)),
-    );
-    body_fields(&mut m, &r.body);
-    Value::Object(m)
-}
-
-/// What the stub decided, in the entry's `tokenauth` member.
-fn decision_json(e: &Entry) -> Value {
-    let mut m = Map::new();
-    match &e.decided {
-        None => {
-            m.insert("decision".into(), json!("anonymous"));
-        }
-        Some(Decided::Allowed {
-            user,
-            how,
-            token_id,
-        }) => {
-            m.insert("decision".into(), json!("allowed"));
-            m.insert("user".into(), json!(user));
-            m.insert("authType".into(), json!(how));
-            if let Some(t) = token_id {
-                m.insert("tokenId".into(), json!(t));
-            }
-        }
-        Some(Decided::Refused {
-            status,
-            kind,
-            reason,
-        }) => {
-            m.insert("decision".into(), json!("refused"));
-            m.insert(
-                "refusal".into(),
-                json!({"status": status, "kind": kind, "reason": reason}),
-            );
-        }
-    }
-    m.insert(
-        "answeredBy".into(),
-        json!(match &e.mappings {
-            Some(Some(_)) => "mapping",
-            Some(None) => "unmatched",
-            None if matches!(e.decided, Some(Decided::Refused { .. })) => "token rules",
-            None => "server",
-        }),
-    );
-    if let Some(Some(s)) = &e.mappings {
-        m.insert("matchedMapping".into(), json!({"id": s.id, "name": s.name}));
-    }
-    m.insert("bodyRecorded".into(), json!(e.body_recorded));
-    m.insert("bodyTruncated".into(), json!(e.body_truncated));
-    if e.answer_omitted {
-        m.insert(
-            "responseBodyOmitted".into(),
-            json!("a templated answer to a request with credentials"),
-        );
-    }
-    if e.headers_dropped > 0 {
-        m.insert("headersDropped".into(), json!(e.headers_dropped));
-    }
-    Value::Object(m)
-}
-
-/// A whole entry, as `GET /__admin/requests` lists it: WireMock's members plus `tokenauth`.
-pub fn entry_json(e: &Entry, stub_mapping: Option<Value>) -> Value {
-    let mut response = Map::new();
-    response.insert("status".into(), json!(e.status));
-    if let Some((h, b)) = &e.answer {
-        response.insert("headers".into(), headers_json(h));
-        body_fields(&mut response, b);
-    }
-    let mut m = Map::new();
-    m.insert("id".into(), json!(e.id));
-    m.insert("request".into(), request_json(e));
-    m.insert(
-        "responseDefinition".into(),
-        json!({"status": e.status, "fromConfiguredStub": matches!(e.mappings, Some(Some(_)))}),
-    );
-    m.insert("response".into(), Value::Object(response));
-    m.insert("wasMatched".into(), json!(!e.unmatched()));
-    if let Some(s) = stub_mapping {
-        m.insert("stubMapping".into(), s);
-    }
-    m.insert("tokenauth".into(), decision_json(e));
-    Value::Object(m)
 }
 
 #[cfg(test)]

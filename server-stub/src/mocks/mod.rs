@@ -8,5 +8,6 @@
 
 pub mod guard;
 pub mod journal;
+pub mod journal_json;
 pub mod mappings;
 pub mod redaction;

@@ -4,22 +4,18 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::{AuthOutcome, AuthRequest, DenialKind, Effect, Principal};
 use tokenauth_core::credentials::{CredentialError, Credentials, parse_authorization};
 use tokenauth_core::csrf::BrowserHeaders;
-use tokenauth_core::scope::{SESSION_PATH, is_read_method};
+use tokenauth_core::scope::is_read_method;
 use tokenauth_core::user::user_key;
 
 use crate::authentication::cache::{CachingVerifier, Mode};
 use crate::authentication::sessions::cookie_value;
-use crate::config::BODY_LIMIT;
 use crate::error::{ApiError, denial_response};
-use crate::mocks::guard::{is_admin_api, is_anonymous};
-use crate::mocks::journal::{Arrived, Decided, Served};
+use crate::mocks::journal::Decided;
 use crate::operations::metrics::Outcome;
 use crate::state::Shared;
 
@@ -115,8 +111,8 @@ pub async fn decide(
     peer: SocketAddr,
     headers: RequestHeaders,
     credentials: Result<Credentials, CredentialError>,
-    method: String,
-    path: String,
+    method: &str,
+    path: &str,
 ) -> Result<AuthOutcome, ApiError> {
     let now = state.auth.now();
     let credentials = {
@@ -126,8 +122,8 @@ pub async fn decide(
             forwarded_for: headers.forwarded_for(),
             browser: headers.browser(),
             credentials,
-            method: &method,
-            path: &path,
+            method,
+            path,
             now,
         };
         let outcome = state.auth.authenticate(&verifier, &req)?;
@@ -138,6 +134,8 @@ pub async fn decide(
         // Handed on to the hashing pass, not copied: most requests never get here.
         req.credentials
     };
+    // Owned only here, for the blocking pool: most requests never get here.
+    let (method, path) = (method.to_owned(), path.to_owned());
     state
         .hash(move |st| {
             let verifier = CachingVerifier::new(&st.cache, Mode::Full);
@@ -182,45 +180,6 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
         .events(std::mem::take(&mut outcome.events))
         .await;
     Ok(())
-}
-
-pub async fn authenticate(
-    State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let declared_len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > BODY_LIMIT) {
-        return ApiError::PayloadTooLarge.into_response();
-    }
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    // The WireMock admin API is open to this machine only; from elsewhere it takes an
-    // administrator's credentials, decided like any `/rest/` request.
-    let remote_admin = is_admin_api(&path) && !state.is_local(peer, req.headers(), req.uri());
-    if is_anonymous(&method, &path) && !remote_admin {
-        // The session login decides (and is counted) in its handler.
-        if !(method == Method::POST && path == SESSION_PATH) {
-            state.metrics.request(Outcome::Anonymous);
-        }
-        return next.run(req).await;
-    }
-    let (principal, decided) =
-        match authenticate_caller(&state, peer, &method, req.uri(), req.headers()).await {
-            Ok(p) => p,
-            Err(refusal) => return refusal,
-        };
-    req.extensions_mut().insert(principal);
-    let mut response = next.run(req).await;
-    if let Some(d) = decided {
-        response.extensions_mut().insert(d);
-    }
-    response
 }
 
 /// Whether a request carries credentials of its own (an `Authorization` header or a session
@@ -268,8 +227,8 @@ pub async fn authenticate_caller(
         peer,
         request_headers,
         credentials,
-        method.to_string(),
-        uri.path().to_owned(),
+        method.as_str(),
+        uri.path(),
     )
     .await;
     let mut outcome = match outcome {
@@ -314,51 +273,6 @@ pub async fn authenticate_caller(
         token_id: principal.token.as_ref().map(|t| t.id.as_str().to_owned()),
     });
     Ok((principal, decided))
-}
-
-/// Records each request in the journal with what became of it: the decision the
-/// authentication left on the response, and what the mappings did (`journal::Served`). The
-/// admin API's own calls are not journaled, as WireMock does not journal them.
-pub async fn journal(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if !state.journal.enabled() || is_admin_api(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let url = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-    let authority = if req.headers().contains_key(header::HOST) {
-        None
-    } else {
-        req.uri().authority().map(|a| a.as_str().to_owned())
-    };
-    let arrived = Arrived {
-        method: req.method().as_str().to_owned(),
-        url,
-        scheme: state.scheme(),
-        authority,
-        client_ip: req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(p)| p.ip().to_canonical()),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    };
-    let mut response = next.run(req).await;
-    let decided = response.extensions_mut().remove::<Decided>();
-    let served = response.extensions_mut().remove::<Served>();
-    state
-        .journal
-        .record(arrived, response.status().as_u16(), decided, served);
-    response
 }
 
 /// How a decision that could not be made is counted.

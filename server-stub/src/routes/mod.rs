@@ -10,6 +10,7 @@ pub mod answers;
 pub mod audit;
 pub mod compat;
 pub mod extract;
+pub mod front;
 pub mod jira;
 pub mod middleware;
 pub mod notifications;
@@ -23,38 +24,22 @@ pub mod wiremock_admin;
 
 use std::sync::OnceLock;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
 use crate::state::Shared;
 
-pub fn router(state: Shared) -> Router {
-    let timeout = state.config.request_timeout;
+/// The server's service: the routes behind the timeout, the body limit, the journal and the
+/// token rules (`front`).
+pub fn router(state: Shared) -> front::Front {
     let (routes, _) = api_routes().split_for_parts();
-    routes
+    let routes = routes
         .fallback(jira::echo_or_not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ))
-        // Outside the token rules: the journal records refusals too, with their reason.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::journal,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .with_state(state)
+        .with_state(state.clone());
+    front::Front::new(state, routes)
 }
 
 /// Every route with its description: `routes!` registers a handler together with the operation

@@ -85,7 +85,7 @@ fn wiremock_shapes() -> Value {
 }
 
 /// What the layers in front of every guarded handler may answer, whatever the handler does:
-/// the token rules (`middleware::authenticate`) and the body limit (`DefaultBodyLimit`); and
+/// the token rules (`front`) and the body limit (`DefaultBodyLimit`); and
 /// what utoipa's output needs to say it in 3.0 (anonymous, optional and WireMock bodies).
 fn add_layer_answers(paths: &mut Map<String, Value>) {
     let refusals = [

@@ -65,8 +65,8 @@ pub async fn metrics(
             peer,
             RequestHeaders::new(&Method::GET, &headers, &uri),
             credentials,
-            "GET".into(),
-            "/metrics".into(),
+            "GET",
+            "/metrics",
         )
         .await?;
         apply(&state, &mut outcome).await?;

@@ -70,8 +70,8 @@ pub async fn login(
         peer,
         RequestHeaders::new(&axum::http::Method::POST, &headers, &uri),
         Ok(credentials),
-        "POST".into(),
-        SESSION_PATH.into(),
+        "POST",
+        SESSION_PATH,
     )
     .await
     .inspect_err(|e| state.metrics.request(error_outcome(e)))?;

@@ -29,7 +29,8 @@ use serde_json::{Value, json};
 use tokenauth_core::auth::Principal;
 
 use crate::error::ApiError;
-use crate::mocks::journal::{Entry, entry_json, request_json};
+use crate::mocks::journal::Entry;
+use crate::mocks::journal_json::{entry_json, request_json};
 use crate::mocks::mappings::AdminError;
 use crate::state::Shared;
 use wiremock_engine::RequestPattern;

@@ -1,4 +1,7 @@
 use super::*;
+use crate::mocks::journal_json::entry_json;
+use base64::Engine as _;
+use serde_json::json;
 
 fn arrived(headers: &[(&str, &str)], url: &str) -> Arrived {
     Arrived {

@@ -1,0 +1,150 @@
+//! The one service in front of the router (issue 21): the request timeout, the body limit,
+//! the journal and the token rules, in one future per request.
+//!
+//! They were four `Router::layer`s, and axum applies a layer to each route: every request paid
+//! for four boxed services cloned and four boxed futures. Around the whole router they cost
+//! one boxed future, and the journal and the token rules share what they read of the request.
+//!
+//! The order is the one the layers had, outermost first: the timeout (a request past it gets
+//! 408 and is not journaled), the body limit, the journal (it records refusals too, with their
+//! reason), the token rules.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer as _, Service, ServiceExt as _};
+
+use super::middleware::authenticate_caller;
+use crate::config::BODY_LIMIT;
+use crate::error::ApiError;
+use crate::mocks::guard::{is_admin_api, is_anonymous};
+use crate::mocks::journal::{Captured, Decided, Served};
+use crate::operations::metrics::Outcome;
+use crate::state::Shared;
+use tokenauth_core::scope::SESSION_PATH;
+
+type Limited = <DefaultBodyLimit as tower::Layer<Router>>::Service;
+
+/// The server's service: [`super::router`] behind the rules of this file.
+#[derive(Clone)]
+pub struct Front {
+    state: Shared,
+    routes: Limited,
+}
+
+impl Front {
+    pub fn new(state: Shared, routes: Router) -> Self {
+        Front {
+            state,
+            routes: DefaultBodyLimit::max(BODY_LIMIT).layer(routes),
+        }
+    }
+}
+
+impl<B> Service<axum::http::Request<B>> for Front
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let state = self.state.clone();
+        let routes = self.routes.clone();
+        let req = req.map(Body::new);
+        Box::pin(async move {
+            let timeout = state.config.request_timeout;
+            Ok(
+                match tokio::time::timeout(timeout, journaled(&state, routes, req)).await {
+                    Ok(response) => response,
+                    Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                },
+            )
+        })
+    }
+}
+
+/// Records each request in the journal with what became of it: the decision of the token
+/// rules, and what the mappings did (`journal::Served`). The admin API's own calls are not
+/// journaled, as WireMock does not journal them.
+async fn journaled(state: &Shared, routes: Limited, req: Request) -> Response {
+    if !state.journal.enabled() || is_admin_api(req.uri().path()) {
+        return guarded(state, routes, req).await.0;
+    }
+    let captured = Captured::new(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        state.scheme(),
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(p)| p.ip().to_canonical()),
+    );
+    let (mut response, decided) = guarded(state, routes, req).await;
+    // A refusal, or a guarded mapping's decision outside `/rest/`, travels on the response.
+    let decided = decided.or_else(|| response.extensions_mut().remove::<Decided>());
+    let served = response.extensions_mut().remove::<Served>();
+    state
+        .journal
+        .record_captured(captured, response.status().as_u16(), decided, served);
+    response
+}
+
+/// Authentication of every `/rest/` request except the anonymous ones (SPEC §3), then the
+/// routes with the principal as a request extension; with what the journal notes of the
+/// decision.
+async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response, Option<Decided>) {
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > BODY_LIMIT) {
+        return (ApiError::PayloadTooLarge.into_response(), None);
+    }
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        return (
+            ApiError::Internal("no peer address".into()).into_response(),
+            None,
+        );
+    };
+    let path = req.uri().path();
+    // The WireMock admin API is open to this machine only; from elsewhere it takes an
+    // administrator's credentials, decided like any `/rest/` request.
+    let remote_admin = is_admin_api(path) && !state.is_local(peer, req.headers(), req.uri());
+    if is_anonymous(req.method(), path) && !remote_admin {
+        // The session login decides (and is counted) in its handler.
+        if !(req.method() == Method::POST && path == SESSION_PATH) {
+            state.metrics.request(Outcome::Anonymous);
+        }
+        return (run(routes, req).await, None);
+    }
+    match authenticate_caller(state, peer, req.method(), req.uri(), req.headers()).await {
+        Ok((principal, decided)) => {
+            req.extensions_mut().insert(principal);
+            (run(routes, req).await, decided)
+        }
+        Err(refusal) => (refusal, None),
+    }
+}
+
+async fn run(routes: Limited, req: Request) -> Response {
+    match routes.oneshot(req).await {
+        Ok(response) => response,
+        Err(e) => match e {},
+    }
+}
