@@ -134,24 +134,25 @@ pub async fn decide(
         // Handed on to the hashing pass, not copied: most requests never get here.
         req.credentials
     };
-    // Owned only here, for the blocking pool: most requests never get here.
+    // Owned only here, for the blocking pool: most requests never get here. Boxed for the
+    // same reason: the hashing pass's future is large, and every request's future would
+    // carry (and move) its room otherwise.
     let (method, path) = (method.to_owned(), path.to_owned());
-    state
-        .hash(move |st| {
-            let verifier = CachingVerifier::new(&st.cache, Mode::Full);
-            let req = AuthRequest {
-                peer: peer.ip(),
-                forwarded_for: headers.forwarded_for(),
-                browser: headers.browser(),
-                credentials,
-                method: &method,
-                path: &path,
-                now,
-            };
-            st.auth.authenticate(&verifier, &req)
-        })
-        .await?
-        .map_err(ApiError::from)
+    Box::pin(state.hash(move |st| {
+        let verifier = CachingVerifier::new(&st.cache, Mode::Full);
+        let req = AuthRequest {
+            peer: peer.ip(),
+            forwarded_for: headers.forwarded_for(),
+            browser: headers.browser(),
+            credentials,
+            method: &method,
+            path: &path,
+            now,
+        };
+        st.auth.authenticate(&verifier, &req)
+    }))
+    .await?
+    .map_err(ApiError::from)
 }
 
 /// Applies a decision's writes: the failed-login counter at once (the next attempt must see
@@ -163,11 +164,15 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
         .filter(|e| !matches!(e, Effect::TokenUsed { .. }))
         .cloned()
         .collect();
+    // The rare waits boxed (a failed login's counter, audited events), so that the common
+    // request's future stays small: a future is moved whole at each await that creates it.
     if !counters.is_empty() {
         let st = Arc::clone(state);
-        tokio::task::spawn_blocking(move || st.auth.apply_effects(&counters))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        Box::pin(tokio::task::spawn_blocking(move || {
+            st.auth.apply_effects(&counters)
+        }))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
     }
     for effect in outcome.effects.drain(..) {
         if let Effect::TokenUsed { id, at, ip } = effect {
@@ -175,10 +180,9 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
         }
     }
     state.rotated_reports.filter(&mut outcome.events);
-    state
-        .writer
-        .events(std::mem::take(&mut outcome.events))
-        .await;
+    if !outcome.events.is_empty() {
+        Box::pin(state.writer.events(std::mem::take(&mut outcome.events))).await;
+    }
     Ok(())
 }
 
