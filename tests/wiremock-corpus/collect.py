@@ -45,12 +45,15 @@ ROOTS = [
     ("wiremock/wiremock-docker", "LICENSE.txt", "", [
         dict(label="hello", mappings="samples/hello/stubs/mappings", files="samples/hello/stubs/__files"),
         dict(label="random", mappings="samples/random/stubs/mappings", files="samples/random/stubs/__files")]),
-    ("wiremock/wiremock-spring-boot", "LICENSE", "", [
+    # Its tests start one WireMock per client: `user-client` (whose GET /1 is also in `wiremock`)
+    # is a root of its own.
+    ("wiremock/wiremock-spring-boot", "LICENSE", "default", [
         dict(label="files-under-directory", mappings="wiremock-spring-boot/src/test/files-under-directory/mappings", files=None),
         dict(label="custom-location", mappings="wiremock-spring-boot/src/test/resources/custom-location/mappings", files=None),
         dict(label="response-templating", mappings="wiremock-spring-boot/src/test/resources/response-templating/mappings", files=None),
-        dict(label="wiremock", mappings="wiremock-spring-boot/src/test/resources/wiremock/mappings", files=None),
-        dict(label="user-client", mappings="wiremock-spring-boot/src/test/resources/wiremock/user-client/mappings", files=None)]),
+        dict(label="wiremock", mappings="wiremock-spring-boot/src/test/resources/wiremock/mappings", files=None)]),
+    ("wiremock/wiremock-spring-boot", "LICENSE", "user-client", [
+        dict(mappings="wiremock-spring-boot/src/test/resources/wiremock/user-client/mappings", files=None)]),
     ("wiremock/wiremock-state-extension", "LICENSE", "", [
         dict(label="demo", mappings="demo/stubs/mappings", files="demo/stubs/__files"),
         dict(label="remoteloader", mappings="src/test/resources/remoteloader/mappings",
