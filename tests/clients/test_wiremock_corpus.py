@@ -28,7 +28,6 @@ import subprocess
 import tempfile
 import time
 
-import pytest
 import requests
 
 from conftest import BINARY, create_token, running_stub
@@ -382,6 +381,7 @@ def both_sessions():
 def run_corpus(wiremock, scratch):
     counts = {"repositories": set(), "roots": 0, "mapping files": 0, "mappings": 0,
               "files loaded by WireMock": 0, "files loaded by the stub": 0, "files loaded by both": 0,
+              "mappings loaded by WireMock": 0, "mappings loaded by the stub": 0,
               "files not served (proxyBaseUrl)": 0, "mappings compared": 0,
               "mappings skipped (no request derived)": 0, "requests sent": 0, "requests compared": 0, "ambiguous (not compared)": 0, "equal": 0,
               "derived requests WireMock matched": 0, "derived requests": 0}
@@ -410,6 +410,8 @@ def run_corpus(wiremock, scratch):
             counts["files loaded by WireMock"] += wm_ok
             counts["files loaded by the stub"] += st_ok
             counts["files loaded by both"] += wm_ok and st_ok
+            counts["mappings loaded by WireMock"] += n_maps[f] if wm_ok else 0
+            counts["mappings loaded by the stub"] += n_maps[f] if st_ok else 0
             files_report.append({"root": rel_root, "file": f, "mappings": n_maps[f], "wiremock": wm_verdicts[f],
                                  "stub": st_verdicts[f], "proxy": f in proxied})
             if wm_ok and not st_ok:
