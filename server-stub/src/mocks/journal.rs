@@ -40,11 +40,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub use wiremock_engine::credentials::REDACTED;
 /// Headers kept per request (HTTP/2 allows hundreds of small ones).
 pub const MAX_HEADERS: usize = 64;
-/// The longest an unredacted request stays in the journal (plus one sweep, run every second by
-/// the server).
+/// The longest an unredacted request stays in the journal (plus one sweep, run every second).
 pub const REDACT_WITHIN: Duration = Duration::from_secs(2);
-/// Entries redacted per hold of the lock by a sweep: requests being recorded wait for at most
-/// this many.
+/// Entries a sweep redacts per hold of the lock: a request being recorded waits for no more.
 const SWEEP_CHUNK: usize = 256;
 /// What a kept header costs besides its text (two `String`s and the vector's slot), so the
 /// byte bound holds for many tiny headers too.
@@ -263,8 +261,8 @@ struct Ring {
 }
 
 impl Ring {
-    /// Redacts the pending entries among the first `upto` that arrived before `before` (all of
-    /// them with `None`), at most `limit`; returns how many it redacted.
+    /// Redacts, oldest first, at most `limit` pending entries that arrived before `before` (any,
+    /// with `None`); returns how many it redacted.
     fn settle(&mut self, before: Option<Instant>, limit: usize) -> usize {
         let mut done = 0;
         for (slot, bytes) in &mut self.entries {
@@ -289,10 +287,8 @@ impl Ring {
     }
 
     fn kept(&self) -> impl DoubleEndedIterator<Item = &Arc<Entry>> {
-        self.entries.iter().filter_map(|(s, _)| match s {
-            Slot::Kept(e) => Some(e),
-            Slot::Pending(_) | Slot::Settling => None,
-        })
+        let kept = |(s, _): &(Slot, usize)| if let Slot::Kept(e) = s { Some(e) } else { None };
+        self.entries.iter().filter_map(kept)
     }
 }
 
