@@ -287,8 +287,8 @@ impl Ring {
     }
 
     fn kept(&self) -> impl DoubleEndedIterator<Item = &Arc<Entry>> {
-        let kept = |(s, _): &(Slot, usize)| if let Slot::Kept(e) = s { Some(e) } else { None };
-        self.entries.iter().filter_map(kept)
+        (self.entries.iter())
+            .filter_map(|(s, _)| if let Slot::Kept(e) = s { Some(e) } else { None })
     }
 }
 
