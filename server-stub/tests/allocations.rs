@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// Anonymous `GET /rest/api/2/serverInfo`, journal off.
-const ANONYMOUS_BUDGET: u64 = 27;
+const ANONYMOUS_BUDGET: u64 = 25;
 /// `GET /rest/api/2/myself` with a token the cache has verified, journal off.
 const CACHED_TOKEN_BUDGET: u64 = 47;
 /// The same with the journal on (its default size). Measured 50 in most runs and 51 in some

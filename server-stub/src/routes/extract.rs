@@ -93,6 +93,21 @@ pub fn forget_tokens<'a>(state: &Shared, ids: impl IntoIterator<Item = &'a str> 
 }
 
 /// `scheme://host` as the caller reached this server (Jira's `baseUrl`, the audit API's links).
+/// The base URL a request reached the server by ([`base_url`]), read from the request's headers
+/// in place: a handler that needs nothing else of them does not copy them all (issue 21).
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<Shared> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(BaseUrl(base_url(state, &parts.headers)))
+    }
+}
+
 pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)

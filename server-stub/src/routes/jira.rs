@@ -5,13 +5,13 @@ use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
 use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
-use super::extract::{Authed, base_url};
+use super::extract::{Authed, BaseUrl};
 use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
 use crate::connection::faults::FaultSlot;
@@ -32,9 +32,9 @@ pub const VERSION: &str = "9.12.0";
     security(()),
     tag = "jira"
 )]
-pub async fn server_info(State(state): State<Shared>, headers: HeaderMap) -> Json<ServerInfo> {
+pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) -> Json<ServerInfo> {
     Json(ServerInfo {
-        base_url: base_url(&state, &headers),
+        base_url: base,
         version: VERSION,
         version_numbers: [9, 12, 0],
         deployment_type: "Server",
@@ -69,8 +69,8 @@ pub async fn myself(authed: Authed) -> Json<UserView> {
     security(()),
     tag = "jira"
 )]
-pub async fn server_info_latest(state: State<Shared>, headers: HeaderMap) -> Json<ServerInfo> {
-    server_info(state, headers).await
+pub async fn server_info_latest(state: State<Shared>, base: BaseUrl) -> Json<ServerInfo> {
+    server_info(state, base).await
 }
 
 /// Jira's `latest` alias of `myself` (see `server_info_latest`).
