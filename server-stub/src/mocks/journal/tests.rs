@@ -222,3 +222,30 @@ fn many_tiny_headers_count_against_the_byte_bound() {
     assert_eq!(e.headers_dropped, 500 - MAX_HEADERS);
     assert!(e.bytes >= MAX_HEADERS * HEADER_OVERHEAD);
 }
+
+/// The sweep's promise (issue 21): a request recorded and never read is redacted once it is
+/// older than the sweep's age, and one younger is left for later.
+#[test]
+fn the_sweep_redacts_what_is_older_than_its_age_and_only_that() {
+    let pending = |j: &Journal| {
+        j.lock()
+            .entries
+            .iter()
+            .filter(|(s, _)| matches!(s, Slot::Pending(_)))
+            .count()
+    };
+    let j = Journal::new(10, None);
+    j.record(
+        arrived(&[("Authorization", "Bearer SeCrEt-token-1")], "/x"),
+        200,
+        None,
+        None,
+    );
+    assert_eq!(j.redact_older_than(Duration::from_secs(60)), 0);
+    assert_eq!(pending(&j), 1);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(j.redact_older_than(Duration::from_millis(1)), 1);
+    assert_eq!(pending(&j), 0);
+    let text = entry_json(&j.newest(1).0[0], None).to_string();
+    assert!(!text.contains("SeCrEt-token-1"), "{text}");
+}
