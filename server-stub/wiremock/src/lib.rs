@@ -13,9 +13,12 @@
 //! - [`matchers`]: WireMock's string and JSON matchers; [`url`]: the five URL kinds and path
 //!   templates; [`pattern`]: a mapping's whole `request` and how much of it a request matches.
 //! - [`templating`]: Handlebars response templates, rendered within a budget;
+//!   [`proxy`]: `proxyBaseUrl`, where a request is forwarded and with which headers;
 //!   [`response`]: the response as data, rendered for a request.
 //! - [`mapping`]: mapping JSON → [`Mapping`]; [`load`]: a WireMock folder, all or nothing;
-//!   [`stubs`]: the compiled index, priorities, scenarios and near misses.
+//!   [`stubs`]: the compiled index, priorities, scenarios and near misses;
+//!   [`recording`]: proxied exchanges → mappings and body files, as WireMock's recorder
+//!   writes them.
 
 mod body_file;
 pub mod credentials;
@@ -26,6 +29,8 @@ pub mod mapping;
 pub mod matchers;
 mod parse;
 pub mod pattern;
+pub mod proxy;
+pub mod recording;
 pub mod request;
 pub mod response;
 pub mod stubs;

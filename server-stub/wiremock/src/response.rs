@@ -14,6 +14,7 @@ use crate::parse::{
     ErrorKind, MappingError, ParseContext, as_object, child, err, opt_f64, opt_i64, opt_string,
     scalar_string,
 };
+use crate::proxy::ProxyDefinition;
 use crate::request::MockRequest;
 use crate::templating;
 
@@ -88,6 +89,8 @@ pub struct ResponseDefinition {
     pub delay_distribution: Option<DelayDistribution>,
     pub chunked_dribble_delay: Option<ChunkedDribbleDelay>,
     pub fault: Option<Fault>,
+    /// `proxyBaseUrl` and its companions: the answer is fetched from there instead.
+    pub proxy: Option<ProxyDefinition>,
     /// Compiled when `transformers` names `response-template`.
     templates: Option<templating::Templates>,
 }
@@ -103,6 +106,7 @@ impl Default for ResponseDefinition {
             delay_distribution: None,
             chunked_dribble_delay: None,
             fault: None,
+            proxy: None,
             templates: None,
         }
     }
@@ -161,6 +165,7 @@ impl ResponseDefinition {
             }
         }
         r.body = parse_body(m, ptr, cx)?;
+        r.proxy = ProxyDefinition::parse(m, ptr)?;
         if let Some(ms) = opt_i64(m, "fixedDelayMilliseconds", ptr)? {
             r.fixed_delay = Some(Duration::from_millis(non_negative(
                 ms,
