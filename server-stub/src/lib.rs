@@ -19,6 +19,9 @@ pub mod authentication;
 /// The mocked answers: mappings served after the token rules, their guard, the journal.
 pub mod mocks;
 
+/// Requests sent on a caller's behalf (`proxyBaseUrl`, `--proxy-all`, recordings), bounded.
+pub mod upstream;
+
 /// What operators watch and get: metrics, logs, writer, audit file and entity, expiry notices.
 pub mod operations;
 

@@ -55,6 +55,36 @@ pub enum ServerError {
     PlainHttp(SocketAddr),
     #[error(transparent)]
     Tls(#[from] crate::connection::tls::TlsError),
+    #[error("{0}")]
+    Recording(String),
+    #[error(
+        "--proxy-all {0} is this server itself ({1}): every request would be sent round again. Point it at the server to record"
+    )]
+    ProxyLoop(String, SocketAddr),
+}
+
+/// Whether `url` names this server's own address (a loopback name or address, or the address
+/// it listens on, with its port): a proxy to it would send every request round again. A loop
+/// through another host is caught at run time by the `Via` mark (`crate::upstream`).
+fn points_here(url: &str, addr: SocketAddr) -> bool {
+    let Some(origin) = wiremock_engine::proxy::origin_of(url) else {
+        return false;
+    };
+    let (scheme, authority) = origin.split_once("://").unwrap_or_default();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            (h, p.parse().unwrap_or(default_port))
+        }
+        _ => (authority, default_port),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if port != addr.port() {
+        return false;
+    }
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    host == "localhost"
+        || ip.is_some_and(|ip| ip.is_loopback() || ip == addr.ip() || addr.ip().is_unspecified())
 }
 
 /// Opens the database and the rules on it, creating `seed`'s users and their fixed-secret
@@ -131,6 +161,11 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    if let Some(url) = &config.upstream.proxy_all
+        && points_here(url, addr)
+    {
+        return Err(ServerError::ProxyLoop(url.clone(), addr));
+    }
     let metrics = Metrics::new();
     let (writer, writer_task) = Writer::spawn(
         Arc::clone(&auth),
@@ -154,6 +189,14 @@ pub async fn serve(
     let prune_now = Arc::new(tokio::sync::Notify::new());
     let journal =
         crate::mocks::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
+    let up = &config.upstream;
+    let (upstream, upstream_error) =
+        match crate::upstream::Upstream::new(up.credential.clone(), up.timeout, up.max_body) {
+            Ok(u) => (Some(Arc::new(u)), None),
+            Err(e) => (None, Some(e)),
+        };
+    let recorder = crate::mocks::recorder::Recorder::new(up.recordings_dir.clone());
+    let record_from_start = up.record_from_start.then(|| up.proxy_all.clone());
     let state = Arc::new(AppState {
         cache: VerifiedCache::new(
             config.cache_capacity,
@@ -178,7 +221,15 @@ pub async fn serve(
         phase: Phase::default(),
         rotated_reports: crate::authentication::throttle::RotatedReports::default(),
         journal,
+        upstream,
+        upstream_error,
+        recorder,
     });
+    if let Some(target) = record_from_start {
+        crate::routes::recordings::record_from_start(&state, target.as_deref())
+            .await
+            .map_err(ServerError::Recording)?;
+    }
     if let Some(t) = &tls {
         tokio::spawn(reload_on_hangup(Arc::clone(t)));
     }

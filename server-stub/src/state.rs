@@ -41,6 +41,12 @@ pub struct AppState {
     pub rotated_reports: crate::authentication::throttle::RotatedReports,
     /// The last requests, for WireMock's `/__admin/requests`.
     pub journal: crate::mocks::journal::Journal,
+    /// The client of proxied requests; `None` when it could not be built (then a proxy
+    /// answers 502 saying why: `upstream_error`).
+    pub upstream: Option<Arc<crate::upstream::Upstream>>,
+    pub upstream_error: Option<String>,
+    /// Proxied exchanges kept, and the recording, if one runs.
+    pub recorder: crate::mocks::recorder::Recorder,
 }
 
 /// Where the server is in its life, as Jira's `/status` reports it.

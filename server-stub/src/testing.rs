@@ -75,6 +75,7 @@ pub struct TestServerBuilder {
     mappings: Option<PathBuf>,
     hash_params: HashParams,
     journal_size: Option<usize>,
+    upstream: crate::upstream::UpstreamConfig,
 }
 
 impl TestServerBuilder {
@@ -111,6 +112,34 @@ impl TestServerBuilder {
         self
     }
 
+    /// Proxy every request no mapping answers to `url`, as `--proxy-all`.
+    pub fn proxy_all(mut self, url: impl Into<String>) -> Self {
+        self.upstream.proxy_all = Some(url.into());
+        self
+    }
+
+    /// Send this `Authorization` value to the upstream at `origin` (as the environment's
+    /// `TOKENAUTH_UPSTREAM_AUTHORIZATION` and `TOKENAUTH_UPSTREAM_ORIGIN`).
+    pub fn upstream_authorization(mut self, origin: &str, value: &str) -> Self {
+        self.upstream.credential = crate::upstream::UpstreamCredential::new(origin, value).ok();
+        self
+    }
+
+    /// Proxied requests time out after `t` (`--proxy-timeout`), their answers at most `max`
+    /// bytes (`--proxy-max-body`).
+    pub fn proxy_bounds(mut self, t: Duration, max: usize) -> Self {
+        self.upstream.timeout = t;
+        self.upstream.max_body = max;
+        self
+    }
+
+    /// Record what `--proxy-all` answers from the start (`--record-mappings`), into the
+    /// `mappings` folder, created if missing.
+    pub fn record_mappings(mut self) -> Self {
+        self.upstream.record_from_start = true;
+        self
+    }
+
     /// Opens a new database in a private temporary directory, seeds it, and serves it on
     /// `127.0.0.1:0` from a task on the current tokio runtime. Returns once the server accepts
     /// connections.
@@ -130,9 +159,24 @@ impl TestServerBuilder {
         if let Some(n) = self.journal_size {
             config.journal_size = n;
         }
-        if let Some(m) = &self.mappings {
-            config.mocks = Arc::new(Mocks::load(m)?);
+        if let Some(m) = &self.mappings
+            && self.upstream.record_from_start
+        {
+            for sub in ["mappings", "__files"] {
+                tokenauth_core::private_fs::create_dir(&m.join(sub))
+                    .map_err(TestServerError::TempDir)?;
+            }
         }
+        let mut mocks = match &self.mappings {
+            Some(m) => Mocks::load(m)?,
+            None => Mocks::empty(),
+        };
+        if let Some(url) = &self.upstream.proxy_all {
+            mocks = mocks.with_proxy_all(url)?;
+        }
+        config.mocks = Arc::new(mocks);
+        config.upstream = self.upstream.clone();
+        config.upstream.recordings_dir = self.mappings.clone();
         // Opening sled and hashing the seeded secrets block: off the runtime's threads.
         let opened = {
             let config = config.clone();
@@ -209,6 +253,7 @@ impl TestServer {
             mappings: None,
             hash_params: TEST_HASH_PARAMS,
             journal_size: None,
+            upstream: crate::upstream::UpstreamConfig::default(),
         }
     }
 

@@ -144,16 +144,22 @@ impl Server {
     }
 
     pub fn start_on(data: &Path, extra: &[&str]) -> Self {
-        Self::launch(data, extra, None)
+        Self::launch(data, extra, None, &[])
+    }
+
+    /// [`Server::start_on`] with these environment variables (a secret the server reads from
+    /// its environment, never its command line).
+    pub fn start_on_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(data, extra, None, env)
     }
 
     /// A new server whose files may grow to `file_size` bytes at most (`prlimit --fsize`): a
     /// full disk, for the tests of failing writes.
     pub fn start_limited(data: &Path, file_size: u64) -> Self {
-        Self::launch(data, &[], Some(file_size))
+        Self::launch(data, &[], Some(file_size), &[])
     }
 
-    fn launch(data: &Path, extra: &[&str], file_size: Option<u64>) -> Self {
+    fn launch(data: &Path, extra: &[&str], file_size: Option<u64>, env: &[(&str, &str)]) -> Self {
         init_tls();
         let log = data.with_extension(format!("log-{}", std::process::id()));
         let err = std::fs::OpenOptions::new()
@@ -180,6 +186,7 @@ impl Server {
             })
             .args(extra)
             .env("TOKENAUTH_LOG", "info")
+            .envs(env.iter().copied())
             .env_remove("RUST_BACKTRACE")
             .stdout(Stdio::piped())
             .stderr(err)

@@ -444,6 +444,7 @@ const STUB_LAYERS: &[(&str, u8)] = &[
     ("authentication", 0),
     ("mocks", 0),
     ("operations", 0),
+    ("upstream", 0),
     ("config", 1),
     ("error", 1),
     ("state", 1),

@@ -37,10 +37,14 @@ pub enum AuditAction {
     ExpiryNoticeFailed,
     /// What one principal wrote past its budget (`audit_budget`), counted in one event.
     AuditEventsSuppressed,
+    /// A recording of a proxied server began: who started it, and the host it points at.
+    RecordingStarted,
+    /// A recording's mappings were written (its stop, or a snapshot): who, and how many.
+    RecordingSaved,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::TokenCreated,
         AuditAction::TokenDeleted,
         AuditAction::AllTokensDeleted,
@@ -60,6 +64,8 @@ impl AuditAction {
         AuditAction::ExpiryNoticeSent,
         AuditAction::ExpiryNoticeFailed,
         AuditAction::AuditEventsSuppressed,
+        AuditAction::RecordingStarted,
+        AuditAction::RecordingSaved,
     ];
 
     /// The action as the audit log shows it.
@@ -84,6 +90,8 @@ impl AuditAction {
             AuditAction::ExpiryNoticeSent => "Expiry notice sent",
             AuditAction::ExpiryNoticeFailed => "Expiry notice failed",
             AuditAction::AuditEventsSuppressed => "Audit events suppressed",
+            AuditAction::RecordingStarted => "Recording started",
+            AuditAction::RecordingSaved => "Recording saved",
         }
     }
 

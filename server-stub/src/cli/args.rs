@@ -99,6 +99,21 @@ pub struct ServeArgs {
     /// with --mappings or added through the admin API, which then answers 400 naming the limit
     #[arg(long, env = "TOKENAUTH_MAX_MAPPING_BYTES", value_name = "BYTES", default_value_t = crate::mocks::mappings::MAX_MAPPING_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1u64 << 40)))]
     pub max_mapping_bytes: usize,
+    /// Proxy every request no mapping answers to URL (WireMock's --proxy-all), after the token
+    /// rules: only a caller they pass, within its token's scope, is proxied. The caller's own
+    /// credentials are never sent on; the upstream's is TOKENAUTH_UPSTREAM_AUTHORIZATION
+    #[arg(long, env = "TOKENAUTH_PROXY_ALL", value_name = "URL")]
+    pub proxy_all: Option<String>,
+    /// Record what --proxy-all answers into --mappings DIR (created if missing) as WireMock
+    /// mappings and __files, each written as it is answered; replay it later with --mappings DIR
+    #[arg(long, env = "TOKENAUTH_RECORD_MAPPINGS", requires_all = ["proxy_all", "mappings"])]
+    pub record_mappings: bool,
+    /// Seconds a proxied request may take, answer included; then 504 naming the upstream
+    #[arg(long, env = "TOKENAUTH_PROXY_TIMEOUT", default_value_t = crate::upstream::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=25))]
+    pub proxy_timeout: u64,
+    /// Bytes a proxied answer may have; a larger one gets 502 naming the limit
+    #[arg(long, env = "TOKENAUTH_PROXY_MAX_BODY", value_name = "BYTES", default_value_t = crate::upstream::DEFAULT_MAX_BODY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(256u64 << 20)))]
+    pub proxy_max_body: usize,
     /// Requests the journal keeps for `/__admin/requests` (redacted; 0 turns it off)
     #[arg(long, env = "TOKENAUTH_JOURNAL_SIZE", default_value_t = crate::mocks::journal::DEFAULT_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
     pub journal_size: usize,

@@ -80,10 +80,25 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     if let Some(n) = cli.serve.hash_concurrency {
         config.hash_concurrency = n;
     }
-    config.mocks = std::sync::Arc::new(match &cli.serve.mappings {
+    if cli.serve.record_mappings
+        && let Some(dir) = &cli.serve.mappings
+    {
+        // A recording starts from nothing: its folder is made (for its owner only).
+        for sub in ["mappings", "__files"] {
+            tokenauth_core::private_fs::create_dir(&dir.join(sub)).map_err(CliError::io(
+                format!("creating {}", dir.join(sub).display()),
+            ))?;
+        }
+    }
+    let mut mocks = match &cli.serve.mappings {
         Some(dir) => Mocks::load_within(dir, cli.serve.max_mapping_bytes)?,
         None => Mocks::empty_within(cli.serve.max_mapping_bytes),
-    });
+    };
+    if let Some(url) = &cli.serve.proxy_all {
+        mocks = mocks.with_proxy_all(url)?;
+    }
+    config.mocks = std::sync::Arc::new(mocks);
+    config.upstream = upstream_config(&cli.serve)?;
     config.journal_size = cli.serve.journal_size;
     config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
@@ -110,6 +125,39 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
     log.flush();
     result
+}
+
+/// Proxying and recording from the command line and the environment. The upstream's
+/// credential comes from the environment only (never the command line, where `ps` shows it):
+/// `TOKENAUTH_UPSTREAM_AUTHORIZATION`, for `--proxy-all`'s origin or `TOKENAUTH_UPSTREAM_ORIGIN`.
+fn upstream_config(
+    serve: &self::args::ServeArgs,
+) -> Result<crate::upstream::UpstreamConfig, CliError> {
+    let mut up = crate::upstream::UpstreamConfig {
+        proxy_all: serve.proxy_all.clone(),
+        timeout: std::time::Duration::from_secs(serve.proxy_timeout),
+        max_body: serve.proxy_max_body,
+        recordings_dir: serve.mappings.clone(),
+        record_from_start: serve.record_mappings,
+        ..Default::default()
+    };
+    if let Ok(value) = std::env::var("TOKENAUTH_UPSTREAM_AUTHORIZATION")
+        && !value.trim().is_empty()
+    {
+        let origin = std::env::var("TOKENAUTH_UPSTREAM_ORIGIN")
+            .ok()
+            .or_else(|| serve.proxy_all.clone())
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "TOKENAUTH_UPSTREAM_AUTHORIZATION needs the origin it is for: --proxy-all URL or TOKENAUTH_UPSTREAM_ORIGIN".into(),
+                )
+            })?;
+        up.credential = Some(
+            crate::upstream::UpstreamCredential::new(&origin, &value)
+                .map_err(|e| CliError::Usage(format!("TOKENAUTH_UPSTREAM_AUTHORIZATION: {e}")))?,
+        );
+    }
+    Ok(up)
 }
 
 /// Opens `--audit-file` before anything is written: a file that cannot be opened is a

@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub webhooks: std::sync::Arc<crate::operations::webhook::Webhooks>,
     /// WireMock mappings served after the token rules (`--mappings`, and the admin API's).
     pub mocks: std::sync::Arc<crate::mocks::mappings::Mocks>,
+    /// Proxying and recording (`--proxy-all`, `--record-mappings`, the upstream's credential).
+    pub upstream: crate::upstream::UpstreamConfig,
     /// Requests the journal keeps (`--journal-size`; 0: no journal).
     pub journal_size: usize,
     /// What a request no mapping answers gets: the echo (`/rest/`) or WireMock's 404 with the
@@ -98,6 +100,7 @@ impl ServerConfig {
                 tokenauth_core::webhook_target::TargetPolicy::new(bind.ip().is_loopback(), vec![]),
             )),
             mocks: std::sync::Arc::new(crate::mocks::mappings::Mocks::empty()),
+            upstream: crate::upstream::UpstreamConfig::default(),
             journal_size: crate::mocks::journal::DEFAULT_SIZE,
             unmatched_404: false,
             hash_params: HashParams::DEFAULT,

@@ -6,8 +6,10 @@
 //! A part at the bottom: it imports the engine and nothing else of the crate — never config,
 //! state or the routes.
 
+pub mod dribble;
 pub mod guard;
 pub mod journal;
 pub mod journal_json;
 pub mod mappings;
+pub mod recorder;
 pub mod redaction;

@@ -105,6 +105,25 @@ impl Secrets {
         self.plain.is_empty()
     }
 
+    /// Adds an `Authorization` value this server sent on (the upstream's credential), as the
+    /// header itself and the secret it carries.
+    pub fn add_authorization(&mut self, value: &str) {
+        let mut raw = Vec::new();
+        authorization_secrets(value, &mut raw);
+        self.extend(raw);
+    }
+
+    /// Adds secrets learnt elsewhere (the cookies an upstream set), those long enough to cut.
+    pub fn add_values<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
+        let found = values
+            .into_iter()
+            .map(|v| v.trim().trim_matches('"'))
+            .filter(|v| v.len() >= MIN_NAMED_SECRET)
+            .map(str::to_owned)
+            .collect();
+        self.extend(found);
+    }
+
     /// Adds the values of a body's secret fields (JSON members or form fields whose name says
     /// they hold a secret), so that they are cut from the rest of the entry too.
     pub fn add_body_fields(&mut self, body: &[u8]) {

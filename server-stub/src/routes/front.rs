@@ -116,6 +116,13 @@ async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response
     if declared_len.is_some_and(|n| n > BODY_LIMIT) {
         return (ApiError::PayloadTooLarge.into_response(), None);
     }
+    // A request this server itself sent on (a proxy aimed back here, directly or through
+    // another host): refused before anything else, whatever credentials it carries.
+    if let Some(up) = state.upstream.as_ref()
+        && up.passed_here(req.headers())
+    {
+        return (super::proxied::loop_refused(up), None);
+    }
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         return (
             ApiError::Internal("no peer address".into()).into_response(),

@@ -16,8 +16,9 @@ use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
 use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
+use crate::mocks::dribble::Dribble;
 use crate::mocks::journal::Served;
-use crate::mocks::mappings::{Answer, Dribble, Lookup};
+use crate::mocks::mappings::{Answer, Lookup};
 use crate::state::Shared;
 use wiremock_engine::MockRequest;
 
@@ -195,6 +196,17 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         }
     }
     let mut response = match lookup {
+        Lookup::Answer(answer) if answer.proxy.is_some() => {
+            let stub = answer.stub.clone();
+            let (response, kept) =
+                super::proxied::answer(&state, *answer, &parts, &url, body, &mock_request.body)
+                    .await;
+            if let Some(s) = &mut served {
+                s.stub = Some(stub);
+                s.answer = kept;
+            }
+            response
+        }
         Lookup::Answer(answer) => {
             if let Some(s) = &mut served {
                 s.stub = Some(answer.stub.clone());

@@ -18,6 +18,8 @@ pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod pat;
+pub mod proxied;
+pub mod recordings;
 pub mod session;
 pub mod tokens;
 pub mod wiremock_admin;
@@ -98,6 +100,10 @@ pub fn api_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(w::list_scenarios))
         .routes(routes!(w::reset_scenarios))
         .routes(routes!(w::reset_all))
+        .routes(routes!(recordings::start))
+        .routes(routes!(recordings::stop))
+        .routes(routes!(recordings::status))
+        .routes(routes!(recordings::snapshot))
 }
 
 /// The document: the routes' own descriptions ([`api_routes`]: every routed method and path

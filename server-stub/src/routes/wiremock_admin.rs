@@ -35,16 +35,31 @@ use crate::mocks::mappings::AdminError;
 use crate::state::Shared;
 use wiremock_engine::RequestPattern;
 
-/// A caller the admin API serves: local, or an authenticated administrator.
-pub struct AdminCaller;
+/// A caller the admin API serves: local, or an authenticated administrator; who, for the
+/// audit log of what it may only audit (a recording started, and where it points).
+pub struct AdminCaller {
+    /// The administrator's name, or [`LOCAL_CALLER`].
+    pub who: String,
+    pub ip: Option<String>,
+}
+
+/// The author of what a local caller, who needs no credentials, did.
+pub const LOCAL_CALLER: &str = "local client";
 
 impl FromRequestParts<Shared> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         if let Some(p) = parts.extensions.get::<Principal>() {
             return if state.auth.is_admin(&p.user) {
-                Ok(AdminCaller)
+                Ok(AdminCaller {
+                    who: p.user.name.clone(),
+                    ip,
+                })
             } else {
                 Err(ApiError::Forbidden(
                     "Administrator rights are required for the WireMock admin API".into(),
@@ -53,7 +68,10 @@ impl FromRequestParts<Shared> for AdminCaller {
         }
         match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             Some(ConnectInfo(peer)) if state.is_local(*peer, &parts.headers, &parts.uri) => {
-                Ok(AdminCaller)
+                Ok(AdminCaller {
+                    who: LOCAL_CALLER.into(),
+                    ip,
+                })
             }
             // The middleware authenticates every non-local call, so this is not reached; if it
             // were, refusing is the safe answer.
