@@ -108,6 +108,9 @@ async fn upstream() -> (String, Seen) {
             "late"
         }))
         .route("/big", get(|| async { "x".repeat(3 * 1024 * 1024) }))
+        .route("/ten-mb", get(|| async {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], vec![7u8; 10_000_000])
+        }))
         .route("/loop", get(|| async {
             (StatusCode::FOUND, [(header::LOCATION, "/loop")], "")
         }))
@@ -263,6 +266,15 @@ async fn a_recording_through_the_stub_replays_without_the_upstream_and_holds_no_
         "nothing refused reached the upstream"
     );
     assert_eq!(fetch(&stub, "/static/page", Some(&alice)).await.0, 200);
+    // A 10 MB answer is within the default bound: passed on whole, and recorded whole.
+    let r = stub
+        .req(Method::GET, "/ten-mb")
+        .header("Authorization", &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), 10_000_000);
 
     let started = stub.events("action=Recording%20started", 1).await;
     assert_eq!(started[0]["author"]["name"], "tokenauth");
@@ -281,10 +293,13 @@ async fn a_recording_through_the_stub_replays_without_the_upstream_and_holds_no_
         .count();
     assert_eq!(
         mappings,
-        5,
+        6,
         "{:?}",
         files.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
+    assert!(files.iter().any(|(p, b)| p.contains("/__files/ten-mb-")
+        && p.ends_with(".bin")
+        && b.len() == 10_000_000));
     let alice_basic = format!("alice:{alice_secret}");
     for (path, bytes) in &files {
         let text = String::from_utf8_lossy(bytes);

@@ -38,6 +38,7 @@ pub(super) fn serve(
         )
         .map_err(CliError::io("installing the signal handlers"))?;
         let mocks = config.mocks.clone();
+        let upstream = config.upstream.clone();
         server::serve(
         config,
         auth,
@@ -69,6 +70,16 @@ pub(super) fn serve(
             }
             if !mocks.is_empty() {
                 say!("serving {} WireMock mapping(s) after the token rules", mocks.len());
+            }
+            if let Some(url) = &upstream.proxy_all {
+                let credential = match &upstream.credential {
+                    Some(c) => format!("with TOKENAUTH_UPSTREAM_AUTHORIZATION for {}", c.origin()),
+                    None => "without a credential (TOKENAUTH_UPSTREAM_AUTHORIZATION is not set)".into(),
+                };
+                say!("proxying every request no mapping answers to {url}, after the token rules, {credential}");
+            }
+            if let (true, Some(dir)) = (upstream.record_from_start, &upstream.recordings_dir) {
+                say!("recording into {} (mappings/ and __files/, each answer as it is sent)", dir.display());
             }
             say!("WireMock admin API: {scheme}://{addr}/__admin/ (no credentials from this machine, an admin's from elsewhere)");
             if seeded && users.is_none() {

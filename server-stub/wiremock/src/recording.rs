@@ -230,6 +230,19 @@ fn extension(path: &str, headers: &[(String, String)], body: &[u8]) -> String {
     if mime.contains("text") {
         return "txt".into();
     }
+    // A type that names its own extension (`image/png`, `application/pdf`); any other binary
+    // one is `bin`, as WireMock's table has it.
+    if let Some((kind, sub)) = mime.split_once('/')
+        && !is_text_mime(&mime)
+    {
+        let known = ["png", "jpeg", "gif", "pdf", "zip", "svg+xml", "webp"];
+        return match sub {
+            "jpeg" => "jpg".into(),
+            "svg+xml" => "svg".into(),
+            s if known.contains(&s) && matches!(kind, "image" | "application") => s.into(),
+            _ => "bin".into(),
+        };
+    }
     let last = path.rsplit('/').next().unwrap_or_default();
     if let Some((_, ext)) = last.rsplit_once('.') {
         let ext = sanitized_name(ext);
