@@ -1,19 +1,25 @@
 //! WireMock's recorder: every proxied exchange kept (bounded, already stripped of credentials by
 //! the handler that captured it), and while a recording runs, its mappings and body files
 //! written into `--mappings DIR` as each exchange arrives — so a killed process loses nothing
-//! that was answered — and once more, whole, when it stops. `POST /__admin/recordings/snapshot`
+//! that was answered — and once more, whole, when it stops. An arriving exchange rewrites only
+//! its own group (the mappings of one request: one, or a scenario), so a recording's cost per
+//! request does not grow with what it has recorded. `POST /__admin/recordings/snapshot`
 //! makes mappings of everything kept.
 //!
 //! Files are written whole or not at all (`PrivateFile`: a partial file renamed into place),
 //! 0600 in directories created 0700: a recording holds what a real server answered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::Value;
 use tokenauth_core::private_fs::{self, PrivateFile};
-use wiremock_engine::recording::{Exchange, RecordSpec, Recorded, mapping_file_name, snapshot};
+use wiremock_engine::recording::{
+    BodyFile, Exchange, RecordSpec, Recorded, group_mappings, mapping_file_name, request_key,
+    snapshot, takes,
+};
 
 /// Exchanges kept at most, and their bytes at most: the oldest go first.
 pub const MAX_KEPT: usize = 10_000;
@@ -62,8 +68,29 @@ struct Inner {
     next: u64,
     /// The first sequence number of the current recording.
     from: u64,
-    /// What this recording wrote: path → content, so only what changed is written again.
-    written: HashMap<PathBuf, Vec<u8>>,
+    /// The current recording's groups, by their request part.
+    groups: HashMap<String, Group>,
+    /// Scenarios numbered so far in this recording.
+    scenarios: usize,
+    /// What this recording wrote: path → a hash of the content, so only what changed is written
+    /// again.
+    written: HashMap<PathBuf, u64>,
+}
+
+/// The exchanges of one request in the current recording.
+struct Group {
+    request: Value,
+    members: Vec<u64>,
+    /// Its number once it is a scenario (0 before).
+    scenario: usize,
+    /// The files its mappings were last written to.
+    files: Vec<PathBuf>,
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 fn size(e: &Exchange) -> usize {
@@ -87,6 +114,8 @@ impl Recorder {
                 kept_bytes: 0,
                 next: 0,
                 from: 0,
+                groups: HashMap::new(),
+                scenarios: 0,
                 written: HashMap::new(),
             }),
             root,
@@ -120,6 +149,8 @@ impl Recorder {
         inner.spec = spec;
         inner.proxy_mapping = proxy_mapping;
         inner.from = inner.next;
+        inner.groups.clear();
+        inner.scenarios = 0;
         inner.written.clear();
         Ok(true)
     }
@@ -129,6 +160,8 @@ impl Recorder {
         let mut inner = self.inner();
         let n = inner.next;
         inner.next += 1;
+        let recorded = inner.status == Status::Recording && takes(&inner.spec, &e);
+        let key = recorded.then(|| request_key(&inner.spec, &e));
         inner.kept_bytes += size(&e);
         inner.kept.push_back((n, e));
         while inner.kept.len() > MAX_KEPT || inner.kept_bytes > MAX_KEPT_BYTES {
@@ -137,13 +170,58 @@ impl Recorder {
                 None => break,
             }
         }
-        if inner.status == Status::Recording && inner.spec.persist {
-            let recorded = recording_of(&inner);
-            if let Err(e) = self.write(&mut inner, &recorded) {
-                // Kept in memory: the next exchange, or the stop, writes it again.
-                tracing::warn!(target: "tokenauth", "recording: {e}");
-            }
+        let Some(request) = key else { return };
+        let text = request.to_string();
+        let repeats = inner.spec.repeats_as_scenarios;
+        let mut scenarios = inner.scenarios;
+        let group = inner.groups.entry(text.clone()).or_insert_with(|| Group {
+            request,
+            members: Vec::new(),
+            scenario: 0,
+            files: Vec::new(),
+        });
+        group.members.push(n);
+        if repeats && group.members.len() == 2 {
+            scenarios += 1;
+            group.scenario = scenarios;
         }
+        inner.scenarios = scenarios;
+        if inner.spec.persist
+            && let Err(e) = self.write_group(&mut inner, &text)
+        {
+            // Kept in memory: the next exchange of it, or the stop, writes it again.
+            tracing::warn!(target: "tokenauth", "recording: {e}");
+        }
+    }
+
+    /// Writes the mappings of one group of the current recording, and removes a file of it
+    /// that no longer holds one (a repeat replacing its predecessor without scenarios).
+    fn write_group(&self, inner: &mut Inner, key: &str) -> Result<(), RecorderError> {
+        let Some(group) = inner.groups.get(key) else {
+            return Ok(());
+        };
+        let first = inner.kept.front().map_or(0, |(n, _)| *n);
+        let list: Vec<&Exchange> = group
+            .members
+            .iter()
+            .filter_map(|n| inner.kept.get(usize::try_from(n.checked_sub(first)?).ok()?))
+            .map(|(_, e)| e)
+            .collect();
+        let made = group_mappings(&inner.spec, &group.request, &list, group.scenario);
+        let files = self.files_of(made.iter().map(|(m, f)| (m, f.as_ref())))?;
+        let stale: Vec<PathBuf> = group
+            .files
+            .iter()
+            .filter(|p| !files.iter().any(|(q, _)| q == *p))
+            .cloned()
+            .collect();
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+        write_changed(&mut inner.written, files)?;
+        remove_files(&mut inner.written, &stale);
+        if let Some(g) = inner.groups.get_mut(key) {
+            g.files = paths;
+        }
+        Ok(())
     }
 
     /// Stops the recording: its mappings (written, with `persist`), and the proxy mapping
@@ -155,7 +233,7 @@ impl Recorder {
         }
         let recorded = recording_of(&inner);
         if inner.spec.persist {
-            self.write(&mut inner, &recorded)?;
+            self.write(&mut inner, &recorded, true)?;
         }
         inner.status = Status::Stopped;
         Ok((recorded, inner.proxy_mapping.take()))
@@ -168,47 +246,109 @@ impl Recorder {
             return Err(RecorderError::NoFolder);
         }
         let mut inner = self.inner();
-        let all: Vec<Exchange> = inner.kept.iter().map(|(_, e)| e.clone()).collect();
-        let recorded = snapshot(&all, spec);
+        let recorded = snapshot(inner.kept.iter().map(|(_, e)| e), spec);
         if spec.persist {
-            self.write(&mut inner, &recorded)?;
+            self.write(&mut inner, &recorded, false)?;
         }
         Ok(recorded)
     }
 
-    fn write(&self, inner: &mut Inner, recorded: &Recorded) -> Result<(), RecorderError> {
+    /// Where a recording's mappings and body files go, with their bytes.
+    fn files_of<'a>(
+        &self,
+        made: impl IntoIterator<Item = (&'a Value, Option<&'a BodyFile>)>,
+    ) -> Result<Vec<(PathBuf, Vec<u8>)>, RecorderError> {
         let Some(root) = &self.root else {
             return Err(RecorderError::NoFolder);
         };
-        let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        for m in &recorded.mappings {
+        let mut files = Vec::new();
+        for (m, f) in made {
             let text = serde_json::to_vec_pretty(m).unwrap_or_default();
             files.push((root.join("mappings").join(mapping_file_name(m)), text));
-        }
-        for (name, body) in &recorded.files {
-            files.push((root.join("__files").join(name), body.clone()));
-        }
-        for (path, bytes) in files {
-            if inner.written.get(&path) == Some(&bytes) {
-                continue;
+            if let Some((name, body)) = f {
+                files.push((root.join("__files").join(name), body.clone()));
             }
-            write_private(&path, &bytes)
-                .map_err(|e| RecorderError::Write(path.display().to_string(), e.to_string()))?;
-            inner.written.insert(path, bytes);
         }
+        Ok(files)
+    }
+
+    /// Writes a whole snapshot (what changed of it); with `prune` (a recording's stop), removes
+    /// what the recording wrote that its final mappings no longer hold. A snapshot never
+    /// removes a file.
+    fn write(
+        &self,
+        inner: &mut Inner,
+        recorded: &Recorded,
+        prune: bool,
+    ) -> Result<(), RecorderError> {
+        let files = self.files_of(recorded.mappings.iter().map(|m| (m, None)))?;
+        let bodies = self.files_of_bodies(&recorded.files)?;
+        let keep: HashSet<PathBuf> = files
+            .iter()
+            .chain(&bodies)
+            .map(|(p, _)| p.clone())
+            .collect();
+        write_changed(&mut inner.written, files)?;
+        write_changed(&mut inner.written, bodies)?;
+        if !prune {
+            return Ok(());
+        }
+        let stale: Vec<PathBuf> = inner
+            .written
+            .keys()
+            .filter(|p| !keep.contains(*p))
+            .cloned()
+            .collect();
+        remove_files(&mut inner.written, &stale);
         Ok(())
+    }
+
+    fn files_of_bodies(
+        &self,
+        bodies: &[BodyFile],
+    ) -> Result<Vec<(PathBuf, Vec<u8>)>, RecorderError> {
+        let Some(root) = &self.root else {
+            return Err(RecorderError::NoFolder);
+        };
+        Ok(bodies
+            .iter()
+            .map(|(name, body)| (root.join("__files").join(name), body.clone()))
+            .collect())
+    }
+}
+
+/// Writes each file whose content differs from what was last written there.
+fn write_changed(
+    written: &mut HashMap<PathBuf, u64>,
+    files: Vec<(PathBuf, Vec<u8>)>,
+) -> Result<(), RecorderError> {
+    for (path, bytes) in files {
+        let d = digest(&bytes);
+        if written.get(&path) == Some(&d) {
+            continue;
+        }
+        write_private(&path, &bytes)
+            .map_err(|e| RecorderError::Write(path.display().to_string(), e.to_string()))?;
+        written.insert(path, d);
+    }
+    Ok(())
+}
+
+fn remove_files(written: &mut HashMap<PathBuf, u64>, stale: &[PathBuf]) {
+    for p in stale {
+        let _ = std::fs::remove_file(p);
+        written.remove(p);
     }
 }
 
 /// The mappings of the current recording's exchanges.
 fn recording_of(inner: &Inner) -> Recorded {
-    let exchanges: Vec<Exchange> = inner
+    let exchanges = inner
         .kept
         .iter()
         .filter(|(n, _)| *n >= inner.from)
-        .map(|(_, e)| e.clone())
-        .collect();
-    snapshot(&exchanges, &inner.spec)
+        .map(|(_, e)| e);
+    snapshot(exchanges, &inner.spec)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -285,6 +425,57 @@ mod tests {
             ..RecordSpec::default()
         };
         assert_eq!(r.snapshot(&spec).unwrap().mappings.len(), 2);
+    }
+
+    fn on_disk(dir: &Path) -> Vec<Value> {
+        let mut out: Vec<Value> = std::fs::read_dir(dir.join("mappings"))
+            .unwrap()
+            .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+            .collect();
+        out.sort_by_key(|m| m["requiredScenarioState"].as_str().map(str::len));
+        out
+    }
+
+    #[test]
+    fn a_repeat_turns_what_is_on_disk_into_a_scenario_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::new(Some(dir.path().to_path_buf()));
+        r.start(RecordSpec::default(), None).unwrap();
+        r.capture(exchange("/rest/api/2/counter", r#"{"v":1}"#));
+        assert_eq!(on_disk(dir.path())[0].get("scenarioName"), None);
+        r.capture(exchange("/rest/api/2/other", "{}"));
+        r.capture(exchange("/rest/api/2/counter", r#"{"v":2}"#));
+        let files = on_disk(dir.path());
+        assert_eq!(files.len(), 3);
+        let scenario: Vec<&Value> = files
+            .iter()
+            .filter(|m| m.get("scenarioName").is_some())
+            .collect();
+        assert_eq!(scenario.len(), 2);
+        assert_eq!(scenario[0]["requiredScenarioState"], "Started");
+        assert_eq!(scenario[0]["newScenarioState"], "scenario-1-rest-api-2-counter-2");
+        assert_eq!(scenario[0]["response"]["body"], r#"{"v":1}"#);
+        assert_eq!(scenario[1]["response"]["body"], r#"{"v":2}"#);
+        // What stop writes is what is there already.
+        let (recorded, _) = r.stop().unwrap();
+        assert_eq!(recorded.mappings.len(), 3);
+        assert_eq!(on_disk(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn without_scenarios_a_repeat_replaces_its_predecessor_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::new(Some(dir.path().to_path_buf()));
+        let spec = RecordSpec {
+            repeats_as_scenarios: false,
+            ..RecordSpec::default()
+        };
+        r.start(spec, None).unwrap();
+        r.capture(exchange("/a", r#"{"v":1}"#));
+        r.capture(exchange("/a", r#"{"v":2}"#));
+        let files = on_disk(dir.path());
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0]["response"]["body"], r#"{"v":2}"#);
     }
 
     #[test]

@@ -257,104 +257,134 @@ fn extension(path: &str, headers: &[(String, String)], body: &[u8]) -> String {
     }
 }
 
-/// The mappings and files the `exchanges` (oldest first) make under `spec`.
-pub fn snapshot(exchanges: &[Exchange], spec: &RecordSpec) -> Recorded {
-    let taken: Vec<&Exchange> = exchanges
-        .iter()
-        .filter(|e| e.proxied || spec.allow_non_proxied)
-        .filter(|e| {
-            spec.filters.as_ref().is_none_or(|f| {
-                let mut r = MockRequest::new(&e.method, &e.url).body(e.request_body.clone());
-                for (n, v) in &e.request_headers {
-                    r.push_header(n, v);
-                }
-                f.matches(&r)
-            })
+/// Whether `spec` takes this exchange: one a proxy answered (or any, with `allowNonProxied`)
+/// whose request the `filters` match.
+pub fn takes(spec: &RecordSpec, e: &Exchange) -> bool {
+    (e.proxied || spec.allow_non_proxied)
+        && spec.filters.as_ref().is_none_or(|f| {
+            let mut r = MockRequest::new(&e.method, &e.url).body(e.request_body.clone());
+            for (n, v) in &e.request_headers {
+                r.push_header(n, v);
+            }
+            f.matches(&r)
         })
-        .collect();
-    // Grouped by the request part, in order of first appearance.
-    let mut groups: Vec<(Value, Vec<&Exchange>)> = Vec::new();
-    for e in taken {
+}
+
+/// The request part of the mapping `e` makes: exchanges with the same one are a group (one
+/// mapping, or a scenario of several).
+pub fn request_key(spec: &RecordSpec, e: &Exchange) -> Value {
+    request_json(spec, e)
+}
+
+/// The mappings (and body files) of one group, its exchanges oldest first: the newest alone
+/// without `repeatsAsScenarios`; several as the scenario numbered `scenario_index`.
+pub fn group_mappings(
+    spec: &RecordSpec,
+    request: &Value,
+    list: &[&Exchange],
+    scenario_index: usize,
+) -> Vec<(Value, Option<BodyFile>)> {
+    let list: &[&Exchange] = match list {
+        [.., last] if !spec.repeats_as_scenarios => std::slice::from_ref(last),
+        _ => list,
+    };
+    let scenario = (list.len() > 1).then(|| {
+        let req = MockRequest::new("GET", &list[0].url);
+        let parts: Vec<&str> = req.path().split('/').filter(|s| !s.is_empty()).collect();
+        format!("scenario-{scenario_index}-{}", parts.join("-"))
+    });
+    let n = list.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, e) in list.iter().enumerate() {
+        let path = MockRequest::new(&e.method, &e.url).path().to_owned();
+        let name = sanitized_name(&path);
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(e.id.clone()));
+        m.insert("name".into(), Value::String(name.clone()));
+        m.insert("request".into(), request.clone());
+        let mut response = response_json(e);
+        let mut file = None;
+        if let Some((text_max, binary_max)) = spec.extract {
+            let is_text = response.get("body").is_some();
+            let len = e.response_body.len() as u64;
+            if (is_text && len > text_max) || (!is_text && len > binary_max && len > 0) {
+                let ext = extension(&path, &e.response_headers, &e.response_body);
+                let stem = if name.is_empty() {
+                    "root"
+                } else {
+                    name.as_str()
+                };
+                let file_name = format!("{stem}-{}.{ext}", e.id);
+                if let Some(r) = response.as_object_mut() {
+                    r.remove("body");
+                    r.remove("base64Body");
+                    r.insert("bodyFileName".into(), Value::String(file_name.clone()));
+                }
+                file = Some((file_name, e.response_body.clone()));
+            }
+        }
+        m.insert("response".into(), response);
+        m.insert("uuid".into(), Value::String(e.id.clone()));
+        if spec.persist {
+            m.insert("persistent".into(), Value::Bool(true));
+        }
+        if let Some(s) = &scenario {
+            m.insert("scenarioName".into(), Value::String(s.clone()));
+            let required = if i == 0 {
+                STARTED.to_owned()
+            } else {
+                format!("{s}-{}", i + 1)
+            };
+            m.insert("requiredScenarioState".into(), Value::String(required));
+            if i + 1 < n {
+                m.insert(
+                    "newScenarioState".into(),
+                    Value::String(format!("{s}-{}", i + 2)),
+                );
+            }
+        }
+        out.push((Value::Object(m), file));
+    }
+    out
+}
+
+/// The mappings and files the `exchanges` (oldest first) make under `spec`, newest first as
+/// WireMock answers a snapshot; scenarios numbered in the order their requests first came.
+pub fn snapshot<'a>(
+    exchanges: impl IntoIterator<Item = &'a Exchange>,
+    spec: &RecordSpec,
+) -> Recorded {
+    // Grouped by the request part, in order of first appearance; each exchange keeps its place.
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<(Value, Vec<(usize, &Exchange)>)> = Vec::new();
+    for (position, e) in exchanges.into_iter().enumerate() {
+        if !takes(spec, e) {
+            continue;
+        }
         let request = request_json(spec, e);
-        match groups.iter_mut().find(|(r, _)| *r == request) {
-            Some((_, list)) => list.push(e),
-            None => groups.push((request, vec![e])),
+        let key = request.to_string();
+        match index.get(&key) {
+            Some(&g) => groups[g].1.push((position, e)),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((request, vec![(position, e)]));
+            }
         }
     }
     let mut out: Vec<(usize, Value, Option<BodyFile>)> = Vec::new();
     let mut scenario_index = 0;
     for (request, list) in groups {
-        let list = if spec.repeats_as_scenarios {
-            list
-        } else {
-            vec![list[list.len() - 1]]
-        };
-        let scenario = (list.len() > 1).then(|| {
+        if list.len() > 1 && spec.repeats_as_scenarios {
             scenario_index += 1;
-            let req = MockRequest::new("GET", &list[0].url);
-            let parts: Vec<&str> = req.path().split('/').filter(|s| !s.is_empty()).collect();
-            format!("scenario-{scenario_index}-{}", parts.join("-"))
-        });
-        let n = list.len();
-        for (i, e) in list.into_iter().enumerate() {
-            let position = exchanges
-                .iter()
-                .position(|x| std::ptr::eq(x, e))
-                .unwrap_or(0);
-            let path = MockRequest::new(&e.method, &e.url).path().to_owned();
-            let name = sanitized_name(&path);
-            let mut m = Map::new();
-            m.insert("id".into(), Value::String(e.id.clone()));
-            m.insert("name".into(), Value::String(name.clone()));
-            m.insert("request".into(), request.clone());
-            let mut response = response_json(e);
-            let mut file = None;
-            if let Some((text_max, binary_max)) = spec.extract {
-                let is_text = response.get("body").is_some();
-                let len = e.response_body.len() as u64;
-                if (is_text && len > text_max) || (!is_text && len > binary_max && len > 0) {
-                    let ext = extension(&path, &e.response_headers, &e.response_body);
-                    let file_name = format!(
-                        "{}-{}.{ext}",
-                        if name.is_empty() {
-                            "root".into()
-                        } else {
-                            name.clone()
-                        },
-                        e.id
-                    );
-                    if let Some(r) = response.as_object_mut() {
-                        r.remove("body");
-                        r.remove("base64Body");
-                        r.insert("bodyFileName".into(), Value::String(file_name.clone()));
-                    }
-                    file = Some((file_name, e.response_body.clone()));
-                }
-            }
-            m.insert("response".into(), std::mem::take(&mut response));
-            m.insert("uuid".into(), Value::String(e.id.clone()));
-            if spec.persist {
-                m.insert("persistent".into(), Value::Bool(true));
-            }
-            if let Some(s) = &scenario {
-                m.insert("scenarioName".into(), Value::String(s.clone()));
-                let required = if i == 0 {
-                    STARTED.to_owned()
-                } else {
-                    format!("{s}-{}", i + 1)
-                };
-                m.insert("requiredScenarioState".into(), Value::String(required));
-                if i + 1 < n {
-                    m.insert(
-                        "newScenarioState".into(),
-                        Value::String(format!("{s}-{}", i + 2)),
-                    );
-                }
-            }
-            out.push((position, Value::Object(m), file));
+        }
+        let refs: Vec<&Exchange> = list.iter().map(|(_, e)| *e).collect();
+        let made = group_mappings(spec, &request, &refs, scenario_index);
+        // `group_mappings` keeps the newest alone without scenarios: positions from the end.
+        let positions = list.iter().rev().take(made.len()).rev().map(|(p, _)| *p);
+        for (position, (m, f)) in positions.zip(made) {
+            out.push((position, m, f));
         }
     }
-    // Newest first, as WireMock answers a snapshot.
     out.sort_by_key(|(p, _, _)| std::cmp::Reverse(*p));
     let mut recorded = Recorded::default();
     for (_, m, f) in out {
