@@ -453,7 +453,10 @@ mod tests {
             .collect();
         assert_eq!(scenario.len(), 2);
         assert_eq!(scenario[0]["requiredScenarioState"], "Started");
-        assert_eq!(scenario[0]["newScenarioState"], "scenario-1-rest-api-2-counter-2");
+        assert_eq!(
+            scenario[0]["newScenarioState"],
+            "scenario-1-rest-api-2-counter-2"
+        );
         assert_eq!(scenario[0]["response"]["body"], r#"{"v":1}"#);
         assert_eq!(scenario[1]["response"]["body"], r#"{"v":2}"#);
         // What stop writes is what is there already.

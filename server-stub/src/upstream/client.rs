@@ -1,11 +1,14 @@
-//! One proxied request: the headers that go (and those that never do), the operator's
-//! credential for its one origin, the loop mark, and the answer read within its bounds.
+//! One proxied request: the headers that go (and those that never do: hop-by-hop, the caller's
+//! credentials, the client addresses it claims), the operator's credential for its one origin,
+//! the loop mark, and the answer read within its bounds.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use wiremock_engine::credentials::{is_credential_header, is_credential_param};
+
+use crate::authentication::local::PROXY_HEADERS;
 use wiremock_engine::proxy::{ProxyDefinition, origin_of};
 
 /// The answer of a proxied request, as the caller gets it.
@@ -282,6 +285,10 @@ impl Upstream {
         for (name, value) in headers {
             let n = name.as_str();
             if NOT_FORWARDED.contains(&n)
+                // A client address the caller claims: an upstream that trusts this server as
+                // its proxy would take it for the caller's, and apply the operator's IP rules
+                // to an address of the caller's choosing.
+                || (n != "via" && PROXY_HEADERS.contains(&n))
                 || listed.iter().any(|l| l == n)
                 || is_credential_header(n)
                 || !def.forwards(n)
@@ -390,6 +397,8 @@ mod tests {
             ("accept", "application/json"),
             ("connection", "x-hop"),
             ("x-hop", "1"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("forwarded", "for=10.0.0.1"),
         ] {
             h.append(n, HeaderValue::from_static(v));
         }
@@ -407,7 +416,14 @@ mod tests {
         assert_eq!(to_origin["authorization"], "Bearer operator");
         assert_eq!(to_origin["accept"], "application/json");
         assert_eq!(to_origin["x-env"], "ci");
-        for gone in ["cookie", "x-api-key", "x-hop", "connection"] {
+        for gone in [
+            "cookie",
+            "x-api-key",
+            "x-hop",
+            "connection",
+            "x-forwarded-for",
+            "forwarded",
+        ] {
             assert!(!to_origin.contains_key(gone), "{gone}");
         }
         assert!(to_origin["via"].to_str().unwrap().contains(&up.mark));
