@@ -11,5 +11,6 @@ pub mod guard;
 pub mod journal;
 pub mod journal_json;
 pub mod mappings;
+pub mod proxied_exchange;
 pub mod recorder;
 pub mod redaction;

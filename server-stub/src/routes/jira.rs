@@ -199,8 +199,7 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
         Lookup::Answer(answer) if answer.proxy.is_some() => {
             let stub = answer.stub.clone();
             let (response, kept) =
-                super::proxied::answer(&state, *answer, &parts, &url, body, &mock_request.body)
-                    .await;
+                super::proxied::answer(&state, *answer, &parts, &url, body).await;
             if let Some(s) = &mut served {
                 s.stub = Some(stub);
                 s.answer = kept;

@@ -17,11 +17,8 @@ use axum::response::Response;
 
 use crate::mocks::journal::Answered;
 use crate::mocks::mappings::Answer;
-use crate::mocks::redaction::Secrets;
+use crate::mocks::proxied_exchange::{Answered as Upstreamed, Sent, scrubbed};
 use crate::state::Shared;
-use crate::upstream::without_credential_params;
-use wiremock_engine::credentials::is_credential_header;
-use wiremock_engine::recording::Exchange;
 
 /// The answer to a request a proxy mapping matched, and what the journal keeps of it.
 pub async fn answer(
@@ -30,7 +27,6 @@ pub async fn answer(
     parts: &Parts,
     url: &str,
     body: Bytes,
-    engine_body: &[u8],
 ) -> (Response, Option<Answered>) {
     let Some(def) = answer.proxy else {
         return (text(StatusCode::INTERNAL_SERVER_ERROR, "no proxy"), None);
@@ -59,47 +55,25 @@ pub async fn answer(
             return (text(status, &e.to_string()), None);
         }
     };
-    // Every secret this exchange holds, wherever it was learnt.
-    let headers = || {
-        parts
+    let sent = Sent {
+        method: parts.method.as_str(),
+        url,
+        headers: parts
             .headers
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
-    };
-    let mut secrets = Secrets::presented(headers(), url);
-    secrets.add_body_fields(&body);
-    if let Some(c) = upstream.credential_value() {
-        secrets.add_authorization(c);
-    }
-    secrets.add_values(proxied.withheld_cookies.iter().map(String::as_str));
-    let encoding = |h: &[(String, String)]| {
-        h.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
-            .map(|(_, v)| v.clone())
-    };
-    let response_headers: Vec<(String, String)> = proxied
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), secrets.scrub(v)))
-        .collect();
-    let response_body = secrets
-        .body_for_mappings(&proxied.body, encoding(&response_headers).as_deref())
-        .unwrap_or_else(|| proxied.body.to_vec());
-    state.recorder.capture(Exchange {
-        id: wiremock_engine::mapping::random_uuid(),
-        method: parts.method.as_str().to_owned(),
-        url: secrets.scrub(&without_credential_params(url)),
-        request_headers: headers()
-            .filter(|(n, _)| !is_credential_header(n))
-            .map(|(n, v)| (n.to_owned(), secrets.scrub(v)))
             .collect(),
-        // The engine's view: secret fields and presented secrets already cut.
-        request_body: engine_body.to_vec(),
+        body: &body,
+    };
+    let answered = Upstreamed {
         status: proxied.status,
-        response_headers: response_headers.clone(),
-        response_body: response_body.clone(),
-        proxied: true,
-    });
+        headers: proxied.headers,
+        body: proxied.body.to_vec(),
+        withheld_cookies: proxied.withheld_cookies,
+    };
+    let (exchange, response_headers, response_body) =
+        scrubbed(&sent, answered, upstream.credential_value());
+    state.recorder.capture(exchange);
     let mut response = Response::new(Body::from(response_body.clone()));
     *response.status_mut() =
         StatusCode::from_u16(proxied.status).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
-use wiremock_engine::credentials::{is_credential_header, is_credential_param};
+use wiremock_engine::credentials::is_credential_header;
 
 use crate::authentication::local::PROXY_HEADERS;
+use crate::mocks::proxied_exchange::without_credential_params;
 use wiremock_engine::proxy::{ProxyDefinition, origin_of};
 
 /// The answer of a proxied request, as the caller gets it.
@@ -345,44 +346,9 @@ fn failure(url: &str, e: &reqwest::Error, timeout: Duration) -> ProxyError {
     }
 }
 
-/// `path_and_query` without the query parameters that are credentials (Jira's `os_password`,
-/// `access_token`, …): the caller's, for this server, never sent on.
-pub fn without_credential_params(path_and_query: &str) -> String {
-    let Some((path, query)) = path_and_query.split_once('?') else {
-        return path_and_query.to_owned();
-    };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or_default();
-            let name = form_urlencoded::parse(name.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_default();
-            !is_credential_param(&name)
-        })
-        .collect();
-    if kept.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", kept.join("&"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credential_parameters_never_leave_with_the_request() {
-        assert_eq!(
-            without_credential_params("/rest/x?os_username=a&os_password=secret1&fields=b"),
-            "/rest/x?os_username=a&fields=b"
-        );
-        assert_eq!(without_credential_params("/x?access_token=t"), "/x");
-        assert_eq!(without_credential_params("/x?a%5Fb=1"), "/x?a%5Fb=1");
-        assert_eq!(without_credential_params("/x"), "/x");
-    }
 
     #[test]
     fn the_callers_credentials_stay_here_and_the_operators_go_to_its_origin_only() {

@@ -19,7 +19,7 @@ mod client;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use client::{Proxied, ProxyError, Upstream, UpstreamCredential, without_credential_params};
+pub use client::{Proxied, ProxyError, Upstream, UpstreamCredential};
 
 /// How long a proxied request may take, answer included (below the request timeout of 30 s, so
 /// the caller hears why).
