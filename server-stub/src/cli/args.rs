@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// or `404` (WireMock's 404 with the closest mappings, everywhere)
     #[arg(long, env = "TOKENAUTH_UNMATCHED", value_enum, default_value_t = Unmatched::Echo)]
     pub unmatched: Unmatched,
+    /// Never gzip a mapped answer (as WireMock's --disable-gzip); without it, a mapping's 2xx
+    /// answer is gzipped when the request accepts gzip, as WireMock does. The server's own
+    /// answers are never compressed
+    #[arg(long, env = "TOKENAUTH_DISABLE_GZIP")]
+    pub disable_gzip: bool,
     /// Seconds between looks for due expiry notices (the webhook of the settings'
     /// `notifications`)
     #[arg(long, env = "TOKENAUTH_NOTIFY_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]

@@ -86,6 +86,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     });
     config.journal_size = cli.serve.journal_size;
     config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;
+    config.gzip = !cli.serve.disable_gzip;
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
     config.notifier.retry_base = std::time::Duration::from_millis(cli.serve.notify_retry_ms);
     config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {

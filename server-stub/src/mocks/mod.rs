@@ -6,6 +6,7 @@
 //! A part at the bottom: it imports the engine and nothing else of the crate — never config,
 //! state or the routes.
 
+pub mod encoding;
 pub mod guard;
 pub mod journal;
 pub mod journal_json;
