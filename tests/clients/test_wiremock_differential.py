@@ -110,6 +110,10 @@ MAPPINGS = [
         "cut": {"status": 200, "body": "q" * 3000, "headers": {"Content-Length": "10"}},
         "chunked": {"status": 200, "body": "hello", "headers": {"Transfer-Encoding": "chunked", "X-Kind": "te"}},
         "chunked-big": {"status": 200, "body": "z" * 3000, "headers": {"Transfer-Encoding": "chunked"}},
+        "favicon.ico": {"status": 200, "body": "q" * 300},
+        "logo.PNG": {"status": 200, "body": "q" * 300, "headers": {"Content-Type": "text/plain"}},
+        "archive.tar.gz": {"status": 200, "body": "q" * 300},
+        "font.woff": {"status": 200, "body": "q" * 300},
     }.items()
 ] + [
     {"request": {"method": "GET", "urlPath": f"/rest/api/2/fault/{fault}"},
@@ -284,7 +288,8 @@ def test_a_dribbled_body_comes_in_wiremocks_chunks(wiremock, stub, path, duratio
 
 
 GZ_PATHS = ["plain", "weak-etag", "empty", "png", "svg", "not-found", "no-content", "reset-content", "own-encoding",
-            "short-length", "length-32", "cut", "chunked", "chunked-big"]
+            "short-length", "length-32", "cut", "chunked", "chunked-big", "favicon.ico", "logo.PNG", "archive.tar.gz",
+            "font.woff"]
 
 
 def encoded_answer(url, method, path, token, accept_encoding):

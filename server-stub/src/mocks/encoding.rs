@@ -78,6 +78,17 @@ const NOT_COMPRESSED: &[&str] = &[
     "video/x.ms.asx",
 ];
 
+/// The extensions Jetty's `mime.properties` gives one of [`NOT_COMPRESSED`]'s types: Jetty does
+/// not compress the answer to a request whose path ends in one, whatever the mapping's
+/// `Content-Type` (`/favicon.ico`, `/logo.png`). Sorted, for the binary search.
+const NOT_COMPRESSED_EXTENSIONS: &[&str] = &[
+    "aif", "aifc", "aiff", "apng", "asf", "asx", "au", "avi", "avif", "bmp", "br", "gif", "gz",
+    "gzip", "ico", "ief", "jp2", "jpe", "jpeg", "jpg", "kar", "mid", "midi", "mov", "movie", "mp2",
+    "mp3", "mp4", "mpe", "mpeg", "mpg", "mpga", "pbm", "pgm", "png", "pnm", "ppm", "qt", "ra",
+    "ram", "rar", "ras", "rgb", "rm", "rv", "snd", "tif", "tiff", "wav", "wbmp", "webp", "xbm",
+    "xcf", "xpm", "xwd", "xz", "z", "zip",
+];
+
 /// How the server frames the body it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Framing {
@@ -101,14 +112,32 @@ pub fn accepts_gzip<'a>(method: &str, accept_encoding: impl IntoIterator<Item = 
             })
 }
 
-/// [`accepts_gzip`] of a request as axum holds it.
+/// [`accepts_gzip`] of a request as axum holds it, and not for a path whose extension names an
+/// already-compressed type ([`compressed_by_extension`]).
 pub fn accepts(parts: &axum::http::request::Parts) -> bool {
     let values = parts
         .headers
         .get_all(axum::http::header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    accepts_gzip(parts.method.as_str(), values)
+    accepts_gzip(parts.method.as_str(), values) && !compressed_by_extension(parts.uri.path())
+}
+
+/// Jetty's reading of a path's type from its extension: the text after its last `.` (path
+/// parameters after `;` aside, any case), but `.tar.gz`, which it knows as a (compressible)
+/// `application/x-gtar`.
+pub fn compressed_by_extension(path: &str) -> bool {
+    let path = path.split(';').next().unwrap_or_default();
+    let Some((stem, ext)) = path.rsplit_once('.') else {
+        return false;
+    };
+    let ext = ext.to_ascii_lowercase();
+    if ext.contains('/') || (ext == "gz" && stem.to_ascii_lowercase().ends_with(".tar")) {
+        return false;
+    }
+    NOT_COMPRESSED_EXTENSIONS
+        .binary_search(&ext.as_str())
+        .is_ok()
 }
 
 /// A body that tells hyper no length, so that it frames it in chunks (HTTP/1.1) as the

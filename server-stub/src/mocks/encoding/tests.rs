@@ -166,6 +166,32 @@ async fn a_large_body_is_gzipped_off_the_async_threads_all_the_same() {
 }
 
 #[test]
-fn the_list_of_compressed_types_is_sorted() {
+fn a_path_whose_extension_names_a_compressed_type_is_not_gzipped() {
+    for p in [
+        "/favicon.ico",
+        "/a.PNG",
+        "/n.png;x=1",
+        "/f.gz",
+        "/x.zip",
+        "/s.mp3",
+    ] {
+        assert!(compressed_by_extension(p), "{p}");
+    }
+    for p in [
+        "/i.svg",
+        "/k.woff",
+        "/l.unknownext",
+        "/m.png/x",
+        "/t.tar.gz",
+        "/plain",
+        "/",
+    ] {
+        assert!(!compressed_by_extension(p), "{p}");
+    }
+}
+
+#[test]
+fn the_lists_of_compressed_types_are_sorted() {
     assert!(NOT_COMPRESSED.windows(2).all(|w| w[0] < w[1]));
+    assert!(NOT_COMPRESSED_EXTENSIONS.windows(2).all(|w| w[0] < w[1]));
 }
