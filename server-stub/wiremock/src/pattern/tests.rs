@@ -198,6 +198,14 @@ fn credentials_are_matched_whole_and_a_guessing_matcher_is_refused_at_load() {
 fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
     let bound = |request: Value| mapping(json!({"request": request})).request.path_bound();
     let prefix = |p: &str| PathBound::Prefix(p.into());
+    // A regex's bound: its literal prefix (the regex itself beside it).
+    let pattern = |request: Value| match bound(request) {
+        PathBound::Pattern { prefix, anchored } => {
+            assert!(anchored.starts_with(r"\A(?:") && anchored.ends_with(r")\z"));
+            PathBound::Prefix(prefix)
+        }
+        other => other,
+    };
     assert_eq!(
         bound(json!({"urlPath": "/a/b"})),
         PathBound::Exact("/a/b".into())
@@ -208,11 +216,11 @@ fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
     );
     assert_eq!(bound(json!({})), PathBound::Anything);
     assert_eq!(
-        bound(json!({"urlPathPattern": "/static/.*"})),
+        pattern(json!({"urlPathPattern": "/static/.*"})),
         prefix("/static/")
     );
     assert_eq!(
-        bound(json!({"urlPattern": "/api/v1\\?x=.*"})),
+        pattern(json!({"urlPattern": "/api/v1\\?x=.*"})),
         prefix("/api/v1")
     );
     assert_eq!(
@@ -220,20 +228,20 @@ fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
         prefix("/api/")
     );
     assert_eq!(
-        bound(json!({"urlPattern": ".*/rest/api/2/myself"})),
+        pattern(json!({"urlPattern": ".*/rest/api/2/myself"})),
         prefix("")
     );
     assert_eq!(
-        bound(json!({"urlPathPattern": "/static/x|/rest/y"})),
+        pattern(json!({"urlPathPattern": "/static/x|/rest/y"})),
         prefix("/")
     );
-    let folded = bound(json!({"urlPathPattern": "(?i)/rest/api/2/myself"}));
+    let folded = pattern(json!({"urlPathPattern": "(?i)/rest/api/2/myself"}));
     assert!(
         matches!(&folded, PathBound::Prefix(p) if p.len() <= 1),
         "{folded:?}"
     );
     assert_eq!(
-        bound(json!({"urlPathPattern": "/re(st)?/x"})),
+        pattern(json!({"urlPathPattern": "/re(st)?/x"})),
         prefix("/re")
     );
 }
