@@ -81,7 +81,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         config.hash_concurrency = n;
     }
     config.mocks = std::sync::Arc::new(match &cli.serve.mappings {
-        Some(dir) => Mocks::load_within(dir, cli.serve.max_mapping_bytes)?,
+        Some(dir) => {
+            let (mocks, report) = Mocks::load_within(dir, cli.serve.max_mapping_bytes)?;
+            // Standard error: the first line of standard output is the address scripts read.
+            for refusal in &report.refused {
+                say!("refused mapping: {refusal}");
+            }
+            say!("--mappings {}: {}", dir.display(), report.summary());
+            if cli.serve.strict_mappings {
+                report.strict()?;
+            }
+            mocks
+        }
         None => Mocks::empty_within(cli.serve.max_mapping_bytes),
     });
     config.journal_size = cli.serve.journal_size;

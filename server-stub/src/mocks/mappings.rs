@@ -20,6 +20,7 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 
 use super::journal::StubRef;
+use super::loading::LoadReport;
 use wiremock_engine::credentials::MAX_CREDENTIAL_VALUES;
 use wiremock_engine::mapping::{ParseContext, parse_mapping_at};
 use wiremock_engine::{
@@ -91,8 +92,18 @@ pub enum Lookup {
 pub enum MocksError {
     #[error("--mappings {0}: not a directory")]
     NotADirectory(String),
+    /// The load's error is the message, not also its cause: the CLI prints the chain, which
+    /// would say it twice.
     #[error("--mappings: {0}")]
-    Load(#[from] wiremock_engine::LoadError),
+    Load(wiremock_engine::LoadError),
+    #[error(
+        "--mappings: {refused} of {total} mappings refused (--strict-mappings refuses the start), the first: {first}"
+    )]
+    Refused {
+        refused: usize,
+        total: usize,
+        first: String,
+    },
     #[error(
         "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
     )]
@@ -110,20 +121,37 @@ fn classified(mut m: Mapping) -> Mapping {
 }
 
 impl Mocks {
-    /// Loads `dir` (WireMock's `mappings/` and `__files/`), all or nothing.
+    /// Loads `dir` (WireMock's `mappings/` and `__files/`), all or nothing: a refused mapping
+    /// is the error (the in-process test server's rule: a test hears of it).
     pub fn load(dir: &Path) -> Result<Self, MocksError> {
-        Self::load_within(dir, MAX_MAPPING_BYTES)
+        let (mocks, report) = Self::load_within(dir, MAX_MAPPING_BYTES)?;
+        report.strict()?;
+        Ok(mocks)
     }
 
-    /// [`Mocks::load`], the mappings together holding at most `max_bytes`.
-    pub fn load_within(dir: &Path, max_bytes: usize) -> Result<Self, MocksError> {
+    /// Loads every mapping of `dir` that parses, the mappings together holding at most
+    /// `max_bytes`; the report names each refused one (`super::loading`).
+    pub fn load_within(dir: &Path, max_bytes: usize) -> Result<(Self, LoadReport), MocksError> {
         if !dir.is_dir() {
             return Err(MocksError::NotADirectory(dir.display().to_string()));
         }
-        let mappings: Vec<Mapping> = wiremock_engine::load_dir(dir)?
-            .into_iter()
-            .map(classified)
-            .collect();
+        let loaded = wiremock_engine::load_dir(dir).map_err(MocksError::Load)?;
+        let report = LoadReport {
+            files: loaded.files,
+            total: loaded.total(),
+            // One line each (a regex error spans several): a log line per refusal.
+            refused: loaded
+                .refused
+                .iter()
+                .map(|r| {
+                    r.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
+        };
+        let mappings: Vec<Mapping> = loaded.mappings.into_iter().map(classified).collect();
         let stubs = Stubs::new(mappings);
         if stubs.bytes() > max_bytes {
             return Err(MocksError::TooLarge(stubs.bytes(), max_bytes));
@@ -136,14 +164,15 @@ impl Mocks {
             ));
         }
         let stubs = Arc::new(stubs);
-        Ok(Self {
+        let mocks = Self {
             stubs: ArcSwap::new(Arc::clone(&stubs)),
             changes: Mutex::new(()),
             scenarios: Mutex::new(ScenarioStates::default()),
             defaults: stubs,
             files_dir: Some(dir.join("__files")),
             max_bytes,
-        })
+        };
+        Ok((mocks, report))
     }
 
     /// No mappings (the server without `--mappings`: the admin API may add some).

@@ -10,5 +10,6 @@ pub mod encoding;
 pub mod guard;
 pub mod journal;
 pub mod journal_json;
+pub mod loading;
 pub mod mappings;
 pub mod redaction;

@@ -14,7 +14,7 @@
 //!   templates; [`pattern`]: a mapping's whole `request` and how much of it a request matches.
 //! - [`templating`]: Handlebars response templates, rendered within a budget;
 //!   [`response`]: the response as data, rendered for a request.
-//! - [`mapping`]: mapping JSON → [`Mapping`]; [`load`]: a WireMock folder, all or nothing;
+//! - [`mapping`]: mapping JSON → [`Mapping`]; [`load`]: a WireMock folder, each bad mapping refused alone;
 //!   [`stubs`]: the compiled index, priorities, scenarios and near misses.
 
 mod body_file;
@@ -34,9 +34,10 @@ pub mod templating;
 mod test_support;
 pub mod url;
 
-pub use load::{LoadError, load_dir};
+pub use load::{LoadError, Loaded, Refusal, load_dir};
 pub use mapping::{
-    ErrorKind, Mapping, MappingError, ParseContext, ScenarioRule, parse_document, parse_mapping,
+    ErrorKind, Mapping, MappingError, ParseContext, ScenarioRule, parse_document,
+    parse_document_each, parse_mapping,
 };
 pub use matchers::StringMatcher;
 pub use pattern::{PathBound, RequestPattern};
