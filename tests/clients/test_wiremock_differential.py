@@ -80,6 +80,13 @@ MAPPINGS = [
      "response": {"status": 200, "base64Body": "aGVsbG8gd2lyZW1vY2s="}},
     {"request": {"method": "GET", "urlPath": "/rest/api/2/delayed"},
      "response": {"status": 200, "fixedDelayMilliseconds": 50, "body": "late"}},
+    # Two operators in one object: WireMock applies the first, in document order.
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/jsonpath",
+                 "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]},
+     "response": {"status": 200, "body": "jsonpath first"}},
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/contains",
+                 "bodyPatterns": [{"contains": "xyz", "matchesJsonPath": "$.a"}]},
+     "response": {"status": 200, "body": "contains first"}},
     # What needs the connection itself: the reason phrase, a dribbled body, the faults.
     {"request": {"method": "GET", "urlPath": "/rest/api/2/teapot"},
      "response": {"status": 418, "statusMessage": "Short and stout", "body": "tea"}},
@@ -134,6 +141,8 @@ REQUESTS = [
     ("DELETE", "/rest/api/2/issue/PROJ-77", {}, None),
     ("GET", "/rest/api/2/base64", {}, None),
     ("GET", "/rest/api/2/delayed", {}, None),
+    ("POST", "/rest/api/2/first-operator/jsonpath", {"Content-Type": "application/json"}, {"a": "nope"}),
+    ("POST", "/rest/api/2/first-operator/contains", {"Content-Type": "application/json"}, {"b": "xyz"}),
 ]
 
 

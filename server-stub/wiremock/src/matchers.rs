@@ -64,6 +64,25 @@ const OPERATORS: &[&str] = &[
     "or",
 ];
 
+/// WireMock's operators this engine does not implement: named in the refusal, so that the
+/// message says which feature is missing (not "unknown matcher" for a modifier beside it).
+const UNSUPPORTED_OPERATORS: &[&str] = &[
+    "equalToXml",
+    "matchesXPath",
+    "binaryEqualTo",
+    "matchesJsonSchema",
+    "before",
+    "after",
+    "equalToDateTime",
+    "hasExactly",
+    "includes",
+    "not",
+    "anything",
+    "equalToNumber",
+    "greaterThanNumber",
+    "lessThanNumber",
+];
+
 impl StringMatcher {
     pub fn parse(v: &Value, ptr: &str) -> Result<Self, MappingError> {
         Self::parse_depth(v, ptr, 0)
@@ -77,33 +96,32 @@ impl StringMatcher {
             ));
         }
         let m = as_object(v, ptr)?;
-        let ops: Vec<&str> = m
-            .keys()
-            .map(String::as_str)
-            .filter(|k| OPERATORS.contains(k))
-            .collect();
-        let op = match ops.as_slice() {
-            [op] => *op,
-            [] => {
-                let first = m.keys().next().cloned().unwrap_or_default();
-                return Err(err(ptr, ErrorKind::UnknownMatcher(first)));
-            }
-            [_, second, ..] => {
-                return Err(err(
-                    &child(ptr, second),
-                    ErrorKind::Invalid("only one matcher per object".into()),
-                ));
-            }
+        // WireMock (3.13.2, asked) applies the first operator in the object, in document order,
+        // and ignores any other: `{"matchesJsonPath": "$.a", "contains": "x"}` asks only that
+        // `$.a` exists. Real mappings rely on it, whatever their authors meant.
+        let Some(op) = m.keys().map(String::as_str).find(|k| OPERATORS.contains(k)) else {
+            let unsupported = m
+                .keys()
+                .find(|k| UNSUPPORTED_OPERATORS.contains(&k.as_str()));
+            return Err(match unsupported {
+                Some(k) => err(
+                    &child(ptr, k),
+                    ErrorKind::Invalid("not supported by this stub".into()),
+                ),
+                None => {
+                    let first = m.keys().next().cloned().unwrap_or_default();
+                    err(ptr, ErrorKind::UnknownMatcher(first))
+                }
+            });
         };
         let allowed: &[&str] = match op {
             "equalTo" => &["caseInsensitive"],
             "equalToJson" => &["ignoreArrayOrder", "ignoreExtraElements"],
             _ => &[],
         };
-        if let Some(extra) = m
-            .keys()
-            .find(|k| k.as_str() != op && !allowed.contains(&k.as_str()))
-        {
+        if let Some(extra) = m.keys().find(|k| {
+            k.as_str() != op && !allowed.contains(&k.as_str()) && !OPERATORS.contains(&k.as_str())
+        }) {
             return Err(err(ptr, ErrorKind::UnknownMatcher(extra.clone())));
         }
         let at = child(ptr, op);

@@ -245,3 +245,31 @@ fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
         prefix("/re")
     );
 }
+
+/// WireMock 3.13.2, asked: in a matcher object with two operators, the first (in document
+/// order) applies and the others are ignored — real mappings write `{"matchesJsonPath": …,
+/// "contains": …}` and WireMock only asks that the path exists.
+#[test]
+fn of_two_operators_in_one_object_the_first_applies() {
+    let post = |b: &str| MockRequest::new("POST", "/b").body(b);
+    let s = stubs(vec![json!({"id": "jp", "request": {"url": "/b",
+        "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]}})]);
+    assert!(answer(&s, &post(r#"{"a": "nope"}"#)).is_some());
+    assert!(answer(&s, &post(r#"{"b": "xyz"}"#)).is_none());
+    let s = stubs(vec![json!({"id": "c", "request": {"url": "/b",
+        "bodyPatterns": [{"contains": "xyz", "matchesJsonPath": "$.a"}]}})]);
+    assert!(answer(&s, &post(r#"{"b": "xyz"}"#)).is_some());
+    assert!(answer(&s, &post(r#"{"a": "nope"}"#)).is_none());
+}
+
+#[test]
+fn an_operator_this_engine_lacks_is_named_beside_its_modifiers() {
+    let e = parse_mapping_at(
+        &json!({"request": {"bodyPatterns": [{"enablePlaceholders": true, "equalToXml": "<a/>"}]}}),
+        "",
+        ParseContext::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.pointer, "/request/bodyPatterns/0/equalToXml");
+    assert!(e.to_string().contains("not supported by this stub"), "{e}");
+}

@@ -50,13 +50,13 @@ fn the_four_kinds_of_body() {
         body_text(json!({"base64Body": "aGk="}), &MockRequest::default()),
         "hi"
     );
-    // jsonBody is written as WireMock writes it, with Jackson's pretty printer.
+    // jsonBody is written with Jackson's pretty printer, its keys in the mapping's order.
     assert_eq!(
         body_text(
             json!({"jsonBody": {"key": "PROJ-1", "n": [1, 2], "e": {}, "o": {"a": null}}}),
             &MockRequest::default()
         ),
-        "{\n  \"e\" : { },\n  \"key\" : \"PROJ-1\",\n  \"n\" : [ 1, 2 ],\n  \"o\" : {\n    \"a\" : null\n  }\n}"
+        "{\n  \"key\" : \"PROJ-1\",\n  \"n\" : [ 1, 2 ],\n  \"e\" : { },\n  \"o\" : {\n    \"a\" : null\n  }\n}"
     );
     let e = error(json!({"body": "a", "jsonBody": {}}));
     assert_eq!(e.pointer, "/response/jsonBody");
