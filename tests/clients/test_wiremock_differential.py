@@ -3,6 +3,7 @@ package ships its standalone jar) and by tokenauth-stub with a token; the same r
 answers compared — status, the headers the mappings set, and the body (as JSON where it is
 JSON). WireMock defines the behaviour, so the test asks WireMock itself."""
 
+import base64
 import contextlib
 import gzip
 import http.client
@@ -80,6 +81,14 @@ MAPPINGS = [
      "response": {"status": 200, "base64Body": "aGVsbG8gd2lyZW1vY2s="}},
     {"request": {"method": "GET", "urlPath": "/rest/api/2/delayed"},
      "response": {"status": 200, "fixedDelayMilliseconds": 50, "body": "late"}},
+    # Basic credentials in the request pattern (outside /rest/, where the token rules do not
+    # take the Authorization first): the legacy key and the current one.
+    {"request": {"method": "GET", "urlPath": "/basic/legacy", "basicAuth": {"username": "git-user", "password": "git-secret"}},
+     "response": {"status": 200, "body": "legacy"}},
+    {"request": {"method": "GET", "urlPath": "/basic/current",
+                 "headers": {"Authorization": {"contains": "Bearer"}},
+                 "basicAuthCredentials": {"username": "git-user", "password": "git-secret"}},
+     "response": {"status": 200, "body": "current"}},
     # Two operators in one object: WireMock applies the first, in document order.
     {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/jsonpath",
                  "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]},
@@ -344,6 +353,20 @@ def test_disable_gzip_sends_mapped_answers_as_they_are(folder):
             ours = encoded_answer(st, "GET", f"/rest/api/2/gz/{name}", token, "gzip")
             assert ours == encoded_answer(wm, "GET", f"/rest/api/2/gz/{name}", token, "gzip")
             assert ours[1] is None
+
+
+@pytest.mark.parametrize("path", ["/basic/legacy", "/basic/current"])
+def test_basic_credentials_in_a_mapping_match_as_in_wiremock(wiremock, stub, path):
+    stub_url, _ = stub
+    right = "Basic " + base64.b64encode(b"git-user:git-secret").decode()
+    for headers in ({}, {"Authorization": right}, {"Authorization": right.replace("Basic", "basic")},
+                    {"Authorization": "Basic " + base64.b64encode(b"git-user:wrong").decode()},
+                    {"Authorization": "Bearer x"}):
+        ours = requests.get(stub_url + path, headers=headers, timeout=10)
+        theirs = requests.get(wiremock + path, headers=headers, timeout=10)
+        assert (ours.status_code, ours.content) == (theirs.status_code, theirs.content) or \
+            (ours.status_code == theirs.status_code == 404), (path, headers)
+    assert requests.get(stub_url + path, headers={"Authorization": right}, timeout=10).status_code == 200
 
 
 FAULTS = ["CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE"]

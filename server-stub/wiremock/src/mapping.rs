@@ -227,12 +227,14 @@ mod tests {
 
     #[test]
     fn request_fields_this_stub_cannot_honour_are_refused_not_ignored() {
-        // Ignoring `basicAuthCredentials` would answer requests the author meant to refuse.
-        let (p, k) = pointer_of(
-            json!({"request": {"url": "/a", "basicAuthCredentials": {"username": "u"}}}),
-        );
-        assert_eq!(p, "/request/basicAuthCredentials");
+        // Ignoring `customMatcher` would answer requests the author meant to refuse.
+        let (p, k) = pointer_of(json!({"request": {"url": "/a", "customMatcher": {"name": "m"}}}));
+        assert_eq!(p, "/request/customMatcher");
         assert!(matches!(k, ErrorKind::Invalid(_)));
+        // Basic credentials without a password: WireMock's never match; refused, not guessed.
+        let (p, k) = pointer_of(json!({"request": {"url": "/a", "basicAuth": {"username": "u"}}}));
+        assert_eq!(p, "/request/basicAuth/password");
+        assert_eq!(k, ErrorKind::Missing);
         assert!(
             parse(json!({"request": {}, "persistent": true, "postServeActions": []})).is_ok(),
             "other fields are ignored"

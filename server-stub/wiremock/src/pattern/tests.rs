@@ -273,3 +273,33 @@ fn an_operator_this_engine_lacks_is_named_beside_its_modifiers() {
     assert_eq!(e.pointer, "/request/bodyPatterns/0/equalToXml");
     assert!(e.to_string().contains("not supported by this stub"), "{e}");
 }
+
+/// WireMock 3.13.2, asked: `basicAuthCredentials`, and its old name `basicAuth`, match
+/// `Authorization: Basic base64(user:password)` (without case), in place of the mapping's own
+/// `Authorization` matcher. Ignoring it (as the stub once did `basicAuth`) would answer requests
+/// without the credentials the mapping demands.
+#[test]
+fn basic_credentials_demand_that_authorization_and_replace_its_matcher() {
+    for key in ["basicAuthCredentials", "basicAuth"] {
+        let s = stubs(vec![json!({"id": "b", "request": {"url": "/u",
+            "headers": {"Authorization": {"contains": "Bearer"}},
+            key: {"username": "git-user", "password": "git-secret"}}})]);
+        let with = |auth: &str| get("/u").header("Authorization", auth);
+        // base64("git-user:git-secret")
+        let right = "Z2l0LXVzZXI6Z2l0LXNlY3JldA==";
+        assert!(
+            answer(&s, &with(&format!("Basic {right}"))).is_some(),
+            "{key}"
+        );
+        assert!(
+            answer(&s, &with(&format!("basic {right}"))).is_some(),
+            "{key}"
+        );
+        assert!(
+            answer(&s, &with("Basic Z2l0LXVzZXI6d3Jvbmc=")).is_none(),
+            "{key}"
+        );
+        assert!(answer(&s, &with("Bearer x")).is_none(), "{key}");
+        assert!(answer(&s, &get("/u")).is_none(), "{key}");
+    }
+}
