@@ -89,6 +89,13 @@ MAPPINGS = [
                  "headers": {"Authorization": {"contains": "Bearer"}},
                  "basicAuthCredentials": {"username": "git-user", "password": "git-secret"}},
      "response": {"status": 200, "body": "current"}},
+    # Jayway's regex filter, on an object (tested itself) and on an array's elements.
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/jayway/root",
+                 "bodyPatterns": [{"matchesJsonPath": "$[?(@.query =~ /.*CVE-2016-1000031.*/)]"}]},
+     "response": {"status": 200, "body": "root"}},
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/jayway/list",
+                 "bodyPatterns": [{"matchesJsonPath": "$.list[?(@.n =~ /a.c/i)]"}]},
+     "response": {"status": 200, "body": "list"}},
     # Two operators in one object: WireMock applies the first, in document order.
     {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/jsonpath",
                  "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]},
@@ -150,6 +157,8 @@ REQUESTS = [
     ("DELETE", "/rest/api/2/issue/PROJ-77", {}, None),
     ("GET", "/rest/api/2/base64", {}, None),
     ("GET", "/rest/api/2/delayed", {}, None),
+    ("POST", "/rest/api/2/jayway/root", {"Content-Type": "application/json"}, {"query": "find CVE-2016-1000031 now"}),
+    ("POST", "/rest/api/2/jayway/list", {"Content-Type": "application/json"}, {"list": [{"n": "x"}, {"n": "ABC"}]}),
     ("POST", "/rest/api/2/first-operator/jsonpath", {"Content-Type": "application/json"}, {"a": "nope"}),
     ("POST", "/rest/api/2/first-operator/contains", {"Content-Type": "application/json"}, {"b": "xyz"}),
 ]

@@ -6,7 +6,8 @@
 //!
 //! - `parse` (private): [`MappingError`] with its JSON pointer, [`ErrorKind`], [`ParseContext`],
 //!   and the readers of JSON fields every parser uses; `id`, `jackson` (private): mapping ids,
-//!   Jackson's pretty printer.
+//!   Jackson's pretty printer; `jayway` (private): `matchesJsonPath` read as WireMock's Jayway
+//!   reads it, over the RFC 9535 evaluator.
 //! - [`credentials`]: which parts of a request are credentials, and the only matchers allowed on
 //!   them. `body_file` (private): `bodyFileName`, read inside `__files` only.
 //! - [`request`]: [`MockRequest`], its credentials sealed as it is built.
@@ -21,6 +22,7 @@ mod body_file;
 pub mod credentials;
 mod id;
 mod jackson;
+mod jayway;
 pub mod load;
 pub mod mapping;
 pub mod matchers;

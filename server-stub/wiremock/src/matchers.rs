@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use crate::jackson::jackson_pretty;
+use crate::jayway::JaywayPath;
 use crate::parse::{
     ErrorKind, MAX_EXPRESSION_LEN, MappingError, as_object, child, err, opt_bool, scalar_string,
     whole_regex,
@@ -35,7 +36,7 @@ pub enum StringMatcher {
     EqualToJson(JsonExpectation),
     /// `matchesJsonPath`: the expression finds something, or what it finds passes `then`.
     MatchesJsonPath {
-        path: Box<JsonPath>,
+        path: Box<JaywayPath>,
         then: Option<Box<StringMatcher>>,
     },
     And(Vec<StringMatcher>),
@@ -157,7 +158,7 @@ impl StringMatcher {
             }
             "matchesJsonPath" => match operand {
                 Value::String(expr) => StringMatcher::MatchesJsonPath {
-                    path: Box::new(json_path(expr, &at)?),
+                    path: Box::new(jayway_path(expr, &at)?),
                     then: None,
                 },
                 Value::Object(obj) => {
@@ -165,7 +166,7 @@ impl StringMatcher {
                         Some(e) => scalar_string(e, &child(&at, "expression"))?,
                         None => return Err(err(&child(&at, "expression"), ErrorKind::Missing)),
                     };
-                    let path = Box::new(json_path(&expr, &child(&at, "expression"))?);
+                    let path = Box::new(jayway_path(&expr, &child(&at, "expression"))?);
                     let mut rest: Map<String, Value> = obj.clone();
                     rest.remove("expression");
                     let then = Self::parse_depth(&Value::Object(rest), &at, depth + 1)?;
@@ -241,7 +242,8 @@ impl StringMatcher {
             },
             StringMatcher::MatchesJsonPath { path, then } => match b.json() {
                 Some(doc) => {
-                    let found = path.query(doc).all();
+                    let found = path.query(doc);
+                    let found: Vec<&Value> = found.iter().map(AsRef::as_ref).collect();
                     match then {
                         // Something found, even an empty array or object at a definite path.
                         None => !found.is_empty(),
@@ -306,6 +308,17 @@ pub(crate) fn json_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// [`json_path`]'s bounds, the expression read as Jayway reads it (`crate::jayway`).
+fn jayway_path(expr: &str, ptr: &str) -> Result<JaywayPath, MappingError> {
+    if expr.len() > MAX_EXPRESSION_LEN || bracket_depth(expr) > 32 {
+        return Err(err(
+            ptr,
+            ErrorKind::InvalidJsonPath("too long or nested too deeply".into()),
+        ));
+    }
+    JaywayPath::parse(expr).map_err(|e| err(ptr, ErrorKind::InvalidJsonPath(e)))
 }
 
 pub(crate) fn json_path(expr: &str, ptr: &str) -> Result<JsonPath, MappingError> {
