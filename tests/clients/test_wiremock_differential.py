@@ -96,6 +96,10 @@ MAPPINGS = [
     {"request": {"method": "POST", "urlPath": "/rest/api/2/jayway/list",
                  "bodyPatterns": [{"matchesJsonPath": "$.list[?(@.n =~ /a.c/i)]"}]},
      "response": {"status": 200, "body": "list"}},
+    # `request.path` as a list of segments and a map of the template's parameters.
+    {"request": {"method": "GET", "urlPathTemplate": "/rest/api/2/tpl/{key}/x"},
+     "response": {"status": 200, "transformers": ["response-template"],
+                  "body": "[{{request.path.[0]}}|{{request.path.[3]}}|{{request.path.key}}|{{request.path}}]"}},
     # Two operators in one object: WireMock applies the first, in document order.
     {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/jsonpath",
                  "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]},
@@ -157,6 +161,7 @@ REQUESTS = [
     ("DELETE", "/rest/api/2/issue/PROJ-77", {}, None),
     ("GET", "/rest/api/2/base64", {}, None),
     ("GET", "/rest/api/2/delayed", {}, None),
+    ("GET", "/rest/api/2/tpl/PROJ-3/x", {}, None),
     ("POST", "/rest/api/2/jayway/root", {"Content-Type": "application/json"}, {"query": "find CVE-2016-1000031 now"}),
     ("POST", "/rest/api/2/jayway/list", {"Content-Type": "application/json"}, {"list": [{"n": "x"}, {"n": "ABC"}]}),
     ("POST", "/rest/api/2/first-operator/jsonpath", {"Content-Type": "application/json"}, {"a": "nope"}),

@@ -171,6 +171,11 @@ fn templates_see_the_request_model() {
     let t = |body: &str| body_text(templated(body), &req);
     assert_eq!(t("{{request.pathSegments.[4]}}"), "PROJ-7");
     assert_eq!(t("{{request.path}}"), "/rest/api/2/issue/PROJ-7");
+    // WireMock's `request.path` is also the list of segments (and the map of parameters).
+    assert_eq!(
+        t("{{request.path.[0]}}/{{ request.path.[4] }} request.path.[0]"),
+        "rest/PROJ-7 request.path.[0]"
+    );
     // `{{…}}` escapes as WireMock's default (jknack's Handlebars.js strategy), `{{{…}}}` does not.
     assert_eq!(
         t("{{request.url}}"),
