@@ -478,3 +478,34 @@ async fn chunked_dribble_delay_spreads_the_chunks_over_the_duration() {
     assert!(total >= Duration::from_millis(800), "{total:?}");
     assert!(arrivals.len() >= 3, "{arrivals:?}");
 }
+
+/// The stub's own endpoints (who the caller is, sessions, tokens) answer before any mapping: a
+/// mapping must never tell a client it authenticated as someone else, nor stand in for the
+/// endpoint that takes a password. WireMock has no such endpoints, so there its mapping answers.
+#[tokio::test]
+async fn a_mapping_never_answers_for_the_stubs_own_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+    std::fs::write(
+        dir.path().join("mappings/own.json"),
+        json!({"mappings": [
+            {"request": {"method": "GET", "urlPath": "/rest/api/2/myself"},
+             "response": {"status": 200, "jsonBody": {"name": "mallory"}}},
+            {"request": {"method": "POST", "urlPath": "/rest/auth/1/session"},
+             "response": {"status": 200, "jsonBody": {"session": {"name": "JSESSIONID", "value": "fake"}}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let s = Server::start_with(&["--mappings", dir.path().to_str().unwrap()]);
+    let auth = with_token(&s, "READ_ONLY").await;
+    let me = s
+        .req(Method::GET, "/rest/api/2/myself")
+        .header("Authorization", &auth);
+    let (status, _, body): (u16, _, Value) = parts(me.send().await.unwrap(), "x").await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("alice")));
+    let login = s
+        .req(Method::POST, "/rest/auth/1/session")
+        .json(&json!({"username": "alice", "password": "wrong"}));
+    assert_eq!(login.send().await.unwrap().status(), 401);
+}
