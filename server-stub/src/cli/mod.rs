@@ -89,7 +89,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             say!("--mappings {}: {}", dir.display(), report.summary());
             if cli.serve.strict_mappings {
-                report.strict()?;
+                report
+                    .strict()
+                    .map_err(crate::mocks::mappings::MocksError::Refused)?;
             }
             mocks
         }

@@ -6,7 +6,16 @@
 //! are mostly features it does not implement (`customMatcher`, XML, …) in folders WireMock
 //! loads whole, so it serves the rest and says what it left out, rather than nothing at all.
 
-use super::mappings::MocksError;
+/// `--strict-mappings`: some mapping was refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--mappings: {refused} of {total} mappings refused (--strict-mappings refuses the start), the first: {first}"
+)]
+pub struct Refused {
+    pub refused: usize,
+    pub total: usize,
+    pub first: String,
+}
 
 /// The outcome of loading a folder.
 #[derive(Debug, Default, Clone)]
@@ -36,10 +45,10 @@ impl LoadReport {
     }
 
     /// An error when anything was refused (`--strict-mappings`), naming the first refusal.
-    pub fn strict(&self) -> Result<(), MocksError> {
+    pub fn strict(&self) -> Result<(), Refused> {
         match self.refused.first() {
             None => Ok(()),
-            Some(first) => Err(MocksError::Refused {
+            Some(first) => Err(Refused {
                 refused: self.refused.len(),
                 total: self.total,
                 first: first.clone(),

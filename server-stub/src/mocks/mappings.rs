@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 mod dribble;
 pub use dribble::Dribble;
-use dribble::bounded;
 
 use super::journal::StubRef;
 use super::loading::LoadReport;
@@ -94,14 +93,9 @@ pub enum MocksError {
     /// would say it twice.
     #[error("--mappings: {0}")]
     Load(wiremock_engine::LoadError),
-    #[error(
-        "--mappings: {refused} of {total} mappings refused (--strict-mappings refuses the start), the first: {first}"
-    )]
-    Refused {
-        refused: usize,
-        total: usize,
-        first: String,
-    },
+    /// The error is the message, not also its cause (the CLI prints the chain).
+    #[error("{0}")]
+    Refused(super::loading::Refused),
     #[error(
         "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
     )]
@@ -123,7 +117,7 @@ impl Mocks {
     /// is the error (the in-process test server's rule: a test hears of it).
     pub fn load(dir: &Path) -> Result<Self, MocksError> {
         let (mocks, report) = Self::load_within(dir, MAX_MAPPING_BYTES)?;
-        report.strict()?;
+        report.strict().map_err(MocksError::Refused)?;
         Ok(mocks)
     }
 
@@ -497,5 +491,29 @@ impl Mocks {
         let stubs = self.stubs.load();
         let states = self.scenarios().clone();
         stubs.near_misses(req, &states, limit, |m| authenticated || !m.guarded)
+    }
+}
+
+/// A `chunkedDribbleDelay` within the server's bounds: a mapping cannot hold a request longer
+/// than [`MAX_DELAY`] or make it wake up more than [`MAX_DRIBBLE_CHUNKS`] times.
+fn bounded(d: ChunkedDribbleDelay) -> ChunkedDribbleDelay {
+    ChunkedDribbleDelay {
+        number_of_chunks: d.number_of_chunks.min(MAX_DRIBBLE_CHUNKS),
+        total_duration: d.total_duration.min(MAX_DELAY),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dribble_is_bounded() {
+        let d = bounded(ChunkedDribbleDelay {
+            number_of_chunks: u32::MAX,
+            total_duration: Duration::from_secs(3_600),
+        });
+        assert_eq!(d.number_of_chunks, MAX_DRIBBLE_CHUNKS);
+        assert_eq!(d.total_duration, MAX_DELAY);
     }
 }
