@@ -85,51 +85,58 @@ def lay_out(dest, root, files):
 
 # --- the stub's verdict on files --------------------------------------------------------------
 
-def stub_refusal(folder):
-    """None if the stub starts on `folder`, else what it said on stderr."""
+def stub_start(folder):
+    """What the stub says when it starts on `folder`: (None if it started, else its error; the
+    mappings it refused, each `FILE: POINTER: reason`, as it names them on standard error)."""
     data = tempfile.mkdtemp(prefix="tokenauth-corpus-probe-")
     proc = subprocess.Popen([str(BINARY), "--data-dir", data, "--bind", "127.0.0.1:0", "--mappings", str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
-        if line.startswith("tokenauth-stub listening on "):
-            return None
+        started = proc.stdout.readline().startswith("tokenauth-stub listening on ")
+        if started:
+            proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
-        return proc.stderr.read().strip() or f"exited {proc.returncode} with nothing on stderr"
+        said = proc.stderr.read()
+        refused = [line.removeprefix("refused mapping: ") for line in said.splitlines()
+                   if line.startswith("refused mapping: ")]
+        error = None if started else ([line for line in said.splitlines() if line.startswith("error: ")]
+                                      or [f"exited {proc.returncode} with nothing on stderr"])[-1]
+        return error, refused
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.kill()
             proc.wait(timeout=20)
         shutil.rmtree(data, ignore_errors=True)
 
 
 def clean_stub_message(message, folder):
     message = message.replace(str(folder / "mappings") + "/", "").replace(str(folder) + "/", "")
-    message = message.removeprefix("error: ").removeprefix("--mappings: ")
-    half = (len(message) - 2) // 2  # the stub says "A: A" (the error and its cause)
-    if len(message) > 2 and message[:half] == message[half + 2:] and message[half:half + 2] == ": ":
-        message = message[:half]
-    return message
+    return message.removeprefix("error: ").removeprefix("--mappings: ")
 
 
 def stub_verdicts(root, files, scratch):
-    """{file: None (loaded) or the stub's message}: the folder is started, and each file the
-    stub names as refused is taken out and the rest started again."""
+    """({file: None (loaded whole) or the stub's first refusal in it}, {file: mappings refused}).
+    The stub refuses a mapping alone and says so; a start it refuses (a file that is not JSON)
+    names the file, which is taken out and the rest started again."""
     folder = scratch / "stub-probe"
     lay_out(folder, root, files)
-    verdicts = dict.fromkeys(files)
+    verdicts, refused = dict.fromkeys(files), dict.fromkeys(files, 0)
     while True:
-        said = stub_refusal(folder)
-        if said is None:
-            return verdicts
-        named = [f for f in files if verdicts[f] is None and str(folder / "mappings" / f) in said]
+        error, refusals = stub_start(folder)
+        if error is None:
+            for f in files:
+                mine = [r for r in refusals if r.startswith(str(folder / "mappings" / f) + ": ")]
+                if mine and verdicts[f] is None:
+                    verdicts[f], refused[f] = clean_stub_message(mine[0], folder), len(mine)
+            return verdicts, refused
+        named = [f for f in files if verdicts[f] is None and str(folder / "mappings" / f) in error]
         if not named:  # a refusal that names no file of ours: the whole folder
             for f in files:
                 if verdicts[f] is None:
-                    verdicts[f] = "folder refused: " + clean_stub_message(said, folder)
-            return verdicts
+                    verdicts[f] = "folder refused: " + clean_stub_message(error, folder)
+            return verdicts, refused
         culprit = max(named, key=len)
-        verdicts[culprit] = clean_stub_message(said, folder)
+        verdicts[culprit] = clean_stub_message(error, folder)
         (folder / "mappings" / culprit).unlink()
 
 
@@ -401,17 +408,21 @@ def run_corpus(wiremock, scratch):
         proxied = [f for f in files if per_file[f] and proxies(per_file[f])]
         served = [f for f in files if f not in proxied]
         wm_verdicts = wiremock.verdicts(root, served, n_maps)
-        st_verdicts = stub_verdicts(root, served, scratch)
+        st_verdicts, st_refused = stub_verdicts(root, served, scratch)
         for f in proxied:
             wm_verdicts.update(wiremock.verdicts(root, [f], n_maps))
-            st_verdicts.update(stub_verdicts(root, [f], scratch))
+            verdict, refused = stub_verdicts(root, [f], scratch)
+            st_verdicts.update(verdict)
+            st_refused.update(refused)
         for f in files:
             wm_ok, st_ok = wm_verdicts[f] is None, st_verdicts[f] is None
             counts["files loaded by WireMock"] += wm_ok
             counts["files loaded by the stub"] += st_ok
             counts["files loaded by both"] += wm_ok and st_ok
             counts["mappings loaded by WireMock"] += n_maps[f] if wm_ok else 0
-            counts["mappings loaded by the stub"] += n_maps[f] if st_ok else 0
+            # A file the stub refuses whole (not JSON) loads none; else all but those it refused.
+            whole = st_verdicts[f] is not None and not st_refused[f]
+            counts["mappings loaded by the stub"] += 0 if whole else n_maps[f] - st_refused[f]
             files_report.append({"root": rel_root, "file": f, "mappings": n_maps[f], "wiremock": wm_verdicts[f],
                                  "stub": st_verdicts[f], "proxy": f in proxied})
             if wm_ok and not st_ok:

@@ -3,7 +3,9 @@ package ships its standalone jar) and by tokenauth-stub with a token; the same r
 answers compared — status, the headers the mappings set, and the body (as JSON where it is
 JSON). WireMock defines the behaviour, so the test asks WireMock itself."""
 
+import base64
 import contextlib
+import gzip
 import http.client
 import json
 import os
@@ -79,6 +81,32 @@ MAPPINGS = [
      "response": {"status": 200, "base64Body": "aGVsbG8gd2lyZW1vY2s="}},
     {"request": {"method": "GET", "urlPath": "/rest/api/2/delayed"},
      "response": {"status": 200, "fixedDelayMilliseconds": 50, "body": "late"}},
+    # Basic credentials in the request pattern (outside /rest/, where the token rules do not
+    # take the Authorization first): the legacy key and the current one.
+    {"request": {"method": "GET", "urlPath": "/basic/legacy", "basicAuth": {"username": "git-user", "password": "git-secret"}},
+     "response": {"status": 200, "body": "legacy"}},
+    {"request": {"method": "GET", "urlPath": "/basic/current",
+                 "headers": {"Authorization": {"contains": "Bearer"}},
+                 "basicAuthCredentials": {"username": "git-user", "password": "git-secret"}},
+     "response": {"status": 200, "body": "current"}},
+    # Jayway's regex filter, on an object (tested itself) and on an array's elements.
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/jayway/root",
+                 "bodyPatterns": [{"matchesJsonPath": "$[?(@.query =~ /.*CVE-2016-1000031.*/)]"}]},
+     "response": {"status": 200, "body": "root"}},
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/jayway/list",
+                 "bodyPatterns": [{"matchesJsonPath": "$.list[?(@.n =~ /a.c/i)]"}]},
+     "response": {"status": 200, "body": "list"}},
+    # `request.path` as a list of segments and a map of the template's parameters.
+    {"request": {"method": "GET", "urlPathTemplate": "/rest/api/2/tpl/{key}/x"},
+     "response": {"status": 200, "transformers": ["response-template"],
+                  "body": "[{{request.path.[0]}}|{{request.path.[3]}}|{{request.path.key}}|{{request.path}}]"}},
+    # Two operators in one object: WireMock applies the first, in document order.
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/jsonpath",
+                 "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]},
+     "response": {"status": 200, "body": "jsonpath first"}},
+    {"request": {"method": "POST", "urlPath": "/rest/api/2/first-operator/contains",
+                 "bodyPatterns": [{"contains": "xyz", "matchesJsonPath": "$.a"}]},
+     "response": {"status": 200, "body": "contains first"}},
     # What needs the connection itself: the reason phrase, a dribbled body, the faults.
     {"request": {"method": "GET", "urlPath": "/rest/api/2/teapot"},
      "response": {"status": 418, "statusMessage": "Short and stout", "body": "tea"}},
@@ -90,6 +118,30 @@ MAPPINGS = [
     {"request": {"method": "GET", "urlPath": "/rest/api/2/dribble-more-chunks-than-bytes"},
      "response": {"status": 200, "body": "abc",
                   "chunkedDribbleDelay": {"numberOfChunks": 10, "totalDuration": 300}}},
+] + [
+    # gzip and framing (mocks/encoding.rs): what WireMock's Jetty compresses, and the framing
+    # headers a mapping may set.
+    {"request": {"method": "ANY", "urlPath": f"/rest/api/2/gz/{name}"}, "response": response}
+    for name, response in {
+        "plain": {"status": 200, "body": "hi", "headers": {"Content-Type": "text/plain", "ETag": "\"abc\""}},
+        "weak-etag": {"status": 201, "body": "{}", "headers": {"ETag": "W/\"w\""}},
+        "empty": {"status": 200},
+        "png": {"status": 200, "body": "x" * 100, "headers": {"Content-Type": "image/png"}},
+        "svg": {"status": 200, "body": "<svg/>", "headers": {"Content-Type": "image/svg+xml"}},
+        "not-found": {"status": 404, "body": "q" * 300},
+        "no-content": {"status": 204},
+        "reset-content": {"status": 205, "body": "q" * 300},
+        "own-encoding": {"status": 200, "body": "q" * 300, "headers": {"Content-Encoding": "identity"}},
+        "short-length": {"status": 200, "body": "hello", "headers": {"Content-Length": "5", "ETag": "\"e\""}},
+        "length-32": {"status": 200, "body": "a" * 32, "headers": {"Content-Length": "32"}},
+        "cut": {"status": 200, "body": "q" * 3000, "headers": {"Content-Length": "10"}},
+        "chunked": {"status": 200, "body": "hello", "headers": {"Transfer-Encoding": "chunked", "X-Kind": "te"}},
+        "chunked-big": {"status": 200, "body": "z" * 3000, "headers": {"Transfer-Encoding": "chunked"}},
+        "favicon.ico": {"status": 200, "body": "q" * 300},
+        "logo.PNG": {"status": 200, "body": "q" * 300, "headers": {"Content-Type": "text/plain"}},
+        "archive.tar.gz": {"status": 200, "body": "q" * 300},
+        "font.woff": {"status": 200, "body": "q" * 300},
+    }.items()
 ] + [
     {"request": {"method": "GET", "urlPath": f"/rest/api/2/fault/{fault}"},
      "response": {"status": 404, "headers": {"X-Kind": "fault"}, "body": "never sent", "fault": fault}}
@@ -109,6 +161,11 @@ REQUESTS = [
     ("DELETE", "/rest/api/2/issue/PROJ-77", {}, None),
     ("GET", "/rest/api/2/base64", {}, None),
     ("GET", "/rest/api/2/delayed", {}, None),
+    ("GET", "/rest/api/2/tpl/PROJ-3/x", {}, None),
+    ("POST", "/rest/api/2/jayway/root", {"Content-Type": "application/json"}, {"query": "find CVE-2016-1000031 now"}),
+    ("POST", "/rest/api/2/jayway/list", {"Content-Type": "application/json"}, {"list": [{"n": "x"}, {"n": "ABC"}]}),
+    ("POST", "/rest/api/2/first-operator/jsonpath", {"Content-Type": "application/json"}, {"a": "nope"}),
+    ("POST", "/rest/api/2/first-operator/contains", {"Content-Type": "application/json"}, {"b": "xyz"}),
 ]
 
 
@@ -260,6 +317,70 @@ def test_a_dribbled_body_comes_in_wiremocks_chunks(wiremock, stub, path, duratio
         return head.split(b"\r\n")[0], b"transfer-encoding" in headers, dechunk(body), end
 
     assert dribbled(stub_url) == dribbled(wiremock)
+
+
+GZ_PATHS = ["plain", "weak-etag", "empty", "png", "svg", "not-found", "no-content", "reset-content", "own-encoding",
+            "short-length", "length-32", "cut", "chunked", "chunked-big", "favicon.ico", "logo.PNG", "archive.tar.gz",
+            "font.woff"]
+
+
+def encoded_answer(url, method, path, token, accept_encoding):
+    """One exchange over http.client, which decodes nothing: the status, the headers that say
+    how the body travels, and the body gunzipped when it says gzip."""
+    conn = http.client.HTTPConnection(*host_port(url), timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        if accept_encoding is not None:
+            headers["Accept-Encoding"] = accept_encoding
+        conn.request(method, path, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        encoding = resp.getheader("Content-Encoding")
+        body = gzip.decompress(raw) if encoding == "gzip" else raw
+        chunked = (resp.getheader("Transfer-Encoding") or "").lower() == "chunked"
+        return (resp.status, encoding, resp.getheader("ETag"), resp.getheader("Vary"), resp.getheader("X-Kind"),
+                body, chunked if path.endswith(("/chunked", "/chunked-big")) else None)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip", "deflate, GZIP;q=0.5", "gzip;q=0", "x-gzip, *", None])
+@pytest.mark.parametrize("name", GZ_PATHS)
+def test_a_mapped_answer_is_gzipped_and_framed_as_wiremock_does(wiremock, stub, name, accept_encoding):
+    stub_url, token = stub
+    path = f"/rest/api/2/gz/{name}"
+    for method in ("GET", "POST"):
+        ours = encoded_answer(stub_url, method, path, token, accept_encoding)
+        assert ours == encoded_answer(wiremock, method, path, token, accept_encoding), (method, path)
+
+
+def test_head_and_the_servers_own_answers_are_never_gzipped(stub):
+    stub_url, token = stub
+    assert encoded_answer(stub_url, "HEAD", "/rest/api/2/gz/plain", token, "gzip")[1] is None
+    assert encoded_answer(stub_url, "GET", "/rest/api/2/myself", token, "gzip")[1] is None
+
+
+def test_disable_gzip_sends_mapped_answers_as_they_are(folder):
+    with running_wiremock(folder, "--disable-gzip") as wm, running_stub("--mappings", str(folder), "--disable-gzip") as st:
+        token = create_token(st, "alice", "alice", "READ_WRITE")
+        for name in ("plain", "chunked-big"):
+            ours = encoded_answer(st, "GET", f"/rest/api/2/gz/{name}", token, "gzip")
+            assert ours == encoded_answer(wm, "GET", f"/rest/api/2/gz/{name}", token, "gzip")
+            assert ours[1] is None
+
+
+@pytest.mark.parametrize("path", ["/basic/legacy", "/basic/current"])
+def test_basic_credentials_in_a_mapping_match_as_in_wiremock(wiremock, stub, path):
+    stub_url, _ = stub
+    right = "Basic " + base64.b64encode(b"git-user:git-secret").decode()
+    for headers in ({}, {"Authorization": right}, {"Authorization": right.replace("Basic", "basic")},
+                    {"Authorization": "Basic " + base64.b64encode(b"git-user:wrong").decode()},
+                    {"Authorization": "Bearer x"}):
+        ours = requests.get(stub_url + path, headers=headers, timeout=10)
+        theirs = requests.get(wiremock + path, headers=headers, timeout=10)
+        assert (ours.status_code, ours.content) == (theirs.status_code, theirs.content) or \
+            (ours.status_code == theirs.status_code == 404), (path, headers)
+    assert requests.get(stub_url + path, headers={"Authorization": right}, timeout=10).status_code == 200
 
 
 FAULTS = ["CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE"]

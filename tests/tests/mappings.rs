@@ -126,32 +126,109 @@ async fn mapped_answers_come_after_jiras_authentication() {
     );
 }
 
-#[test]
-fn a_bad_mapping_file_refuses_the_start_naming_the_file_and_the_pointer() {
+/// The binary on `dir` with `extra`: (started?, standard error up to the start or the exit).
+fn start_output(dir: &Path, extra: &[&str]) -> (bool, String) {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = std::process::Command::new(tokenauth_e2e::binary())
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--bind", "127.0.0.1:0", "--mappings"])
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started = first.starts_with("tokenauth-stub listening on ");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (started, err)
+}
+
+#[tokio::test]
+async fn a_bad_mapping_is_refused_alone_naming_the_file_the_pointer_and_the_feature() {
     let dir = tempfile::tempdir().unwrap();
     wiremock_folder(dir.path());
     std::fs::write(
         dir.path().join("mappings/broken.json"),
-        r#"{"request": {"method": "GET", "urlPath": "/x", "headers": {"Accept": {"matches": "("}}}, "response": {"status": 200}}"#,
+        json!({"mappings": [
+            {"request": {"method": "GET", "urlPath": "/x", "headers": {"Accept": {"matches": "("}}}},
+            {"request": {"method": "GET", "urlPath": "/static/custom", "customMatcher": {"name": "m"}}},
+            {"request": {"method": "GET", "urlPath": "/static/kept"}, "response": {"body": "kept"}}
+        ]})
+        .to_string(),
     )
     .unwrap();
-    let data = dir.path().join("data");
-    let out = std::process::Command::new(tokenauth_e2e::binary())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--bind", "127.0.0.1:0", "--mappings"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.json"), "{err}");
-    assert!(err.contains("/request/headers/Accept/matches"), "{err}");
+    let (started, err) = start_output(dir.path(), &[]);
+    assert!(started, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("broken.json")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
     assert!(
-        out.stdout.is_empty(),
-        "nothing served: {}",
-        String::from_utf8_lossy(&out.stdout)
+        lines[0].contains("/mappings/0/request/headers/Accept/matches: invalid regex"),
+        "{err}"
     );
+    assert!(
+        lines[1].contains("/mappings/1/request/customMatcher: not supported"),
+        "{err}"
+    );
+    assert!(
+        err.contains("loaded 5 of 7 mappings from 3 files; 2 refused"),
+        "{err}"
+    );
+    // The rest of the folder answers, the refused file's good mapping too.
+    let s = Server::start_with(&["--mappings", dir.path().to_str().unwrap()]);
+    let kept = s.req(Method::GET, "/static/kept");
+    assert_eq!(tokenauth_e2e::text_of(kept).await, "kept");
+    assert_eq!(
+        status_of(s.req(Method::GET, "/static/hello.txt")).await,
+        200
+    );
+    assert_eq!(status_of(s.req(Method::GET, "/static/custom")).await, 404);
+
+    // For CI: --strict-mappings makes any refusal refuse the start, saying it once.
+    let (started, err) = start_output(dir.path(), &["--strict-mappings"]);
+    assert!(!started, "{err}");
+    let fatal = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        fatal.contains("2 of 7 mappings refused") && fatal.contains("broken.json"),
+        "{err}"
+    );
+    assert_eq!(
+        fatal.matches("/request/headers/Accept/matches").count(),
+        1,
+        "{fatal}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_json_refuses_the_start_as_in_wiremock() {
+    let dir = tempfile::tempdir().unwrap();
+    wiremock_folder(dir.path());
+    std::fs::write(
+        dir.path().join("mappings/torn.json"),
+        r#"{"request": {"url": "/x""#,
+    )
+    .unwrap();
+    let (started, err) = start_output(dir.path(), &[]);
+    assert!(!started, "{err}");
+    let fatal = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        fatal.contains("torn.json: (document): not valid JSON"),
+        "{err}"
+    );
+    // Said once: the error is not repeated as its own cause.
+    assert_eq!(fatal.matches("torn.json").count(), 1, "{fatal}");
 }
 
 /// What WireMock 3.13.2 writes for `RANDOM_DATA_THEN_CLOSE` and after the head of
@@ -400,4 +477,35 @@ async fn chunked_dribble_delay_spreads_the_chunks_over_the_duration() {
     assert!(arrivals[0] >= Duration::from_millis(200), "{arrivals:?}");
     assert!(total >= Duration::from_millis(800), "{total:?}");
     assert!(arrivals.len() >= 3, "{arrivals:?}");
+}
+
+/// The stub's own endpoints (who the caller is, sessions, tokens) answer before any mapping: a
+/// mapping must never tell a client it authenticated as someone else, nor stand in for the
+/// endpoint that takes a password. WireMock has no such endpoints, so there its mapping answers.
+#[tokio::test]
+async fn a_mapping_never_answers_for_the_stubs_own_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+    std::fs::write(
+        dir.path().join("mappings/own.json"),
+        json!({"mappings": [
+            {"request": {"method": "GET", "urlPath": "/rest/api/2/myself"},
+             "response": {"status": 200, "jsonBody": {"name": "mallory"}}},
+            {"request": {"method": "POST", "urlPath": "/rest/auth/1/session"},
+             "response": {"status": 200, "jsonBody": {"session": {"name": "JSESSIONID", "value": "fake"}}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let s = Server::start_with(&["--mappings", dir.path().to_str().unwrap()]);
+    let auth = with_token(&s, "READ_ONLY").await;
+    let me = s
+        .req(Method::GET, "/rest/api/2/myself")
+        .header("Authorization", &auth);
+    let (status, _, body): (u16, _, Value) = parts(me.send().await.unwrap(), "x").await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("alice")));
+    let login = s
+        .req(Method::POST, "/rest/auth/1/session")
+        .json(&json!({"username": "alice", "password": "wrong"}));
+    assert_eq!(login.send().await.unwrap().status(), 401);
 }

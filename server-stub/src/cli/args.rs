@@ -91,10 +91,15 @@ pub struct ServeArgs {
     /// argon2 computations at once [default: half the cores]; the rest wait up to 5 s, then 503
     #[arg(long, env = "TOKENAUTH_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub hash_concurrency: Option<usize>,
-    /// Serve the WireMock mappings of DIR (its `mappings/` and `__files/`) after the token rules;
-    /// a bad mapping file refuses the start, naming the file and the JSON pointer of the problem
+    /// Serve the WireMock mappings of DIR (its `mappings/` and `__files/`) after the token rules.
+    /// Every mapping that can be served is; each that cannot is refused alone, named on
+    /// standard error with its file, JSON pointer and the feature (then "loaded N of M mappings
+    /// from K files; R refused"). A file that is not JSON refuses the start, as in WireMock
     #[arg(long, env = "TOKENAUTH_MAPPINGS", value_name = "DIR")]
     pub mappings: Option<PathBuf>,
+    /// Refuse the start when --mappings refuses any mapping (for CI: a folder must load whole)
+    #[arg(long, env = "TOKENAUTH_STRICT_MAPPINGS", requires = "mappings")]
+    pub strict_mappings: bool,
     /// Bytes all WireMock mappings may hold together (their JSON and bodies), whether loaded
     /// with --mappings or added through the admin API, which then answers 400 naming the limit
     #[arg(long, env = "TOKENAUTH_MAX_MAPPING_BYTES", value_name = "BYTES", default_value_t = crate::mocks::mappings::MAX_MAPPING_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1u64 << 40)))]
@@ -121,6 +126,11 @@ pub struct ServeArgs {
     /// or `404` (WireMock's 404 with the closest mappings, everywhere)
     #[arg(long, env = "TOKENAUTH_UNMATCHED", value_enum, default_value_t = Unmatched::Echo)]
     pub unmatched: Unmatched,
+    /// Never gzip a mapped answer (as WireMock's --disable-gzip); without it, a mapping's 2xx
+    /// answer is gzipped when the request accepts gzip, as WireMock does. The server's own
+    /// answers are never compressed
+    #[arg(long, env = "TOKENAUTH_DISABLE_GZIP")]
+    pub disable_gzip: bool,
     /// Seconds between looks for due expiry notices (the webhook of the settings'
     /// `notifications`)
     #[arg(long, env = "TOKENAUTH_NOTIFY_EVERY", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]

@@ -91,7 +91,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     let mut mocks = match &cli.serve.mappings {
-        Some(dir) => Mocks::load_within(dir, cli.serve.max_mapping_bytes)?,
+        Some(dir) => {
+            let (mocks, report) = Mocks::load_within(dir, cli.serve.max_mapping_bytes)?;
+            // Standard error: the first line of standard output is the address scripts read.
+            for refusal in &report.refused {
+                say!("refused mapping: {refusal}");
+            }
+            say!("--mappings {}: {}", dir.display(), report.summary());
+            if cli.serve.strict_mappings {
+                report
+                    .strict()
+                    .map_err(crate::mocks::mappings::MocksError::Refused)?;
+            }
+            mocks
+        }
         None => Mocks::empty_within(cli.serve.max_mapping_bytes),
     };
     if let Some(url) = &cli.serve.proxy_all {
@@ -101,6 +114,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     config.upstream = upstream_config(&cli.serve)?;
     config.journal_size = cli.serve.journal_size;
     config.unmatched_404 = cli.serve.unmatched == Unmatched::NotFound;
+    config.gzip = !cli.serve.disable_gzip;
     config.notifier.every = std::time::Duration::from_secs(cli.serve.notify_every);
     config.notifier.retry_base = std::time::Duration::from_millis(cli.serve.notify_retry_ms);
     config.audit_file = cli.serve.audit_file.clone().map(|path| AuditFileConfig {

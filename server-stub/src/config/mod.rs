@@ -71,6 +71,9 @@ pub struct ServerConfig {
     /// What a request no mapping answers gets: the echo (`/rest/`) or WireMock's 404 with the
     /// closest mappings (`--unmatched 404`).
     pub unmatched_404: bool,
+    /// A mapped answer is gzipped when the client accepts it, as WireMock does (off with
+    /// `--disable-gzip`; `crate::mocks::encoding`).
+    pub gzip: bool,
     pub hash_params: HashParams,
     /// The data is removed when the server stops (`--ephemeral`, the test server): changes are
     /// not flushed to disk one by one.
@@ -103,6 +106,7 @@ impl ServerConfig {
             upstream: crate::upstream::UpstreamConfig::default(),
             journal_size: crate::mocks::journal::DEFAULT_SIZE,
             unmatched_404: false,
+            gzip: true,
             hash_params: HashParams::DEFAULT,
             ephemeral: false,
         }

@@ -6,6 +6,8 @@ use axum::http::Method;
 
 use wiremock_engine::{Mapping, PathBound};
 
+mod reach;
+
 /// The path prefix of WireMock's admin API.
 pub const PREFIX: &str = "/__admin";
 
@@ -67,9 +69,11 @@ fn is_rest(segment: &str) -> bool {
 
 /// Whether a mapping answers only authenticated callers: when it could answer a path under
 /// `/rest/` by some spelling (security review 2, N2). A literal path decides by itself; a
-/// pattern or template is open to anonymous callers only when every path it matches starts
-/// with a literal first segment that is not `rest` (`/static/…`, `/api/v1/…`); one without
-/// such a prefix (`.*/rest/…`, `(?i)/rest/…`, `/re.*`, no URL at all) is guarded. A mapping's
+/// template is open to anonymous callers only when every path it matches starts with a literal
+/// first segment that is not `rest` (`/static/…`, `/api/v1/…`); a regex when that literal
+/// prefix says so, or else when its DFA cannot match any spelling of a `/rest/` path
+/// ([`reach::may_match_rest`]: `/2.0/repositories/.*` is open, `.*/rest/…`, `(?i)/REST/…`,
+/// `/.est/…` are guarded); no URL at all is guarded. A mapping's
 /// author may open one on purpose with `"metadata": {"tokenauth": {"public": true}}`; the
 /// token rules still guard every request whose own path is under `/rest/`.
 pub fn mapping_is_guarded(m: &Mapping) -> bool {
@@ -85,18 +89,24 @@ fn bound_is_guarded(bound: &PathBound) -> bool {
     match bound {
         PathBound::Exact(p) => under_rest(p),
         PathBound::Anything => true,
-        PathBound::Prefix(p) => {
-            let Some(rest) = p.strip_prefix('/') else {
-                return true;
-            };
-            let Some((first, _)) = rest.split_once('/') else {
-                // The first segment is not finished (`/re…`): it could still become `rest`.
-                return true;
-            };
-            // Anything a lenient reading could turn into another segment counts as guarded.
-            first.is_empty() || first.contains(['%', '.', '\\', ';']) || is_rest(first)
+        PathBound::Prefix(p) => prefix_is_guarded(p),
+        // A prefix that proves it open needs no DFA; otherwise the DFA decides, exactly.
+        PathBound::Pattern { prefix, anchored } => {
+            prefix_is_guarded(prefix) && reach::may_match_rest(anchored)
         }
     }
+}
+
+fn prefix_is_guarded(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('/') else {
+        return true;
+    };
+    let Some((first, _)) = rest.split_once('/') else {
+        // The first segment is not finished (`/re…`): it could still become `rest`.
+        return true;
+    };
+    // Anything a lenient reading could turn into another segment counts as guarded.
+    first.is_empty() || first.contains(['%', '.', '\\', ';']) || is_rest(first)
 }
 
 #[cfg(test)]

@@ -13,8 +13,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
-use super::dribble::{MAX_DELAY, bounded};
+mod dribble;
+pub use dribble::Dribble;
+
 use super::journal::StubRef;
+use super::loading::LoadReport;
 use wiremock_engine::credentials::MAX_CREDENTIAL_VALUES;
 use wiremock_engine::mapping::{ParseContext, parse_mapping_at};
 use wiremock_engine::proxy::ProxyDefinition;
@@ -27,6 +30,12 @@ use wiremock_engine::{
 pub const MAX_MAPPINGS: usize = 100_000;
 /// The part of a body a near-miss report scores.
 pub const NEAR_MISS_BODY: usize = 4 * 1024;
+
+/// The longest delay a mapping may ask for: a request waits at most this long. A
+/// `chunkedDribbleDelay`'s `totalDuration` is capped the same.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+/// The most chunks a `chunkedDribbleDelay` body is cut into (each is a wake-up and a write).
+pub const MAX_DRIBBLE_CHUNKS: u32 = 1_000;
 
 /// What all mappings together may hold by default (their JSON and bodies; `--max-mapping-bytes`):
 /// a count alone would let 100,000 mappings of 1 MiB each take 100 GiB.
@@ -88,8 +97,13 @@ pub enum MocksError {
     ProxyAll(String),
     #[error("--mappings {0}: not a directory")]
     NotADirectory(String),
+    /// The load's error is the message, not also its cause: the CLI prints the chain, which
+    /// would say it twice.
     #[error("--mappings: {0}")]
-    Load(#[from] wiremock_engine::LoadError),
+    Load(wiremock_engine::LoadError),
+    /// The error is the message, not also its cause (the CLI prints the chain).
+    #[error("{0}")]
+    Refused(super::loading::Refused),
     #[error(
         "--mappings: the mappings hold {0} bytes, more than the {1} allowed (--max-mapping-bytes)"
     )]
@@ -111,20 +125,37 @@ fn classified(mut m: Mapping) -> Mapping {
 }
 
 impl Mocks {
-    /// Loads `dir` (WireMock's `mappings/` and `__files/`), all or nothing.
+    /// Loads `dir` (WireMock's `mappings/` and `__files/`), all or nothing: a refused mapping
+    /// is the error (the in-process test server's rule: a test hears of it).
     pub fn load(dir: &Path) -> Result<Self, MocksError> {
-        Self::load_within(dir, MAX_MAPPING_BYTES)
+        let (mocks, report) = Self::load_within(dir, MAX_MAPPING_BYTES)?;
+        report.strict().map_err(MocksError::Refused)?;
+        Ok(mocks)
     }
 
-    /// [`Mocks::load`], the mappings together holding at most `max_bytes`.
-    pub fn load_within(dir: &Path, max_bytes: usize) -> Result<Self, MocksError> {
+    /// Loads every mapping of `dir` that parses, the mappings together holding at most
+    /// `max_bytes`; the report names each refused one (`super::loading`).
+    pub fn load_within(dir: &Path, max_bytes: usize) -> Result<(Self, LoadReport), MocksError> {
         if !dir.is_dir() {
             return Err(MocksError::NotADirectory(dir.display().to_string()));
         }
-        let mappings: Vec<Mapping> = wiremock_engine::load_dir(dir)?
-            .into_iter()
-            .map(classified)
-            .collect();
+        let loaded = wiremock_engine::load_dir(dir).map_err(MocksError::Load)?;
+        let report = LoadReport {
+            files: loaded.files,
+            total: loaded.total(),
+            // One line each (a regex error spans several): a log line per refusal.
+            refused: loaded
+                .refused
+                .iter()
+                .map(|r| {
+                    r.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect(),
+        };
+        let mappings: Vec<Mapping> = loaded.mappings.into_iter().map(classified).collect();
         let stubs = Stubs::new(mappings);
         if stubs.bytes() > max_bytes {
             return Err(MocksError::TooLarge(stubs.bytes(), max_bytes));
@@ -137,14 +168,15 @@ impl Mocks {
             ));
         }
         let stubs = Arc::new(stubs);
-        Ok(Self {
+        let mocks = Self {
             stubs: ArcSwap::new(Arc::clone(&stubs)),
             changes: Mutex::new(()),
             scenarios: Mutex::new(ScenarioStates::default()),
             defaults: stubs,
             files_dir: Some(dir.join("__files")),
             max_bytes,
-        })
+        };
+        Ok((mocks, report))
     }
 
     /// With WireMock's `--proxy-all URL`: every request no other mapping answers is proxied to
@@ -494,5 +526,29 @@ impl Mocks {
         let stubs = self.stubs.load();
         let states = self.scenarios().clone();
         stubs.near_misses(req, &states, limit, |m| authenticated || !m.guarded)
+    }
+}
+
+/// A `chunkedDribbleDelay` within the server's bounds: a mapping cannot hold a request longer
+/// than [`MAX_DELAY`] or make it wake up more than [`MAX_DRIBBLE_CHUNKS`] times.
+fn bounded(d: ChunkedDribbleDelay) -> ChunkedDribbleDelay {
+    ChunkedDribbleDelay {
+        number_of_chunks: d.number_of_chunks.min(MAX_DRIBBLE_CHUNKS),
+        total_duration: d.total_duration.min(MAX_DELAY),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dribble_is_bounded() {
+        let d = bounded(ChunkedDribbleDelay {
+            number_of_chunks: u32::MAX,
+            total_duration: Duration::from_secs(3_600),
+        });
+        assert_eq!(d.number_of_chunks, MAX_DRIBBLE_CHUNKS);
+        assert_eq!(d.total_duration, MAX_DELAY);
     }
 }

@@ -6,10 +6,11 @@
 //! A part at the bottom: it imports the engine and nothing else of the crate — never config,
 //! state or the routes.
 
-pub mod dribble;
+pub mod encoding;
 pub mod guard;
 pub mod journal;
 pub mod journal_json;
+pub mod loading;
 pub mod mappings;
 pub mod proxied_exchange;
 pub mod recorder;

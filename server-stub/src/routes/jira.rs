@@ -16,9 +16,8 @@ use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
 use crate::connection::faults::FaultSlot;
 use crate::error::ApiError;
-use crate::mocks::dribble::Dribble;
 use crate::mocks::journal::Served;
-use crate::mocks::mappings::{Answer, Lookup};
+use crate::mocks::mappings::{Answer, Dribble, Lookup};
 use crate::state::Shared;
 use wiremock_engine::MockRequest;
 
@@ -215,7 +214,8 @@ pub async fn echo_or_not_found(State(state): State<Shared>, req: Request) -> Res
             let faults = faults
                 .as_ref()
                 .map(|slot| (slot, version, connection.as_deref()));
-            mapped(*answer, faults).await
+            let gzip = state.config.gzip && crate::mocks::encoding::accepts(&parts);
+            mapped(*answer, faults, gzip).await
         }
         _ if wants_report => not_matched(&state, mock_request, principal.is_some()).await,
         _ => echo(principal, &parts.method, &path),
@@ -314,6 +314,7 @@ fn echo(principal: Option<Principal>, method: &Method, path: &str) -> Response {
 async fn mapped(
     answer: Answer,
     faults: Option<(&FaultSlot, axum::http::Version, Option<&str>)>,
+    gzip: bool,
 ) -> Response {
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
@@ -330,10 +331,13 @@ async fn mapped(
         slot.set(fault, version, connection);
         return StatusCode::OK.into_response();
     }
+    // gzip, and the framing headers the server owns (`crate::mocks::encoding`).
+    let (answer, framing) = crate::mocks::encoding::prepare(answer, gzip).await;
     let mut response = match answer.dribble {
         Some(plan) => Response::new(Body::new(
             Dribble::new(answer.body, plan).first_chunk_due().await,
         )),
+        None if framing.chunked => Response::new(crate::mocks::encoding::chunked(answer.body)),
         None => Response::new(Body::from(answer.body)),
     };
     *response.status_mut() =

@@ -152,6 +152,27 @@ pub enum CredentialMatcher {
 pub const MAX_CREDENTIAL_VALUES: usize = 64;
 
 impl CredentialMatcher {
+    /// `basicAuthCredentials` (or its old name `basicAuth`): `{"username", "password"}`, which
+    /// WireMock (3.13.2, asked) turns into `Authorization` equal, without case, to
+    /// `Basic base64(username:password)` — in place of any other `Authorization` matcher of the
+    /// mapping. One whole value, compared in constant time like any `equalTo`.
+    pub fn basic_auth(v: &Value, ptr: &str) -> Result<Self, MappingError> {
+        use base64::Engine as _;
+        let m = as_object(v, ptr)?;
+        let field = |name: &str| match m.get(name) {
+            Some(v) => scalar_string(v, &child(ptr, name)),
+            None => Err(err(&child(ptr, name), ErrorKind::Missing)),
+        };
+        let pair = format!("{}:{}", field("username")?, field("password")?);
+        Ok(CredentialMatcher::EqualTo {
+            value: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ),
+            case_insensitive: true,
+        })
+    }
+
     /// How many whole values it compares with (its `equalTo`s).
     pub fn values(&self) -> usize {
         match self {

@@ -6,7 +6,8 @@
 //!
 //! - `parse` (private): [`MappingError`] with its JSON pointer, [`ErrorKind`], [`ParseContext`],
 //!   and the readers of JSON fields every parser uses; `id`, `jackson` (private): mapping ids,
-//!   Jackson's pretty printer.
+//!   Jackson's pretty printer; `jayway` (private): `matchesJsonPath` read as WireMock's Jayway
+//!   reads it, over the RFC 9535 evaluator.
 //! - [`credentials`]: which parts of a request are credentials, and the only matchers allowed on
 //!   them. `body_file` (private): `bodyFileName`, read inside `__files` only.
 //! - [`request`]: [`MockRequest`], its credentials sealed as it is built.
@@ -15,7 +16,7 @@
 //! - [`templating`]: Handlebars response templates, rendered within a budget;
 //!   [`proxy`]: `proxyBaseUrl`, where a request is forwarded and with which headers;
 //!   [`response`]: the response as data, rendered for a request.
-//! - [`mapping`]: mapping JSON → [`Mapping`]; [`load`]: a WireMock folder, all or nothing;
+//! - [`mapping`]: mapping JSON → [`Mapping`]; [`load`]: a WireMock folder, each bad mapping refused alone;
 //!   [`stubs`]: the compiled index, priorities, scenarios and near misses;
 //!   [`recording`]: proxied exchanges → mappings and body files, as WireMock's recorder
 //!   writes them.
@@ -24,6 +25,7 @@ mod body_file;
 pub mod credentials;
 mod id;
 mod jackson;
+mod jayway;
 pub mod load;
 pub mod mapping;
 pub mod matchers;
@@ -39,9 +41,10 @@ pub mod templating;
 mod test_support;
 pub mod url;
 
-pub use load::{LoadError, load_dir};
+pub use load::{LoadError, Loaded, Refusal, load_dir};
 pub use mapping::{
-    ErrorKind, Mapping, MappingError, ParseContext, ScenarioRule, parse_document, parse_mapping,
+    ErrorKind, Mapping, MappingError, ParseContext, ScenarioRule, parse_document,
+    parse_document_each, parse_mapping,
 };
 pub use matchers::StringMatcher;
 pub use pattern::{PathBound, RequestPattern};

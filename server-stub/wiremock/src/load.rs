@@ -1,18 +1,22 @@
-//! Loading a WireMock folder (`mappings/**/*.json` and `__files/`), all or nothing.
+//! Loading a WireMock folder (`mappings/**/*.json` and `__files/`): every mapping that parses,
+//! and each that does not refused on its own, naming its file and the JSON pointer.
 
 use std::path::{Path, PathBuf};
 
 use crate::body_file::MAX_FILE_BYTES;
-use crate::mapping::{Mapping, parse_document};
+use crate::mapping::{Mapping, parse_document_each};
 use crate::parse::{MappingError, ParseContext};
 
 /// How deep `mappings/` may nest; symbolic links to directories are not followed at all.
 const MAX_DIR_DEPTH: usize = 32;
 
-/// Loading a directory failed: which file, and why. Nothing was loaded.
+/// Loading a directory failed: which file, and why. Nothing was loaded. (A file that is not
+/// JSON is such a failure, as it is for WireMock, which does not start: there is no mapping in
+/// it to refuse on its own.)
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: {source}")]
+    /// The I/O error follows as the cause.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -23,10 +27,35 @@ pub enum LoadError {
     Mapping { path: PathBuf, error: MappingError },
 }
 
+/// A mapping of the folder that did not parse: its file, and the error with its pointer.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub error: MappingError,
+}
+
+/// What a folder held: the mappings that parsed, in load order, and the refused ones.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub mappings: Vec<Mapping>,
+    pub refused: Vec<Refusal>,
+    /// Mapping files read.
+    pub files: usize,
+}
+
+impl Loaded {
+    /// Mappings the folder's files hold, loaded or refused.
+    pub fn total(&self) -> usize {
+        self.mappings.len() + self.refused.len()
+    }
+}
+
 /// Reads WireMock's layout: every `dir/mappings/**/*.json`, in path order (so the "newest"
 /// mapping among equal priorities is the last in path order), body files from `dir/__files/`.
-/// All or nothing: the first bad file is the error, naming its path and the pointer.
-pub fn load_dir(dir: &Path) -> Result<Vec<Mapping>, LoadError> {
+/// A mapping that does not parse is refused alone (the caller decides whether that is fatal);
+/// a file that cannot be read or is not a mapping document fails the whole load.
+pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
     let mappings_dir = dir.join("mappings");
     let files_dir = dir.join("__files");
     let mut files = Vec::new();
@@ -37,14 +66,25 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Mapping>, LoadError> {
     let cx = ParseContext {
         files_dir: Some(&files_dir),
     };
-    let mut out = Vec::new();
+    let mut out = Loaded {
+        files: files.len(),
+        ..Loaded::default()
+    };
     for path in files {
         let bytes = read_bounded(&path)?;
-        let parsed = parse_document(&bytes, cx).map_err(|error| LoadError::Mapping {
+        let each = parse_document_each(&bytes, cx).map_err(|error| LoadError::Mapping {
             path: path.clone(),
             error,
         })?;
-        out.extend(parsed);
+        for parsed in each {
+            match parsed {
+                Ok(m) => out.mappings.push(m),
+                Err(error) => out.refused.push(Refusal {
+                    path: path.clone(),
+                    error,
+                }),
+            }
+        }
     }
     Ok(out)
 }
@@ -116,14 +156,16 @@ mod tests {
         );
         write(&d.path().join("mappings/notes.txt"), "not a mapping");
         write(&d.path().join("__files/sub/a.txt"), "from a file");
-        let ms = load_dir(d.path()).unwrap();
+        let loaded = load_dir(d.path()).unwrap();
+        assert_eq!((loaded.files, loaded.total()), (2, 3));
+        let ms = loaded.mappings;
         assert_eq!(ms.len(), 3);
         assert_eq!(ms[0].response.body.as_deref(), Some(&b"from a file"[..]));
         assert_eq!((ms[1].id.as_str(), ms[2].id.as_str()), ("b1", "b2"));
     }
 
     #[test]
-    fn one_bad_file_fails_the_whole_load_naming_path_and_pointer() {
+    fn a_bad_mapping_is_refused_alone_naming_file_and_pointer() {
         let d = tempfile::tempdir().unwrap();
         write(
             &d.path().join("mappings/good.json"),
@@ -131,12 +173,38 @@ mod tests {
         );
         write(
             &d.path().join("mappings/bad.json"),
-            r#"{"request": {"method": "GET", "urlPath": "/x", "queryParameters": {"q": {"matches": "["}}}}"#,
+            r#"{"mappings": [{"request": {"url": "/b"}},
+                {"request": {"method": "GET", "urlPath": "/x", "queryParameters": {"q": {"matches": "["}}}},
+                {"request": {"url": "/c", "customMatcher": {"name": "m"}}}]}"#,
         );
-        let e = load_dir(d.path()).unwrap_err();
-        let text = e.to_string();
+        let loaded = load_dir(d.path()).unwrap();
+        assert_eq!(
+            (loaded.files, loaded.total(), loaded.mappings.len()),
+            (2, 4, 2)
+        );
+        let said: Vec<String> = loaded.refused.iter().map(ToString::to_string).collect();
+        assert_eq!(said.len(), 2);
         assert!(
-            text.contains("bad.json") && text.contains("/request/queryParameters/q/matches"),
+            said[0].contains("bad.json: /mappings/1/request/queryParameters/q/matches"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("bad.json: /mappings/2/request/customMatcher: not supported"),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_fails_the_load_as_it_stops_wiremock() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("mappings/good.json"), r#"{"request": {}}"#);
+        write(
+            &d.path().join("mappings/broken.json"),
+            r#"{"request": {"url": "/x""#,
+        );
+        let text = load_dir(d.path()).unwrap_err().to_string();
+        assert!(
+            text.contains("broken.json: : not JSON") || text.contains("broken.json"),
             "{text}"
         );
     }

@@ -108,6 +108,16 @@ pub fn parse_mapping_at(
 
 /// Parses a document holding one mapping or `{"mappings": [...]}`.
 pub fn parse_document(bytes: &[u8], cx: ParseContext<'_>) -> Result<Vec<Mapping>, MappingError> {
+    parse_document_each(bytes, cx)?.into_iter().collect()
+}
+
+/// [`parse_document`], each mapping on its own: the outer error when the text is not a mapping
+/// document at all (not JSON, or `mappings` not an array), and beside each mapping that parsed
+/// the error of each that did not, its pointer from the document's root (`/mappings/3/…`).
+pub fn parse_document_each(
+    bytes: &[u8],
+    cx: ParseContext<'_>,
+) -> Result<Vec<Result<Mapping, MappingError>>, MappingError> {
     // serde_json refuses nesting beyond 128 levels, so hostile input cannot exhaust the stack.
     let v: Value =
         serde_json::from_slice(bytes).map_err(|e| err("", ErrorKind::NotJson(e.to_string())))?;
@@ -116,12 +126,13 @@ pub fn parse_document(bytes: &[u8], cx: ParseContext<'_>) -> Result<Vec<Mapping>
             let list = list
                 .as_array()
                 .ok_or_else(|| err("/mappings", ErrorKind::Expected("an array")))?;
-            list.iter()
+            Ok(list
+                .iter()
                 .enumerate()
                 .map(|(i, m)| parse_mapping_at(m, &format!("/mappings/{i}"), cx))
-                .collect()
+                .collect())
         }
-        _ => Ok(vec![parse_mapping_at(&v, "", cx)?]),
+        _ => Ok(vec![parse_mapping_at(&v, "", cx)]),
     }
 }
 
@@ -216,12 +227,14 @@ mod tests {
 
     #[test]
     fn request_fields_this_stub_cannot_honour_are_refused_not_ignored() {
-        // Ignoring `basicAuthCredentials` would answer requests the author meant to refuse.
-        let (p, k) = pointer_of(
-            json!({"request": {"url": "/a", "basicAuthCredentials": {"username": "u"}}}),
-        );
-        assert_eq!(p, "/request/basicAuthCredentials");
+        // Ignoring `customMatcher` would answer requests the author meant to refuse.
+        let (p, k) = pointer_of(json!({"request": {"url": "/a", "customMatcher": {"name": "m"}}}));
+        assert_eq!(p, "/request/customMatcher");
         assert!(matches!(k, ErrorKind::Invalid(_)));
+        // Basic credentials without a password: WireMock's never match; refused, not guessed.
+        let (p, k) = pointer_of(json!({"request": {"url": "/a", "basicAuth": {"username": "u"}}}));
+        assert_eq!(p, "/request/basicAuth/password");
+        assert_eq!(k, ErrorKind::Missing);
         assert!(
             parse(json!({"request": {}, "persistent": true, "postServeActions": []})).is_ok(),
             "other fields are ignored"

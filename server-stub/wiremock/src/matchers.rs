@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use crate::jackson::jackson_pretty;
+use crate::jayway::JaywayPath;
 use crate::parse::{
     ErrorKind, MAX_EXPRESSION_LEN, MappingError, as_object, child, err, opt_bool, scalar_string,
     whole_regex,
@@ -35,7 +36,7 @@ pub enum StringMatcher {
     EqualToJson(JsonExpectation),
     /// `matchesJsonPath`: the expression finds something, or what it finds passes `then`.
     MatchesJsonPath {
-        path: Box<JsonPath>,
+        path: Box<JaywayPath>,
         then: Option<Box<StringMatcher>>,
     },
     And(Vec<StringMatcher>),
@@ -64,6 +65,25 @@ const OPERATORS: &[&str] = &[
     "or",
 ];
 
+/// WireMock's operators this engine does not implement: named in the refusal, so that the
+/// message says which feature is missing (not "unknown matcher" for a modifier beside it).
+const UNSUPPORTED_OPERATORS: &[&str] = &[
+    "equalToXml",
+    "matchesXPath",
+    "binaryEqualTo",
+    "matchesJsonSchema",
+    "before",
+    "after",
+    "equalToDateTime",
+    "hasExactly",
+    "includes",
+    "not",
+    "anything",
+    "equalToNumber",
+    "greaterThanNumber",
+    "lessThanNumber",
+];
+
 impl StringMatcher {
     pub fn parse(v: &Value, ptr: &str) -> Result<Self, MappingError> {
         Self::parse_depth(v, ptr, 0)
@@ -77,33 +97,32 @@ impl StringMatcher {
             ));
         }
         let m = as_object(v, ptr)?;
-        let ops: Vec<&str> = m
-            .keys()
-            .map(String::as_str)
-            .filter(|k| OPERATORS.contains(k))
-            .collect();
-        let op = match ops.as_slice() {
-            [op] => *op,
-            [] => {
-                let first = m.keys().next().cloned().unwrap_or_default();
-                return Err(err(ptr, ErrorKind::UnknownMatcher(first)));
-            }
-            [_, second, ..] => {
-                return Err(err(
-                    &child(ptr, second),
-                    ErrorKind::Invalid("only one matcher per object".into()),
-                ));
-            }
+        // WireMock (3.13.2, asked) applies the first operator in the object, in document order,
+        // and ignores any other: `{"matchesJsonPath": "$.a", "contains": "x"}` asks only that
+        // `$.a` exists. Real mappings rely on it, whatever their authors meant.
+        let Some(op) = m.keys().map(String::as_str).find(|k| OPERATORS.contains(k)) else {
+            let unsupported = m
+                .keys()
+                .find(|k| UNSUPPORTED_OPERATORS.contains(&k.as_str()));
+            return Err(match unsupported {
+                Some(k) => err(
+                    &child(ptr, k),
+                    ErrorKind::Invalid("not supported by this stub".into()),
+                ),
+                None => {
+                    let first = m.keys().next().cloned().unwrap_or_default();
+                    err(ptr, ErrorKind::UnknownMatcher(first))
+                }
+            });
         };
         let allowed: &[&str] = match op {
             "equalTo" => &["caseInsensitive"],
             "equalToJson" => &["ignoreArrayOrder", "ignoreExtraElements"],
             _ => &[],
         };
-        if let Some(extra) = m
-            .keys()
-            .find(|k| k.as_str() != op && !allowed.contains(&k.as_str()))
-        {
+        if let Some(extra) = m.keys().find(|k| {
+            k.as_str() != op && !allowed.contains(&k.as_str()) && !OPERATORS.contains(&k.as_str())
+        }) {
             return Err(err(ptr, ErrorKind::UnknownMatcher(extra.clone())));
         }
         let at = child(ptr, op);
@@ -139,7 +158,7 @@ impl StringMatcher {
             }
             "matchesJsonPath" => match operand {
                 Value::String(expr) => StringMatcher::MatchesJsonPath {
-                    path: Box::new(json_path(expr, &at)?),
+                    path: Box::new(jayway_path(expr, &at)?),
                     then: None,
                 },
                 Value::Object(obj) => {
@@ -147,7 +166,7 @@ impl StringMatcher {
                         Some(e) => scalar_string(e, &child(&at, "expression"))?,
                         None => return Err(err(&child(&at, "expression"), ErrorKind::Missing)),
                     };
-                    let path = Box::new(json_path(&expr, &child(&at, "expression"))?);
+                    let path = Box::new(jayway_path(&expr, &child(&at, "expression"))?);
                     let mut rest: Map<String, Value> = obj.clone();
                     rest.remove("expression");
                     let then = Self::parse_depth(&Value::Object(rest), &at, depth + 1)?;
@@ -223,7 +242,8 @@ impl StringMatcher {
             },
             StringMatcher::MatchesJsonPath { path, then } => match b.json() {
                 Some(doc) => {
-                    let found = path.query(doc).all();
+                    let found = path.query(doc);
+                    let found: Vec<&Value> = found.iter().map(AsRef::as_ref).collect();
                     match then {
                         // Something found, even an empty array or object at a definite path.
                         None => !found.is_empty(),
@@ -288,6 +308,17 @@ pub(crate) fn json_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// [`json_path`]'s bounds, the expression read as Jayway reads it (`crate::jayway`).
+fn jayway_path(expr: &str, ptr: &str) -> Result<JaywayPath, MappingError> {
+    if expr.len() > MAX_EXPRESSION_LEN || bracket_depth(expr) > 32 {
+        return Err(err(
+            ptr,
+            ErrorKind::InvalidJsonPath("too long or nested too deeply".into()),
+        ));
+    }
+    JaywayPath::parse(expr).map_err(|e| err(ptr, ErrorKind::InvalidJsonPath(e)))
 }
 
 pub(crate) fn json_path(expr: &str, ptr: &str) -> Result<JsonPath, MappingError> {

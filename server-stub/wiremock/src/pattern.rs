@@ -53,7 +53,6 @@ pub enum ValueMatcher {
 /// Request fields that change what matches and that this engine does not implement: refused,
 /// because ignoring them would match requests the mapping's author meant to exclude.
 const UNSUPPORTED_REQUEST_FIELDS: &[&str] = &[
-    "basicAuthCredentials",
     "multipartPatterns",
     "customMatcher",
     "formParameters",
@@ -117,12 +116,21 @@ impl RequestPattern {
                 ));
             }
         };
+        let mut headers = value_matchers(m, "headers", ptr, "header")?;
+        if let Some(key) = ["basicAuthCredentials", "basicAuth"]
+            .into_iter()
+            .find(|k| m.get(*k).is_some_and(|v| !v.is_null()))
+        {
+            let basic = CredentialMatcher::basic_auth(&m[key], &child(ptr, key))?;
+            headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+            headers.push(("Authorization".to_owned(), ValueMatcher::Credential(basic)));
+        }
         Ok(RequestPattern {
             method,
             url,
             path_parameters,
             query_parameters: value_matchers(m, "queryParameters", ptr, "query parameter")?,
-            headers: value_matchers(m, "headers", ptr, "header")?,
+            headers,
             cookies: named(m, "cookies", ptr, |name, v, at| {
                 CredentialMatcher::parse(v, at, &format!("the cookie {name:?}"))
             })?,

@@ -71,7 +71,10 @@ impl UrlMatcher {
                 if let Some(q) = prefix.find(['?', '#']) {
                     prefix.truncate(q);
                 }
-                PathBound::Prefix(prefix)
+                PathBound::Pattern {
+                    prefix,
+                    anchored: re.as_str().to_owned(),
+                }
             }
         }
     }
@@ -197,8 +200,12 @@ impl PathTemplate {
 pub enum PathBound {
     /// This path exactly (`url`, `urlPath`).
     Exact(String),
-    /// Every path it matches starts with this literal text (may be empty).
+    /// Every path it matches starts with this literal text (may be empty): a path template.
     Prefix(String),
+    /// A regex (`urlPattern`, `urlPathPattern`): the literal text every match starts with (may
+    /// be empty), and the regex itself as compiled (`\A(?:…)\z`), for a caller that must know
+    /// exactly whether it can match some path.
+    Pattern { prefix: String, anchored: String },
     /// Any path (no URL in the pattern).
     Anything,
 }

@@ -130,3 +130,41 @@ async fn n12_an_anonymous_near_miss_report_names_no_guarded_mapping() {
         .header("Authorization", basic_header("bob", "bob"));
     assert!(tokenauth_e2e::text_of(r).await.contains("secret customer"));
 }
+
+/// The guard reads a URL regex exactly (its DFA beside that of every `/rest/` spelling): an
+/// unescaped `.` outside the first segment leaves a mapping open, as real Bitbucket mappings
+/// (`/2.0/repositories/…`) need; a regex that could spell `/rest/` any way stays guarded.
+#[tokio::test]
+async fn n2_a_regex_is_open_exactly_when_it_can_match_no_spelling_of_rest() {
+    let s = Server::start();
+    let open = "/2.0/repositories/[^/]+/pullrequests";
+    let guarded = [
+        "/(r|x)est/api/.*",
+        "/.est/api/x",
+        "(?i)/REST/api/y",
+        "/re(s|ſ)t/api/z",
+        ".*",
+    ];
+    for (i, p) in std::iter::once(open).chain(guarded).enumerate() {
+        let body = if i == 0 { "open" } else { "CONFIDENTIAL" };
+        let m = json!({"priority": i + 1, "request": {"method": "GET", "urlPathPattern": p},
+                       "response": {"body": body}});
+        assert_eq!(add_mapping(&s, m).await.status(), 201);
+    }
+    let page = s.req(Method::GET, "/2.0/repositories/team/pullrequests");
+    assert_eq!(tokenauth_e2e::text_of(page).await, "open");
+    for path in [
+        &b"/xest/api/x"[..],
+        b"/best/api/x",
+        b"/ReSt/api/y",
+        "/reſt/api/z".as_bytes(),
+        b"/anything",
+    ] {
+        let answer = raw_get(&s, path).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 401") && !answer.contains("CONFIDENTIAL"),
+            "{}: {answer}",
+            String::from_utf8_lossy(path)
+        );
+    }
+}

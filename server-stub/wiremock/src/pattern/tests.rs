@@ -198,6 +198,14 @@ fn credentials_are_matched_whole_and_a_guessing_matcher_is_refused_at_load() {
 fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
     let bound = |request: Value| mapping(json!({"request": request})).request.path_bound();
     let prefix = |p: &str| PathBound::Prefix(p.into());
+    // A regex's bound: its literal prefix (the regex itself beside it).
+    let pattern = |request: Value| match bound(request) {
+        PathBound::Pattern { prefix, anchored } => {
+            assert!(anchored.starts_with(r"\A(?:") && anchored.ends_with(r")\z"));
+            PathBound::Prefix(prefix)
+        }
+        other => other,
+    };
     assert_eq!(
         bound(json!({"urlPath": "/a/b"})),
         PathBound::Exact("/a/b".into())
@@ -208,11 +216,11 @@ fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
     );
     assert_eq!(bound(json!({})), PathBound::Anything);
     assert_eq!(
-        bound(json!({"urlPathPattern": "/static/.*"})),
+        pattern(json!({"urlPathPattern": "/static/.*"})),
         prefix("/static/")
     );
     assert_eq!(
-        bound(json!({"urlPattern": "/api/v1\\?x=.*"})),
+        pattern(json!({"urlPattern": "/api/v1\\?x=.*"})),
         prefix("/api/v1")
     );
     assert_eq!(
@@ -220,20 +228,78 @@ fn a_pattern_reports_the_literal_prefix_every_path_it_matches_starts_with() {
         prefix("/api/")
     );
     assert_eq!(
-        bound(json!({"urlPattern": ".*/rest/api/2/myself"})),
+        pattern(json!({"urlPattern": ".*/rest/api/2/myself"})),
         prefix("")
     );
     assert_eq!(
-        bound(json!({"urlPathPattern": "/static/x|/rest/y"})),
+        pattern(json!({"urlPathPattern": "/static/x|/rest/y"})),
         prefix("/")
     );
-    let folded = bound(json!({"urlPathPattern": "(?i)/rest/api/2/myself"}));
+    let folded = pattern(json!({"urlPathPattern": "(?i)/rest/api/2/myself"}));
     assert!(
         matches!(&folded, PathBound::Prefix(p) if p.len() <= 1),
         "{folded:?}"
     );
     assert_eq!(
-        bound(json!({"urlPathPattern": "/re(st)?/x"})),
+        pattern(json!({"urlPathPattern": "/re(st)?/x"})),
         prefix("/re")
     );
+}
+
+/// WireMock 3.13.2, asked: in a matcher object with two operators, the first (in document
+/// order) applies and the others are ignored — real mappings write `{"matchesJsonPath": …,
+/// "contains": …}` and WireMock only asks that the path exists.
+#[test]
+fn of_two_operators_in_one_object_the_first_applies() {
+    let post = |b: &str| MockRequest::new("POST", "/b").body(b);
+    let s = stubs(vec![json!({"id": "jp", "request": {"url": "/b",
+        "bodyPatterns": [{"matchesJsonPath": "$.a", "contains": "xyz"}]}})]);
+    assert!(answer(&s, &post(r#"{"a": "nope"}"#)).is_some());
+    assert!(answer(&s, &post(r#"{"b": "xyz"}"#)).is_none());
+    let s = stubs(vec![json!({"id": "c", "request": {"url": "/b",
+        "bodyPatterns": [{"contains": "xyz", "matchesJsonPath": "$.a"}]}})]);
+    assert!(answer(&s, &post(r#"{"b": "xyz"}"#)).is_some());
+    assert!(answer(&s, &post(r#"{"a": "nope"}"#)).is_none());
+}
+
+#[test]
+fn an_operator_this_engine_lacks_is_named_beside_its_modifiers() {
+    let e = parse_mapping_at(
+        &json!({"request": {"bodyPatterns": [{"enablePlaceholders": true, "equalToXml": "<a/>"}]}}),
+        "",
+        ParseContext::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.pointer, "/request/bodyPatterns/0/equalToXml");
+    assert!(e.to_string().contains("not supported by this stub"), "{e}");
+}
+
+/// WireMock 3.13.2, asked: `basicAuthCredentials`, and its old name `basicAuth`, match
+/// `Authorization: Basic base64(user:password)` (without case), in place of the mapping's own
+/// `Authorization` matcher. Ignoring it (as the stub once did `basicAuth`) would answer requests
+/// without the credentials the mapping demands.
+#[test]
+fn basic_credentials_demand_that_authorization_and_replace_its_matcher() {
+    for key in ["basicAuthCredentials", "basicAuth"] {
+        let s = stubs(vec![json!({"id": "b", "request": {"url": "/u",
+            "headers": {"Authorization": {"contains": "Bearer"}},
+            key: {"username": "git-user", "password": "git-secret"}}})]);
+        let with = |auth: &str| get("/u").header("Authorization", auth);
+        // base64("git-user:git-secret")
+        let right = "Z2l0LXVzZXI6Z2l0LXNlY3JldA==";
+        assert!(
+            answer(&s, &with(&format!("Basic {right}"))).is_some(),
+            "{key}"
+        );
+        assert!(
+            answer(&s, &with(&format!("basic {right}"))).is_some(),
+            "{key}"
+        );
+        assert!(
+            answer(&s, &with("Basic Z2l0LXVzZXI6d3Jvbmc=")).is_none(),
+            "{key}"
+        );
+        assert!(answer(&s, &with("Bearer x")).is_none(), "{key}");
+        assert!(answer(&s, &get("/u")).is_none(), "{key}");
+    }
 }

@@ -50,13 +50,13 @@ fn the_four_kinds_of_body() {
         body_text(json!({"base64Body": "aGk="}), &MockRequest::default()),
         "hi"
     );
-    // jsonBody is written as WireMock writes it, with Jackson's pretty printer.
+    // jsonBody is written with Jackson's pretty printer, its keys in the mapping's order.
     assert_eq!(
         body_text(
             json!({"jsonBody": {"key": "PROJ-1", "n": [1, 2], "e": {}, "o": {"a": null}}}),
             &MockRequest::default()
         ),
-        "{\n  \"e\" : { },\n  \"key\" : \"PROJ-1\",\n  \"n\" : [ 1, 2 ],\n  \"o\" : {\n    \"a\" : null\n  }\n}"
+        "{\n  \"key\" : \"PROJ-1\",\n  \"n\" : [ 1, 2 ],\n  \"e\" : { },\n  \"o\" : {\n    \"a\" : null\n  }\n}"
     );
     let e = error(json!({"body": "a", "jsonBody": {}}));
     assert_eq!(e.pointer, "/response/jsonBody");
@@ -171,6 +171,11 @@ fn templates_see_the_request_model() {
     let t = |body: &str| body_text(templated(body), &req);
     assert_eq!(t("{{request.pathSegments.[4]}}"), "PROJ-7");
     assert_eq!(t("{{request.path}}"), "/rest/api/2/issue/PROJ-7");
+    // WireMock's `request.path` is also the list of segments (and the map of parameters).
+    assert_eq!(
+        t("{{request.path.[0]}}/{{ request.path.[4] }} request.path.[0]"),
+        "rest/PROJ-7 request.path.[0]"
+    );
     // `{{…}}` escapes as WireMock's default (jknack's Handlebars.js strategy), `{{{…}}}` does not.
     assert_eq!(
         t("{{request.url}}"),

@@ -106,6 +106,43 @@ fn has_partials(t: &Template) -> bool {
     })
 }
 
+/// WireMock's `request.path` is the path when rendered, and also a list and a map:
+/// `request.path.[0]` is its first segment, `request.path.key` the path parameter `key`
+/// (WireMock 3.13.2, asked). Handlebars cannot give one value all three faces, so inside each
+/// `{{…}}` those two spellings are read as `request.pathSegments.[0]` and
+/// `request.pathParameters.key`.
+fn path_aliases(source: &str) -> std::borrow::Cow<'_, str> {
+    const ALIAS: &str = "request.path.";
+    if !source.contains(ALIAS) {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        let close = rest[open..].find("}}").map_or(rest.len(), |c| open + c);
+        out.push_str(&rest[..open]);
+        let mut inside = &rest[open..close];
+        while let Some(at) = inside.find(ALIAS) {
+            let after = &inside[at + ALIAS.len()..];
+            let whole_word =
+                !inside[..at].ends_with(|c: char| c.is_alphanumeric() || c == '.' || c == '_');
+            out.push_str(&inside[..at]);
+            match after.chars().next() {
+                Some('[') if whole_word => out.push_str("request.pathSegments."),
+                Some(c) if whole_word && (c.is_alphabetic() || c == '_') => {
+                    out.push_str("request.pathParameters.");
+                }
+                _ => out.push_str(ALIAS),
+            }
+            inside = after;
+        }
+        out.push_str(inside);
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 fn compile(source: &str, ptr: &str) -> Result<Template, MappingError> {
     if source.len() > MAX_EXPRESSION_LEN * 16 || template_depth(source) > MAX_TEMPLATE_DEPTH {
         return Err(err(
@@ -113,7 +150,7 @@ fn compile(source: &str, ptr: &str) -> Result<Template, MappingError> {
             ErrorKind::InvalidTemplate("too large or nested too deeply".into()),
         ));
     }
-    let t = Template::compile(source)
+    let t = Template::compile(&path_aliases(source))
         .map_err(|e| err(ptr, ErrorKind::InvalidTemplate(e.to_string())))?;
     if has_partials(&t) {
         return Err(err(
@@ -324,4 +361,17 @@ pub(crate) fn render(
         left -= value.len();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_path_is_also_its_segments_and_its_parameters() {
+        assert_eq!(
+            super::path_aliases(
+                "{{request.path.[1]}} {{request.path.key}} {{request.path}} {{x.request.path.a}} request.path.[0]"
+            ),
+            "{{request.pathSegments.[1]}} {{request.pathParameters.key}} {{request.path}} {{x.request.path.a}} request.path.[0]"
+        );
+    }
 }

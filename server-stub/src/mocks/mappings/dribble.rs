@@ -1,5 +1,4 @@
-//! `chunkedDribbleDelay`: a mapped body sent in its chunks, each after its wait, within the
-//! server's bounds (a mapping cannot hold a request longer than [`MAX_DELAY`]).
+//! A `chunkedDribbleDelay` body, sent in WireMock's chunks (its bounds are `super::bounded`'s).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -10,21 +9,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use hyper::body::Frame;
 use wiremock_engine::ChunkedDribbleDelay;
-
-/// The longest delay a mapping may ask for: a request waits at most this long. A
-/// `chunkedDribbleDelay`'s `totalDuration` is capped the same.
-pub const MAX_DELAY: Duration = Duration::from_secs(60);
-/// The most chunks a `chunkedDribbleDelay` body is cut into (each is a wake-up and a write).
-pub const MAX_DRIBBLE_CHUNKS: u32 = 1_000;
-
-/// A `chunkedDribbleDelay` within the server's bounds: a mapping cannot hold a request longer
-/// than [`MAX_DELAY`] or make it wake up more than [`MAX_DRIBBLE_CHUNKS`] times.
-pub fn bounded(d: ChunkedDribbleDelay) -> ChunkedDribbleDelay {
-    ChunkedDribbleDelay {
-        number_of_chunks: d.number_of_chunks.min(MAX_DRIBBLE_CHUNKS),
-        total_duration: d.total_duration.min(MAX_DELAY),
-    }
-}
 
 /// A body sent as WireMock dribbles it: cut as [`ChunkedDribbleDelay::chunk_lengths`] says, each
 /// chunk written after a wait of [`ChunkedDribbleDelay::interval`]. Its size is not announced, so
@@ -96,16 +80,6 @@ mod tests {
     use hyper::body::Body as _;
 
     use super::*;
-
-    #[test]
-    fn a_dribble_is_bounded() {
-        let d = bounded(ChunkedDribbleDelay {
-            number_of_chunks: u32::MAX,
-            total_duration: Duration::from_secs(3_600),
-        });
-        assert_eq!(d.number_of_chunks, MAX_DRIBBLE_CHUNKS);
-        assert_eq!(d.total_duration, MAX_DELAY);
-    }
 
     #[tokio::test]
     async fn a_dribbled_body_comes_in_its_chunks_after_their_waits() {
