@@ -67,24 +67,27 @@ pub enum ServerError {
 /// it listens on, with its port): a proxy to it would send every request round again. A loop
 /// through another host is caught at run time by the `Via` mark (`crate::upstream`).
 fn points_here(url: &str, addr: SocketAddr) -> bool {
-    let Some(origin) = wiremock_engine::proxy::origin_of(url) else {
+    // The WHATWG parser the client uses: `127.1`, `0x7f000001`, `2130706433` are 127.0.0.1.
+    let Ok(u) = reqwest::Url::parse(url) else {
         return false;
     };
-    let (scheme, authority) = origin.split_once("://").unwrap_or_default();
-    let default_port = if scheme == "https" { 443 } else { 80 };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            (h, p.parse().unwrap_or(default_port))
-        }
-        _ => (authority, default_port),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if port != addr.port() {
+    if u.port_or_known_default() != Some(addr.port()) {
         return false;
     }
-    let ip: Option<std::net::IpAddr> = host.parse().ok();
-    host == "localhost"
-        || ip.is_some_and(|ip| ip.is_loopback() || ip == addr.ip() || addr.ip().is_unspecified())
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    // The parser has written an address in its canonical form by now.
+    let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    else {
+        let d = host.trim_end_matches('.').to_ascii_lowercase();
+        return d == "localhost" || d.ends_with(".localhost");
+    };
+    ip.is_loopback() || ip == addr.ip().to_canonical() || addr.ip().is_unspecified()
 }
 
 /// Opens the database and the rules on it, creating `seed`'s users and their fixed-secret

@@ -103,6 +103,19 @@ async fn upstream() -> (String, Seen) {
                 "a page"
             }),
         )
+        .route(
+            "/rest/api/2/gz",
+            get(|| async {
+                use std::io::Write as _;
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(format!(r#"{{"rawToken":"{UPSTREAM_RAW_TOKEN}"}}"#).as_bytes()).unwrap();
+                ([(header::CONTENT_TYPE, "application/json"), (header::CONTENT_ENCODING, "gzip")], gz.finish().unwrap())
+            }),
+        )
+        .route(
+            "/rest/api/2/cookie2",
+            get(|| async { ([("set-cookie2", format!("atl={UPSTREAM_SESSION}"))], "{}") }),
+        )
         .route("/hang", get(|| async {
             tokio::time::sleep(Duration::from_secs(60)).await;
             "late"
@@ -540,23 +553,81 @@ async fn bad_upstreams_get_a_clear_error_and_a_bounded_wait() {
 
 #[test]
 fn a_proxy_all_to_this_server_itself_refuses_the_start() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    for host in [
+        "localhost",
+        "127.1",
+        "0x7f000001",
+        "2130706433",
+        "[::ffff:127.0.0.1]",
+        "127.0.0.2",
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(tokenauth_e2e::binary())
+            .args([
+                "--data-dir",
+                &dir.path().display().to_string(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--proxy-all", &format!("http://{host}:{port}")])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{host}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is this server itself"), "{host}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn what_the_upstream_must_not_see_or_hand_back() {
+    let (up, seen) = upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(tokenauth_e2e::binary())
-        .args([
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--proxy-all", &format!("http://localhost:{port}")])
-        .output()
+    let s = Server::start_on(&dir.path().join("data"), &["--proxy-all", &up]);
+    let read_only = format!("Bearer {}", s.secret("alice", "READ_ONLY").await);
+    // A Read Only token's GET stays a GET: no method override reaches the upstream.
+    let r = s
+        .req(Method::GET, "/rest/api/2/issue/P-1?_method=DELETE")
+        .header("Authorization", &read_only)
+        .header("X-HTTP-Method-Override", "DELETE")
+        .header("X-HTTP-Method", "DELETE")
+        .header("X-Method-Override", "DELETE")
+        .send()
+        .await
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is this server itself"), "{err}");
+    assert_eq!(r.status(), 200);
+    let sent = seen.last();
+    for h in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        assert!(!sent.contains_key(h), "{h} reached the upstream");
+    }
+    // A compressed answer is read, scrubbed and sent plain; Set-Cookie2 is held back too.
+    let r = s
+        .req(Method::GET, "/rest/api/2/gz")
+        .header("Authorization", &read_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"rawToken": "[redacted]"})
+    );
+    let r = s
+        .req(Method::GET, "/rest/api/2/cookie2")
+        .header("Authorization", &read_only)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("set-cookie2").is_none());
+    let journal = tokenauth_e2e::text_of(s.req(Method::GET, "/__admin/requests")).await;
+    assert!(!journal.contains(UPSTREAM_SESSION) && !journal.contains(UPSTREAM_RAW_TOKEN));
 }

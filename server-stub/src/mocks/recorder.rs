@@ -72,6 +72,8 @@ struct Inner {
     groups: HashMap<String, Group>,
     /// Scenarios numbered so far in this recording.
     scenarios: usize,
+    /// Answers not recorded because the recording was full.
+    overflowed: u64,
     /// What this recording wrote: path → a hash of the content, so only what changed is written
     /// again.
     written: HashMap<PathBuf, u64>,
@@ -85,6 +87,8 @@ struct Group {
     scenario: usize,
     /// The files its mappings were last written to.
     files: Vec<PathBuf>,
+    /// Its last write failed: the stop writes it again.
+    dirty: bool,
 }
 
 fn digest(bytes: &[u8]) -> u64 {
@@ -116,6 +120,7 @@ impl Recorder {
                 from: 0,
                 groups: HashMap::new(),
                 scenarios: 0,
+                overflowed: 0,
                 written: HashMap::new(),
             }),
             root,
@@ -151,6 +156,7 @@ impl Recorder {
         inner.from = inner.next;
         inner.groups.clear();
         inner.scenarios = 0;
+        inner.overflowed = 0;
         inner.written.clear();
         Ok(true)
     }
@@ -160,16 +166,35 @@ impl Recorder {
         let mut inner = self.inner();
         let n = inner.next;
         inner.next += 1;
-        let recorded = inner.status == Status::Recording && takes(&inner.spec, &e);
+        let recording = inner.status == Status::Recording;
+        // What came before the recording makes room; the recording's own exchanges never do
+        // (its files would then be rewritten without them). A recording that has filled the
+        // bound records no more: it says so, and what it holds stays whole.
+        let room = |inner: &mut Inner| {
+            while inner.kept.len() >= MAX_KEPT || inner.kept_bytes + size(&e) > MAX_KEPT_BYTES {
+                match inner.kept.front() {
+                    Some((m, _)) if !recording || *m < inner.from => {
+                        if let Some((_, old)) = inner.kept.pop_front() {
+                            inner.kept_bytes = inner.kept_bytes.saturating_sub(size(&old));
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            true
+        };
+        if !room(&mut inner) {
+            inner.overflowed += 1;
+            tracing::warn!(
+                target: "tokenauth",
+                "recording: full ({MAX_KEPT} exchanges or {MAX_KEPT_BYTES} bytes): this answer was proxied but not recorded; stop the recording and start another"
+            );
+            return;
+        }
+        let recorded = recording && takes(&inner.spec, &e);
         let key = recorded.then(|| request_key(&inner.spec, &e));
         inner.kept_bytes += size(&e);
         inner.kept.push_back((n, e));
-        while inner.kept.len() > MAX_KEPT || inner.kept_bytes > MAX_KEPT_BYTES {
-            match inner.kept.pop_front() {
-                Some((_, old)) => inner.kept_bytes = inner.kept_bytes.saturating_sub(size(&old)),
-                None => break,
-            }
-        }
         let Some(request) = key else { return };
         let text = request.to_string();
         let repeats = inner.spec.repeats_as_scenarios;
@@ -179,6 +204,7 @@ impl Recorder {
             members: Vec::new(),
             scenario: 0,
             files: Vec::new(),
+            dirty: false,
         });
         group.members.push(n);
         if repeats && group.members.len() == 2 {
@@ -190,6 +216,9 @@ impl Recorder {
             && let Err(e) = self.write_group(&mut inner, &text)
         {
             // Kept in memory: the next exchange of it, or the stop, writes it again.
+            if let Some(g) = inner.groups.get_mut(&text) {
+                g.dirty = true;
+            }
             tracing::warn!(target: "tokenauth", "recording: {e}");
         }
     }
@@ -220,6 +249,7 @@ impl Recorder {
         remove_files(&mut inner.written, &stale);
         if let Some(g) = inner.groups.get_mut(key) {
             g.files = paths;
+            g.dirty = false;
         }
         Ok(())
     }
@@ -231,11 +261,32 @@ impl Recorder {
         if inner.status != Status::Recording {
             return Err(RecorderError::NotRecording);
         }
-        let recorded = recording_of(&inner);
-        if inner.spec.persist {
-            self.write(&mut inner, &recorded, true)?;
+        let recorded = if inner.spec.persist {
+            // Each group was written as it came; one whose write failed is written now.
+            let dirty: Vec<String> = inner
+                .groups
+                .iter()
+                .filter(|(_, g)| g.dirty)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in dirty {
+                self.write_group(&mut inner, &key)?;
+            }
+            on_disk(&inner)
+        } else {
+            recording_of(&inner)
+        };
+        if inner.overflowed > 0 {
+            tracing::warn!(
+                target: "tokenauth",
+                "recording: {} answers came after it was full and are not in it",
+                inner.overflowed
+            );
         }
         inner.status = Status::Stopped;
+        // Nothing of a stopped recording needs to be remembered but its files.
+        inner.groups.clear();
+        inner.written.clear();
         Ok((recorded, inner.proxy_mapping.take()))
     }
 
@@ -341,6 +392,29 @@ fn remove_files(written: &mut HashMap<PathBuf, u64>, stale: &[PathBuf]) {
     }
 }
 
+/// The current recording's mappings as they are on disk, newest first: what a stop answers
+/// and serves is exactly what it wrote.
+fn on_disk(inner: &Inner) -> Recorded {
+    let mut groups: Vec<&Group> = inner.groups.values().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.members.last().copied()));
+    let mut recorded = Recorded::default();
+    for g in groups {
+        for p in g.files.iter().rev() {
+            let in_mappings = p
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|d| d == "mappings");
+            if in_mappings
+                && let Ok(bytes) = std::fs::read(p)
+                && let Ok(m) = serde_json::from_slice::<Value>(&bytes)
+            {
+                recorded.mappings.push(m);
+            }
+        }
+    }
+    recorded
+}
+
 /// The mappings of the current recording's exchanges.
 fn recording_of(inner: &Inner) -> Recorded {
     let exchanges = inner
@@ -354,6 +428,13 @@ fn recording_of(inner: &Inner) -> Recorded {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     if let Some(dir) = path.parent() {
+        // `mappings/` or `__files/` planted as a link would carry the recording elsewhere.
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(std::io::Error::other(format!(
+                "{} is a symbolic link: a recording is written into the folder itself",
+                dir.display()
+            )));
+        }
         private_fs::create_dir(dir)?;
     }
     let mut f = PrivateFile::create(path)?;
@@ -479,6 +560,37 @@ mod tests {
         let files = on_disk(dir.path());
         assert_eq!(files.len(), 1);
         assert_eq!(files[0]["response"]["body"], r#"{"v":2}"#);
+    }
+
+    #[test]
+    fn a_full_recording_records_no_more_and_keeps_all_it_holds() {
+        let r = Recorder::new(None);
+        let spec = RecordSpec {
+            persist: false,
+            ..RecordSpec::default()
+        };
+        r.capture(exchange("/before", "{}"));
+        r.start(spec, None).unwrap();
+        for i in 0..MAX_KEPT + 5 {
+            r.capture(exchange(&format!("/e{i}"), "{}"));
+        }
+        let (recorded, _) = r.stop().unwrap();
+        // What came before made room; then the recording stopped growing, whole.
+        assert_eq!(recorded.mappings.len(), MAX_KEPT);
+        assert_eq!(recorded.mappings.last().unwrap()["request"]["url"], "/e0");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_mappings_folder_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("mappings")).unwrap();
+        let r = Recorder::new(Some(dir.path().to_path_buf()));
+        r.start(RecordSpec::default(), None).unwrap();
+        r.capture(exchange("/x", "{}"));
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert!(matches!(r.stop(), Err(RecorderError::Write(..))));
     }
 
     #[test]

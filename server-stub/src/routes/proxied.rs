@@ -71,9 +71,22 @@ pub async fn answer(
         body: proxied.body.to_vec(),
         withheld_cookies: proxied.withheld_cookies,
     };
-    let (exchange, response_headers, response_body) =
-        scrubbed(&sent, answered, upstream.credential_value());
-    state.recorder.capture(exchange);
+    let (exchange, response_headers, response_body) = match scrubbed(
+        &sent,
+        answered,
+        upstream.credential_value(),
+        upstream.max_body,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(target: "tokenauth", "proxy: {e}");
+            return (text(StatusCode::BAD_GATEWAY, &e.to_string()), None);
+        }
+    };
+    // The write (and its fsync) off the async threads; the answer waits for it, so what was
+    // answered is on disk even if the process is killed the next moment.
+    let st = std::sync::Arc::clone(state);
+    let _ = tokio::task::spawn_blocking(move || st.recorder.capture(exchange)).await;
     let mut response = Response::new(Body::from(response_body.clone()));
     *response.status_mut() =
         StatusCode::from_u16(proxied.status).unwrap_or(StatusCode::BAD_GATEWAY);

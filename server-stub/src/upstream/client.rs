@@ -38,14 +38,18 @@ pub enum ProxyError {
     TooLarge { url: String, limit: usize },
     #[error("network failure trying to make a proxied request to {url}: {why}")]
     Unreachable { url: String, why: String },
+    #[error("{0} proxied requests are in flight already; try again")]
+    Busy(usize),
 }
 
 impl ProxyError {
-    /// The status the caller gets: 508 for a loop, 504 for a timeout, 502 otherwise.
+    /// The status the caller gets: 508 for a loop, 504 for a timeout, 503 when too many are in
+    /// flight, 502 otherwise.
     pub fn status(&self) -> u16 {
         match self {
             ProxyError::Loop => 508,
             ProxyError::Timeout { .. } => 504,
+            ProxyError::Busy(_) => 503,
             ProxyError::TooLarge { .. } | ProxyError::Unreachable { .. } => 502,
         }
     }
@@ -102,6 +106,11 @@ const NOT_FORWARDED: &[&str] = &[
     // Asked for uncompressed: a kept answer is scrubbed of secrets and recorded as text.
     "accept-encoding",
     "via",
+    // A method other than the one the token rules judged: a Read Only token's GET must not
+    // become a DELETE at an upstream that honours an override.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// Headers of an answer the caller never gets from a proxy.
@@ -124,7 +133,13 @@ pub struct Upstream {
     mark: String,
     pub timeout: Duration,
     pub max_body: usize,
+    /// Proxied requests in flight at once: each may hold an answer of `max_body` bytes (and
+    /// its scrubbed copy), so their number bounds the memory proxying takes.
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Proxied requests in flight at once; the others wait, within the request's deadline.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -166,6 +181,7 @@ impl Upstream {
             mark,
             timeout,
             max_body,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
@@ -204,6 +220,10 @@ impl Upstream {
         if self.passed_here(headers) {
             return Err(ProxyError::Loop);
         }
+        let Ok(Ok(_permit)) = tokio::time::timeout(self.timeout, self.in_flight.acquire()).await
+        else {
+            return Err(ProxyError::Busy(MAX_IN_FLIGHT));
+        };
         let url = def.target_url(&without_credential_params(path_and_query));
         // Named in errors without its query, which a caller wrote.
         let shown = url.split('?').next().unwrap_or_default().to_owned();
@@ -234,7 +254,7 @@ impl Upstream {
             let mut withheld = Vec::new();
             for (name, value) in response.headers() {
                 let Ok(v) = value.to_str() else { continue };
-                if name.as_str() == "set-cookie" {
+                if matches!(name.as_str(), "set-cookie" | "set-cookie2") {
                     if let Some((_, rest)) = v.split_once('=') {
                         withheld.push(rest.split(';').next().unwrap_or_default().to_owned());
                     }
@@ -365,6 +385,7 @@ mod tests {
             ("x-hop", "1"),
             ("x-forwarded-for", "10.0.0.1"),
             ("forwarded", "for=10.0.0.1"),
+            ("x-http-method-override", "DELETE"),
         ] {
             h.append(n, HeaderValue::from_static(v));
         }
