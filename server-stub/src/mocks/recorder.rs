@@ -9,7 +9,7 @@
 //! Files are written whole or not at all (`PrivateFile`: a partial file renamed into place),
 //! 0600 in directories created 0700: a recording holds what a real server answered.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -237,7 +237,10 @@ impl Recorder {
             .map(|(_, e)| e)
             .collect();
         let made = group_mappings(&inner.spec, &group.request, &list, group.scenario);
-        let files = self.files_of(made.iter().map(|(m, f)| (m, f.as_ref())))?;
+        let files = self.files_of(
+            made.iter().map(|(m, _)| m),
+            made.iter().filter_map(|(_, f)| f.as_ref()),
+        )?;
         let stale: Vec<PathBuf> = group
             .files
             .iter()
@@ -299,7 +302,7 @@ impl Recorder {
         let mut inner = self.inner();
         let recorded = snapshot(inner.kept.iter().map(|(_, e)| e), spec);
         if spec.persist {
-            self.write(&mut inner, &recorded, false)?;
+            self.write(&mut inner, &recorded)?;
         }
         Ok(recorded)
     }
@@ -307,64 +310,31 @@ impl Recorder {
     /// Where a recording's mappings and body files go, with their bytes.
     fn files_of<'a>(
         &self,
-        made: impl IntoIterator<Item = (&'a Value, Option<&'a BodyFile>)>,
+        mappings: impl IntoIterator<Item = &'a Value>,
+        bodies: impl IntoIterator<Item = &'a BodyFile>,
     ) -> Result<Vec<(PathBuf, Vec<u8>)>, RecorderError> {
         let Some(root) = &self.root else {
             return Err(RecorderError::NoFolder);
         };
-        let mut files = Vec::new();
-        for (m, f) in made {
-            let text = serde_json::to_vec_pretty(m).unwrap_or_default();
-            files.push((root.join("mappings").join(mapping_file_name(m)), text));
-            if let Some((name, body)) = f {
-                files.push((root.join("__files").join(name), body.clone()));
-            }
-        }
+        let mut files: Vec<(PathBuf, Vec<u8>)> = mappings
+            .into_iter()
+            .map(|m| {
+                let text = serde_json::to_vec_pretty(m).unwrap_or_default();
+                (root.join("mappings").join(mapping_file_name(m)), text)
+            })
+            .collect();
+        files.extend(
+            bodies
+                .into_iter()
+                .map(|(name, body)| (root.join("__files").join(name), body.clone())),
+        );
         Ok(files)
     }
 
-    /// Writes a whole snapshot (what changed of it); with `prune` (a recording's stop), removes
-    /// what the recording wrote that its final mappings no longer hold. A snapshot never
-    /// removes a file.
-    fn write(
-        &self,
-        inner: &mut Inner,
-        recorded: &Recorded,
-        prune: bool,
-    ) -> Result<(), RecorderError> {
-        let files = self.files_of(recorded.mappings.iter().map(|m| (m, None)))?;
-        let bodies = self.files_of_bodies(&recorded.files)?;
-        let keep: HashSet<PathBuf> = files
-            .iter()
-            .chain(&bodies)
-            .map(|(p, _)| p.clone())
-            .collect();
-        write_changed(&mut inner.written, files)?;
-        write_changed(&mut inner.written, bodies)?;
-        if !prune {
-            return Ok(());
-        }
-        let stale: Vec<PathBuf> = inner
-            .written
-            .keys()
-            .filter(|p| !keep.contains(*p))
-            .cloned()
-            .collect();
-        remove_files(&mut inner.written, &stale);
-        Ok(())
-    }
-
-    fn files_of_bodies(
-        &self,
-        bodies: &[BodyFile],
-    ) -> Result<Vec<(PathBuf, Vec<u8>)>, RecorderError> {
-        let Some(root) = &self.root else {
-            return Err(RecorderError::NoFolder);
-        };
-        Ok(bodies
-            .iter()
-            .map(|(name, body)| (root.join("__files").join(name), body.clone()))
-            .collect())
+    /// Writes a snapshot (what changed of it). A snapshot never removes a file.
+    fn write(&self, inner: &mut Inner, recorded: &Recorded) -> Result<(), RecorderError> {
+        let files = self.files_of(&recorded.mappings, &recorded.files)?;
+        write_changed(&mut inner.written, files)
     }
 }
 

@@ -350,14 +350,6 @@ async fn mapped(
     {
         response.extensions_mut().insert(reason);
     }
-    for (name, value) in answer.headers {
-        // A header the mapping names that HTTP cannot carry is left out, not a failure.
-        if let (Ok(n), Ok(v)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            header::HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().append(n, v);
-        }
-    }
+    super::proxied::append_headers(&mut response, &answer.headers);
     response
 }

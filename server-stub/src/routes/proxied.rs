@@ -90,16 +90,15 @@ pub async fn answer(
     let mut response = Response::new(Body::from(response_body.clone()));
     *response.status_mut() =
         StatusCode::from_u16(proxied.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    for (name, value) in &response_headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            response.headers_mut().append(n, v);
-        }
-    }
+    append_headers(&mut response, &response_headers);
     // The mapping's own headers come last, as WireMock adds them to a proxied answer.
-    for (name, value) in &answer.headers {
+    append_headers(&mut response, &answer.headers);
+    (response, Some((response_headers, response_body)))
+}
+
+/// Adds each header to `response`; one that HTTP cannot carry is left out, not a failure.
+pub fn append_headers(response: &mut Response, headers: &[(String, String)]) {
+    for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
@@ -107,7 +106,6 @@ pub async fn answer(
             response.headers_mut().append(n, v);
         }
     }
-    (response, Some((response_headers, response_body)))
 }
 
 /// 508 Loop Detected, for a request that already passed through this server; marked, so the

@@ -13,26 +13,23 @@ use tokenauth_core::audit::{AuditAction, AuditEvent, ChangedValue};
 use wiremock_engine::proxy::origin_of;
 use wiremock_engine::recording::RecordSpec;
 
-use super::wiremock_admin::AdminCaller;
+use super::wiremock_admin::{AdminCaller, wiremock_errors};
 use crate::mocks::recorder::{RecorderError, answer};
 use crate::state::Shared;
 
 /// WireMock's error shape, 400 with what is wrong.
 fn refused(title: &str, pointer: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"errors": [{"code": 10, "source": {"pointer": pointer}, "title": title}]})),
-    )
-        .into_response()
+    wiremock_errors(StatusCode::BAD_REQUEST, Some(pointer), title, None)
 }
 
 fn recorder_refused(e: &RecorderError) -> Response {
     match e {
-        RecorderError::Write(..) => (
+        RecorderError::Write(..) => wiremock_errors(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"errors": [{"code": 10, "title": e.to_string()}]})),
-        )
-            .into_response(),
+            None,
+            &e.to_string(),
+            None,
+        ),
         _ => refused(&e.to_string(), ""),
     }
 }

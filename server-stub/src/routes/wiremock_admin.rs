@@ -93,16 +93,30 @@ fn refused(e: &AdminError) -> Response {
             (StatusCode::BAD_REQUEST, String::new())
         }
     };
-    (
+    wiremock_errors(
         status,
-        Json(json!({"errors": [{
-            "code": 10,
-            "source": {"pointer": pointer},
-            "title": "Error parsing JSON",
-            "detail": e.to_string(),
-        }]})),
+        Some(&pointer),
+        "Error parsing JSON",
+        Some(&e.to_string()),
     )
-        .into_response()
+}
+
+/// WireMock's error shape, `{"errors": [{"code": 10, "source": {"pointer"}, "title", "detail"}]}`:
+/// every refusal of the admin API answers in it (the recordings' too).
+pub fn wiremock_errors(
+    status: StatusCode,
+    pointer: Option<&str>,
+    title: &str,
+    detail: Option<&str>,
+) -> Response {
+    let mut error = json!({"code": 10, "title": title});
+    if let Some(p) = pointer {
+        error["source"] = json!({"pointer": p});
+    }
+    if let Some(d) = detail {
+        error["detail"] = json!(d);
+    }
+    (status, Json(json!({ "errors": [error] }))).into_response()
 }
 
 fn json_body(body: &Bytes) -> Result<Value, AdminError> {

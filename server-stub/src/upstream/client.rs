@@ -91,8 +91,9 @@ impl UpstreamCredential {
     }
 }
 
-/// Headers a proxy never passes on (RFC 9110 §7.6.1), and those this one sets itself.
-const NOT_FORWARDED: &[&str] = &[
+/// Headers of one hop (RFC 9110 §7.6.1), and the length the server frames itself: never
+/// passed on, either way.
+const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -100,8 +101,12 @@ const NOT_FORWARDED: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "host",
     "content-length",
+];
+
+/// Headers of a request a proxy never passes on besides [`HOP_BY_HOP`]: those it sets itself.
+const NOT_FORWARDED: &[&str] = &[
+    "host",
     "expect",
     // Asked for uncompressed: a kept answer is scrubbed of secrets and recorded as text.
     "accept-encoding",
@@ -111,18 +116,6 @@ const NOT_FORWARDED: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
-];
-
-/// Headers of an answer the caller never gets from a proxy.
-const NOT_RETURNED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
 ];
 
 /// The HTTP client of proxied requests, the operator's credential and this server's mark.
@@ -258,7 +251,7 @@ impl Upstream {
                     if let Some((_, rest)) = v.split_once('=') {
                         withheld.push(rest.split(';').next().unwrap_or_default().to_owned());
                     }
-                } else if !NOT_RETURNED.contains(&name.as_str()) {
+                } else if !HOP_BY_HOP.contains(&name.as_str()) {
                     kept.push((name.as_str().to_owned(), v.to_owned()));
                 }
             }
@@ -305,7 +298,8 @@ impl Upstream {
         let mut out = HeaderMap::new();
         for (name, value) in headers {
             let n = name.as_str();
-            if NOT_FORWARDED.contains(&n)
+            if HOP_BY_HOP.contains(&n)
+                || NOT_FORWARDED.contains(&n)
                 // A client address the caller claims: an upstream that trusts this server as
                 // its proxy would take it for the caller's, and apply the operator's IP rules
                 // to an address of the caller's choosing.
