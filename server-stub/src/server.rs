@@ -193,11 +193,7 @@ pub async fn serve(
     let journal =
         crate::mocks::journal::Journal::new(config.journal_size, Some(metrics.journal.clone()));
     let up = &config.upstream;
-    let (upstream, upstream_error) =
-        match crate::upstream::Upstream::new(up.credential.clone(), up.timeout, up.max_body) {
-            Ok(u) => (Some(Arc::new(u)), None),
-            Err(e) => (None, Some(e)),
-        };
+    let upstream = crate::upstream::Upstream::new(up.credential.clone(), up.timeout, up.max_body);
     let recorder = crate::mocks::recorder::Recorder::new(up.recordings_dir.clone());
     let record_from_start = up.record_from_start.then(|| up.proxy_all.clone());
     let state = Arc::new(AppState {
@@ -225,7 +221,6 @@ pub async fn serve(
         rotated_reports: crate::authentication::throttle::RotatedReports::default(),
         journal,
         upstream,
-        upstream_error,
         recorder,
     });
     if let Some(target) = record_from_start {

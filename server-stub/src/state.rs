@@ -41,10 +41,8 @@ pub struct AppState {
     pub rotated_reports: crate::authentication::throttle::RotatedReports,
     /// The last requests, for WireMock's `/__admin/requests`.
     pub journal: crate::mocks::journal::Journal,
-    /// The client of proxied requests; `None` when it could not be built (then a proxy
-    /// answers 502 saying why: `upstream_error`).
-    pub upstream: Option<Arc<crate::upstream::Upstream>>,
-    pub upstream_error: Option<String>,
+    /// The client of proxied requests (built at the first one) and this server's loop mark.
+    pub upstream: crate::upstream::Upstream,
     /// Proxied exchanges kept, and the recording, if one runs.
     pub recorder: crate::mocks::recorder::Recorder,
 }

@@ -118,10 +118,8 @@ async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response
     }
     // A request this server itself sent on (a proxy aimed back here, directly or through
     // another host): refused before anything else, whatever credentials it carries.
-    if let Some(up) = state.upstream.as_ref()
-        && up.passed_here(req.headers())
-    {
-        return (super::proxied::loop_refused(up), None);
+    if state.upstream.passed_here(req.headers()) {
+        return (super::proxied::loop_refused(&state.upstream), None);
     }
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         return (

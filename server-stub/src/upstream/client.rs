@@ -40,6 +40,8 @@ pub enum ProxyError {
     Unreachable { url: String, why: String },
     #[error("{0} proxied requests are in flight already; try again")]
     Busy(usize),
+    #[error("this server cannot send proxied requests: {0}")]
+    NoClient(String),
 }
 
 impl ProxyError {
@@ -50,7 +52,9 @@ impl ProxyError {
             ProxyError::Loop => 508,
             ProxyError::Timeout { .. } => 504,
             ProxyError::Busy(_) => 503,
-            ProxyError::TooLarge { .. } | ProxyError::Unreachable { .. } => 502,
+            ProxyError::TooLarge { .. }
+            | ProxyError::Unreachable { .. }
+            | ProxyError::NoClient(_) => 502,
         }
     }
 }
@@ -120,7 +124,7 @@ const NOT_FORWARDED: &[&str] = &[
 
 /// The HTTP client of proxied requests, the operator's credential and this server's mark.
 pub struct Upstream {
-    client: reqwest::Client,
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     credential: Option<UpstreamCredential>,
     /// `Via: 1.1 <mark>` on every request sent: seen on a request arriving, it is a loop.
     mark: String,
@@ -145,37 +149,47 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub fn new(
-        credential: Option<UpstreamCredential>,
-        timeout: Duration,
-        max_body: usize,
-    ) -> Result<Self, String> {
-        let tls = crate::connection::tls_client::platform_client_config()?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            // A redirect goes back to the caller, as WireMock's proxy does: never followed here,
-            // so no redirect can lead the operator's credential elsewhere or loop.
-            .redirect(reqwest::redirect::Policy::none())
-            // The target is the operator's: no proxy from the environment in between.
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("the HTTP client: {e}"))?;
+    /// The client is built at the first proxied request, not here: loading the platform's
+    /// trust store costs tens of milliseconds a server that never proxies should not pay at
+    /// start (SPEC §8: start to first answer under 100 ms).
+    pub fn new(credential: Option<UpstreamCredential>, timeout: Duration, max_body: usize) -> Self {
         // Random per process: a mark another server could predict could be planted to refuse
         // its requests here, and one shared by two servers would refuse a legitimate chain.
         let mark = format!(
             "tokenauth-stub-{}",
             wiremock_engine::mapping::random_uuid().replace('-', "")
         );
-        Ok(Self {
-            client,
+        Self {
+            client: std::sync::OnceLock::new(),
             credential,
             mark,
             timeout,
             max_body,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
-        })
+        }
+    }
+
+    /// The HTTP client, built once; why not, if it cannot be.
+    fn client(&self) -> Result<&reqwest::Client, ProxyError> {
+        let timeout = self.timeout;
+        self.client
+            .get_or_init(|| {
+                let tls = crate::connection::tls_client::platform_client_config()?;
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .connect_timeout(timeout.min(Duration::from_secs(10)))
+                    .timeout(timeout)
+                    // A redirect goes back to the caller, as WireMock's proxy does: never
+                    // followed here, so no redirect can lead the operator's credential
+                    // elsewhere or loop.
+                    .redirect(reqwest::redirect::Policy::none())
+                    // The target is the operator's: no proxy from the environment in between.
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| format!("the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| ProxyError::NoClient(e.clone()))
     }
 
     /// Whether a request arriving here has already been sent by this server.
@@ -222,7 +236,7 @@ impl Upstream {
         let shown = url.split('?').next().unwrap_or_default().to_owned();
         let out = self.request_headers(def, headers, &url);
         let sent = self
-            .client
+            .client()?
             .request(method.clone(), &url)
             .headers(out)
             .body(body)
@@ -368,7 +382,7 @@ mod tests {
     fn the_callers_credentials_stay_here_and_the_operators_go_to_its_origin_only() {
         let cred = UpstreamCredential::new("https://jira.example", "Bearer operator").unwrap();
         assert!(!format!("{cred:?}").contains("operator"));
-        let up = Upstream::new(Some(cred), Duration::from_secs(5), 1024).unwrap();
+        let up = Upstream::new(Some(cred), Duration::from_secs(5), 1024);
         let mut h = HeaderMap::new();
         for (n, v) in [
             ("authorization", "Basic YWxpY2U6dGth"),
