@@ -6,6 +6,12 @@ use std::io::Write as _;
 use clap::Parser as _;
 use tokenauth_stub::cli::{self, args::Cli};
 
+/// mimalloc instead of glibc's malloc: per-thread free lists, and a block freed on another thread
+/// than the one that allocated it (an audit event, a journal entry) costs no lock (issue 21,
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     match cli::run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -114,5 +114,11 @@ pub fn base_url(state: &Shared, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("127.0.0.1:2990");
-    format!("{}://{host}", state.scheme())
+    // Pushed, not `format!`ted: `serverInfo` builds this on every call (issue 21).
+    let scheme = state.scheme();
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(host);
+    url
 }

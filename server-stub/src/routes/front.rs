@@ -69,13 +69,36 @@ where
         Box::pin(async move {
             let timeout = state.config.request_timeout;
             Ok(
-                match tokio::time::timeout(timeout, journaled(&state, routes, req)).await {
-                    Ok(response) => response,
-                    Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                match within(timeout, journaled(&state, routes, req)).await {
+                    Some(response) => response,
+                    None => StatusCode::REQUEST_TIMEOUT.into_response(),
                 },
             )
         })
     }
+}
+
+/// `fut`'s output, or `None` once it has waited `limit`. Unlike `tokio::time::timeout`, the
+/// timer is started only when `fut` first has to wait: most requests (anonymous, a cached
+/// token, a mapped answer without a delay) are answered in their first poll, and they no longer
+/// put an entry into the runtime's timer wheel and take it out again (issue 21). The limit so
+/// runs from the first wait, not from the call: later by the CPU time of one poll.
+async fn within<F: Future>(limit: std::time::Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep(limit)));
+        }
+        match timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Records each request in the journal with what became of it: the decision of the token
@@ -151,5 +174,35 @@ async fn run(routes: Limited, req: Request) -> Response {
     match routes.oneshot(req).await {
         Ok(response) => response,
         Err(e) => match e {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+    use std::time::Duration;
+
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_ready_at_once_is_answered() {
+        assert_eq!(within(LIMIT, async { 7 }).await, Some(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_waits_less_than_the_limit_is_answered() {
+        let slow = async {
+            tokio::time::sleep(LIMIT - Duration::from_millis(1)).await;
+            7
+        };
+        assert_eq!(within(LIMIT, slow).await, Some(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_waits_past_the_limit_is_cut_at_the_limit() {
+        let started = tokio::time::Instant::now();
+        let never = std::future::pending::<()>();
+        assert_eq!(within(LIMIT, never).await, None);
+        assert_eq!(started.elapsed(), LIMIT);
     }
 }

@@ -1,16 +1,15 @@
 //! Jira/Confluence emulation: serverInfo, myself, user/current and the authenticated echo.
 
-use axum::Json;
 use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
-use super::answers::{CurrentUser, Echo, ServerInfo, UserView};
+use super::answers::{CurrentUser, Echo, Json, ServerInfo, UserView};
 use super::extract::{Authed, BaseUrl};
 use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
@@ -21,8 +20,6 @@ use crate::mocks::mappings::{Answer, Dribble, Lookup};
 use crate::state::Shared;
 use wiremock_engine::MockRequest;
 
-pub const VERSION: &str = "9.12.0";
-
 #[utoipa::path(
     get,
     path = "/rest/api/2/serverInfo",
@@ -32,18 +29,16 @@ pub const VERSION: &str = "9.12.0";
     security(()),
     tag = "jira"
 )]
-pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) -> Json<ServerInfo> {
-    Json(ServerInfo {
-        base_url: base,
-        version: VERSION,
-        version_numbers: [9, 12, 0],
-        deployment_type: "Server",
-        build_number: 912_000,
-        build_date: "2026-01-01T00:00:00.000+0000",
-        server_time: to_rfc3339(state.auth.now()),
-        scm_info: "tokenauth-stub",
-        server_title: "tokenauth stub",
-    })
+pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) -> Response {
+    let body = ServerInfo::json(&base, &to_rfc3339(state.auth.now()));
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[utoipa::path(
@@ -69,7 +64,7 @@ pub async fn myself(authed: Authed) -> Json<UserView> {
     security(()),
     tag = "jira"
 )]
-pub async fn server_info_latest(state: State<Shared>, base: BaseUrl) -> Json<ServerInfo> {
+pub async fn server_info_latest(state: State<Shared>, base: BaseUrl) -> Response {
     server_info(state, base).await
 }
 
