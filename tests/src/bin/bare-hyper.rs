@@ -18,6 +18,10 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+/// The stub's allocator (its `main.rs`): the floor is the stack, not the allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
