@@ -23,10 +23,10 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 /// Anonymous `GET /rest/api/2/serverInfo`, journal off.
 const ANONYMOUS_BUDGET: u64 = 21;
 /// `GET /rest/api/2/myself` with a token the cache has verified, journal off.
-const CACHED_TOKEN_BUDGET: u64 = 45;
-/// The same with the journal on (its default size). Measured 48 in some runs and 49 in others
-/// (the cause of the one is not pinned down): the budget is the higher.
-const JOURNALED_BUDGET: u64 = 49;
+const CACHED_TOKEN_BUDGET: u64 = 43;
+/// The same with the journal on (its default size). Measured 47 in every run so far; before
+/// the last cuts it moved by one from run to run (48 or 49), cause not pinned down.
+const JOURNALED_BUDGET: u64 = 47;
 
 const WARM_UP: usize = 20;
 const MEASURED: usize = 40;

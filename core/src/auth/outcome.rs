@@ -158,9 +158,19 @@ impl Denial {
 /// Writes the decision asks for; applying them is the caller's job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    TokenUsed { id: TokenId, at: Millis, ip: String },
-    FailedLogin { user_key: String },
-    ResetFailedLogins { user_key: String },
+    /// The address as it is, not as text: written out once per batch of uses, not once per
+    /// request (issue 21).
+    TokenUsed {
+        id: TokenId,
+        at: Millis,
+        ip: std::net::IpAddr,
+    },
+    FailedLogin {
+        user_key: String,
+    },
+    ResetFailedLogins {
+        user_key: String,
+    },
 }
 
 #[derive(Debug)]

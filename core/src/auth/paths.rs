@@ -184,7 +184,7 @@ fn token_success(
     ctx.effects.push(Effect::TokenUsed {
         id: id.clone(),
         at: ctx.req.now,
-        ip: ctx.client.client.to_string(),
+        ip: ctx.client.client,
     });
     Ok(Principal {
         user,

@@ -19,7 +19,7 @@ impl TokenAuth {
         let mut uses = Vec::new();
         for effect in effects {
             match effect {
-                Effect::TokenUsed { id, at, ip } => uses.push((id.clone(), *at, ip.clone())),
+                Effect::TokenUsed { id, at, ip } => uses.push((id.clone(), *at, ip.to_string())),
                 Effect::FailedLogin { user_key } => {
                     self.store.update_failed_logins(user_key, false)?;
                 }

@@ -5,6 +5,7 @@
 //! once a second: a busy token costs a map update per request, not a queued write.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ const MAX_BATCH: usize = 4_096;
 const GATHER: Duration = Duration::from_millis(20);
 const LAST_USED_EVERY: Duration = Duration::from_secs(1);
 
-type Uses = HashMap<TokenId, (Millis, String)>;
+type Uses = HashMap<TokenId, (Millis, IpAddr)>;
 
 enum Job {
     /// Events and the share of the byte budget they hold until written (none for small ones).
@@ -90,15 +91,13 @@ impl Writer {
     }
 
     /// Remembers a token's use; written within a second.
-    pub fn token_used(&self, id: TokenId, at: Millis, ip: String) {
+    pub fn token_used(&self, id: TokenId, at: Millis, ip: IpAddr) {
         let mut uses = lock(&self.uses);
         match uses.get_mut(&id) {
             Some(slot) if slot.0 > at => {}
             Some(slot) => {
                 slot.0 = at;
-                if slot.1 != ip {
-                    slot.1 = ip;
-                }
+                slot.1 = ip;
             }
             None => {
                 uses.insert(id, (at, ip));
@@ -239,7 +238,7 @@ async fn run(
         let written = tokio::task::spawn_blocking(move || {
             let uses: Vec<_> = uses
                 .into_iter()
-                .map(|(id, (at, ip))| (id, at, ip))
+                .map(|(id, (at, ip))| (id, at, ip.to_string()))
                 .collect();
             // A failure is counted and reported, never fatal: authentication goes on, and the
             // next batch tries again.
