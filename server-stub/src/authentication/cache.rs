@@ -256,6 +256,7 @@ pub struct CachingVerifier<'a> {
     cache: &'a VerifiedCache,
     mode: Mode,
     missed: Cell<bool>,
+    over_budget: Cell<bool>,
 }
 
 impl<'a> CachingVerifier<'a> {
@@ -264,12 +265,19 @@ impl<'a> CachingVerifier<'a> {
             cache,
             mode,
             missed: Cell::new(false),
+            over_budget: Cell::new(false),
         }
     }
 
     /// True when a secret could not be answered from the cache and needs hashing.
     pub fn missed(&self) -> bool {
         self.missed.get()
+    }
+
+    /// True when a secret was refused unhashed because its (subject, client) had spent its
+    /// failure budget: the caller is guessing, or replaying a dead secret in a loop.
+    pub fn over_budget(&self) -> bool {
+        self.over_budget.get()
     }
 
     fn check(
@@ -297,6 +305,8 @@ impl<'a> CachingVerifier<'a> {
             // Out of budget: refuse without hashing (a cached right secret still works above).
             if self.cache.budget_left(budget) {
                 self.missed.set(true);
+            } else {
+                self.over_budget.set(true);
             }
             return false;
         }

@@ -104,8 +104,17 @@ impl RequestHeaders {
     }
 }
 
+/// How long a refusal waits once its (token or user, client) has spent its failure budget. The
+/// budget already stops the hashing; without the wait a flood of wrong secrets still took as much
+/// of the server as its connections could ask for, refused at full speed: half of the CPU went
+/// to 32 flooding connections beside 32 honest ones (BENCHMARKS.md, scenario 3). With it, each
+/// flooding connection is answered ten times a second. A client within its budget, and a secret
+/// the cache knows to be right, are answered at once.
+pub const OVER_BUDGET_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs core's decision: from the cache inline, and once more on the blocking pool (behind the
-/// hashing semaphore, see `hashing`) only when a secret has to be hashed.
+/// hashing semaphore, see `hashing`) only when a secret has to be hashed. A refusal for a spent
+/// failure budget is answered after [`OVER_BUDGET_DELAY`].
 pub async fn decide(
     state: &Shared,
     peer: SocketAddr,
@@ -129,6 +138,10 @@ pub async fn decide(
         let outcome = state.auth.authenticate(&verifier, &req)?;
         // Decided from the cache alone (a hit, or a refusal that needed no hash).
         if outcome.result.is_ok() || !verifier.missed() {
+            if outcome.result.is_err() && verifier.over_budget() {
+                // Boxed: the common request's future does not carry the timer.
+                Box::pin(tokio::time::sleep(OVER_BUDGET_DELAY)).await;
+            }
             return Ok(outcome);
         }
         // Handed on to the hashing pass, not copied: most requests never get here.

@@ -22,6 +22,7 @@ use tokenauth_e2e::{Server, basic_header, json_of, status_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // The second review, one module per class of finding.
+mod l3_flood_waits;
 mod n10_webhook_targets;
 mod n1_mappings_see_no_credentials;
 mod n2_guarded_paths;
