@@ -228,8 +228,7 @@ struct Pending {
     request: Unopened,
     status: u16,
     decided: Option<Decided>,
-    /// Boxed: most requests have none (nothing mapped answered them), and inline it made every
-    /// slot 136 bytes larger to move in and out of the ring (issue 21).
+    /// Boxed: most requests have none, and inline it made every slot 136 bytes larger.
     served: Option<Box<Served>>,
     logged_ms: i64,
     at: Instant,
@@ -427,9 +426,7 @@ impl Journal {
         let len = ring.entries.len();
         drop(ring);
         drop(forgotten);
-        // A full ring (the usual state under load) lets one entry go for each it takes: its
-        // length, and so the gauge, are unchanged, and setting it anyway was two atomic
-        // read-modify-writes on a shared line per request (1 % of a token request; issue 21).
+        // A full ring's length does not change: no gauge write (issue 21).
         if let Some(g) = &self.gauge
             && len != before
         {
