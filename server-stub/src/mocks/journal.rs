@@ -405,8 +405,7 @@ impl Journal {
             let bytes = pending.bytes();
             (Slot::Pending(pending), bytes)
         };
-        // Dropped after the lock is released (the usual one; more are rare): freeing an entry
-        // is not the ring's work.
+        // Dropped after the lock is released: freeing an entry is not the ring's work.
         let mut forgotten = None;
         let mut ring = self.lock();
         let before = ring.entries.len();
@@ -427,11 +426,8 @@ impl Journal {
         drop(ring);
         drop(forgotten);
         // A full ring's length does not change: no gauge write (issue 21).
-        if let Some(g) = &self.gauge
-            && len != before
-        {
-            g.set(len as f64);
-        }
+        let gauge = self.gauge.as_ref().filter(|_| len != before);
+        gauge.inspect(|g| g.set(len as f64));
     }
 
     /// Redacts every entry recorded more than `age` ago, a chunk at a time (the server calls
