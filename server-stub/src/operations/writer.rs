@@ -95,10 +95,7 @@ impl Writer {
         let mut uses = lock(&self.uses);
         match uses.get_mut(&id) {
             Some(slot) if slot.0 > at => {}
-            Some(slot) => {
-                slot.0 = at;
-                slot.1 = ip;
-            }
+            Some(slot) => *slot = (at, ip),
             None => {
                 uses.insert(id, (at, ip));
             }

@@ -370,29 +370,37 @@ pub struct AuditEventsPage<'a> {
 }
 
 /// A JSON answer, as `axum::Json` writes one, for the routes every script calls first
-/// (`serverInfo`, `myself`): serialized into a `Vec` of 512 bytes from the start instead of a
-/// `BytesMut` of 128 that grows twice on the way to a `serverInfo` (269 bytes), and through
-/// `Vec`'s `io::Write` instead of `BytesMut`'s writer. About 2,000 instructions less per
-/// `serverInfo` under callgrind (issue 21, BENCHMARKS.md).
+/// (`myself` and Confluence's `user/current`; `serverInfo` writes its own bytes): serialized
+/// into a `Vec` of 512 bytes from the start instead of a `BytesMut` of 128 that grows twice on
+/// the way to a typical answer, and through `Vec`'s `io::Write` instead of `BytesMut`'s writer
+/// (issue 21, BENCHMARKS.md).
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
 impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
-        use axum::http::{HeaderValue, StatusCode, header};
         let mut body = Vec::with_capacity(512);
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Ok(()) => json_response(body),
+            Err(e) => {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+            }
         }
     }
+}
+
+/// `body`, already JSON, as an answer with its content type.
+pub fn json_response(body: Vec<u8>) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse as _;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@ use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::clock::to_rfc3339;
 
-use super::answers::{CurrentUser, Echo, Json, ServerInfo, UserView};
+use super::answers::{CurrentUser, Echo, Json, ServerInfo, UserView, json_response};
 use super::extract::{Authed, BaseUrl};
 use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
@@ -30,15 +30,7 @@ use wiremock_engine::MockRequest;
     tag = "jira"
 )]
 pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) -> Response {
-    let body = ServerInfo::json(&base, &to_rfc3339(state.auth.now()));
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    json_response(ServerInfo::json(&base, &to_rfc3339(state.auth.now())))
 }
 
 #[utoipa::path(
