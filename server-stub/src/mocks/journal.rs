@@ -548,7 +548,7 @@ fn redacted_entry_at(
         request.push_header(n, v);
     }
     let headers_dropped = request.truncate_headers(MAX_HEADERS);
-    request.scrub_view(|text| Some(secrets.scrub(text)));
+    request.scrub_view(|text| secrets.may_hold(text).then(|| secrets.scrub(text)));
     let mut answer_omitted = false;
     let (body, body_truncated, body_recorded, mappings, answer) = match served {
         Some(s) => {
@@ -571,10 +571,7 @@ fn redacted_entry_at(
                     let h: Vec<(String, String)> = h
                         .into_iter()
                         .take(MAX_HEADERS)
-                        .map(|(n, v)| {
-                            let v = secrets.scrub(&v);
-                            (n, v)
-                        })
+                        .map(|(n, v)| (n, secrets.scrub_owned(v)))
                         .collect();
                     let mut b = secrets.scrub_body(&b, answer_encoding.as_deref());
                     b.truncate(MAX_BODY);
@@ -588,7 +585,7 @@ fn redacted_entry_at(
     };
     // What the journal keeps holds no secret, sealed or not.
     let request = request.body(body).without_secrets();
-    let authority = arrived.authority.map(|a| secrets.scrub(&a));
+    let authority = arrived.authority.map(|a| secrets.scrub_owned(a));
     let bytes = std::mem::size_of::<Entry>()
         + request.url().len()
         + authority.as_ref().map_or(0, String::len)

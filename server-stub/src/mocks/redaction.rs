@@ -105,6 +105,21 @@ impl Secrets {
         self.plain.is_empty()
     }
 
+    /// Whether `text` is long enough to hold any form of a secret: if not, [`Self::scrub`]
+    /// would answer a copy of it, and the journal keeps the text it has (issue 21).
+    pub fn may_hold(&self, text: &str) -> bool {
+        !self.is_empty() && text.len() >= self.min_len
+    }
+
+    /// [`Self::scrub`] of text the caller owns: kept, not copied, when it cannot hold a secret.
+    pub fn scrub_owned(&self, text: String) -> String {
+        if self.may_hold(&text) {
+            self.scrub(&text)
+        } else {
+            text
+        }
+    }
+
     /// Adds an `Authorization` value this server sent on (the upstream's credential), as the
     /// header itself and the secret it carries.
     pub fn add_authorization(&mut self, value: &str) {

@@ -101,7 +101,39 @@ pub fn is_credential_param(name: &str) -> bool {
 /// `oauth_token`, `X-Api-Token`, `client-secret`, `jwt`, …): lower-cased without `_` and `-`,
 /// one of the usual endings. A page cursor (`nextPageToken`) is not a secret: Jira's search
 /// API pages with one, and mappings match it.
+///
+/// The journal asks this of every header it keeps, on the server's core (issue 21): an ASCII
+/// name (every HTTP header name, most parameter names) is read from its end into a small
+/// buffer, without an allocation; any other name is lower-cased in full, as Unicode lower-cases
+/// it (the Kelvin sign `K` becomes an ASCII `k`, so no byte shortcut is safe there).
 fn named_like_a_credential(name: &str) -> bool {
+    // Longer than every ending and every whole name below.
+    const TAIL: usize = 16;
+    if !name.is_ascii() {
+        let n: String = name
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect();
+        return says_credential(n.as_bytes(), true);
+    }
+    let mut tail = [0u8; TAIL];
+    let (mut kept, mut len) = (0, 0);
+    for &b in name.as_bytes().iter().rev() {
+        if b == b'_' || b == b'-' {
+            continue;
+        }
+        if kept < TAIL {
+            tail[TAIL - 1 - kept] = b.to_ascii_lowercase();
+            kept += 1;
+        }
+        len += 1;
+    }
+    says_credential(&tail[TAIL - kept..], len == kept)
+}
+
+/// `end`: the end of a name lower-cased without `_` and `-`; `whole`: it is all of the name.
+fn says_credential(end: &[u8], whole: bool) -> bool {
     const ENDINGS: &[&str] = &[
         "token",
         "secret",
@@ -115,13 +147,9 @@ fn named_like_a_credential(name: &str) -> bool {
         "credentials",
     ];
     const WHOLE: &[&str] = &["jwt", "sig", "pwd", "pass", "session"];
-    let n: String = name
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
-    !n.ends_with("pagetoken")
-        && (WHOLE.contains(&n.as_str()) || ENDINGS.iter().any(|e| n.ends_with(e)))
+    !end.ends_with(b"pagetoken")
+        && ((whole && WHOLE.iter().any(|w| end == w.as_bytes()))
+            || ENDINGS.iter().any(|e| end.ends_with(e.as_bytes())))
 }
 
 /// A matcher on a credential: what it may learn is one bit per guess of a whole value.
@@ -358,6 +386,100 @@ mod tests {
             assert!(!is_credential_param(ok), "{ok}");
         }
         assert!(!is_credential_header("X-Atlassian-Token") && !is_credential_header("Accept"));
+    }
+
+    /// The rule as first written: the whole name lower-cased into a `String`.
+    fn named_like_a_credential_by_allocating(name: &str) -> bool {
+        let n: String = name
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect();
+        says_credential(n.as_bytes(), true)
+    }
+
+    #[test]
+    fn the_allocation_free_reading_of_a_name_agrees_with_lower_casing_it_whole() {
+        // Names built from the pieces the rule looks at, so that most of them land near an
+        // ending, a whole name or a cursor: 200,000 of them, the same every run.
+        const PIECES: &[&str] = &[
+            "",
+            "_",
+            "-",
+            "x",
+            "X-",
+            "Api",
+            "api",
+            "TOKEN",
+            "token",
+            "Token",
+            "page",
+            "Page",
+            "next",
+            "Secret",
+            "pass",
+            "PASS",
+            "word",
+            "wd",
+            "Jwt",
+            "sig",
+            "Sig",
+            "nature",
+            "session",
+            "Id",
+            "id",
+            "credential",
+            "s",
+            "S",
+            "private",
+            "Key",
+            "key",
+            "_-_",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "pwd",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap()
+        };
+        let (mut yes, mut no) = (0, 0);
+        for _ in 0..200_000 {
+            let name: String = (0..next(6)).map(|_| PIECES[next(PIECES.len())]).collect();
+            let fast = named_like_a_credential(&name);
+            assert_eq!(
+                fast,
+                named_like_a_credential_by_allocating(&name),
+                "{name:?}"
+            );
+            if fast { yes += 1 } else { no += 1 }
+        }
+        assert!(
+            yes > 10_000 && no > 10_000,
+            "both answers tried: {yes} yes, {no} no"
+        );
+        // Past the 16 bytes read, and a Unicode name that lower-cases into an ending.
+        for name in [
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaapwd",
+            "x_-_-_-_-_-_-_-_-_-_-_-_jwt",
+            "TO\u{212A}EN",
+        ] {
+            assert_eq!(
+                named_like_a_credential(name),
+                named_like_a_credential_by_allocating(name),
+                "{name:?}"
+            );
+        }
+        assert!(
+            named_like_a_credential("TO\u{212A}EN"),
+            "the Kelvin sign lower-cases to k"
+        );
+        assert!(
+            !named_like_a_credential("aaaaaaaaaaaaaaaaaaaaaaaaaaaaapwd"),
+            "pwd only whole"
+        );
     }
 
     #[test]
