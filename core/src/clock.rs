@@ -55,41 +55,44 @@ impl Clock for ManualClock {
 /// cost a tenth of an anonymous request's CPU (issue 21). Years outside 0000–9999 take that
 /// formatter, which knows how to write them.
 pub fn to_rfc3339(ms: Millis) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+    // Whole seconds and the milliseconds apart: i64 arithmetic, where the nanosecond
+    // constructor divides an i128 (serverInfo writes one of these per request, issue 21).
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
         return ms.to_string();
     };
+    let milli = u16::try_from(ms.rem_euclid(1000)).unwrap_or(0);
     let Ok(year) = u16::try_from(t.year()) else {
-        return formatted(t, ms);
+        return formatted(t, milli, ms);
     };
     if year > 9999 {
-        return formatted(t, ms);
+        return formatted(t, milli, ms);
     }
-    let mut out = String::with_capacity(24);
-    let fields: [(u16, usize, char); 7] = [
-        (year, 4, '-'),
-        (u16::from(u8::from(t.month())), 2, '-'),
-        (u16::from(t.day()), 2, 'T'),
-        (u16::from(t.hour()), 2, ':'),
-        (u16::from(t.minute()), 2, ':'),
-        (u16::from(t.second()), 2, '.'),
-        (t.millisecond(), 3, 'Z'),
-    ];
-    for (value, width, after) in fields {
-        for place in (0..width).rev() {
-            let digit = (value / 10u16.pow(place as u32)) % 10;
-            out.push(char::from(b'0' + digit as u8));
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, value) in [
+        (0, 4, year),
+        (5, 2, u16::from(u8::from(t.month()))),
+        (8, 2, u16::from(t.day())),
+        (11, 2, u16::from(t.hour())),
+        (14, 2, u16::from(t.minute())),
+        (17, 2, u16::from(t.second())),
+        (20, 3, milli),
+    ] {
+        let mut v = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (v % 10) as u8;
+            v /= 10;
         }
-        out.push(after);
     }
-    out
+    // Digits and ASCII punctuation only: never the fallback.
+    std::str::from_utf8(&text).map_or_else(|_| formatted(t, milli, ms), str::to_owned)
 }
 
 /// `time`'s own formatting of [`to_rfc3339`]'s form, for the years it does not write itself.
-fn formatted(t: time::OffsetDateTime, ms: Millis) -> String {
+fn formatted(t: time::OffsetDateTime, milli: u16, ms: Millis) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
+    let t = t.replace_millisecond(milli).unwrap_or(t);
     t.format(&format).unwrap_or_else(|_| ms.to_string())
 }
 
@@ -129,7 +132,7 @@ mod tests {
         for ms in edges.into_iter().chain(steps) {
             let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
                 .expect("in range");
-            assert_eq!(to_rfc3339(ms), formatted(t, ms), "at {ms}");
+            assert_eq!(to_rfc3339(ms), formatted(t, t.millisecond(), ms), "at {ms}");
         }
         assert_eq!(to_rfc3339(-62_167_219_200_001), "-0001-12-31T23:59:59.999Z");
     }

@@ -543,9 +543,9 @@ fn redacted_entry_at(
     }
     // The engine's view first (credential headers and parameters redacted), then every secret
     // cut from what is left.
-    let mut request = MockRequest::new(&arrived.method, &arrived.url);
-    for (n, v) in &arrived.headers {
-        request.push_header(n, v);
+    let mut request = MockRequest::from_owned(arrived.method, arrived.url);
+    for (n, v) in arrived.headers {
+        request.push_owned_header(n, v);
     }
     let headers_dropped = request.truncate_headers(MAX_HEADERS);
     request.scrub_view(|text| secrets.may_hold(text).then(|| secrets.scrub(text)));

@@ -38,23 +38,33 @@ impl std::fmt::Debug for Sealed {
 
 impl MockRequest {
     pub fn new(method: &str, url: &str) -> Self {
+        Self::from_owned(method.to_owned(), url.to_owned())
+    }
+
+    /// [`Self::new`] from text the caller owns: moved in, not copied, when the URL has no
+    /// credential parameter to seal (the journal builds one per request, issue 21).
+    pub fn from_owned(method: String, url: String) -> Self {
         let mut r = MockRequest {
-            method: method.to_owned(),
+            method,
             ..Default::default()
         };
-        r.set_url(url);
+        r.put_url(url);
         r
     }
 
     /// Replaces the URL (sealing its credential parameters).
     pub fn set_url(&mut self, url: &str) {
-        match redacted_url(url) {
+        self.put_url(url.to_owned());
+    }
+
+    fn put_url(&mut self, url: String) {
+        match redacted_url(&url) {
             Some(view) => {
                 self.url = view;
-                self.sealed.url = Some(url.to_owned());
+                self.sealed.url = Some(url);
             }
             None => {
-                self.url = url.to_owned();
+                self.url = url;
                 self.sealed.url = None;
             }
         }
@@ -67,14 +77,18 @@ impl MockRequest {
     }
 
     pub fn push_header(&mut self, name: &str, value: &str) {
-        if credentials::is_credential_header(name) {
-            self.sealed
-                .headers
-                .push((name.to_owned(), value.to_owned()));
+        self.push_owned_header(name.to_owned(), value.to_owned());
+    }
+
+    /// [`Self::push_header`] of text the caller owns: a header that is no credential is moved
+    /// in, not copied.
+    pub fn push_owned_header(&mut self, name: String, value: String) {
+        if credentials::is_credential_header(&name) {
             self.headers
-                .push((name.to_owned(), credentials::REDACTED.to_owned()));
+                .push((name.clone(), credentials::REDACTED.to_owned()));
+            self.sealed.headers.push((name, value));
         } else {
-            self.headers.push((name.to_owned(), value.to_owned()));
+            self.headers.push((name, value));
         }
     }
 
