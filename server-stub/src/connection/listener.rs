@@ -88,8 +88,9 @@ where
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // hyper's header-read timer costs a timer per request; the watchdog
+        // (`super::deadlines`) keeps the same deadline per connection instead.
+        .header_read_timeout(None)
         .keep_alive(true);
     builder
         .http2()
@@ -102,6 +103,7 @@ where
     let deadlines = Deadlines {
         first_request: limits.header_read_timeout,
         idle: limits.idle_timeout,
+        between_requests: limits.header_read_timeout,
     };
     let cap = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(cap));
@@ -144,7 +146,7 @@ where
         let counted = activity.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             // Open until its response body is finished or dropped (`super::deadlines`).
-            let in_flight = counted.enter();
+            let in_flight = counted.enter(req.version());
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(request_faults.clone());
             let app = app.clone();

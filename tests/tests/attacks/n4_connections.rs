@@ -265,6 +265,71 @@ async fn n4_silent_tcp_connections_are_closed_at_the_deadline_and_free_the_cap()
     );
 }
 
+/// A slowloris on a kept-alive HTTP/1 connection: one request answered, then the next head
+/// sent a byte a quarter-second, never finished (and a second connection that just stays
+/// quiet after its answer). The header-read timeout runs from the end of each answer to the
+/// next complete head: both are closed at it, long before the idle timeout.
+#[tokio::test]
+async fn n4_a_kept_alive_http1_connection_dribbling_its_next_head_is_closed_at_the_header_deadline()
+{
+    let s = Server::start_with(&["--header-read-timeout", "1", "--idle-timeout", "60"]);
+    let addr = s.addr();
+    let ask = b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut dribbling = connect_from(addr, local(1)).await;
+    let mut quiet = connect_from(addr, local(2)).await;
+    for c in [&mut dribbling, &mut quiet] {
+        c.write_all(ask).await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before its answer");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            seen.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+    let answered = Instant::now();
+    let (mut rd, mut wr) = dribbling.into_split();
+    let dribble = tokio::spawn(async move {
+        for b in b"GET /status HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
+            if wr.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    // The first thing read must be the close: no answer to a head never finished.
+    let read_to_end = async {
+        let mut buf = [0u8; 64];
+        if let Ok(n @ 1..) = rd.read(&mut buf).await {
+            panic!("answered a head never finished: {:?}", &buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_to_end)
+        .await
+        .expect("a dribbled head still open after 10 s with a 1 s deadline");
+    let after = answered.elapsed();
+    assert!(
+        after >= Duration::from_millis(500) && after < Duration::from_secs(5),
+        "closed {after:?} after its answer"
+    );
+    dribble.abort();
+    let quiet_after = closed_within(&mut quiet, Duration::from_secs(10))
+        .await
+        .expect("a quiet kept-alive connection open after 10 s with a 1 s deadline");
+    assert!(
+        quiet_after + after < Duration::from_secs(5),
+        "quiet one closed late"
+    );
+}
+
 /// Half an HTTP/2 preface, and a whole one with SETTINGS but never a request (a peer that
 /// answers the server's keep-alive PINGs): both held a slot for ever.
 #[tokio::test]
