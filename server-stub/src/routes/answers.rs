@@ -389,18 +389,16 @@ impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// `body`, already JSON, as an answer with its content type.
+/// `body`, already JSON, as an answer with its content type. Built directly: `IntoResponse`
+/// for a `Vec` inserts `application/octet-stream` first, and then the JSON type over it.
 pub fn json_response(body: Vec<u8>) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
-    use axum::response::IntoResponse as _;
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 #[cfg(test)]
