@@ -329,6 +329,14 @@ mod tests {
         started.elapsed()
     }
 
+    /// A connection that has had one request answered; and when it was.
+    async fn answered_once() -> (DuplexStream, tokio::task::JoinHandle<Ended>, Instant) {
+        let (mut client, task) = serve(hello, never());
+        client.write_all(GET).await.unwrap();
+        read_until(&mut client, "hello").await;
+        (client, task, Instant::now())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_is_dropped_at_the_first_request_deadline() {
         let (_client, task) = serve(hello, never());
@@ -348,10 +356,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answered_http1_connection_is_closed_at_the_header_deadline_and_not_before() {
-        let (mut client, task) = serve(hello, never());
-        client.write_all(GET).await.unwrap();
-        read_until(&mut client, "hello").await;
-        let answered = Instant::now();
+        let (mut client, task, answered) = answered_once().await;
         tokio::time::sleep(D.between_requests - Duration::from_millis(1)).await;
         assert!(!task.is_finished());
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -366,10 +371,7 @@ mod tests {
     /// sent a few bytes at a time, never finished.
     #[tokio::test(start_paused = true)]
     async fn a_second_head_dribbled_past_the_header_deadline_is_closed() {
-        let (mut client, task) = serve(hello, never());
-        client.write_all(GET).await.unwrap();
-        read_until(&mut client, "hello").await;
-        let answered = Instant::now();
+        let (mut client, task, answered) = answered_once().await;
         for part in [
             &b"GET / HT"[..],
             b"TP/1.1\r\n",

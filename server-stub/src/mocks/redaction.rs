@@ -180,7 +180,7 @@ impl Secrets {
     /// undoing URL, JSON or HTML escapes, or in base64 (a client or a template that encoded
     /// only some of it).
     pub fn scrub(&self, text: &str) -> String {
-        if self.is_empty() || text.len() < self.min_len {
+        if !self.may_hold(text) {
             return text.to_owned();
         }
         let mut out = text.to_owned();
