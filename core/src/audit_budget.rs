@@ -119,37 +119,13 @@ impl AuditBudget {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            let Some(key) = principal(&e) else {
-                out.push(e);
-                continue;
-            };
-            if !state.buckets.contains_key(&key) && state.buckets.len() >= MAX_PRINCIPALS {
-                forget_refilled(&mut state.buckets, now, per_hour);
-            }
-            if !state.buckets.contains_key(&key) && state.buckets.len() >= MAX_PRINCIPALS {
-                // Every tracked principal is flooding: the newcomer is written unbudgeted
-                // rather than silently lost (it takes 10,000 accounts to get here).
-                out.push(e);
-                continue;
-            }
-            let bucket = state
-                .buckets
-                .entry(key.clone())
-                .or_insert_with(|| Bucket::full(now, per_hour));
-            refill(bucket, now, per_hour);
-            if bucket.milli >= 1000 {
-                bucket.milli -= 1000;
-                if bucket.pending() {
-                    out.push(summary(&key, bucket, now));
-                }
-                out.push(e);
-            } else {
-                bucket.note(e.action, e.timestamp);
-                bucket.suppressed += 1;
-            }
-        }
+        // A batch with no budgeted event (successes and failures: the audited requests) is
+        // kept as it is, in its own buffer: the writer reuses it (issue 21).
+        let mut out = if events.iter().all(|e| principal(e).is_none()) {
+            events
+        } else {
+            admit_each(&mut state, events, now, per_hour)
+        };
         if now >= state.next_scan {
             state.next_scan = now + SUMMARY_AFTER;
             out.extend(due_summaries(&mut state.buckets, now));
@@ -199,6 +175,48 @@ impl AuditBudget {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         due_summaries(&mut state.buckets, now)
     }
+}
+
+/// [`AuditBudget::admit`] of a batch holding budgeted events: each one charged to its
+/// principal's bucket, in order.
+fn admit_each(
+    state: &mut State,
+    events: Vec<AuditEvent>,
+    now: Millis,
+    per_hour: u64,
+) -> Vec<AuditEvent> {
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let Some(key) = principal(&e) else {
+            out.push(e);
+            continue;
+        };
+        if !state.buckets.contains_key(&key) && state.buckets.len() >= MAX_PRINCIPALS {
+            forget_refilled(&mut state.buckets, now, per_hour);
+        }
+        if !state.buckets.contains_key(&key) && state.buckets.len() >= MAX_PRINCIPALS {
+            // Every tracked principal is flooding: the newcomer is written unbudgeted
+            // rather than silently lost (it takes 10,000 accounts to get here).
+            out.push(e);
+            continue;
+        }
+        let bucket = state
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::full(now, per_hour));
+        refill(bucket, now, per_hour);
+        if bucket.milli >= 1000 {
+            bucket.milli -= 1000;
+            if bucket.pending() {
+                out.push(summary(&key, bucket, now));
+            }
+            out.push(e);
+        } else {
+            bucket.note(e.action, e.timestamp);
+            bucket.suppressed += 1;
+        }
+    }
+    out
 }
 
 fn refill(b: &mut Bucket, now: Millis, per_hour: u64) {
@@ -365,6 +383,32 @@ mod tests {
         assert_eq!(kept[0].action, AuditAction::AuditEventsSuppressed);
         assert_eq!(kept[0].changed_values[0].to, "10");
         assert_eq!(kept[1].action, AuditAction::RotatedTokenPresented);
+    }
+
+    #[test]
+    fn a_batch_of_unbudgeted_events_is_kept_whole_and_a_due_summary_still_follows_it() {
+        let b = AuditBudget::default();
+        let _ = b.admit((0..70).map(|i| old_secret_of("m", i)).collect(), 0, 60);
+        let successes: Vec<AuditEvent> = (0..5)
+            .map(|i| AuditEvent::new(i, AuditAction::AuthenticatedWithToken, format!("u{i}")))
+            .collect();
+        let buffer = successes.as_ptr();
+        let kept = b.admit(successes, 1, 60);
+        assert_eq!(kept.len(), 5);
+        assert!(
+            kept.iter()
+                .enumerate()
+                .all(|(i, e)| e.author == format!("u{i}"))
+        );
+        // The writer's buffer comes back to it.
+        assert_eq!(kept.as_ptr(), buffer);
+        // Once the summaries are due, an unbudgeted batch still carries them after its events.
+        let at = 2 * SUMMARY_AFTER;
+        let later = vec![AuditEvent::new(at, AuditAction::FailedAuthentication, "x")];
+        let kept = b.admit(later, at, 60);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].action, AuditAction::FailedAuthentication);
+        assert_eq!(kept[1].action, AuditAction::AuditEventsSuppressed);
     }
 
     #[test]
