@@ -110,7 +110,9 @@ fn decision(c: &mut Criterion) {
         ..NewUser::default()
     }])
     .unwrap();
-    let alice = Actor::user(auth.store().user("alice").unwrap().unwrap());
+    let alice = Actor::user(std::sync::Arc::unwrap_or_clone(
+        auth.store().user("alice").unwrap().unwrap(),
+    ));
     let token = auth
         .create_token(
             &alice,

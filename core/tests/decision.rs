@@ -620,6 +620,7 @@ fn password_session(w: &World, user: &str) -> Credentials {
         .unwrap()
         .unwrap()
         .password
+        .clone()
         .unwrap()
         .salt;
     Credentials::Session(SessionPrincipal {

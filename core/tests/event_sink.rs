@@ -25,7 +25,9 @@ impl EventSink for Heard {
 }
 
 fn new_token(auth: &TokenAuth, owner: &str) -> Result<String, tokenauth_core::CoreError> {
-    let actor = Actor::user(auth.store().user(owner).unwrap().unwrap());
+    let actor = Actor::user(tokenauth_core::user::User::clone(
+        &auth.store().user(owner).unwrap().unwrap(),
+    ));
     Ok(auth
         .create_token(
             &actor,

@@ -2,6 +2,7 @@
 //! (as Jira words and signals it), the audit events and the effects to apply.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::audit::AuditEvent;
 use crate::clock::Millis;
@@ -56,7 +57,8 @@ pub struct TokenUse {
 /// An authenticated request: who, how, from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    pub user: User,
+    /// Shared with the store's record cache: a request reads its user, never changes it.
+    pub user: Arc<User>,
     pub auth: AuthType,
     pub token: Option<TokenUse>,
     pub client: ClientAddr,

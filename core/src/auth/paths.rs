@@ -1,6 +1,8 @@
 //! The ways a request can authenticate, past the address and forgery checks: a token (steps 3,
 //! 5 and 6 of SPEC section 3), a password (step 4), or a session.
 
+use std::sync::Arc;
+
 use subtle::ConstantTimeEq as _;
 
 use super::context::Ctx;
@@ -14,12 +16,12 @@ use crate::user::{User, user_key};
 
 /// The outcome of checking a well-formed token.
 enum TokenCheck {
-    Valid(User, TokenRecord),
+    Valid(Arc<User>, Arc<TokenRecord>),
     Invalid {
-        record: Option<TokenRecord>,
+        record: Option<Arc<TokenRecord>>,
         reason: &'static str,
     },
-    NotPermitted(User, TokenRecord),
+    NotPermitted(Arc<User>, Arc<TokenRecord>),
     /// The right secret of a token that was rotated away.
     Rotated(RetiredToken),
 }
@@ -139,7 +141,7 @@ pub(super) fn token_path<E>(
                 ctx.audit_failure(
                     AuditAction::FailedAuthentication,
                     shown_user.as_deref(),
-                    Some((parsed.id.as_str(), record.as_ref())),
+                    Some((parsed.id.as_str(), record.as_deref())),
                     true,
                     reason,
                 );
@@ -156,8 +158,8 @@ pub(super) fn token_path<E>(
 
 fn token_success(
     ctx: &mut Ctx<'_>,
-    user: User,
-    record: TokenRecord,
+    user: Arc<User>,
+    record: Arc<TokenRecord>,
     audit_success: bool,
 ) -> Result<Principal, Denial> {
     // 5. The scope rule.
@@ -192,7 +194,7 @@ fn token_success(
         token: Some(TokenUse {
             id,
             scope: record.scope,
-            description: record.description,
+            description: record.description.clone(),
             expires_at,
         }),
         client: ctx.client,
@@ -235,7 +237,7 @@ pub(super) fn password_path<E>(
     }
     // A well-formed token that failed is not hashed again as a password.
     let verified = failed_token.is_none()
-        && verifier.verify_password(claimed_user, user.as_ref(), secret, ctx.client.client);
+        && verifier.verify_password(claimed_user, user.as_deref(), secret, ctx.client.client);
     match user {
         Some(u) if verified && u.active => {
             if u.failed_logins > 0 {
@@ -331,7 +333,7 @@ pub(super) fn session<E>(
         other => {
             return ended(
                 ctx,
-                Some((id.as_str(), other.as_ref())),
+                Some((id.as_str(), other.as_deref())),
                 "session of a revoked or expired token",
             );
         }

@@ -3,6 +3,7 @@
 //! verifier.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::secret_hash::{HashParams, SecretHash, random_bytes};
 use crate::token::{RetiredToken, TokenRecord};
@@ -15,8 +16,9 @@ pub trait Directory {
     /// (the store's error): the rules define this seam and the store fills it in, never the
     /// other way round.
     type Error;
-    fn user(&self, key: &str) -> Result<Option<User>, Self::Error>;
-    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error>;
+    /// Shared records: the store keeps them decoded, and a request only reads them.
+    fn user(&self, key: &str) -> Result<Option<Arc<User>>, Self::Error>;
+    fn token(&self, id: &TokenId) -> Result<Option<Arc<TokenRecord>>, Self::Error>;
     /// A token rotated away, by its old id (looked up only when no live token has the id).
     fn retired_token(&self, _id: &TokenId) -> Result<Option<RetiredToken>, Self::Error> {
         Ok(None)

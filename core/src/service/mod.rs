@@ -128,6 +128,7 @@ impl TokenAuth {
     fn existing_user(&self, name: &str) -> Result<User, CoreError> {
         self.store
             .user(&user_key(name))?
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| CoreError::NotFound(format!("user '{name}'")))
     }
 }

@@ -1,6 +1,8 @@
 //! Tokens: what the actor may create, creating, rotating, renaming and revoking them (each
 //! charged to the actor's audit budget before it is made), and listing them.
 
+use std::sync::Arc;
+
 use super::{
     Actor, NewTokenRequest, ScopeChoice, TokenAuth, TokenFilter, TokenPage, log_event, token_fields,
 };
@@ -163,7 +165,7 @@ impl TokenAuth {
             user_key(&record.owner) == actor.user.key()
         };
         if allowed {
-            Ok(record)
+            Ok(Arc::unwrap_or_clone(record))
         } else {
             Err(not_found())
         }

@@ -19,7 +19,7 @@ struct Inner<T> {
     generation: u64,
 }
 
-impl<T: Clone> Records<T> {
+impl<T> Records<T> {
     pub fn new() -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -35,30 +35,32 @@ impl<T: Clone> Records<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cached copy, or `load`'s answer (cached unless a write happened meanwhile).
+    /// The cached record, or `load`'s answer (cached unless a write happened meanwhile).
+    /// Shared, not copied (issue 21): a token and its owner were nine strings cloned on every
+    /// authenticated request.
     pub fn get<E>(
         &self,
         key: &str,
         load: impl FnOnce() -> Result<Option<T>, E>,
-    ) -> Result<Option<T>, E> {
+    ) -> Result<Option<Arc<T>>, E> {
         let generation = {
             let inner = self.lock();
             if let Some(v) = inner.map.get(key) {
-                return Ok(Some(T::clone(v)));
+                return Ok(Some(Arc::clone(v)));
             }
             inner.generation
         };
-        let loaded = load()?;
-        if let Some(v) = &loaded {
-            let mut inner = self.lock();
-            if inner.generation == generation {
-                if inner.map.len() >= CAPACITY {
-                    inner.map.clear();
-                }
-                inner.map.insert(key.to_owned(), Arc::new(v.clone()));
+        let Some(loaded) = load()?.map(Arc::new) else {
+            return Ok(None);
+        };
+        let mut inner = self.lock();
+        if inner.generation == generation {
+            if inner.map.len() >= CAPACITY {
+                inner.map.clear();
             }
+            inner.map.insert(key.to_owned(), Arc::clone(&loaded));
         }
-        Ok(loaded)
+        Ok(Some(loaded))
     }
 
     /// Called after every committed write of `keys`.
@@ -83,15 +85,15 @@ mod tests {
             r.forget(["k"]);
             Ok(Some(1))
         });
-        assert_eq!(got, Ok(Some(1)));
+        assert_eq!(got, Ok(Some(Arc::new(1))));
         assert_eq!(
             r.get::<()>("k", || Ok(Some(2))),
-            Ok(Some(2)),
+            Ok(Some(Arc::new(2))),
             "the old value was not kept"
         );
         assert_eq!(
             r.get::<()>("k", || Ok(Some(3))),
-            Ok(Some(2)),
+            Ok(Some(Arc::new(2))),
             "now it is cached"
         );
         r.forget(["k"]);

@@ -72,7 +72,9 @@ impl World {
     }
 
     pub fn actor(&self, name: &str) -> Actor {
-        Actor::user(self.auth.store().user(name).unwrap().unwrap())
+        Actor::user(tokenauth_core::user::User::clone(
+            &self.auth.store().user(name).unwrap().unwrap(),
+        ))
     }
 
     pub fn token(&self, owner: &str, scope: Scope) -> String {

@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use tokenauth_core::auth::Principal;
 use tokenauth_core::service::{Actor, Source};
+use tokenauth_core::user::User;
 
 use super::middleware::forwarded_for;
 use crate::error::ApiError;
@@ -27,7 +28,7 @@ impl Authed {
     /// what a token may mint, and keep an admin from locking themselves out.
     pub fn actor(&self) -> Actor {
         Actor {
-            user: self.principal.user.clone(),
+            user: User::clone(&self.principal.user),
             system: false,
             auth: Some(self.principal.auth),
             token: self.principal.token.clone(),

@@ -42,7 +42,7 @@ pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) ->
     tag = "jira"
 )]
 pub async fn myself(authed: Authed) -> Json<UserView> {
-    Json(UserView::from(&authed.principal.user))
+    Json(UserView::from(&*authed.principal.user))
 }
 
 /// Jira's `latest` alias of `serverInfo`: its own function so that each documented operation has
@@ -83,7 +83,7 @@ pub async fn myself_latest(authed: Authed) -> Json<UserView> {
     tag = "jira"
 )]
 pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
-    let u = &authed.principal.user;
+    let u: &tokenauth_core::user::User = &authed.principal.user;
     Json(CurrentUser {
         user: UserView::from(u),
         kind: "known",

@@ -71,7 +71,9 @@ fn main() {
                 auth.create_user(&Actor::cli(), user).unwrap();
                 owner = Some((
                     name.clone(),
-                    Actor::user(auth.store().user(&name).unwrap().unwrap()),
+                    Actor::user(std::sync::Arc::unwrap_or_clone(
+                        auth.store().user(&name).unwrap().unwrap(),
+                    )),
                 ));
             }
             let (name, actor) = owner.as_ref().unwrap();

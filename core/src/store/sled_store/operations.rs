@@ -1,6 +1,8 @@
 //! [`Store`] and [`Directory`] on [`SledStore`]: each change in one transaction with its audit
 //! event, made durable before it returns.
 
+use std::sync::Arc;
+
 use sled::IVec;
 use sled::transaction::Transactional;
 
@@ -30,7 +32,7 @@ impl Directory for SledStore {
             .transpose()
     }
 
-    fn user(&self, key: &str) -> Result<Option<User>, StoreError> {
+    fn user(&self, key: &str) -> Result<Option<Arc<User>>, StoreError> {
         let key = user_key(key);
         self.user_records.get(&key, || {
             self.users
@@ -41,7 +43,7 @@ impl Directory for SledStore {
         })
     }
 
-    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, StoreError> {
+    fn token(&self, id: &TokenId) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         self.token_records.get(id.as_str(), || {
             self.tokens
                 .get(id.as_str())
@@ -114,7 +116,7 @@ impl Store for SledStore {
         self.token_records
             .forget(tokens.iter().map(|t| t.id.as_str()));
         self.durable()?;
-        Ok(Some((user, tokens)))
+        Ok(Some((Arc::unwrap_or_clone(user), tokens)))
     }
 
     fn update_failed_logins(&self, key: &str, reset: bool) -> Result<(), StoreError> {
@@ -379,7 +381,7 @@ impl Store for SledStore {
             return Ok(None);
         };
         match std::str::from_utf8(&id).ok().and_then(TokenId::parse) {
-            Some(id) => self.token(&id),
+            Some(id) => Ok(self.token(&id)?.map(Arc::unwrap_or_clone)),
             None => Ok(None),
         }
     }
