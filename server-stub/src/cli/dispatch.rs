@@ -56,7 +56,7 @@ pub(super) fn dispatch(
                     eprintln!("created user {name}");
                 }
                 UserCommand::List => {
-                    let users: Vec<_> = auth.users()?.iter().map(UserView::from).collect();
+                    let users: Vec<_> = auth.users()?.into_iter().map(UserView::from).collect();
                     println!("{}", serde_json::to_string_pretty(&users)?);
                 }
                 UserCommand::Passwd { name } => {

@@ -160,9 +160,14 @@ pub async fn revoke_all(
 pub async fn list_users(
     State(state): State<Shared>,
     Admin(_): Admin,
-) -> Result<Json<Vec<UserView>>, ApiError> {
+) -> Result<Json<Vec<UserView<'static>>>, ApiError> {
     Ok(Json(
-        state.auth.users()?.iter().map(UserView::from).collect(),
+        state
+            .auth
+            .users()?
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
     ))
 }
 
@@ -290,7 +295,7 @@ pub async fn create_user(
     let user = state
         .hash_core(move |s| s.auth.create_user(&a.actor(), new))
         .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
 
 #[utoipa::path(
@@ -309,7 +314,7 @@ pub async fn update_user(
     Path(name): Path<String>,
     QueryParams(f): QueryParams<Force>,
     JsonBody(body): JsonBody<UserChange>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<UserView<'static>>, ApiError> {
     if body
         .name
         .as_deref()
@@ -337,7 +342,7 @@ pub async fn update_user(
     if ends_sessions {
         state.sessions.end_user(&user.name);
     }
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(UserView::from(user)))
 }
 
 #[utoipa::path(
@@ -374,9 +379,9 @@ pub async fn reset_failed_logins(
     State(state): State<Shared>,
     Admin(a): Admin,
     Path(name): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<UserView<'static>>, ApiError> {
     let user = state.auth.reset_failed_logins(&a.actor(), &name)?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(UserView::from(user)))
 }
 
 #[utoipa::path(

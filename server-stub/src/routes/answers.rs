@@ -4,6 +4,8 @@
 //! (`Token`, `Settings`, `TokenPolicy`, `Histogram`) describe themselves with its `openapi`
 //! feature.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use tokenauth_core::clock::{Millis, parse_rfc3339};
 use tokenauth_core::scope::Scope;
@@ -20,27 +22,44 @@ pub use crate::operations::audit_entity::AuditEntity;
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = User, example = json!({"name": "alice", "key": "alice", "displayName": "Alice", "emailAddress": "alice@example.com", "active": true, "groups": ["jira-users"], "failedLoginCount": 0}))]
-pub struct UserView {
-    pub name: String,
+pub struct UserView<'a> {
+    pub name: Cow<'a, str>,
     /// The stable key: the lower-cased name.
     pub key: String,
-    pub display_name: String,
-    pub email_address: String,
+    pub display_name: Cow<'a, str>,
+    pub email_address: Cow<'a, str>,
     pub active: bool,
-    pub groups: Vec<String>,
+    pub groups: Cow<'a, [String]>,
     /// Failed password attempts since the last success or reset.
     pub failed_login_count: u32,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
+/// Borrowed (issue 21): `myself` answers every authenticated script's first call, and copying
+/// the user's strings only to write them out cost four allocations a request.
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(u: &'a User) -> Self {
         Self {
-            name: u.name.clone(),
+            name: Cow::Borrowed(&u.name),
             key: u.key(),
-            display_name: u.display_name.clone(),
-            email_address: u.email.clone(),
+            display_name: Cow::Borrowed(&u.display_name),
+            email_address: Cow::Borrowed(&u.email),
             active: u.active,
-            groups: u.groups.clone(),
+            groups: Cow::Borrowed(&u.groups),
+            failed_login_count: u.failed_logins,
+        }
+    }
+}
+
+/// Owned, for the admin API's answers about a user it has just changed or listed.
+impl From<User> for UserView<'static> {
+    fn from(u: User) -> Self {
+        Self {
+            key: u.key(),
+            name: Cow::Owned(u.name),
+            display_name: Cow::Owned(u.display_name),
+            email_address: Cow::Owned(u.email),
+            active: u.active,
+            groups: Cow::Owned(u.groups),
             failed_login_count: u.failed_logins,
         }
     }
@@ -50,9 +69,9 @@ impl From<&User> for UserView {
 /// reads.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CurrentUser {
+pub struct CurrentUser<'a> {
     #[serde(flatten)]
-    pub user: UserView,
+    pub user: UserView<'a>,
     /// Always `known`: an anonymous caller gets 401.
     #[serde(rename = "type")]
     #[schema(pattern = "^known$")]

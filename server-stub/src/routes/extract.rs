@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
 use tokenauth_core::auth::Principal;
 use tokenauth_core::service::{Actor, Source};
 use tokenauth_core::user::User;
@@ -18,8 +18,10 @@ use crate::state::Shared;
 /// The authenticated caller of a handler.
 pub struct Authed {
     pub principal: Principal,
-    method: String,
-    path: String,
+    /// Kept as the request had them (a clone shares the bytes) and written out only for
+    /// [`Authed::actor`]: most handlers never ask (issue 21).
+    method: Method,
+    uri: Uri,
     source: Option<Source>,
 }
 
@@ -34,8 +36,8 @@ impl Authed {
             token: self.principal.token.clone(),
             client: Some(self.principal.client),
             source: self.source.clone(),
-            method: Some(self.method.clone()),
-            path: Some(self.path.clone()),
+            method: Some(self.method.to_string()),
+            path: Some(self.uri.path().to_owned()),
         }
     }
 }
@@ -58,8 +60,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
             });
         Ok(Self {
             principal,
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
             source,
         })
     }

@@ -41,8 +41,8 @@ pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) ->
     responses((status = 200, description = "The user", body = UserView)),
     tag = "jira"
 )]
-pub async fn myself(authed: Authed) -> Json<UserView> {
-    Json(UserView::from(&*authed.principal.user))
+pub async fn myself(authed: Authed) -> Response {
+    Json(UserView::from(&*authed.principal.user)).into_response()
 }
 
 /// Jira's `latest` alias of `serverInfo`: its own function so that each documented operation has
@@ -69,7 +69,7 @@ pub async fn server_info_latest(state: State<Shared>, base: BaseUrl) -> Response
     responses((status = 200, description = "The user", body = UserView)),
     tag = "jira"
 )]
-pub async fn myself_latest(authed: Authed) -> Json<UserView> {
+pub async fn myself_latest(authed: Authed) -> Response {
     myself(authed).await
 }
 
@@ -82,7 +82,7 @@ pub async fn myself_latest(authed: Authed) -> Json<UserView> {
     responses((status = 200, description = "The user", body = CurrentUser)),
     tag = "jira"
 )]
-pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
+pub async fn current_user(authed: Authed) -> Response {
     let u: &tokenauth_core::user::User = &authed.principal.user;
     Json(CurrentUser {
         user: UserView::from(u),
@@ -90,6 +90,7 @@ pub async fn current_user(authed: Authed) -> Json<CurrentUser> {
         username: u.name.clone(),
         user_key: u.key(),
     })
+    .into_response()
 }
 
 /// Any other path. With `--mappings`, the mapping that matches answers (a `/rest/` request has
