@@ -33,6 +33,49 @@ async fn serverinfo_is_anonymous_and_carries_version_numbers() {
     }
 }
 
+/// `serverInfo` and `myself` are answered before the router (`routes/hot.rs`); a `HEAD` still
+/// takes the router, which runs the same handler and drops the body: so each hot answer must
+/// carry the status and headers the router gives its `HEAD`, and as many body bytes as that
+/// announced.
+#[tokio::test]
+async fn the_hot_answers_are_what_the_router_answers() {
+    let s = Server::start();
+    let t = s.secret("alice", "READ_ONLY").await;
+    let headers = |r: &reqwest::Response| -> Vec<(String, String)> {
+        r.headers()
+            .iter()
+            .filter(|(n, _)| *n != "date")
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect()
+    };
+    for (path, token) in [
+        ("/rest/api/2/serverInfo", None),
+        ("/rest/api/latest/serverInfo", None),
+        (MYSELF, Some(&t)),
+        ("/rest/api/latest/myself", Some(&t)),
+    ] {
+        let send = |method: Method| {
+            let r = s.req(method, path);
+            match token {
+                Some(t) => r.bearer_auth(t),
+                None => r,
+            }
+            .send()
+        };
+        let head = send(Method::HEAD).await.unwrap();
+        let get = send(Method::GET).await.unwrap();
+        assert_eq!(get.status(), 200, "{path}");
+        assert_eq!(head.status(), 200, "{path}");
+        assert_eq!(headers(&get), headers(&head), "{path}");
+        let announced: usize = head.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(get.bytes().await.unwrap().len(), announced, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn missing_credentials_get_401_with_a_basic_challenge() {
     let s = Server::start();

@@ -22,6 +22,9 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer as _, Service, ServiceExt as _};
 
+use super::extract::base_url;
+use super::hot::Hot;
+use super::jira::{myself_answer, server_info_answer};
 use super::middleware::authenticate_caller;
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
@@ -184,6 +187,7 @@ async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response
         );
     };
     let path = req.uri().path();
+    let hot = Hot::of(req.method(), path);
     // The WireMock admin API is open to this machine only; from elsewhere it takes an
     // administrator's credentials, decided like any `/rest/` request.
     let remote_admin = is_admin_api(path) && !state.is_local(peer, req.headers(), req.uri());
@@ -192,9 +196,18 @@ async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response
         if !(req.method() == Method::POST && path == SESSION_PATH) {
             state.metrics.request(Outcome::Anonymous);
         }
+        if hot == Some(Hot::ServerInfo) {
+            return (
+                server_info_answer(state, &base_url(state, req.headers())),
+                None,
+            );
+        }
         return (run(routes, req).await, None);
     }
     match authenticate_caller(state, peer, req.method(), req.uri(), req.headers()).await {
+        Ok((principal, decided)) if hot == Some(Hot::Myself) => {
+            (myself_answer(&principal), decided)
+        }
         Ok((principal, decided)) => {
             req.extensions_mut().insert(principal);
             (run(routes, req).await, decided)

@@ -30,7 +30,12 @@ use wiremock_engine::MockRequest;
     tag = "jira"
 )]
 pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) -> Response {
-    json_response(ServerInfo::json(&base, &to_rfc3339(state.auth.now())))
+    server_info_answer(&state, &base)
+}
+
+/// `serverInfo`'s answer, for its handlers and for `front::guarded`'s hot path (`hot.rs`).
+pub fn server_info_answer(state: &Shared, base: &str) -> Response {
+    json_response(ServerInfo::json(base, &to_rfc3339(state.auth.now())))
 }
 
 #[utoipa::path(
@@ -42,7 +47,12 @@ pub async fn server_info(State(state): State<Shared>, BaseUrl(base): BaseUrl) ->
     tag = "jira"
 )]
 pub async fn myself(authed: Authed) -> Response {
-    Json(UserView::from(&*authed.principal.user)).into_response()
+    myself_answer(&authed.principal)
+}
+
+/// `myself`'s answer, for its handlers and for `front::guarded`'s hot path (`hot.rs`).
+pub fn myself_answer(principal: &Principal) -> Response {
+    Json(UserView::from(&*principal.user)).into_response()
 }
 
 /// Jira's `latest` alias of `serverInfo`: its own function so that each documented operation has

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod compat;
 pub mod extract;
 pub mod front;
+pub mod hot;
 pub mod jira;
 pub mod middleware;
 pub mod notifications;
