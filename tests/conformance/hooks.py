@@ -232,7 +232,8 @@ def _stateful_setup(base: str) -> None:
 # too. A generated URL would be a signed request to anywhere.
 TEST_NOTICE = "POST /rest/tokenauth/1/admin/notifications/test"
 UPDATE_SETTINGS = "PUT /rest/tokenauth/1/admin/settings"
-DISCARD = "http://127.0.0.1:9/conformance"
+DISCARD_ORIGIN = "http://127.0.0.1:9"
+DISCARD = f"{DISCARD_ORIGIN}/conformance"
 
 
 def _no_webhook_but_the_discard_port(case) -> None:
@@ -254,7 +255,6 @@ def _no_webhook_but_the_discard_port(case) -> None:
 # request reaches it in between: the calls run one at a time), so every case meets the operation
 # itself. What stop answers when nothing records is covered by tests/tests/recording.rs.
 STOP_RECORDING = "POST /__admin/recordings/stop"
-DISCARD_ORIGIN = "http://127.0.0.1:9"
 
 
 def _a_recording_to_stop(base: str) -> None:
