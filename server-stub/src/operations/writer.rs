@@ -104,6 +104,27 @@ impl Writer {
         }
     }
 
+    /// Queues audit events if that needs no wait: room in the queue, and no share of the byte
+    /// budget to take (an ordinary event). Hands them back otherwise, for [`Writer::events`].
+    pub fn try_events(&self, events: Vec<AuditEvent>) -> Result<(), Vec<AuditEvent>> {
+        let n = events.len() as u64;
+        if events.iter().map(size_of).sum::<usize>() > FREE_BYTES {
+            return Err(events);
+        }
+        match self.tx.try_send(Job::Events(events, None)) {
+            Ok(()) => {
+                self.metrics.queued.increment(n);
+                Ok(())
+            }
+            // Full, or the writer stopped (`events` reports that): handed back either way.
+            Err(e) => match e.into_inner() {
+                Job::Events(events, _) => Err(events),
+                // Never: only events were sent above.
+                Job::Flush(_) => Ok(()),
+            },
+        }
+    }
+
     /// Queues audit events; waits (never drops) while the queue is full, by count or by bytes.
     pub async fn events(&self, events: Vec<AuditEvent>) {
         if events.is_empty() {

@@ -1,5 +1,6 @@
 //! The one service in front of the router (issue 21): the request timeout, the body limit,
-//! the journal and the token rules, in one future per request.
+//! the journal and the token rules; answered in the call itself when nothing has to wait, in
+//! one future per request otherwise.
 //!
 //! They were four `Router::layer`s, and axum applies a layer to each route: every request paid
 //! for four boxed services cloned and four boxed futures. Around the whole router they cost
@@ -12,7 +13,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -25,7 +26,7 @@ use tower::{Layer as _, Service, ServiceExt as _};
 use super::extract::base_url;
 use super::hot::Hot;
 use super::jira::{myself_answer, server_info_answer};
-use super::middleware::authenticate_caller;
+use super::middleware::{Caller, Pending, authenticate_now};
 use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
 use crate::mocks::guard::{is_admin_api, is_anonymous};
@@ -59,19 +60,77 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = FrontFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
+    /// Most requests (the anonymous `serverInfo`, a cached token's `myself`, a refusal) are
+    /// answered here, in the call: no future is built, allocated or moved for them (issue 21).
+    /// The others continue in [`later`], the one future that waits.
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let limit = self.state.config.request_timeout;
-        let journaled = journaled(self.state.clone(), self.routes.clone(), req.map(Body::new));
-        Box::pin(Answer {
-            timed: within(limit, journaled),
-        })
+        let state = &self.state;
+        let mut req = req.map(Body::new);
+        let captured = capture(state, &req);
+        let then = match gate(state, &req) {
+            Gate::Answered(response) => return answered(state, captured, response, None),
+            Gate::Open => Then::Run(None),
+            Gate::Guarded { peer, hot } => {
+                match authenticate_now(state, peer, req.method(), req.uri(), req.headers()) {
+                    Caller::Decided(Ok((principal, decided))) if hot == Some(Hot::Myself) => {
+                        return answered(state, captured, myself_answer(&principal), decided);
+                    }
+                    Caller::Decided(Ok((principal, decided))) => {
+                        req.extensions_mut().insert(principal);
+                        Then::Run(decided)
+                    }
+                    Caller::Decided(Err(refusal)) => {
+                        return answered(state, captured, refusal, None);
+                    }
+                    Caller::Pending(pending) => Then::Wait(pending, hot),
+                }
+            }
+        };
+        let limit = state.config.request_timeout;
+        let later = later(state.clone(), self.routes.clone(), req, captured, then);
+        FrontFuture::Waiting(Box::pin(Answer {
+            timed: within(limit, later),
+        }))
     }
+}
+
+/// The answer of [`Front`]: given in the call, or still to come.
+pub enum FrontFuture {
+    Ready(Option<Response>),
+    Waiting(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>),
+}
+
+impl Future for FrontFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            FrontFuture::Ready(answer) => match answer.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after it was ready: a bug of the caller, answered, not a panic.
+                None => Poll::Ready(Ok(
+                    ApiError::Internal("answer polled twice".into()).into_response()
+                )),
+            },
+            FrontFuture::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// An answer given in the call, journaled like any other.
+fn answered(
+    state: &Shared,
+    captured: Option<Captured>,
+    response: Response,
+    decided: Option<Decided>,
+) -> FrontFuture {
+    FrontFuture::Ready(Some(journal(state, captured, response, decided)))
 }
 
 pin_project_lite::pin_project! {
@@ -97,9 +156,10 @@ impl<F: Future<Output = Response>> Future for Answer<F> {
 
 pin_project_lite::pin_project! {
     /// `fut`'s output, or `None` once it has waited `limit`. Unlike `tokio::time::timeout`, the
-    /// timer is started only when `fut` first has to wait: most requests (anonymous, a cached
-    /// token, a mapped answer without a delay) are answered in their first poll, and they no
-    /// longer put an entry into the runtime's timer wheel and take it out again (issue 21). The
+    /// timer is started only when `fut` first has to wait: most requests that get this far (a
+    /// mapped answer without a delay, a route of the server's own API) are answered in their
+    /// first poll, and they no longer put an entry into the runtime's timer wheel and take it
+    /// out again (issue 21). The
     /// limit so runs from the first wait, not from the call: later by the CPU time of one poll.
     struct Within<F> {
         #[pin]
@@ -136,91 +196,124 @@ impl<F: Future> Future for Within<F> {
     }
 }
 
-/// Records each request in the journal with what became of it: the decision of the token
-/// rules, and what the mappings did (`journal::Served`). The admin API's own calls are not
-/// journaled, as WireMock does not journal them.
-async fn journaled(state: Shared, routes: Limited, req: Request) -> Response {
-    let state = &state;
-    if !state.journal.enabled() || is_admin_api(req.uri().path()) {
-        return guarded(state, routes, req).await.0;
+/// What the journal keeps of a request, taken before anything of it runs; none when the
+/// journal is off, and for the admin API's own calls (WireMock does not journal them).
+fn capture(state: &Shared, req: &Request) -> Option<Captured> {
+    (state.journal.enabled() && !is_admin_api(req.uri().path())).then(|| {
+        Captured::new(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            state.scheme(),
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(p)| p.ip().to_canonical()),
+        )
+    })
+}
+
+/// Records a request in the journal with what became of it: the decision of the token rules,
+/// and what the mappings did (`journal::Served`).
+fn journal(
+    state: &Shared,
+    captured: Option<Captured>,
+    mut response: Response,
+    decided: Option<Decided>,
+) -> Response {
+    if let Some(captured) = captured {
+        // A refusal, or a guarded mapping's decision outside `/rest/`, travels on the response.
+        let decided = decided.or_else(|| response.extensions_mut().remove::<Decided>());
+        let served = response.extensions_mut().remove::<Served>();
+        state
+            .journal
+            .record_captured(captured, response.status().as_u16(), decided, served);
     }
-    let captured = Captured::new(
-        req.method(),
-        req.uri(),
-        req.headers(),
-        state.scheme(),
-        req.extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(p)| p.ip().to_canonical()),
-    );
-    let (mut response, decided) = guarded(state, routes, req).await;
-    // A refusal, or a guarded mapping's decision outside `/rest/`, travels on the response.
-    let decided = decided.or_else(|| response.extensions_mut().remove::<Decided>());
-    let served = response.extensions_mut().remove::<Served>();
-    state
-        .journal
-        .record_captured(captured, response.status().as_u16(), decided, served);
     response
 }
 
-/// Authentication of every `/rest/` request except the anonymous ones (SPEC §3), then the
-/// routes with the principal as a request extension; with what the journal notes of the
-/// decision.
-async fn guarded(state: &Shared, routes: Limited, mut req: Request) -> (Response, Option<Decided>) {
+/// What a request still waits for, past the call.
+enum Then {
+    /// The routes, with what the journal notes of the decision (the principal, if any, is in
+    /// the request's extensions).
+    Run(Option<Decided>),
+    /// The token rules (a secret to hash, a delay, writes), then the routes or `myself`.
+    Wait(Pending, Option<Hot>),
+}
+
+/// The request's future, for what waits: the rest of the token rules, then the routes; the
+/// journal last. Awaited futures are pinned in place (`pin!`), not moved into a local: each
+/// local an `async fn` holds across an await takes room of its own in its future.
+async fn later(
+    state: Shared,
+    routes: Limited,
+    mut req: Request,
+    captured: Option<Captured>,
+    then: Then,
+) -> Response {
+    let state = &state;
+    let decided = match then {
+        Then::Run(decided) => decided,
+        Then::Wait(pending, hot) => match pin!(pending.finish(state)).await {
+            Ok((principal, decided)) if hot == Some(Hot::Myself) => {
+                return journal(state, captured, myself_answer(&principal), decided);
+            }
+            Ok((principal, decided)) => {
+                req.extensions_mut().insert(principal);
+                decided
+            }
+            Err(refusal) => return journal(state, captured, refusal, None),
+        },
+    };
+    let response = match pin!(routes.oneshot(req)).await {
+        Ok(response) => response,
+        Err(e) => match e {},
+    };
+    journal(state, captured, response, decided)
+}
+
+/// What the token rules make of a request before anything of it runs.
+enum Gate {
+    /// Answered already: refused, or the anonymous `serverInfo` (`hot.rs`).
+    Answered(Response),
+    /// Anonymous (SPEC §3): the routes, without a principal.
+    Open,
+    /// The token rules decide, for the caller at `peer`.
+    Guarded { peer: SocketAddr, hot: Option<Hot> },
+}
+
+fn gate(state: &Shared, req: &Request) -> Gate {
     let declared_len = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared_len.is_some_and(|n| n > BODY_LIMIT) {
-        return (ApiError::PayloadTooLarge.into_response(), None);
+        return Gate::Answered(ApiError::PayloadTooLarge.into_response());
     }
     // A request this server itself sent on (a proxy aimed back here, directly or through
     // another host): refused before anything else, whatever credentials it carries.
     if state.upstream.passed_here(req.headers()) {
-        return (super::proxied::loop_refused(&state.upstream), None);
+        return Gate::Answered(super::proxied::loop_refused(&state.upstream));
     }
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        return (
-            ApiError::Internal("no peer address".into()).into_response(),
-            None,
-        );
+        return Gate::Answered(ApiError::Internal("no peer address".into()).into_response());
     };
     let path = req.uri().path();
     let hot = Hot::of(req.method(), path);
     // The WireMock admin API is open to this machine only; from elsewhere it takes an
     // administrator's credentials, decided like any `/rest/` request.
     let remote_admin = is_admin_api(path) && !state.is_local(peer, req.headers(), req.uri());
-    if is_anonymous(req.method(), path) && !remote_admin {
-        // The session login decides (and is counted) in its handler.
-        if !(req.method() == Method::POST && path == SESSION_PATH) {
-            state.metrics.request(Outcome::Anonymous);
-        }
-        if hot == Some(Hot::ServerInfo) {
-            return (
-                server_info_answer(state, &base_url(state, req.headers())),
-                None,
-            );
-        }
-        return (run(routes, req).await, None);
+    if !is_anonymous(req.method(), path) || remote_admin {
+        return Gate::Guarded { peer, hot };
     }
-    match authenticate_caller(state, peer, req.method(), req.uri(), req.headers()).await {
-        Ok((principal, decided)) if hot == Some(Hot::Myself) => {
-            (myself_answer(&principal), decided)
-        }
-        Ok((principal, decided)) => {
-            req.extensions_mut().insert(principal);
-            (run(routes, req).await, decided)
-        }
-        Err(refusal) => (refusal, None),
+    // The session login decides (and is counted) in its handler.
+    if !(req.method() == Method::POST && path == SESSION_PATH) {
+        state.metrics.request(Outcome::Anonymous);
     }
-}
-
-async fn run(routes: Limited, req: Request) -> Response {
-    match routes.oneshot(req).await {
-        Ok(response) => response,
-        Err(e) => match e {},
+    if hot == Some(Hot::ServerInfo) {
+        return Gate::Answered(server_info_answer(state, &base_url(state, req.headers())));
     }
+    Gate::Open
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The two routes every Jira client and script calls first — `serverInfo` (anonymous) and
-//! `myself` (its credentials' check) — answered by `front::guarded` without axum's router
+//! `myself` (its credentials' check) — answered by `front::Front::call` without axum's router
 //! (issue 21). The router's match, its boxed route service and future, the handler's extractors
 //! and the principal's trip through the request's extensions cost these two answers more than
 //! building them. Only a `GET` of one of the four paths exactly is answered here: `HEAD`, a

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
+use tokenauth_core::audit::AuditEvent;
 use tokenauth_core::auth::{AuthOutcome, AuthRequest, DenialKind, Effect, Principal};
 use tokenauth_core::credentials::{CredentialError, Credentials, parse_authorization};
 use tokenauth_core::csrf::BrowserHeaders;
@@ -112,40 +113,80 @@ impl RequestHeaders {
 /// the cache knows to be right, are answered at once.
 pub const OVER_BUDGET_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Runs core's decision: from the cache inline, and once more on the blocking pool (behind the
-/// hashing semaphore, see `hashing`) only when a secret has to be hashed. A refusal for a spent
-/// failure budget is answered after [`OVER_BUDGET_DELAY`].
-pub async fn decide(
+/// What the cache alone makes of a request's credentials: most requests need no more.
+pub enum Quick {
+    /// Decided: a secret the cache knows, or a refusal that needed no hash.
+    Decided(AuthOutcome),
+    /// A refusal for a spent failure budget, to be answered after [`OVER_BUDGET_DELAY`].
+    OverBudget(AuthOutcome),
+    /// A secret the cache does not know: the hashing pass decides (boxed: rare, and large).
+    Hash(Box<ToHash>),
+}
+
+/// What the hashing pass needs of the request, owned so it can move to the blocking pool.
+pub struct ToHash {
+    headers: RequestHeaders,
+    credentials: Result<Credentials, CredentialError>,
+    now: tokenauth_core::clock::Millis,
+}
+
+/// Core's decision from the cache alone, inline: nothing waits and nothing is written.
+pub fn decide_now(
     state: &Shared,
     peer: SocketAddr,
     headers: RequestHeaders,
     credentials: Result<Credentials, CredentialError>,
     method: &str,
     path: &str,
-) -> Result<AuthOutcome, ApiError> {
+) -> Result<Quick, ApiError> {
     let now = state.auth.now();
-    let credentials = {
-        let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly);
-        let req = AuthRequest {
-            peer: peer.ip(),
-            forwarded_for: headers.forwarded_for(),
-            browser: headers.browser(),
-            credentials,
-            method,
-            path,
-            now,
-        };
-        let outcome = state.auth.authenticate(&verifier, &req)?;
-        // Decided from the cache alone (a hit, or a refusal that needed no hash).
-        if outcome.result.is_ok() || !verifier.missed() {
-            if outcome.result.is_err() && verifier.over_budget() {
-                // Boxed: the common request's future does not carry the timer.
-                Box::pin(tokio::time::sleep(OVER_BUDGET_DELAY)).await;
-            }
+    let verifier = CachingVerifier::new(&state.cache, Mode::CacheOnly);
+    let req = AuthRequest {
+        peer: peer.ip(),
+        forwarded_for: headers.forwarded_for(),
+        browser: headers.browser(),
+        credentials,
+        method,
+        path,
+        now,
+    };
+    let outcome = state.auth.authenticate(&verifier, &req)?;
+    if outcome.result.is_ok() || !verifier.missed() {
+        if outcome.result.is_err() && verifier.over_budget() {
+            return Ok(Quick::OverBudget(outcome));
+        }
+        return Ok(Quick::Decided(outcome));
+    }
+    // Handed on to the hashing pass, not copied: most requests never get here.
+    let AuthRequest { credentials, .. } = req;
+    Ok(Quick::Hash(Box::new(ToHash {
+        headers,
+        credentials,
+        now,
+    })))
+}
+
+/// The rest of a [`Quick`] decision: the delay of a spent budget, or the hashing pass on the
+/// blocking pool (behind the hashing semaphore, see `hashing`).
+async fn decide_later(
+    state: &Shared,
+    peer: SocketAddr,
+    quick: Quick,
+    method: &str,
+    path: &str,
+) -> Result<AuthOutcome, ApiError> {
+    let ToHash {
+        headers,
+        credentials,
+        now,
+    } = match quick {
+        Quick::Decided(outcome) => return Ok(outcome),
+        Quick::OverBudget(outcome) => {
+            // Boxed: the common request's future does not carry the timer.
+            Box::pin(tokio::time::sleep(OVER_BUDGET_DELAY)).await;
             return Ok(outcome);
         }
-        // Handed on to the hashing pass, not copied: most requests never get here.
-        req.credentials
+        Quick::Hash(to_hash) => *to_hash,
     };
     // Owned only here, for the blocking pool: most requests never get here. Boxed for the
     // same reason: the hashing pass's future is large, and every request's future would
@@ -168,18 +209,42 @@ pub async fn decide(
     .map_err(ApiError::from)
 }
 
+/// Runs core's decision: from the cache inline, and once more on the blocking pool only when a
+/// secret has to be hashed. A refusal for a spent failure budget is answered after
+/// [`OVER_BUDGET_DELAY`].
+pub async fn decide(
+    state: &Shared,
+    peer: SocketAddr,
+    headers: RequestHeaders,
+    credentials: Result<Credentials, CredentialError>,
+    method: &str,
+    path: &str,
+) -> Result<AuthOutcome, ApiError> {
+    let quick = decide_now(state, peer, headers, credentials, method, path)?;
+    decide_later(state, peer, quick, method, path).await
+}
+
+/// Whether a decision has writes that must be made before it is answered: the failed-login
+/// counter (the next attempt must see it).
+fn has_counters(outcome: &AuthOutcome) -> bool {
+    outcome
+        .effects
+        .iter()
+        .any(|e| !matches!(e, Effect::TokenUsed { .. }))
+}
+
 /// Applies a decision's writes: the failed-login counter at once (the next attempt must see
 /// it), last-used times and audit events through the background writer.
 pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiError> {
-    let counters: Vec<Effect> = outcome
-        .effects
-        .iter()
-        .filter(|e| !matches!(e, Effect::TokenUsed { .. }))
-        .cloned()
-        .collect();
     // The rare waits boxed (a failed login's counter, audited events), so that the common
     // request's future stays small: a future is moved whole at each await that creates it.
-    if !counters.is_empty() {
+    if has_counters(outcome) {
+        let counters: Vec<Effect> = outcome
+            .effects
+            .iter()
+            .filter(|e| !matches!(e, Effect::TokenUsed { .. }))
+            .cloned()
+            .collect();
         let st = Arc::clone(state);
         Box::pin(tokio::task::spawn_blocking(move || {
             st.auth.apply_effects(&counters)
@@ -187,16 +252,30 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     }
+    if let Some(events) = apply_now(state, outcome) {
+        Box::pin(state.writer.events(events)).await;
+    }
+    Ok(())
+}
+
+/// The writes of a decision that need no wait, once its counters are written (or it has none):
+/// last-used times, and its audit events when the writer's queue takes them at once. The
+/// events it could not queue without waiting are handed back, to be queued by
+/// `Writer::events`.
+fn apply_now(state: &Shared, outcome: &mut AuthOutcome) -> Option<Vec<AuditEvent>> {
     for effect in outcome.effects.drain(..) {
         if let Effect::TokenUsed { id, at, ip } = effect {
             state.writer.token_used(id, at, ip);
         }
     }
     state.rotated_reports.filter(&mut outcome.events);
-    if !outcome.events.is_empty() {
-        Box::pin(state.writer.events(std::mem::take(&mut outcome.events))).await;
+    if outcome.events.is_empty() {
+        return None;
     }
-    Ok(())
+    state
+        .writer
+        .try_events(std::mem::take(&mut outcome.events))
+        .err()
 }
 
 /// Whether a request carries credentials of its own (an `Authorization` header or a session
@@ -210,10 +289,153 @@ pub fn presents_credentials(headers: &HeaderMap) -> bool {
             .any(|c| cookie_value(c).is_some())
 }
 
-/// The token rules for one caller (SPEC §3), from the request's method, URI and headers: the
-/// principal and what the journal notes of it, or the refusal to send (denied, rate limited,
-/// or a decision that could not be made). The middleware runs it for every guarded path; the
-/// mappings' handler runs it for a guarded mapping answering a path outside `/rest/`.
+/// The token rules' answer for one caller, as far as it can be given without waiting.
+pub enum Caller {
+    /// The principal and what the journal notes of it, or the refusal to send.
+    Decided(Result<(Principal, Option<Decided>), Response>),
+    /// A secret to hash, a refusal to delay, or writes to wait for: [`Pending::finish`].
+    Pending(Pending),
+}
+
+/// A decision that has to wait for something; boxed, so that [`Caller`] stays small.
+pub struct Pending(Box<Waiting>);
+
+struct Waiting {
+    step: Step,
+    peer: SocketAddr,
+    method: Method,
+    path: String,
+    session_id: Option<String>,
+}
+
+enum Step {
+    /// The decision itself waits (see [`Quick`]); its writes follow.
+    Decide(Quick),
+    /// Decided; its failed-login counter is to be written first.
+    Apply(AuthOutcome),
+    /// Decided and written but for its audit events, which wait for room in the queue.
+    Queue(AuthOutcome, Vec<AuditEvent>),
+}
+
+impl Pending {
+    fn new(
+        step: Step,
+        peer: SocketAddr,
+        method: &Method,
+        uri: &Uri,
+        session: Option<String>,
+    ) -> Self {
+        Pending(Box::new(Waiting {
+            step,
+            peer,
+            method: method.clone(),
+            path: uri.path().to_owned(),
+            session_id: session,
+        }))
+    }
+
+    /// The rest of the decision, and the same answer [`authenticate_caller`] gives.
+    pub async fn finish(self, state: &Shared) -> Result<(Principal, Option<Decided>), Response> {
+        let Waiting {
+            step,
+            peer,
+            method,
+            path,
+            session_id,
+        } = *self.0;
+        let outcome = match step {
+            Step::Decide(quick) => {
+                let decided = decide_later(state, peer, quick, method.as_str(), &path).await;
+                let mut outcome = decided.map_err(|e| refused_for(state, e))?;
+                apply(state, &mut outcome)
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+                outcome
+            }
+            Step::Apply(mut outcome) => {
+                apply(state, &mut outcome)
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+                outcome
+            }
+            Step::Queue(outcome, events) => {
+                Box::pin(state.writer.events(events)).await;
+                outcome
+            }
+        };
+        conclude(state, outcome, session_id)
+    }
+}
+
+/// A decision that could not be made: counted, and answered with its error.
+fn refused_for(state: &Shared, e: ApiError) -> Response {
+    state.metrics.request(error_outcome(&e));
+    e.into_response()
+}
+
+/// The credentials a request presents: its `Authorization` header, or else the session its
+/// cookie names (with the session's id, to close it if what opened it is gone).
+fn credentials_of(
+    state: &Shared,
+    headers: &HeaderMap,
+) -> (Result<Credentials, CredentialError>, Option<String>) {
+    if let Some(h) = headers.get(header::AUTHORIZATION) {
+        return (parse_authorization(Some(h.as_bytes())), None);
+    }
+    let mut session_id = None;
+    let session = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(cookie_value)
+        .and_then(|id| {
+            let p = state.sessions.get(id)?;
+            session_id = Some(id.to_owned());
+            Some(p)
+        });
+    (
+        Ok(session.map_or(Credentials::None, Credentials::Session)),
+        session_id,
+    )
+}
+
+/// The token rules for one caller (SPEC §3), from the request's method, URI and headers, as far
+/// as they go without waiting (issue 21): a cached secret, a refusal that needed no hash and a
+/// decision whose writes the writer takes at once are decided here, in the request's first
+/// poll, and need no future of their own.
+pub fn authenticate_now(
+    state: &Shared,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Caller {
+    let (credentials, session_id) = credentials_of(state, headers);
+    let request_headers = RequestHeaders::new(method, headers, uri);
+    let quick = decide_now(
+        state,
+        peer,
+        request_headers,
+        credentials,
+        method.as_str(),
+        uri.path(),
+    );
+    let step = match quick {
+        Err(e) => return Caller::Decided(Err(refused_for(state, e))),
+        Ok(Quick::Decided(outcome)) if has_counters(&outcome) => Step::Apply(outcome),
+        Ok(Quick::Decided(mut outcome)) => match apply_now(state, &mut outcome) {
+            None => return Caller::Decided(conclude(state, outcome, session_id)),
+            Some(events) => Step::Queue(outcome, events),
+        },
+        Ok(waits) => Step::Decide(waits),
+    };
+    Caller::Pending(Pending::new(step, peer, method, uri, session_id))
+}
+
+/// The token rules for one caller (SPEC §3): the principal and what the journal notes of it, or
+/// the refusal to send (denied, rate limited, or a decision that could not be made). The front
+/// service runs them for every guarded path; the mappings' handler for a guarded mapping
+/// answering a path outside `/rest/`.
 pub async fn authenticate_caller(
     state: &Shared,
     peer: SocketAddr,
@@ -221,43 +443,22 @@ pub async fn authenticate_caller(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<(Principal, Option<Decided>), Response> {
-    let mut session_id = None;
-    let credentials = match headers.get(header::AUTHORIZATION) {
-        Some(h) => parse_authorization(Some(h.as_bytes())),
-        None => {
-            let session = headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(cookie_value)
-                .and_then(|id| {
-                    let p = state.sessions.get(id)?;
-                    session_id = Some(id.to_owned());
-                    Some(p)
-                });
-            Ok(session.map_or(Credentials::None, Credentials::Session))
-        }
-    };
-    let request_headers = RequestHeaders::new(method, headers, uri);
-    let outcome = decide(
-        state,
-        peer,
-        request_headers,
-        credentials,
-        method.as_str(),
-        uri.path(),
-    )
-    .await;
-    let mut outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            state.metrics.request(error_outcome(&e));
-            return Err(e.into_response());
-        }
-    };
-    if let Err(e) = apply(state, &mut outcome).await {
-        return Err(e.into_response());
+    match authenticate_now(state, peer, method, uri, headers) {
+        Caller::Decided(answer) => answer,
+        Caller::Pending(pending) => Box::pin(pending.finish(state)).await,
     }
+}
+
+/// A decision whose writes are made: its principal, or its refusal (a session that what opened
+/// it no longer backs is closed), and the per-user rate limit.
+// The refusal is the answer itself, moved once into the response: boxing it would allocate for
+// every refusal to save a copy.
+#[allow(clippy::result_large_err)]
+fn conclude(
+    state: &Shared,
+    outcome: AuthOutcome,
+    session_id: Option<String>,
+) -> Result<(Principal, Option<Decided>), Response> {
     let principal: Principal = match outcome.result {
         Ok(p) => p,
         Err(denial) => {
