@@ -194,8 +194,10 @@ impl Upstream {
 
     /// Whether a request arriving here has already been sent by this server.
     pub fn passed_here(&self, headers: &HeaderMap) -> bool {
+        // By the name's constant: a `&str` name is parsed again at every lookup, and every
+        // request is looked at here (about 1 % of a request's CPU, issue 21).
         headers
-            .get_all("via")
+            .get_all(axum::http::header::VIA)
             .iter()
             .any(|v| v.to_str().is_ok_and(|v| v.contains(&self.mark)))
     }
