@@ -84,6 +84,33 @@ async fn option_1_records_each_successful_authentication() {
 }
 
 #[tokio::test]
+async fn a_success_event_too_large_to_queue_at_once_is_written_all_the_same() {
+    // The front service answers a cached token in its call, queueing the event without a wait
+    // when it can (`Writer::try_events`). An event past the queue's free share (1 KiB: here a
+    // 1,500-character path) is handed back and waited for instead; it must reach the log all
+    // the same, whole, like the ordinary one beside it.
+    let s = Server::start();
+    s.settings(json!({"audit": {"successfulAuthentication": true}}))
+        .await;
+    let t = s.secret("alice", "READ_ONLY").await;
+    let long = format!("/rest/api/2/issue/{}", "A".repeat(1500));
+    s.get_as(&long, "alice", &t).send().await.unwrap();
+    s.get_as(MYSELF, "alice", &t).send().await.unwrap();
+    s.settle().await;
+    let events = s
+        .events("action=Authenticated with API token&user=alice", 2)
+        .await;
+    let paths: Vec<&str> = events.iter().filter_map(|e| e["path"].as_str()).collect();
+    let lengths: Vec<usize> = paths.iter().map(|p| p.len()).collect();
+    assert_eq!(
+        lengths,
+        [MYSELF.len(), long.len()],
+        "both written, newest first"
+    );
+    assert_eq!(paths[1], long, "the large one whole");
+}
+
+#[tokio::test]
 async fn option_2b_records_every_failed_attempt_and_nothing_else() {
     let s = Server::start();
     s.settings(json!({"audit": {"allFailedAttempts": true}}))
