@@ -33,6 +33,7 @@ use crate::mocks::guard::{is_admin_api, is_anonymous};
 use crate::mocks::journal::{Captured, Decided, Served};
 use crate::operations::metrics::Outcome;
 use crate::state::Shared;
+use tokenauth_core::auth::Principal;
 use tokenauth_core::scope::SESSION_PATH;
 
 type Limited = <DefaultBodyLimit as tower::Layer<Router>>::Service;
@@ -78,16 +79,12 @@ where
             Gate::Open => Then::Run(None),
             Gate::Guarded { peer, hot } => {
                 match authenticate_now(state, peer, req.method(), req.uri(), req.headers()) {
-                    Caller::Decided(Ok((principal, decided))) if hot == Some(Hot::Myself) => {
-                        return answered(state, captured, myself_answer(&principal), decided);
-                    }
-                    Caller::Decided(Ok((principal, decided))) => {
-                        req.extensions_mut().insert(principal);
-                        Then::Run(decided)
-                    }
-                    Caller::Decided(Err(refusal)) => {
-                        return answered(state, captured, refusal, None);
-                    }
+                    Caller::Decided(decision) => match admit(&mut req, hot, decision) {
+                        Admitted::Routes(decided) => Then::Run(decided),
+                        Admitted::Answered(response, decided) => {
+                            return answered(state, captured, response, decided);
+                        }
+                    },
                     Caller::Pending(pending) => Then::Wait(pending, hot),
                 }
             }
@@ -253,22 +250,47 @@ async fn later(
     let state = &state;
     let decided = match then {
         Then::Run(decided) => decided,
-        Then::Wait(pending, hot) => match pin!(pending.finish(state)).await {
-            Ok((principal, decided)) if hot == Some(Hot::Myself) => {
-                return journal(state, captured, myself_answer(&principal), decided);
+        Then::Wait(pending, hot) => {
+            let decision = pin!(pending.finish(state)).await;
+            match admit(&mut req, hot, decision) {
+                Admitted::Routes(decided) => decided,
+                Admitted::Answered(response, decided) => {
+                    return journal(state, captured, response, decided);
+                }
             }
-            Ok((principal, decided)) => {
-                req.extensions_mut().insert(principal);
-                decided
-            }
-            Err(refusal) => return journal(state, captured, refusal, None),
-        },
+        }
     };
     let response = match pin!(routes.oneshot(req)).await {
         Ok(response) => response,
         Err(e) => match e {},
     };
     journal(state, captured, response, decided)
+}
+
+/// What the token rules' decision leaves a request, with what the journal notes of it.
+enum Admitted {
+    /// The routes, with the principal in the request's extensions.
+    Routes(Option<Decided>),
+    /// An answer already: `myself`'s (`hot.rs`), or the refusal.
+    Answered(Response, Option<Decided>),
+}
+
+/// The same for a decision given in the call and for one given after a wait.
+fn admit(
+    req: &mut Request,
+    hot: Option<Hot>,
+    decision: Result<(Principal, Option<Decided>), Response>,
+) -> Admitted {
+    match decision {
+        Ok((principal, decided)) if hot == Some(Hot::Myself) => {
+            Admitted::Answered(myself_answer(&principal), decided)
+        }
+        Ok((principal, decided)) => {
+            req.extensions_mut().insert(principal);
+            Admitted::Routes(decided)
+        }
+        Err(refusal) => Admitted::Answered(refusal, None),
+    }
 }
 
 /// What the token rules make of a request before anything of it runs.

@@ -224,13 +224,14 @@ pub async fn decide(
     decide_later(state, peer, quick, method, path).await
 }
 
-/// Whether a decision has writes that must be made before it is answered: the failed-login
-/// counter (the next attempt must see it).
+/// A write that must be made before the decision is answered: the failed-login counter (the
+/// next attempt must see it). Last-used times go through the writer.
+fn is_counter(effect: &Effect) -> bool {
+    !matches!(effect, Effect::TokenUsed { .. })
+}
+
 fn has_counters(outcome: &AuthOutcome) -> bool {
-    outcome
-        .effects
-        .iter()
-        .any(|e| !matches!(e, Effect::TokenUsed { .. }))
+    outcome.effects.iter().any(is_counter)
 }
 
 /// Applies a decision's writes: the failed-login counter at once (the next attempt must see
@@ -242,7 +243,7 @@ pub async fn apply(state: &Shared, outcome: &mut AuthOutcome) -> Result<(), ApiE
         let counters: Vec<Effect> = outcome
             .effects
             .iter()
-            .filter(|e| !matches!(e, Effect::TokenUsed { .. }))
+            .filter(|e| is_counter(e))
             .cloned()
             .collect();
         let st = Arc::clone(state);
@@ -343,26 +344,19 @@ impl Pending {
             path,
             session_id,
         } = *self.0;
-        let outcome = match step {
-            Step::Decide(quick) => {
-                let decided = decide_later(state, peer, quick, method.as_str(), &path).await;
-                let mut outcome = decided.map_err(|e| refused_for(state, e))?;
-                apply(state, &mut outcome)
-                    .await
-                    .map_err(IntoResponse::into_response)?;
-                outcome
-            }
-            Step::Apply(mut outcome) => {
-                apply(state, &mut outcome)
-                    .await
-                    .map_err(IntoResponse::into_response)?;
-                outcome
-            }
+        let mut outcome = match step {
+            Step::Decide(quick) => decide_later(state, peer, quick, method.as_str(), &path)
+                .await
+                .map_err(|e| refused_for(state, e))?,
+            Step::Apply(outcome) => outcome,
             Step::Queue(outcome, events) => {
                 Box::pin(state.writer.events(events)).await;
-                outcome
+                return conclude(state, outcome, session_id);
             }
         };
+        apply(state, &mut outcome)
+            .await
+            .map_err(IntoResponse::into_response)?;
         conclude(state, outcome, session_id)
     }
 }
@@ -401,8 +395,8 @@ fn credentials_of(
 
 /// The token rules for one caller (SPEC §3), from the request's method, URI and headers, as far
 /// as they go without waiting (issue 21): a cached secret, a refusal that needed no hash and a
-/// decision whose writes the writer takes at once are decided here, in the request's first
-/// poll, and need no future of their own.
+/// decision whose writes the writer takes at once are decided here, in the front service's
+/// call, and need no future of their own.
 pub fn authenticate_now(
     state: &Shared,
     peer: SocketAddr,
